@@ -1,0 +1,55 @@
+"""Validated data shared by every layer: case IDs, pages, OCR words, reports and errors."""
+from __future__ import annotations
+
+from models.case_id import CaseId
+from models.errors import (
+    CorruptFile,
+    EmptyFile,
+    EncryptedPdf,
+    ImageTooLarge,
+    InvalidCaseId,
+    NotFound,
+    OcrFailed,
+    PageNeedsRescan,
+    SohoaError,
+    StorageError,
+    StorageUnavailable,
+    UnsupportedFormat,
+)
+from models.records import DocumentRecord, PageText, SearchHit, StoredObject
+from models.document import (
+    BoundingBox,
+    DocumentReport,
+    OcrPage,
+    OcrWord,
+    PageReport,
+    PreflightIssue,
+    Severity,
+)
+
+__all__ = [
+    "BoundingBox",
+    "CaseId",
+    "CorruptFile",
+    "DocumentRecord",
+    "DocumentReport",
+    "EmptyFile",
+    "EncryptedPdf",
+    "ImageTooLarge",
+    "InvalidCaseId",
+    "NotFound",
+    "OcrFailed",
+    "OcrPage",
+    "OcrWord",
+    "PageNeedsRescan",
+    "PageReport",
+    "PageText",
+    "SearchHit",
+    "PreflightIssue",
+    "Severity",
+    "SohoaError",
+    "StorageError",
+    "StorageUnavailable",
+    "StoredObject",
+    "UnsupportedFormat",
+]

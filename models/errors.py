@@ -1,0 +1,141 @@
+"""Every error a user can meet: a plain sentence (Vietnamese and English) and an exit code.
+
+Exit codes (documented in README.md):
+  0 ok · 1 unexpected internal error · 2 usage or malformed case ID · 3 input file unusable ·
+  4 a page must be rescanned (``--strict`` / ``sohoa check``) · 5 storage error ·
+  6 OCR / processing failed (original kept, rerun to finish) · 7 not found
+"""
+from __future__ import annotations
+
+
+class SohoaError(Exception):
+    """Base class: carries an exit code and one sentence for the operator in two languages."""
+
+    exit_code = 1
+    retryable = False
+
+    def __init__(self, message_en: str, message_vi: str | None = None) -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_vi = message_vi or message_en
+
+    def __str__(self) -> str:
+        return self.message_en
+
+    def user_message(self) -> str:
+        """The sentence shown to an operator: Vietnamese first, English after."""
+        if self.message_vi == self.message_en:
+            return self.message_en
+        return f"{self.message_vi} ({self.message_en})"
+
+    def __reduce__(self):
+        # Keep both messages across pickling (Prefect and process pools pickle exceptions).
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message_en", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class InvalidCaseId(SohoaError):
+    exit_code = 2
+
+    def __init__(self, text: str, *, reason_en: str = "", reason_vi: str = "") -> None:
+        from models.case_id import EXPECTED_SHAPE
+
+        en = f"'{text}' is not a valid case ID: expected the shape {EXPECTED_SHAPE} (agency code-yymmdd-sequence)"
+        vi = f"'{text}' không phải mã hồ sơ hợp lệ: cần có dạng {EXPECTED_SHAPE} (mã cơ quan-yymmdd-số thứ tự)"
+        if reason_en:
+            en += f"; {reason_en}"
+            vi += f"; {reason_vi or reason_en}"
+        super().__init__(en + ".", vi + ".")
+        self.text = text
+
+
+class InputFileError(SohoaError):
+    """The scan file cannot be used; the operator must rescan or re-export it."""
+
+    exit_code = 3
+
+
+class EmptyFile(InputFileError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is empty (0 bytes): the scanner did not finish writing it; scan the pages again.",
+            f"Tệp {name} rỗng (0 byte): máy quét chưa ghi xong; hãy quét lại.",
+        )
+
+
+class UnsupportedFormat(InputFileError):
+    def __init__(self, name: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{name} is not a PDF, TIFF, JPEG or PNG file{extra}; save the scan in one of those formats.",
+            f"Tệp {name} không phải PDF, TIFF, JPEG hoặc PNG{extra}; hãy lưu bản quét ở một trong các định dạng đó.",
+        )
+
+
+class CorruptFile(InputFileError):
+    def __init__(self, name: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{name} is damaged or incomplete and cannot be read{extra}; scan it again.",
+            f"Tệp {name} bị hỏng hoặc không đầy đủ, không đọc được{extra}; hãy quét lại.",
+        )
+
+
+class EncryptedPdf(InputFileError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is a password-protected PDF; ask for an unprotected copy or scan the paper.",
+            f"Tệp {name} là PDF có mật khẩu; hãy xin bản không khóa hoặc quét bản giấy.",
+        )
+
+
+class ImageTooLarge(InputFileError):
+    def __init__(self, name: str, width: int, height: int, limit: int) -> None:
+        super().__init__(
+            f"{name} has a page of {width}×{height} pixels, over the limit of {limit:,} pixels; "
+            "scan at 200–600 dpi.",
+            f"Tệp {name} có trang {width}×{height} điểm ảnh, vượt giới hạn {limit:,}; hãy quét ở 200–600 dpi.",
+        )
+
+
+class PageNeedsRescan(SohoaError):
+    exit_code = 4
+
+    def __init__(self, pages: list[int], reasons_en: list[str], reasons_vi: list[str]) -> None:
+        super().__init__(
+            "Rescan needed: " + "; ".join(reasons_en) + ".",
+            "Cần quét lại: " + "; ".join(reasons_vi) + ".",
+        )
+        self.pages = pages
+
+
+class StorageError(SohoaError):
+    """A storage failure no retry can fix (access denied, missing bucket)."""
+
+    exit_code = 5
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be reached now; retrying later will succeed."""
+
+    retryable = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The document store cannot be reached ({detail}); the scan is kept and will be sent when it is back.",
+            f"Không kết nối được kho lưu trữ ({detail}); bản quét được giữ lại và sẽ gửi khi kho hoạt động lại.",
+        )
+
+
+class OcrFailed(SohoaError):
+    exit_code = 6
+
+
+class NotFound(SohoaError):
+    exit_code = 7

@@ -1,0 +1,1 @@
+"""Pure document processing: scan files in, cleaned pages, OCR words and searchable PDFs out."""
