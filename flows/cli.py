@@ -1,0 +1,273 @@
+"""The ``sohoa`` command: one sub-command per thing a counter operator, case handler or archivist does.
+
+Every error a user can cause ends in one plain sentence and a documented exit code (see
+models/errors.py and README.md), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from models import CaseId, SohoaError
+
+CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
+
+
+def _case(text: str) -> str:
+    """argparse type: validate a case ID before anything else happens."""
+    return str(CaseId.parse(text))
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    # Prefect's INFO logs drown the operator's report; keep them for --verbose.
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _page_lines(report: dict[str, Any]) -> list[str]:
+    out = []
+    for page in report.get("pages", []):
+        for issue in page.get("issues", []):
+            out.append(f"    trang {page['number']}: {issue['message_vi']}  [{issue['severity']}: {issue['message_en']}]")
+    return out
+
+
+def _print_document(report: dict[str, Any]) -> None:
+    name = report.get("source_name", "?")
+    if report.get("status") == "failed":
+        print(f"  ✗ {name}: {report.get('error')}")
+        return
+    conf = report.get("mean_confidence")
+    conf_s = f"{conf:.1f}%" if conf is not None else "–"
+    print(f"  ✓ {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
+          f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
+    for line in _page_lines(report):
+        print(line)
+    for role, key in (report.get("stored_keys") or {}).items():
+        print(f"    {role}: {key}")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Ingest files as documents of one case through the intake flow."""
+    files = [str(Path(f).resolve()) for f in args.files]
+    if not os.environ.get("PREFECT_API_URL") and not args.json:
+        print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; đặt PREFECT_API_URL để bỏ bước này)", file=sys.stderr)
+    from flows.intake import intake
+
+    results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
+                     strict=args.strict)
+    if args.json:
+        _print_json(results)
+    else:
+        print(f"Hồ sơ {args.case}:")
+        for r in results:
+            _print_document(r)
+    codes = [r.get("exit_code", 1) for r in results if r.get("status") == "failed"]
+    return max(codes) if codes else 0
+
+
+def cmd_pdf(args: argparse.Namespace) -> int:
+    """Scans → one searchable PDF/A, nothing stored."""
+    from pipeline.document import process_document
+
+    case = _case(args.case) if args.case else None
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
+        result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
+                                  jobs=args.jobs, case_id=case, keep_blank=args.keep_blank)
+    if args.sidecar:
+        Path(args.sidecar).write_text(result.sidecar_text, encoding="utf-8")
+    report = result.report.to_dict()
+    if args.json:
+        _print_json(report | {"output": args.output, "dropped_blank_pages": result.dropped_pages})
+    else:
+        conf = result.report.mean_confidence
+        print(f"{args.output}: {len(result.page_texts)} trang, độ tin cậy OCR "
+              f"{f'{conf:.1f}%' if conf is not None else '–'}, {time.perf_counter() - started:.1f} s")
+        for line in _page_lines(report):
+            print(line)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Preflight only: the verdict per page within a second or two; exit 4 when a page must be rescanned."""
+    from pipeline.document import check_pages
+
+    worst = 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
+        def show(page):
+            if not args.json:
+                verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
+                print(f"trang {page.number}: {verdict} ({page.dpi:.0f} dpi{', ước tính' if page.dpi_estimated else ''}, "
+                      f"{page.seconds * 1000:.0f} ms)")
+                for issue in page.issues:
+                    print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
+        outcomes = check_pages([Path(f) for f in args.files], workdir=Path(tmp), jobs=args.jobs, on_page=show)
+    for o in outcomes:
+        results.append(o.report.to_dict())
+        if o.report.needs_rescan:
+            worst = 4
+    if args.json:
+        _print_json(results)
+    return worst
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """List the documents of a case."""
+    from flows.common import open_archive
+
+    docs = open_archive().documents(args.case)
+    if args.json:
+        _print_json([d.to_manifest() for d in docs])
+        return 0
+    if not docs:
+        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.")
+        return 7
+    print(f"Hồ sơ {args.case}: {len(docs)} tài liệu")
+    for d in docs:
+        conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
+        print(f"  {d.document_id}  {d.page_count} trang  OCR {conf}  {d.kind or ''}  {d.source_name}  "
+              f"{d.created_at}  {d.operator or ''}")
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    """Write every document of a case (searchable PDF and original) into a folder."""
+    from flows.common import open_archive
+
+    archive = open_archive()
+    docs = archive.documents(args.case)
+    if not docs:
+        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
+        return 7
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for d in docs:
+        stem = Path(d.source_name).stem or d.document_id
+        tag = d.document_id[:8]
+        for role, key in d.keys.items():
+            suffix = {"searchable_pdf": ".pdf", "ocr_json": ".ocr.json"}.get(role, f".original{Path(key).suffix}")
+            target = out / f"{stem}-{tag}{suffix}"
+            archive.store.get_file(key, target)
+            print(target)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Make a small sample dossier, ingest it through the intake flow and show the result."""
+    from flows.common import open_archive, settings
+    from flows.intake import intake
+    from pipeline.sample import make_sample_dossier
+
+    config = settings()
+    sample_dir = config.data_dir / "demo-input"
+    tiff = make_sample_dossier(sample_dir)[0]
+    case = "000.00.01.H56-181010-0001"
+    print(f"Hồ sơ mẫu: {tiff} (3 trang; trang 2 nghiêng 2,5°, trang 3 bị lật ngược)")
+    print("(Prefect: khởi động máy chủ tạm thời, ~20 giây)", file=sys.stderr)
+    started = time.perf_counter()
+    [result] = intake(files=[str(tiff)], case_id=case, kind="Đơn đề nghị", operator="demo", jobs=args.jobs)
+    if result.get("status") == "failed":
+        print(result["error"], file=sys.stderr)
+        return result.get("exit_code", 1)
+    archive = open_archive(config)
+    pdf_key = result["stored_keys"]["searchable_pdf"]
+    export = config.data_dir / "demo-output" / "ho-so-mau.pdf"
+    archive.store.get_file(pdf_key, export)
+    print(f"Mã hồ sơ:            {case}")
+    print(f"PDF/A tìm kiếm được: {export}")
+    print(f"  (lưu trong kho:    {pdf_key})")
+    print(f"Số trang:            {result['page_count']}")
+    conf = result.get("mean_confidence")
+    print(f"Độ tin cậy OCR:      {conf:.1f}%" if conf is not None else "Độ tin cậy OCR: –")
+    for page in result["pages"]:
+        print(f"  trang {page['number']}: xoay {page['rotation']}°, nghiêng {page['skew_degrees']:+.2f}°, "
+              f"{page['word_count']} từ, {page['mean_confidence'] or 0:.1f}%")
+    print(f"Thời gian:           {time.perf_counter() - started:.1f} s (kể cả khởi động Prefect)")
+    print("Những dòng đầu:")
+    for line in result.get("first_lines", []):
+        print(f"  {line}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được")
+    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo", help="make a sample dossier and ingest it")
+    s.add_argument("--jobs", type=int, default=None)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("scan", help="ingest scan files as documents of a case")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--case", required=True, type=_case, help=CASE_HELP)
+    s.add_argument("--kind", help='document kind, e.g. "Đơn đề nghị"')
+    s.add_argument("--operator")
+    s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
+    s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("pdf", help="scans → one searchable PDF/A, nothing stored")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--sidecar", help="write the text here, pages separated by form feeds")
+    s.add_argument("--jobs", type=int, default=None)
+    s.add_argument("--case", help="case ID to record in the PDF metadata")
+    s.add_argument("--keep-blank", action="store_true", help="keep blank pages in the PDF")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_pdf)
+
+    s = sub.add_parser("check", help="preflight verdicts per page, no OCR (exit 4: rescan needed)")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--jobs", type=int, default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("show", help="list the documents of a case")
+    s.add_argument("case", type=_case, help=CASE_HELP)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("get", help="write every document of a case to a folder")
+    s.add_argument("case", type=_case, help=CASE_HELP)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_get)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a sub-command and turn every known error into a sentence and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    _quiet_prefect("--verbose" in argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SohoaError as exc:  # a malformed case ID, raised by the _case type
+        print(exc.user_message(), file=sys.stderr)
+        return exc.exit_code
+    try:
+        return args.func(args)
+    except SohoaError as exc:
+        print(exc.user_message(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Đã dừng theo yêu cầu (interrupted).", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

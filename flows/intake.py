@@ -1,0 +1,173 @@
+"""The intake flow: counter scan files → documents stored under their case ID and catalogued.
+
+Prefect orchestrates whole documents, never single pages (a task run costs ~50 ms and server
+CPU; pages go through the pipeline's own pool). Tasks pass paths and plain dicts, never clients
+or image arrays. Only the storage tasks retry, and only on errors a retry can fix.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError
+from pipeline import reader
+from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
+from flows.common import open_archive, settings
+
+STORE_RETRIES = 3
+STORE_RETRY_DELAYS = [2, 10, 30]
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Retry only what a retry can fix: an unreachable store, not a corrupt file or a denied write."""
+    try:
+        state.result()
+    except SohoaError as exc:
+        return exc.retryable
+    except (ConnectionError, TimeoutError, OSError):
+        return True
+    except Exception:  # noqa: BLE001 - anything unknown: do not hammer, fail and report
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    """One file to ingest and what the counter said about it."""
+
+    path: str
+    case_id: str
+    kind: str | None = None
+    operator: str | None = None
+
+
+@task(name="store-original", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def store_original(request: IntakeRequest, source_sha256: str) -> dict[str, Any]:
+    """Store the untouched original first, so nothing is lost whatever fails later."""
+    archive = open_archive()
+    path = Path(request.path)
+    ext = reader.EXTENSIONS[reader.sniff_format(path)]
+    stored = archive.store_original(
+        case_id=request.case_id, document_id=document_id_for(source_sha256), source_path=path,
+        source_name=path.name, ext=ext, operator=request.operator,
+    )
+    return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="find-stored")
+def find_stored(case_id: str, source_sha256: str) -> dict[str, Any] | None:
+    """The complete record of this file in this case, if it was ingested before."""
+    rec = open_archive().is_stored(case_id, source_sha256)
+    return rec.to_manifest() if rec else None
+
+
+@task(name="process-document")
+def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int | None,
+            strict: bool) -> dict[str, Any]:
+    """Read, preflight, clean, OCR and build the searchable PDF/A (no storage here)."""
+    result = process_document(
+        [Path(request.path)], workdir=Path(workdir), case_id=request.case_id, kind=request.kind,
+        operator=request.operator, jobs=jobs, strict=strict, source_sha256=source_sha256,
+        source_name=Path(request.path).name,
+    )
+    return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
+            "ocr_json": str(result.ocr_json), "page_texts": result.page_texts}
+
+
+@task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def store_results(request: IntakeRequest, processed: dict[str, Any], original_key: str) -> dict[str, Any]:
+    """Upload the searchable PDF and OCR JSON, then record the document in the manifest and catalog."""
+    archive = open_archive()
+    report = DocumentReport.from_dict(processed["report"])
+    keys = {"source": original_key}
+    for role, local, ctype in (("searchable_pdf", processed["searchable_pdf"], "application/pdf"),
+                               ("ocr_json", processed["ocr_json"], "application/json")):
+        stored = archive.store_derived(case_id=request.case_id, document_id=report.document_id, role=role,
+                                       path=Path(local), content_type=ctype,
+                                       source_sha256=report.source_sha256)
+        keys[role] = stored.key
+    kept = [p for p in report.pages if not (p.blank and p.number in _dropped(processed))]
+    record = DocumentRecord(
+        case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
+        source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
+        mean_confidence=report.mean_confidence,
+        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
+               for p, t in zip(kept, processed["page_texts"], strict=False)],
+    )
+    archive.record(record)
+    return record.to_manifest()
+
+
+def _dropped(processed: dict[str, Any]) -> set[int]:
+    import json
+
+    return set(json.loads(Path(processed["ocr_json"]).read_text("utf-8")).get("dropped_blank_pages", []))
+
+
+def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = None,
+               strict: bool = False) -> dict[str, Any]:
+    """Ingest one file as one document of its case; returns the report as a dict."""
+    path = Path(request.path)
+    reader.sniff_format(path)  # refuse empty / unknown files before anything is stored
+    sha = reader.sha256_of(path)
+    if strict:
+        # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
+        workdir = work_root / f"check-{document_id_for(sha)}"
+        try:
+            refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    existing = find_stored(request.case_id, sha)
+    if existing:
+        report = DocumentReport(source_name=path.name, source_sha256=sha, document_id=existing["document_id"],
+                                case_id=request.case_id, kind=existing.get("kind"),
+                                operator=existing.get("operator"), stored_keys=existing["keys"],
+                                status="already-stored")
+        return report.to_dict() | {"page_count": existing["page_count"]}
+    original = store_original(request, sha)
+    workdir = work_root / document_id_for(sha)
+    try:
+        processed = process(request, sha, str(workdir), jobs, strict)
+        record = store_results(request, processed, original["key"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report = DocumentReport.from_dict(processed["report"])
+    report.stored_keys = record["keys"]
+    report.status = "stored"
+    return report.to_dict() | {"page_count": record["page_count"],
+                               "first_lines": _first_lines(processed["page_texts"])}
+
+
+def _first_lines(texts: list[str], n: int = 5) -> list[str]:
+    lines = [ln.strip() for t in texts for ln in t.splitlines() if ln.strip()]
+    return lines[:n]
+
+
+@flow(name="intake", log_prints=False)
+def intake(files: list[str], case_id: str, kind: str | None = None, operator: str | None = None,
+           jobs: int | None = None, strict: bool = False) -> list[dict[str, Any]]:
+    """Ingest scan files as documents of one case; a bad file is reported and the others go on."""
+    case = str(CaseId.parse(case_id))  # a malformed case ID stops everything before any work
+    logger = get_run_logger()
+    work_root = settings().data_dir / "work"
+    results: list[dict[str, Any]] = []
+    for f in files:
+        req = IntakeRequest(path=str(f), case_id=case, kind=kind, operator=operator)
+        try:
+            results.append(ingest_one(req, work_root=work_root, jobs=jobs, strict=strict))
+            logger.info("stored %s as %s/%s", Path(f).name, case, results[-1]["document_id"])
+        except SohoaError as exc:
+            logger.warning("%s: %s", Path(f).name, exc.message_en)
+            results.append({"source_name": Path(f).name, "case_id": case, "status": "failed",
+                            "error": exc.user_message(), "error_type": type(exc).__name__,
+                            "exit_code": exc.exit_code})
+    return results
+

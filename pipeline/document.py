@@ -1,0 +1,233 @@
+"""One document's way through the pipeline: read → preflight → clean → OCR → searchable PDF/A.
+
+This is the short orchestrator; each stage lives in its own module. Pages are independent, so
+they go through a thread pool, one single-threaded Tesseract process per worker (OpenCV and the
+Tesseract subprocess release the GIL). Preflight runs for every page before any OCR starts, so
+the operator hears "page 3 is blurred" within a second or two, not after the whole stack.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from models import DocumentReport, OcrPage, PageNeedsRescan, PageReport, Severity
+from pipeline import clean, ocr, pdf, preflight
+from pipeline.reader import RawPage, read_pages, sha256_of
+
+SOFTWARE = "sohoa"
+
+
+def software_version() -> str:
+    """The installed package version, for the PDF metadata."""
+    try:
+        from importlib.metadata import version
+
+        return f"{SOFTWARE} {version('sohoa')}"
+    except Exception:  # noqa: BLE001 - running from a source tree without installed metadata
+        return f"{SOFTWARE} (source)"
+
+
+def document_id_for(source_sha256: str) -> str:
+    """Document IDs derive from the source's SHA-256: the same file twice is one document."""
+    return source_sha256[:20]
+
+
+def default_jobs() -> int:
+    """All cores, as Tesseract runs single-threaded per page."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass
+class PageOutcome:
+    """A page after the whole pipeline: its report, what goes into the PDF, and its text."""
+
+    raw: RawPage
+    report: PageReport
+    pdf_page: pdf.RasterPage | pdf.SourcePdfPage | None = None
+    ocr: OcrPage | None = None
+    text: str = ""
+
+
+@dataclass
+class ProcessedDocument:
+    """The result of ``process_document``: the report, the files written, the text per output page."""
+
+    report: DocumentReport
+    searchable_pdf: Path
+    ocr_json: Path
+    page_texts: list[str] = field(default_factory=list)
+    dropped_pages: list[int] = field(default_factory=list)
+
+    @property
+    def sidecar_text(self) -> str:
+        """Pages separated by form feeds, like OCRmyPDF's ``--sidecar``."""
+        return "\f".join(self.page_texts)
+
+
+def check_pages(
+    sources: Sequence[Path],
+    *,
+    workdir: Path,
+    jobs: int | None = None,
+    thresholds: preflight.PreflightThresholds | None = None,
+    on_page: Callable[[PageReport], None] | None = None,
+) -> list[PageOutcome]:
+    """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready."""
+    raws: list[RawPage] = []
+    number = 0
+    for index, src in enumerate(sources):
+        for raw in read_pages(src, workdir / f"src{index:03d}"):
+            number += 1
+            raws.append(_renumber(raw, number))
+
+    def one(raw: RawPage) -> PageOutcome:
+        started = time.perf_counter()
+        report = PageReport(number=raw.number, width=raw.width, height=raw.height, dpi=raw.dpi,
+                            dpi_estimated=raw.dpi_estimated)
+        if raw.path is None:
+            report.text_source = "pdf-text"
+        else:
+            grey = cv2.imread(str(raw.path), cv2.IMREAD_GRAYSCALE)
+            result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated,
+                                         **({"thresholds": thresholds} if thresholds else {}))
+            report.issues = list(result.issues)
+            report.blank = result.blank
+        report.seconds = time.perf_counter() - started
+        return PageOutcome(raw=raw, report=report)
+
+    outcomes: list[PageOutcome] = []
+    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
+        for outcome in pool.map(one, raws):
+            if on_page:
+                on_page(outcome.report)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def process_document(
+    sources: Sequence[Path],
+    *,
+    workdir: Path,
+    out_pdf: Path | None = None,
+    case_id: str | None = None,
+    kind: str | None = None,
+    operator: str | None = None,
+    jobs: int | None = None,
+    strict: bool = False,
+    keep_blank: bool = False,
+    source_sha256: str | None = None,
+    source_name: str | None = None,
+    thresholds: preflight.PreflightThresholds | None = None,
+    on_page: Callable[[PageReport], None] | None = None,
+) -> ProcessedDocument:
+    """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
+
+    Blank pages (the empty backs of a duplex stack) are dropped from the PDF and reported, unless
+    ``keep_blank`` or every page is blank. With ``strict``, a page that must be rescanned stops the
+    document before OCR with ``PageNeedsRescan``.
+    """
+    started = time.perf_counter()
+    sources = [Path(s) for s in sources]
+    workdir.mkdir(parents=True, exist_ok=True)
+    if source_sha256 is None:
+        shas = [sha256_of(s) for s in sources]
+        source_sha256 = shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
+    document_id = document_id_for(source_sha256)
+    report = DocumentReport(
+        source_name=source_name or ", ".join(s.name for s in sources),
+        source_sha256=source_sha256, document_id=document_id, case_id=case_id, kind=kind, operator=operator,
+    )
+    jobs = jobs or default_jobs()
+    outcomes = check_pages(sources, workdir=workdir, jobs=jobs, thresholds=thresholds, on_page=on_page)
+    report.pages = [o.report for o in outcomes]
+    if strict:
+        refuse_rescans(outcomes)
+
+    all_blank = all(o.report.blank for o in outcomes)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(lambda o: _clean_and_ocr(o, workdir, ocr_blank=all_blank), outcomes))
+    _fill_pdf_text(outcomes)
+
+    kept = [o for o in outcomes if keep_blank or all_blank or not o.report.blank]
+    dropped = [o.raw.number for o in outcomes if o not in kept]
+    out_pdf = out_pdf or workdir / "searchable.pdf"
+    metadata = pdf.PdfMetadata(
+        title=f"{kind or 'Hồ sơ'} {case_id or ''}".strip(), case_id=case_id, source_sha256=source_sha256,
+        software_version=software_version(), operator=operator, kind=kind,
+    )
+    pdf.build_searchable_pdf([o.pdf_page for o in kept], out_pdf, metadata=metadata)
+    ocr_json = workdir / "ocr.json"
+    ocr_json.write_text(json.dumps({
+        "document_id": document_id, "case_id": case_id, "source_sha256": source_sha256,
+        "pages": [{"number": o.raw.number, "text": o.text, "ocr": o.ocr.to_dict() if o.ocr else None}
+                  for o in kept],
+        "dropped_blank_pages": dropped,
+    }, ensure_ascii=False), encoding="utf-8")
+    report.seconds = time.perf_counter() - started
+    return ProcessedDocument(report=report, searchable_pdf=out_pdf, ocr_json=ocr_json,
+                             page_texts=[o.text for o in kept], dropped_pages=dropped)
+
+
+def _renumber(raw: RawPage, number: int) -> RawPage:
+    from dataclasses import replace
+
+    return raw if raw.number == number else replace(raw, number=number)
+
+
+def refuse_rescans(outcomes: list[PageOutcome]) -> None:
+    """Raise ``PageNeedsRescan`` naming every page with a RESCAN verdict."""
+    bad = [(o.report.number, i) for o in outcomes for i in o.report.issues if i.severity is Severity.RESCAN]
+    if bad:
+        raise PageNeedsRescan(
+            sorted({n for n, _ in bad}),
+            [f"page {n}: {i.message_en}" for n, i in bad],
+            [f"trang {n}: {i.message_vi}" for n, i in bad],
+        )
+
+
+def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
+    """Clean and OCR one raster page in place; blank pages are not OCR'd (nor shown to OSD)."""
+    if o.raw.path is None:
+        o.pdf_page = pdf.SourcePdfPage(source_pdf=o.raw.source_pdf, index=o.raw.source_index)
+        return
+    started = time.perf_counter()
+    blank = o.report.blank
+    cleaned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=f"{o.raw.number:04d}",
+                               detect_orientation=not blank)
+    o.report.rotation = cleaned.rotation
+    o.report.skew_degrees = round(cleaned.skew_degrees, 2)
+    o.report.has_colour = cleaned.has_colour
+    if blank and not ocr_blank:
+        o.report.text_source = "none"
+        o.ocr = None
+    else:
+        o.ocr = ocr.recognise(cleaned.ocr_image, dpi=o.raw.dpi)
+        o.ocr.rotation = cleaned.rotation
+        o.text = o.ocr.text
+        o.report.mean_confidence = o.ocr.mean_confidence
+        o.report.word_count = len(o.ocr.words)
+    o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
+                                dpi=o.raw.dpi, ocr=o.ocr)
+    o.report.seconds += time.perf_counter() - started
+
+
+def _fill_pdf_text(outcomes: list[PageOutcome]) -> None:
+    """Pages copied from a PDF with text keep that text for the sidecar and the catalog."""
+    by_pdf: dict[Path, list[PageOutcome]] = {}
+    for o in outcomes:
+        if o.raw.path is None and o.raw.source_pdf is not None:
+            by_pdf.setdefault(o.raw.source_pdf, []).append(o)
+    for path, pages in by_pdf.items():
+        texts = pdf.extract_text(path)
+        for o in pages:
+            o.text = texts[o.raw.source_index] if o.raw.source_index < len(texts) else ""
+            o.report.word_count = len(o.text.split())
+

@@ -1,0 +1,188 @@
+"""Read a counter-scanner file (PDF, multi-page TIFF, JPEG, PNG) into page images on local disk.
+
+Each page is written once, uncompressed (PGM/PPM), so the later stages (preflight, cleaning,
+Tesseract) read it without decoding costs. The format is decided from the file's bytes, not its
+name: a text file called ``.pdf`` is refused as what it is. pdf2image is imported only here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
+from pipeline import pdf
+
+# The largest page accepted: A3 at 600 dpi is ~70 MP; beyond this a file is a mistake, not a scan,
+# and decoding it would take gigabytes of memory.
+MAX_PIXELS = int(os.environ.get("SOHOA_MAX_PIXELS", 120_000_000))
+# A file's own DPI is trusted within this range; outside it (or missing) it is estimated from A4.
+PLAUSIBLE_DPI = (72.0, 1200.0)
+A4_LONG_SIDE_IN = 11.69
+COMMON_DPI = (100, 150, 200, 240, 300, 400, 600)
+# A PDF page without images (vector-only, e.g. a born-digital form) is rasterised at this DPI.
+DEFAULT_PDF_DPI = 300
+
+Image.MAX_IMAGE_PIXELS = None  # our own MAX_PIXELS check runs before any pixel is decoded
+
+_MAGIC = (
+    (b"%PDF-", "pdf"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
+EXTENSIONS = {"pdf": "pdf", "tiff": "tif", "jpeg": "jpg", "png": "png"}
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One page as read from the source file, written to ``path`` (or kept as a PDF page with text)."""
+
+    number: int  # 1-based in the source file
+    path: Path | None  # PGM/PPM on local disk; None for a PDF page that already has text
+    dpi: float
+    dpi_estimated: bool
+    width: int
+    height: int
+    source_pdf: Path | None = None  # set when the page is a PDF page with its own text layer
+    source_index: int | None = None
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sniff_format(path: Path) -> str:
+    """The file's real format from its first bytes: pdf, tiff, jpeg or png."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UnsupportedFormat(path.name, "file not found") from None
+    if path.is_dir():
+        raise UnsupportedFormat(path.name, "it is a folder")
+    if size == 0:
+        raise EmptyFile(path.name)
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"%PDF-" in head:  # PDFs may carry junk before the header
+        return "pdf"
+    raise UnsupportedFormat(path.name, "unrecognised content")
+
+
+def estimate_dpi(width: int, height: int) -> float:
+    """DPI assuming the page is A4 portrait or landscape, snapped to a common scanner setting."""
+    raw = max(width, height) / A4_LONG_SIDE_IN
+    nearest = min(COMMON_DPI, key=lambda d: abs(d - raw))
+    return float(nearest) if abs(nearest - raw) / nearest < 0.06 else round(raw, 1)
+
+
+def _file_dpi(im: Image.Image) -> float | None:
+    dpi = im.info.get("dpi")
+    if not dpi:
+        return None
+    try:
+        x = float(dpi[0] if isinstance(dpi, tuple) else dpi)
+    except (TypeError, ValueError):
+        return None
+    return x if PLAUSIBLE_DPI[0] <= x <= PLAUSIBLE_DPI[1] else None
+
+
+def read_pages(source: Path, workdir: Path) -> Iterator[RawPage]:
+    """Yield the pages of ``source`` one by one, each written to ``workdir``; typed errors for bad files."""
+    kind = sniff_format(source)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if kind == "pdf":
+        yield from _read_pdf(source, workdir)
+    else:
+        yield from _read_image(source, workdir)
+
+
+def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
+    try:
+        im = Image.open(source)
+    except UnidentifiedImageError as exc:
+        raise CorruptFile(source.name, "not a readable image") from exc
+    except OSError as exc:
+        raise CorruptFile(source.name, str(exc)) from exc
+    with im:
+        frames = getattr(im, "n_frames", 1)
+        for index in range(frames):
+            try:
+                im.seek(index)
+            except EOFError as exc:
+                raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ImageTooLarge(source.name, width, height, MAX_PIXELS)
+            if width < 16 or height < 16:
+                raise CorruptFile(source.name, f"page {index + 1} is only {width}×{height} pixels")
+            dpi = _file_dpi(im)
+            try:
+                frame = ImageOps.exif_transpose(im) if index == 0 else im.copy()
+                frame.load()
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise CorruptFile(source.name, str(exc)) from exc
+            yield _write_frame(frame, source, workdir, index + 1, dpi)
+
+
+def _write_frame(frame: Image.Image, source: Path, workdir: Path, number: int, dpi: float | None) -> RawPage:
+    if frame.mode in ("1", "L", "I;16", "I", "F", "LA"):
+        frame, ext = frame.convert("L"), "pgm"
+    else:
+        frame, ext = frame.convert("RGB"), "ppm"
+    width, height = frame.size
+    estimated = dpi is None
+    if estimated:
+        dpi = estimate_dpi(width, height)
+    path = workdir / f"{number:04d}_raw.{ext}"
+    frame.save(path)
+    return RawPage(number=number, path=path, dpi=float(dpi), dpi_estimated=estimated, width=width, height=height)
+
+
+def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
+    from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+
+    info = pdf.inspect_pdf(source)
+    for page in info.pages:
+        number = page.index + 1
+        if page.has_text:
+            # Already searchable (born digital or OCR'd before): copy the page, never OCR it twice.
+            yield RawPage(number=number, path=None, dpi=page.image_dpi or 0.0, dpi_estimated=False,
+                          width=int(page.width_pt), height=int(page.height_pt),
+                          source_pdf=source, source_index=page.index)
+            continue
+        dpi = page.image_dpi or DEFAULT_PDF_DPI
+        estimated = page.image_dpi is None
+        dpi = min(max(dpi, 72.0), 600.0)
+        px = (page.width_pt / 72 * dpi) * (page.height_pt / 72 * dpi)
+        if px > MAX_PIXELS:
+            raise ImageTooLarge(source.name, int(page.width_pt / 72 * dpi), int(page.height_pt / 72 * dpi), MAX_PIXELS)
+        try:
+            paths = convert_from_path(
+                source, dpi=dpi, first_page=number, last_page=number, output_folder=workdir,
+                fmt="ppm", paths_only=True, output_file=f"{number:04d}_pdf",
+            )
+        except (PDFPageCountError, PDFSyntaxError) as exc:
+            raise CorruptFile(source.name, f"page {number}: {exc}") from exc
+        if not paths:
+            raise CorruptFile(source.name, f"page {number} could not be rendered")
+        rendered = Path(paths[0])
+        target = workdir / f"{number:04d}_raw{rendered.suffix}"
+        os.replace(rendered, target)
+        with Image.open(target) as im:
+            width, height = im.size
+        yield RawPage(number=number, path=target, dpi=float(dpi), dpi_estimated=estimated, width=width, height=height)
