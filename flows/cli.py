@@ -16,10 +16,14 @@ from typing import Any
 
 from models import CaseId, SohoaError
 
+# Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
+# (search, link, verify, reindex), the scanning desk (watch, coversheet) and the archivists (backfill, worker).
+EXTENSIONS = ("flows.cli_storage", "flows.cli_desk", "flows.cli_backfill")
+
 CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
 
 
-def _case(text: str) -> str:
+def case_arg(text: str) -> str:
     """argparse type: validate a case ID before anything else happens."""
     return str(CaseId.parse(text))
 
@@ -28,9 +32,10 @@ def _quiet_prefect(verbose: bool) -> None:
     # Prefect's INFO logs drown the operator's report; keep them for --verbose.
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
@@ -67,7 +72,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
                      strict=args.strict)
     if args.json:
-        _print_json(results)
+        print_json(results)
     else:
         print(f"Hồ sơ {args.case}:")
         for r in results:
@@ -80,7 +85,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     """Scans → one searchable PDF/A, nothing stored."""
     from pipeline.document import process_document
 
-    case = _case(args.case) if args.case else None
+    case = case_arg(args.case) if args.case else None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
         result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
@@ -89,7 +94,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         Path(args.sidecar).write_text(result.sidecar_text, encoding="utf-8")
     report = result.report.to_dict()
     if args.json:
-        _print_json(report | {"output": args.output, "dropped_blank_pages": result.dropped_pages})
+        print_json(report | {"output": args.output, "dropped_blank_pages": result.dropped_pages})
     else:
         conf = result.report.mean_confidence
         print(f"{args.output}: {len(result.page_texts)} trang, độ tin cậy OCR "
@@ -119,7 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if o.report.needs_rescan:
             worst = 4
     if args.json:
-        _print_json(results)
+        print_json(results)
     return worst
 
 
@@ -127,9 +132,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     """List the documents of a case."""
     from flows.common import open_archive
 
-    docs = open_archive().documents(args.case)
+    docs = open_archive().manifest_records(args.case)
     if args.json:
-        _print_json([d.to_manifest() for d in docs])
+        print_json([d.to_manifest() for d in docs])
         return 0
     if not docs:
         print(f"Hồ sơ {args.case}: chưa có tài liệu nào.")
@@ -147,7 +152,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     from flows.common import open_archive
 
     archive = open_archive()
-    docs = archive.documents(args.case)
+    docs = archive.manifest_records(args.case)
     if not docs:
         print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
         return 7
@@ -213,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="ingest scan files as documents of a case")
     s.add_argument("files", nargs="+")
-    s.add_argument("--case", required=True, type=_case, help=CASE_HELP)
+    s.add_argument("--case", required=True, type=case_arg, help=CASE_HELP)
     s.add_argument("--kind", help='document kind, e.g. "Đơn đề nghị"')
     s.add_argument("--operator")
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
@@ -238,14 +243,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("show", help="list the documents of a case")
-    s.add_argument("case", type=_case, help=CASE_HELP)
+    s.add_argument("case", type=case_arg, help=CASE_HELP)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("get", help="write every document of a case to a folder")
-    s.add_argument("case", type=_case, help=CASE_HELP)
+    s.add_argument("case", type=case_arg, help=CASE_HELP)
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_get)
+
+    for module in EXTENSIONS:
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub)
     return p
 
 

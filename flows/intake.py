@@ -168,6 +168,7 @@ def intake(files: list[str], case_id: str, kind: str | None = None, operator: st
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append({"source_name": Path(f).name, "case_id": case, "status": "failed",
                             "error": exc.user_message(), "error_type": type(exc).__name__,
+                            "message_vi": exc.message_vi, "message_en": exc.message_en,
                             "exit_code": exc.exit_code})
     return results
 

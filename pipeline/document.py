@@ -11,15 +11,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 
-from models import DocumentReport, OcrPage, PageNeedsRescan, PageReport, Severity
-from pipeline import clean, ocr, pdf, preflight
+from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, Severity
+from pipeline import clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
@@ -54,6 +54,7 @@ class PageOutcome:
     pdf_page: pdf.RasterPage | pdf.SourcePdfPage | None = None
     ocr: OcrPage | None = None
     text: str = ""
+    qr: qr.QrFinding | None = None
 
 
 @dataclass
@@ -79,17 +80,27 @@ def check_pages(
     jobs: int | None = None,
     thresholds: preflight.PreflightThresholds | None = None,
     on_page: Callable[[PageReport], None] | None = None,
+    pages: Collection[int] | None = None,
+    detect_qr: bool = False,
 ) -> list[PageOutcome]:
-    """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready."""
+    """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready.
+
+    ``pages`` keeps only those page numbers (1-based across all sources); ``detect_qr`` also looks
+    for a case-ID QR code on each page (cover sheets, receipts).
+    """
     raws: list[RawPage] = []
     number = 0
     for index, src in enumerate(sources):
         for raw in read_pages(src, workdir / f"src{index:03d}"):
             number += 1
-            raws.append(_renumber(raw, number))
+            if pages is None or number in pages:
+                raws.append(_renumber(raw, number))
+            elif raw.path is not None:
+                raw.path.unlink(missing_ok=True)
 
     def one(raw: RawPage) -> PageOutcome:
         started = time.perf_counter()
+        finding = None
         report = PageReport(number=raw.number, width=raw.width, height=raw.height, dpi=raw.dpi,
                             dpi_estimated=raw.dpi_estimated)
         if raw.path is None:
@@ -100,8 +111,10 @@ def check_pages(
                                          **({"thresholds": thresholds} if thresholds else {}))
             report.issues = list(result.issues)
             report.blank = result.blank
+            if detect_qr and not result.blank:
+                finding = qr.detect_case_qr(grey, dpi=raw.dpi)
         report.seconds = time.perf_counter() - started
-        return PageOutcome(raw=raw, report=report)
+        return PageOutcome(raw=raw, report=report, qr=finding)
 
     outcomes: list[PageOutcome] = []
     with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
@@ -127,11 +140,13 @@ def process_document(
     source_name: str | None = None,
     thresholds: preflight.PreflightThresholds | None = None,
     on_page: Callable[[PageReport], None] | None = None,
+    pages: Collection[int] | None = None,
 ) -> ProcessedDocument:
     """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
 
     Blank pages (the empty backs of a duplex stack) are dropped from the PDF and reported, unless
-    ``keep_blank`` or every page is blank. With ``strict``, a page that must be rescanned stops the
+    ``keep_blank`` or every page is blank. ``pages`` keeps only those source pages (one dossier of a
+    stack split by cover sheets). With ``strict``, a page that must be rescanned stops the
     document before OCR with ``PageNeedsRescan``.
     """
     started = time.perf_counter()
@@ -146,7 +161,10 @@ def process_document(
         source_sha256=source_sha256, document_id=document_id, case_id=case_id, kind=kind, operator=operator,
     )
     jobs = jobs or default_jobs()
-    outcomes = check_pages(sources, workdir=workdir, jobs=jobs, thresholds=thresholds, on_page=on_page)
+    outcomes = check_pages(sources, workdir=workdir, jobs=jobs, thresholds=thresholds, on_page=on_page,
+                           pages=pages)
+    if not outcomes:
+        raise EmptyFile(report.source_name)
     report.pages = [o.report for o in outcomes]
     if strict:
         refuse_rescans(outcomes)

@@ -186,3 +186,34 @@ def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
         with Image.open(target) as im:
             width, height = im.size
         yield RawPage(number=number, path=target, dpi=float(dpi), dpi_estimated=estimated, width=width, height=height)
+
+
+def looks_complete(path: Path) -> bool:
+    """True when the file ends the way its format ends, so a scanner is done writing it.
+
+    Scanners write slowly and some pre-allocate: a stable size alone is not proof. PDFs end with
+    %%EOF, JPEGs with the EOI marker, PNGs with an IEND chunk; TIFF has no trailer, so a TIFF is
+    complete when Pillow can walk every frame.
+    """
+    try:
+        kind = sniff_format(path)
+    except (UnsupportedFormat, EmptyFile):
+        return False
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 2048))
+        tail = f.read()
+    if kind == "pdf":
+        return b"%%EOF" in tail
+    if kind == "jpeg":
+        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if kind == "png":
+        return b"IEND" in tail[-16:]
+    try:
+        with Image.open(path) as im:
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+            im.load()
+    except (OSError, EOFError, SyntaxError, ValueError):
+        return False
+    return True

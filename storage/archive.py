@@ -1,0 +1,258 @@
+"""Record keeping for the flows: originals first, derived files, per-case manifests, catalog, fixity.
+
+The object store is the record of truth: each case has ``cases/<case>/manifest.json`` listing every
+document with its object keys and SHA-256 checksums. The catalog is rebuilt from the manifests and
+each document's ``ocr.json`` by ``Archive.reindex``; ``Archive.verify`` re-reads every object.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import mimetypes
+import tempfile
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models import CaseId, DocumentRecord, NotFound, PageText, StorageError, StoredObject
+from storage.catalog import Catalog
+from storage.objectstore import (
+    ObjectStore,
+    manifest_key,
+    ocr_key,
+    searchable_key,
+    sha256_file,
+    sha256_of_object,
+    source_key,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "sohoa-manifest/1"
+DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One object of a manifest that is missing or whose bytes no longer match their checksum."""
+
+    case_id: str
+    document_id: str | None
+    key: str
+    problem: str  # "missing", "checksum_mismatch", "unreadable_manifest"
+    expected: str | None = None
+    actual: str | None = None
+
+    def message(self) -> str:
+        """One sentence for the archivist's report."""
+        if self.problem == "missing":
+            return f"{self.key} is listed in the manifest of {self.case_id} but is not in the store"
+        if self.problem == "checksum_mismatch":
+            return f"{self.key} has sha256 {self.actual}, the manifest recorded {self.expected}"
+        return f"{self.key}: {self.problem}"
+
+
+def pages_from_ocr_json(data: bytes) -> list[PageText]:
+    """Page texts of an ocr.json: ``pages[*].number``, ``pages[*].text``, confidence = mean of ``ocr.words[*][5]``."""
+    doc = json.loads(data)
+    out: list[PageText] = []
+    for page in doc.get("pages", []):
+        words = ((page.get("ocr") or {}).get("words") or [])
+        confs = [float(w[5]) for w in words if len(w) > 5 and w[5] is not None]
+        out.append(PageText(number=int(page["number"]),
+                            text=unicodedata.normalize("NFC", page.get("text") or ""),
+                            confidence=sum(confs) / len(confs) if confs else None))
+    return out
+
+
+def _mean_confidence(pages: list[PageText]) -> float | None:
+    confs = [p.confidence for p in pages if p.confidence is not None]
+    return sum(confs) / len(confs) if confs else None
+
+
+class Archive:
+    """What the flows call to keep documents: the store holds the record, the catalog indexes it."""
+
+    def __init__(self, store: ObjectStore, catalog: Catalog) -> None:
+        self.store = store
+        self.catalog = catalog
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _case_lock(self, case_id: str) -> threading.Lock:
+        # Manifests are read-modify-write: serialise writers of one case within this process.
+        with self._locks_guard:
+            return self._locks.setdefault(case_id, threading.Lock())
+
+    # ------------------------------------------------------------------------------ objects
+    def store_original(self, *, case_id: str | CaseId, document_id: str, source_path: Path, source_name: str,
+                       ext: str, operator: str | None = None) -> StoredObject:
+        """Store the scan unchanged; skipped when already there, refused if a different file is."""
+        case = str(case_id)
+        key = source_key(case, document_id, ext)
+        sha = sha256_file(Path(source_path))
+        existing = self.store.stat(key)
+        if existing is not None:
+            if existing.sha256 == sha:
+                return existing
+            raise StorageError(
+                f"{key} already holds a different original (sha256 {existing.sha256}, this file {sha}); "
+                "originals are never overwritten.",
+                f"{key} đã lưu một bản gốc khác; bản gốc không bao giờ bị ghi đè.")
+        metadata = {"case-id": case, "document-id": document_id, "role": "source",
+                    "source-name": unicodedata.normalize("NFC", source_name), "sha256": sha}
+        if operator:
+            metadata["operator"] = operator
+        content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
+        return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+
+    def store_derived(self, *, case_id: str | CaseId, document_id: str, role: str, path: Path,
+                      content_type: str, source_sha256: str) -> StoredObject:
+        """Store the searchable PDF (role ``searchable_pdf``) or OCR words (``ocr_json``) of a document."""
+        key = self._derived_key(str(case_id), document_id, role)
+        return self.store.put_file(key, Path(path), content_type=content_type, metadata={
+            "case-id": str(case_id), "document-id": document_id, "role": role, "source-sha256": source_sha256})
+
+    @staticmethod
+    def _derived_key(case_id: str, document_id: str, role: str) -> str:
+        if role == "searchable_pdf":
+            return searchable_key(case_id, document_id)
+        if role == "ocr_json":
+            return ocr_key(case_id, document_id)
+        raise ValueError(f"unknown derived role {role!r}: expected one of {sorted(DERIVED_ROLES)}")
+
+    # ----------------------------------------------------------------------------- manifest
+    def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
+        """The manifest of a case as stored, or None when the case has none yet."""
+        try:
+            return json.loads(self.store.get_bytes(manifest_key(case_id)))
+        except NotFound:
+            return None
+
+    def manifest_records(self, case_id: str | CaseId) -> list[DocumentRecord]:
+        """The documents a case's manifest lists (without page texts)."""
+        manifest = self.read_manifest(case_id) or {}
+        return [DocumentRecord.from_manifest(e) for e in manifest.get("documents", [])]
+
+    def _write_manifest_entry(self, rec: DocumentRecord, checksums: dict[str, str]) -> None:
+        case = rec.case_id
+        entry = rec.to_manifest() | {"checksums": checksums}
+        with self._case_lock(case):
+            manifest = self.read_manifest(case) or {"format": MANIFEST_FORMAT, "case_id": case, "documents": []}
+            docs = [d for d in manifest.get("documents", []) if d.get("document_id") != rec.document_id]
+            old = next((d for d in manifest.get("documents", []) if d.get("document_id") == rec.document_id), None)
+            if old == entry:
+                return  # idempotent: nothing new, no new object version
+            docs.append(entry)
+            docs.sort(key=lambda d: (d.get("created_at", ""), d.get("document_id", "")))
+            manifest.update(documents=docs, updated_at=dt.datetime.now(dt.UTC).isoformat())
+            body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(manifest_key(case), body, content_type="application/json",
+                                 metadata={"case-id": case, "role": "manifest"})
+
+    def record(self, rec: DocumentRecord, *, ocr_json: bytes | None = None) -> DocumentRecord:
+        """Add a document to its case's manifest, then to the catalog; returns what was catalogued.
+
+        ``ocr_json`` (the lead's format) is stored at ``ocr.json`` when given; the page texts come from
+        ``rec.pages`` or, when empty, from that ocr.json. Every key in ``rec.keys`` must exist.
+        """
+        keys = dict(rec.keys)
+        if ocr_json is not None:
+            stored = self.store.put_bytes(ocr_key(rec.case_id, rec.document_id), ocr_json,
+                                          content_type="application/json",
+                                          metadata={"case-id": rec.case_id, "document-id": rec.document_id,
+                                                    "role": "ocr_json", "source-sha256": rec.source_sha256})
+            keys["ocr_json"] = stored.key
+        pages = list(rec.pages)
+        if not pages and "ocr_json" in keys:
+            pages = pages_from_ocr_json(ocr_json if ocr_json is not None else self.store.get_bytes(keys["ocr_json"]))
+        checksums: dict[str, str] = {}
+        for role, key in sorted(keys.items()):
+            st = self.store.stat(key)
+            if st is None:
+                raise StorageError(f"Cannot record {rec.document_id}: its {role} object {key} is not in the store.",
+                                   f"Không thể ghi nhận {rec.document_id}: thiếu {key} trong kho.")
+            checksums[role] = st.sha256
+        if "source" in checksums and checksums["source"] != rec.source_sha256:
+            raise StorageError(f"The stored original {keys['source']} has sha256 {checksums['source']}, "
+                               f"not {rec.source_sha256} as recorded.")
+        full = DocumentRecord(**{**rec.to_manifest(), "keys": keys}, pages=pages)
+        if full.mean_confidence is None:
+            full.mean_confidence = _mean_confidence(pages)
+        self._write_manifest_entry(full, checksums)
+        self.catalog.record_document(full)
+        return full
+
+    def is_stored(self, case_id: str | CaseId, sha256: str) -> DocumentRecord | None:
+        """The manifest entry for this original when it and every object it lists are in the store."""
+        for rec in self.manifest_records(case_id):
+            if rec.source_sha256 == sha256 and rec.keys and all(self.store.exists(k) for k in rec.keys.values()):
+                return rec
+        return None
+
+    # ------------------------------------------------------------------------ whole-store
+    def manifest_cases(self) -> list[str]:
+        """Case IDs that have a manifest in the store."""
+        out = []
+        for key in self.store.list("cases/"):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[2] == "manifest.json":
+                out.append(parts[1])
+        return out
+
+    def reindex(self) -> int:
+        """Rebuild the catalog from the manifests and ocr.json files; returns the number of documents."""
+        self.catalog.migrate()
+        self.catalog.clear()
+        count = 0
+        for case in self.manifest_cases():
+            try:
+                records = self.manifest_records(case)
+            except (ValueError, TypeError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
+                log.warning("reindex: manifest of %s is unreadable (%s); its documents are not catalogued",
+                            case, exc)
+                continue
+            for rec in records:
+                key = rec.keys.get("ocr_json")
+                if key:
+                    try:
+                        rec.pages = pages_from_ocr_json(self.store.get_bytes(key))
+                    except NotFound:
+                        log.warning("reindex: %s is missing; %s is catalogued without text", key, rec.document_id)
+                self.catalog.record_document(rec)
+                count += 1
+        return count
+
+    def verify(self, case_id: str | CaseId | None = None) -> list[VerifyProblem]:
+        """Re-read every object listed in the manifest(s) and compare its SHA-256 (fixity check)."""
+        cases = [str(case_id)] if case_id is not None else self.manifest_cases()
+        problems: list[VerifyProblem] = []
+        with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as scratch:
+            for case in cases:
+                try:
+                    manifest = self.read_manifest(case)
+                except ValueError as exc:
+                    problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
+                    continue
+                for entry in (manifest or {}).get("documents", []):
+                    checksums = dict(entry.get("checksums") or {})
+                    checksums.setdefault("source", entry.get("source_sha256"))
+                    for role, key in sorted((entry.get("keys") or {}).items()):
+                        expected = checksums.get(role)
+                        try:
+                            actual = sha256_of_object(self.store, key, Path(scratch))
+                        except NotFound:
+                            problems.append(VerifyProblem(case, entry.get("document_id"), key, "missing", expected))
+                            continue
+                        if expected and actual != expected:
+                            problems.append(VerifyProblem(case, entry.get("document_id"), key,
+                                                          "checksum_mismatch", expected, actual))
+        return problems
+
+    def link(self, case_id: str | CaseId, *, expires: dt.timedelta) -> list[tuple[str, str]]:
+        """(document_id, presigned URL of its searchable PDF) for every document of a case that has one."""
+        return [(rec.document_id, self.store.presign(rec.keys["searchable_pdf"], expires=expires))
+                for rec in self.manifest_records(case_id) if rec.keys.get("searchable_pdf")]

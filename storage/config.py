@@ -1,0 +1,71 @@
+"""Storage settings from the environment (SOHOA_*), and the functions that open the store and catalog."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.catalog import Catalog
+from storage.objectstore import ObjectStore
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where documents and the catalog live; the local folder is used when no S3 endpoint is set."""
+
+    data_dir: Path
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "sohoa"
+    s3_secure: bool = False
+    s3_object_lock: bool = False
+    database_url: str = ""
+
+    def __repr__(self) -> str:  # never print the secret key
+        return (f"Settings(data_dir={str(self.data_dir)!r}, s3_endpoint={self.s3_endpoint!r}, "
+                f"s3_bucket={self.s3_bucket!r}, database_url={self.database_url.split('@')[-1]!r})")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read SOHOA_DATA_DIR, SOHOA_S3_* and SOHOA_DATABASE_URL (``env`` defaults to os.environ)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("SOHOA_DATA_DIR") or "./sohoa-data").expanduser().resolve()
+        return cls(
+            data_dir=data_dir,
+            s3_endpoint=env.get("SOHOA_S3_ENDPOINT") or None,
+            s3_access_key=env.get("SOHOA_S3_ACCESS_KEY") or None,
+            s3_secret_key=env.get("SOHOA_S3_SECRET_KEY") or None,
+            s3_bucket=env.get("SOHOA_S3_BUCKET") or "sohoa",
+            s3_secure=(env.get("SOHOA_S3_SECURE") or "false").strip().lower() in _TRUE,
+            s3_object_lock=(env.get("SOHOA_S3_OBJECT_LOCK") or "false").strip().lower() in _TRUE,
+            database_url=env.get("SOHOA_DATABASE_URL") or f"sqlite:///{data_dir / 'catalog.sqlite3'}",
+        )
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    """The S3 store when SOHOA_S3_ENDPOINT is set, else the folder <data_dir>/objects."""
+    if settings.s3_endpoint:
+        from storage.s3 import S3Store
+
+        if not (settings.s3_access_key and settings.s3_secret_key):
+            raise ValueError("SOHOA_S3_ACCESS_KEY and SOHOA_S3_SECRET_KEY are required with SOHOA_S3_ENDPOINT")
+        return S3Store(endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
+                       secret_key=settings.s3_secret_key, bucket=settings.s3_bucket, secure=settings.s3_secure,
+                       object_lock=settings.s3_object_lock)
+    from storage.local import LocalStore
+
+    return LocalStore(settings.data_dir / "objects")
+
+
+def open_catalog(settings: Settings, *, migrate: bool = True) -> Catalog:
+    """The catalog at SOHOA_DATABASE_URL, migrated to the latest schema unless ``migrate=False``."""
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(settings.database_url)
+    if migrate:
+        catalog.migrate()
+    return catalog

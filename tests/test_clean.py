@@ -1,0 +1,138 @@
+"""Page cleaning on synthetic counter scans with known skew and rotation (made by synth_scans.py)."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import ocr
+from pipeline.clean import CleanedPage, clean_page, remove_speckle
+
+SYNTH = Path("/work/shared/bench/synth_scans.py")
+SEED = sorted(Path("/work/shared/seed").glob("*.txt"))[0]
+DPI = 300
+
+
+def synth(out: Path, *extra: str) -> list[dict[str, str]]:
+    """Synthetic scanned pages and their manifest rows (true skew, rotation, truth file)."""
+    subprocess.run([sys.executable, str(SYNTH), str(SEED), str(out), *extra], check=True, capture_output=True)
+    with open(out / "manifest.tsv", encoding="utf-8") as f:
+        return [{**row, "dir": str(out)} for row in csv.DictReader(f, delimiter="\t")]
+
+
+@pytest.fixture(scope="module")
+def rough(tmp_path_factory) -> list[tuple[dict[str, str], CleanedPage]]:
+    """Four rough pages (seed 61: rotated 180, upright, 270 and 90; skew up to 4°), cleaned with OSD."""
+    out = tmp_path_factory.mktemp("rough")
+    rows = synth(out, "--pages", "4", "--profile", "rough")
+    return [(row, clean_page(Path(row["dir"]) / row["page"], dpi=DPI, workdir=out / "work", stem=f"p{n}"))
+            for n, row in enumerate(rows, start=1)]
+
+
+@pytest.fixture(scope="module")
+def stamped(tmp_path_factory) -> tuple[Path, Path]:
+    """A colour JPEG with a red seal, and the same kind of page in grey saved as colour JPEG."""
+    out = tmp_path_factory.mktemp("stamp")
+    row = synth(out, "--pages", "1", "--profile", "office", "--stamp", "--format", "jpg")[0]
+    seal = Path(row["dir"]) / row["page"]
+    grey = cv2.cvtColor(cv2.imread(str(seal)), cv2.COLOR_BGR2GRAY)
+    grey[grey.shape[0] // 2:] = 225  # no seal: the lower half is plain paper
+    rng = np.random.default_rng(3)
+    # A colour scanner's grey page: channel noise, then JPEG chroma subsampling noise.
+    bgr = np.clip(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR) + rng.normal(0, 4, (*grey.shape, 3)), 0, 255)
+    plain = out / "grey.jpg"
+    cv2.imwrite(str(plain), bgr.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 75])
+    return seal, plain
+
+
+def words_of(text: str) -> set[str]:
+    return {w.strip(".,;:()") for w in unicodedata.normalize("NFC", text).split() if len(w) > 3}
+
+
+def test_deskew_within_0_3_degrees(rough):
+    for row, page in rough:
+        assert abs(page.skew_degrees - float(row["skew_deg"])) <= 0.3, row
+
+
+def test_rotation_found(rough):
+    assert [page.rotation for _, page in rough] == [int(row["rotation"]) for row, _ in rough]
+    assert {page.rotation for _, page in rough} == {0, 90, 180, 270}
+
+
+@pytest.mark.parametrize("rotation", [180, 90])
+def test_rotated_page_reads_upright(rough, rotation, tmp_path):
+    row, page = next((r, p) for r, p in rough if int(r["rotation"]) == rotation)
+    truth = (Path(row["dir"]) / row["truth"]).read_text(encoding="utf-8").splitlines()
+    ocr_image = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
+    assert ocr_image.shape[0] > ocr_image.shape[1]  # portrait again
+    # OCR only the top fifth: the first lines of the truth must read, not the whole page.
+    top = tmp_path / "top.pbm"
+    cv2.imwrite(str(top), ocr_image[: ocr_image.shape[0] // 5])
+    found = words_of(ocr.recognise(top, dpi=DPI).text)
+    expected = words_of(" ".join(truth[:5]))
+    assert len(found & expected) >= 0.6 * len(expected), (found, expected)
+
+
+def test_ocr_image_is_one_bit_and_named_after_the_page(rough):
+    _, page = rough[1]
+    assert page.ocr_image.name == "p2_ocr.pbm"
+    with Image.open(page.ocr_image) as im:
+        assert im.mode == "1"
+        assert im.size == (page.width, page.height)
+
+
+def test_scanner_border_removed(rough):
+    row, page = rough[1]  # upright; synth_scans paints a dark band down the left and along the top
+    raw = cv2.imread(str(Path(row["dir"]) / row["page"]), cv2.IMREAD_GRAYSCALE)
+    assert raw[:, :8].mean() < 80 and raw[:4].mean() < 80
+    cleaned = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
+    strip = int(3 / 25.4 * DPI)  # no ink left in the first 3 mm along those edges
+    assert (cleaned[:, :strip] == 0).mean() < 0.001
+    assert (cleaned[:strip] == 0).mean() < 0.001
+    # … while the text is still there.
+    assert 0.02 < (cleaned == 0).mean() < 0.15
+
+
+def test_colour_page_keeps_a_colour_image(stamped, tmp_path):
+    seal, _ = stamped
+    page = clean_page(seal, dpi=DPI, workdir=tmp_path, stem="seal", detect_orientation=False)
+    assert page.has_colour and page.colour_image == tmp_path / "seal_colour.ppm"
+    colour = cv2.imread(str(page.colour_image))
+    assert colour.shape[:2] == (page.height, page.width)
+    b, g, r = (colour[..., i].astype(int) for i in range(3))
+    assert ((r - g > 80) & (r - b > 80)).sum() > 1000  # the red seal survived
+
+
+def test_grey_page_with_jpeg_chroma_noise_has_no_colour_image(stamped, tmp_path):
+    _, plain = stamped
+    page = clean_page(plain, dpi=DPI, workdir=tmp_path, stem="grey", detect_orientation=False)
+    assert not page.has_colour and page.colour_image is None
+    assert not (tmp_path / "grey_colour.ppm").exists()
+
+
+def test_isolated_speckle_removed_but_diacritics_kept():
+    page = np.full((600, 900), 255, np.uint8)
+    cv2.putText(page, "Hoa", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 3, 0, 12)
+    cv2.circle(page, (160, 235), 4, 0, -1)   # a dot below a letter (dấu nặng)
+    cv2.circle(page, (700, 500), 3, 0, -1)   # speckle far from any letter
+    cv2.circle(page, (500, 80), 2, 0, -1)
+    out = remove_speckle(page, dpi=300)
+    assert out[235, 160] == 0
+    assert out[500, 700] == 255 and out[80, 500] == 255
+    assert (out[100:220, 80:400] == page[100:220, 80:400]).all()
+
+
+def test_unreadable_file_is_a_typed_error(tmp_path):
+    from models import CorruptFile
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(CorruptFile):
+        clean_page(bad, dpi=DPI, workdir=tmp_path, stem="bad")
