@@ -27,17 +27,24 @@ SOFTWARE = "sohoa"
 
 def software_version() -> str:
     """The installed package version, for the PDF metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import version
-
-        return f"{SOFTWARE} {version('sohoa')}"
-    except Exception:  # noqa: BLE001 - running from a source tree without installed metadata
-        return f"{SOFTWARE} (source)"
+        return version(SOFTWARE)
+    except PackageNotFoundError:  # running from a source tree that was not pip-installed
+        return "source"
 
 
-def document_id_for(source_sha256: str) -> str:
-    """Document IDs derive from the source's SHA-256: the same file twice is one document."""
-    return source_sha256[:20]
+def document_id_for(source_sha256: str, pages: Collection[int] | None = None) -> str:
+    """Document IDs derive from the source's SHA-256: the same file twice is one document.
+
+    A segment of a stack split by cover sheets (``pages``: its 1-based page numbers) is a document
+    of its own, derived from the file's hash and those pages, so re-splitting the same stack the
+    same way finds the same documents again.
+    """
+    if pages is None:
+        return source_sha256[:20]
+    return hashlib.sha256(f"{source_sha256}:{tuple(sorted(pages))}".encode()).hexdigest()[:20]
 
 
 def default_jobs() -> int:
@@ -141,12 +148,14 @@ def process_document(
     thresholds: preflight.PreflightThresholds | None = None,
     on_page: Callable[[PageReport], None] | None = None,
     pages: Collection[int] | None = None,
+    document_id: str | None = None,
 ) -> ProcessedDocument:
     """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
 
     Blank pages (the empty backs of a duplex stack) are dropped from the PDF and reported, unless
     ``keep_blank`` or every page is blank. ``pages`` keeps only those source pages (one dossier of a
-    stack split by cover sheets). With ``strict``, a page that must be rescanned stops the
+    stack split by cover sheets; its ``document_id`` defaults to ``document_id_for(source_sha256, pages)``).
+    With ``strict``, a page that must be rescanned stops the
     document before OCR with ``PageNeedsRescan``.
     """
     started = time.perf_counter()
@@ -155,7 +164,7 @@ def process_document(
     if source_sha256 is None:
         shas = [sha256_of(s) for s in sources]
         source_sha256 = shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
-    document_id = document_id_for(source_sha256)
+    document_id = document_id or document_id_for(source_sha256, pages)
     report = DocumentReport(
         source_name=source_name or ", ".join(s.name for s in sources),
         source_sha256=source_sha256, document_id=document_id, case_id=case_id, kind=kind, operator=operator,

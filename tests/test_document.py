@@ -1,0 +1,99 @@
+"""The whole pipeline on the sample dossier: rotation and skew fixed, text read, PDF searchable."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import unicodedata
+
+import pytest
+
+from models import PageNeedsRescan
+from pipeline.document import document_id_for, process_document
+from pipeline.sample import sample_truth
+
+EXPECTED = ["Ủy ban nhân dân", "Quyết định", "Tuyên Quang", "hồ sơ", "Nghị định"]
+
+
+@pytest.fixture(scope="module")
+def processed(sample_dossier, tmp_path_factory):
+    work = tmp_path_factory.mktemp("doc")
+    return process_document([sample_dossier[0]], workdir=work, case_id="000.00.01.H56-181010-0001",
+                            kind="Đơn đề nghị", operator="tester", jobs=2)
+
+
+def _cer(truth: str, hyp: str) -> float:
+    import difflib
+
+    t, h = " ".join(truth.split()), " ".join(hyp.split())
+    return 1 - difflib.SequenceMatcher(None, t, h, autojunk=False).ratio()
+
+
+def test_every_page_read_upright_and_deskewed(processed):
+    pages = processed.report.pages
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[2].rotation == 180  # fed upside down
+    assert abs(pages[1].skew_degrees - 2.5) < 0.3
+    for page, truth in zip(processed.page_texts, sample_truth(), strict=True):
+        assert _cer(truth, page) < 0.05, page[:200]
+
+
+def test_pdftotext_returns_the_vietnamese_text_in_nfc(processed):
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(processed.searchable_pdf), "-"],
+                          capture_output=True, check=True, text=True).stdout
+    assert text == unicodedata.normalize("NFC", text)
+    folded = " ".join(text.split())
+    for phrase in EXPECTED:
+        assert phrase.lower() in folded.lower(), phrase
+    assert text.count("\f") >= 2  # three pages
+
+
+def test_ocr_json_and_report_carry_words_and_checksums(processed):
+    data = json.loads(processed.ocr_json.read_text("utf-8"))
+    assert data["document_id"] == document_id_for(data["source_sha256"]) == processed.report.document_id
+    assert len(data["pages"]) == 3
+    words = data["pages"][0]["ocr"]["words"]
+    assert any(w[0] == "Tuyên" for w in words)
+    assert processed.report.mean_confidence > 80
+    assert processed.sidecar_text.count("\f") == 2
+
+
+def test_pdf_metadata_names_the_case_and_source(processed):
+    info = subprocess.run(["pdfinfo", "-meta", str(processed.searchable_pdf)], capture_output=True, text=True,
+                          check=True).stdout
+    assert "000.00.01.H56-181010-0001" in info
+    assert processed.report.source_sha256 in info
+    assert "pdfaid:part" in info or "pdfaid" in info
+
+
+def test_blank_back_pages_are_dropped_and_reported(tmp_path, sample_dossier):
+    from PIL import Image
+
+    page1 = Image.open(sample_dossier[1])
+    blank = Image.new("L", page1.size, 235)
+    stack = tmp_path / "duplex.tif"
+    page1.save(stack, save_all=True, append_images=[blank], dpi=(300, 300))
+    result = process_document([stack], workdir=tmp_path / "w", jobs=2)
+    assert result.dropped_pages == [2]
+    assert len(result.page_texts) == 1
+    assert result.report.pages[1].blank
+    pdfinfo = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
+    assert re.search(r"^Pages:\s+1$", pdfinfo, re.M)
+
+
+def test_strict_refuses_a_blurred_page_before_ocr(tmp_path, sample_dossier):
+    import cv2
+
+    img = cv2.imread(str(sample_dossier[1]), cv2.IMREAD_GRAYSCALE)
+    blurred = tmp_path / "blurred.png"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(img, (0, 0), 6))
+    with pytest.raises(PageNeedsRescan) as err:
+        process_document([blurred], workdir=tmp_path / "w", strict=True, jobs=1)
+    assert err.value.pages == [1] and err.value.exit_code == 4
+    assert not (tmp_path / "w" / "searchable.pdf").exists()
+
+
+def test_a_pdf_with_text_is_not_ocrd_twice(tmp_path, processed):
+    result = process_document([processed.searchable_pdf], workdir=tmp_path / "w", jobs=2)
+    assert [p.text_source for p in result.report.pages] == ["pdf-text"] * 3
+    assert "Tuyên Quang" in " ".join(result.sidecar_text.split())
