@@ -1,0 +1,334 @@
+"""Clean one scanned page for OCR: border, orientation, deskew, background, binarisation, speckle.
+
+The stage reads whatever the reader wrote (PGM/PPM/PNG), and writes two files named after the page:
+``{stem}_ocr.pbm`` (1-bit, upright, deskewed: what Tesseract reads) and, only when the page carries
+real colour such as a red seal or a blue signature, ``{stem}_colour.ppm`` (the same geometry in RGB,
+for the searchable PDF). Both are uncompressed: they are local intermediates, and PBM/PPM are read and
+written by Tesseract and Pillow with no decoding cost (a 1-bit PNG costs ~60 ms to encode per page).
+
+Order matters: the scanner border is removed first (it is axis-aligned in the scan, and its straight
+edge would pull the skew search towards 0°), then the page is turned upright (the skew search needs
+horizontal text lines), then deskewed, then binarised.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models import CorruptFile
+from pipeline import ocr
+
+# --- orientation -------------------------------------------------------------------------------
+# Tesseract OSD on a 150-dpi Otsu-binarised copy: on 16 synthetic office/rough pages it found every
+# rotation with confidence 6.5–20 (at 100 dpi confidence fell to 0.6–11 and on 300 dpi it only costs
+# time). Below OSD_MIN_CONFIDENCE the page is left as it is: a wrong turn is worse than none.
+OSD_DPI = 150.0
+OSD_MIN_CONFIDENCE = 3.0
+
+# --- deskew ------------------------------------------------------------------------------------
+# Projection-profile search on a ~100-dpi copy: at that size a 13 pt text line is ~25 px tall and
+# 0.1° moves a line end by ~1.4 px, enough for the 0.3° target; a bigger copy only costs time.
+DESKEW_DPI = 100.0
+MAX_SKEW_DEGREES = 6.0  # counter scanners' feeders skew a few degrees; beyond this is a rotation
+COARSE_STEP_DEGREES = 0.5
+FINE_STEP_DEGREES = 0.05
+# Below this the page is left unrotated: a sub-pixel resample only blurs the glyphs.
+MIN_CORRECTION_DEGREES = 0.05
+
+# --- scanner border ----------------------------------------------------------------------------
+# A column/row belongs to the dark scanner band when this share of its pixels is darker than half
+# the paper level (a text line never comes close: ink covers < 30 % of a row even in a bold heading).
+BORDER_DARK_SHARE = 0.8
+BORDER_MAX_FRACTION = 0.15  # never cut more than this share of the page from one edge
+BORDER_MARGIN_MM = 0.5      # the band's edge is soft (blur, JPEG ringing): take a little more
+
+# --- colour ------------------------------------------------------------------------------------
+# Chroma (max - min channel) on a smoothed ~75-dpi copy. JPEG chroma noise on grey synthetic pages
+# stays below ~15, a red seal or blue ink is 60–170; a seal or signature covers > 0.1 % of an A4.
+COLOUR_CHROMA = 50
+COLOUR_MIN_SHARE = 0.0005
+
+# --- background and speckle --------------------------------------------------------------------
+BACKGROUND_DPI = 25.0          # a 25-dpi copy closed over ~5 mm sees only paper, not 13 pt text
+BACKGROUND_CLOSE_MM = 5.0
+# Connected components under this area (mm²) are speckle candidates: the synthetic speckle is
+# ≤ 0.4 mm² after blur, but a 13 pt dot-below (dấu nặng), full stop or hyphen is 0.2–0.4 mm², so
+# size alone cannot decide …
+SPECKLE_MAX_AREA_MM2 = 0.6
+# … and a small component is kept when its box lies within this distance of a letter-sized one,
+# or when another small mark sits beside it on the same line (rows of dots or hyphens "……", "-----").
+# Measured on 8 synthetic pages per profile (CER clean / office / rough): keep-distance 3 mm:
+# 1.14 / 1.96 / 4.98 %; 1.5 mm: 2.23 / 2.50 / 3.13 % (line-initial hyphens and dash rows lost).
+# With the same-line rule, on the upright pages: 2 mm: clean 1.27 % (the hyphen in "- Văn phòng"
+# sits 2.1 mm from the V), rough 3.44 %; 2.5 mm: clean 1.16 %, rough 3.76 %.
+SPECKLE_KEEP_NEAR_MM = 2.5
+SPECKLE_ROW_MM = 1.0        # "same line": centres within this height …
+SPECKLE_ROW_REACH_MM = 2.5  # … and within this distance left or right
+
+MM_PER_INCH = 25.4
+
+
+@dataclass(frozen=True)
+class CleanedPage:
+    """The files a cleaned page left behind and what was done to it."""
+
+    ocr_image: Path            # 1-bit PBM, upright and deskewed
+    colour_image: Path | None  # RGB PPM with the same geometry, only when the page has colour
+    rotation: int              # 0, 90, 180 or 270: degrees turned clockwise to make it upright
+    skew_degrees: float        # measured tilt, counter-clockwise positive, that was corrected
+    has_colour: bool
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.rotation not in (0, 90, 180, 270):
+            raise ValueError(f"rotation must be a multiple of 90, got {self.rotation}")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"impossible page size {self.width}x{self.height}")
+
+
+def clean_page(
+    image_path: Path, *, dpi: float, workdir: Path, stem: str, detect_orientation: bool = True
+) -> CleanedPage:
+    """Turn one scanned page into a 1-bit OCR image (and a colour image when it has colour)."""
+    grey, colour = _read(image_path)
+    has_colour = colour is not None and _has_colour(colour, dpi=dpi)
+    if not has_colour:
+        colour = None
+
+    top, bottom, left, right = find_border(grey, dpi=dpi)
+    grey = _fill_border(grey, top, bottom, left, right, value=paper_level(grey))
+    if colour is not None:
+        colour = _fill_border(colour, top, bottom, left, right, value=255)
+
+    binary = _binarise(flatten_background(grey, dpi=dpi))
+    rotation = 0
+    if detect_orientation:
+        rotation = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem)
+    if rotation:
+        code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+        grey, binary = cv2.rotate(grey, code[rotation]), cv2.rotate(binary, code[rotation])
+        if colour is not None:
+            colour = cv2.rotate(colour, code[rotation])
+
+    skew = measure_skew(binary, dpi=dpi)
+    if abs(skew) >= MIN_CORRECTION_DEGREES:
+        # Rotate the grey page, not the 1-bit one: interpolating before thresholding keeps glyph
+        # edges smooth, rotating a binary image leaves stair-steps Tesseract reads worse.
+        grey = _rotate(grey, -skew, fill=paper_level(grey))
+        binary = _binarise(flatten_background(grey, dpi=dpi))
+        if colour is not None:
+            colour = _rotate(colour, -skew, fill=(255, 255, 255))
+
+    binary = remove_speckle(binary, dpi=dpi)
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    ocr_image = workdir / f"{stem}_ocr.pbm"
+    _write(ocr_image, binary)
+    colour_image = None
+    if colour is not None:
+        colour_image = workdir / f"{stem}_colour.ppm"
+        _write(colour_image, colour)
+    height, width = binary.shape
+    return CleanedPage(ocr_image=ocr_image, colour_image=colour_image, rotation=rotation,
+                       skew_degrees=round(float(skew), 2), has_colour=has_colour,
+                       width=width, height=height)
+
+
+# --- steps, each usable on its own ---------------------------------------------------------------
+
+def find_border(grey: np.ndarray, *, dpi: float) -> tuple[int, int, int, int]:
+    """Widths in pixels (top, bottom, left, right) of the dark scanner band along each edge."""
+    scale = min(1.0, DESKEW_DPI / dpi)
+    small = _resize(grey, scale)
+    dark = small < (paper_level(small) * 0.5)
+    h, w = dark.shape
+    margin = int(round(BORDER_MARGIN_MM / MM_PER_INCH * dpi))
+
+    def band(share: np.ndarray, limit: int) -> int:
+        # Walk in from the edge while the line is (nearly) all dark; the band must start at the edge.
+        n = 0
+        while n < limit and share[n] >= BORDER_DARK_SHARE:
+            n += 1
+        return 0 if n == 0 else int(round((n + 1) / scale)) + margin
+
+    rows, cols = dark.mean(axis=1), dark.mean(axis=0)
+    max_h, max_w = int(h * BORDER_MAX_FRACTION), int(w * BORDER_MAX_FRACTION)
+    return (band(rows, max_h), band(rows[::-1], max_h), band(cols, max_w), band(cols[::-1], max_w))
+
+
+def measure_skew(binary: np.ndarray, *, dpi: float) -> float:
+    """The page's text-line tilt in degrees, counter-clockwise positive (0 when there is no text)."""
+    scale = min(1.0, DESKEW_DPI / dpi)
+    small = _resize(255 - binary, scale)  # ink as bright so INTER_AREA keeps thin strokes
+    ys, xs = np.nonzero(small > 96)
+    if len(xs) < 200:  # a blank or nearly blank page has no lines to align
+        return 0.0
+    h, w = small.shape
+    xs = xs.astype(np.float32) - w / 2
+    ys = ys.astype(np.float32) - h / 2
+    n_bins = int(np.hypot(h, w)) + 4
+
+    def sharpness(angle: float) -> float:
+        # Row profile after turning the ink by `angle` (cv2's convention, CCW positive): text lines
+        # give tall narrow peaks exactly when they are horizontal, which maximises the variance.
+        t = np.deg2rad(angle)
+        rows = (-np.sin(t) * xs + np.cos(t) * ys + n_bins / 2).astype(np.int32)
+        profile = np.bincount(rows, minlength=n_bins).astype(np.float64)
+        return float(np.sum(np.diff(profile) ** 2))
+
+    coarse = np.arange(-MAX_SKEW_DEGREES, MAX_SKEW_DEGREES + 1e-9, COARSE_STEP_DEGREES)
+    best = max(coarse, key=sharpness)
+    fine = np.arange(best - COARSE_STEP_DEGREES, best + COARSE_STEP_DEGREES + 1e-9, FINE_STEP_DEGREES)
+    best = max(fine, key=sharpness)
+    # Turning by `best` levels the lines, so the page is tilted by -best.
+    return float(-best)
+
+
+def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
+    """White out small isolated dots that are not near any letter (the white page stays 255)."""
+    ink = (binary == 0).astype(np.uint8)
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 1:
+        return binary
+    px_per_mm = dpi / MM_PER_INCH
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = areas < SPECKLE_MAX_AREA_MM2 * px_per_mm ** 2
+    if not small.any():
+        return binary
+    # Where letters are: the large components, on a ~4x smaller map dilated by the keep distance.
+    big_ids = np.flatnonzero(~small) + 1
+    scale = 0.25
+    is_letter = np.zeros(n, np.uint8)
+    is_letter[big_ids] = 255
+    # INTER_AREA keeps any letter pixel as a non-zero cell of the small map.
+    near = cv2.resize(is_letter[labels], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    radius = max(1, int(round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale)))
+    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    # Look at the box's corners as well as its centre: a long thin mark (hyphen, comma) can have
+    # its centre farther from the next letter than its end.
+    x0, y0 = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[1:, cv2.CC_STAT_WIDTH] - 1, y0 + stats[1:, cv2.CC_STAT_HEIGHT] - 1
+    is_near = np.zeros(n - 1, bool)
+    for px, py in ((centroids[1:, 0], centroids[1:, 1]), (x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+        cx = np.clip((px * scale).astype(int), 0, near.shape[1] - 1)
+        cy = np.clip((py * scale).astype(int), 0, near.shape[0] - 1)
+        is_near |= near[cy, cx] > 0
+    is_near |= _has_row_neighbour(centroids[1:], small, px_per_mm=px_per_mm)
+    drop = small & ~is_near
+    if not drop.any():
+        return binary
+    lut = np.zeros(n, np.uint8)
+    lut[1:][drop] = 1
+    out = binary.copy()
+    out[lut[labels] == 1] = 255
+    return out
+
+
+def _has_row_neighbour(centroids: np.ndarray, small: np.ndarray, *, px_per_mm: float) -> np.ndarray:
+    """For each component: is another small one beside it on the same text line (a dotted leader)?"""
+    cell_h = SPECKLE_ROW_MM * px_per_mm
+    cell_w = SPECKLE_ROW_REACH_MM * px_per_mm / 2
+    gx = (centroids[:, 0] / cell_w).astype(np.int64)
+    gy = (centroids[:, 1] / cell_h).astype(np.int64)
+    counts = np.zeros((gy.max() + 1, gx.max() + 3), np.float32)
+    np.add.at(counts, (gy[small], gx[small] + 1), 1.0)
+    # Sum over the cell and one cell left and right; a component counts itself once.
+    beside = counts[:, :-2] + counts[:, 1:-1] + counts[:, 2:]
+    result = np.zeros(len(centroids), bool)
+    result[small] = beside[gy[small], gx[small]] >= 2
+    return result
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _read(image_path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey page plus the BGR page when the file is in colour."""
+    image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise CorruptFile(f"cannot read page image {image_path.name}",
+                          f"Không đọc được ảnh trang {image_path.name}")
+    if image.dtype != np.uint8:  # 16-bit scans
+        image = (image / 257).astype(np.uint8)
+    if image.ndim == 2:
+        return image, None
+    if image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), image
+
+
+def _has_colour(bgr: np.ndarray, *, dpi: float) -> bool:
+    """True when a meaningful share of the page is clearly coloured (seal, signature, photo)."""
+    small = _resize(bgr, min(1.0, 75.0 / dpi))
+    small = cv2.medianBlur(small, 3)  # JPEG chroma noise is pixel-sized, ink is not
+    chroma = small.max(axis=2).astype(np.int16) - small.min(axis=2)
+    return float(np.mean(chroma > COLOUR_CHROMA)) >= COLOUR_MIN_SHARE
+
+
+def paper_level(grey: np.ndarray) -> int:
+    """Typical paper brightness: a high percentile, so text and a dark border do not count."""
+    sample = grey[::4, ::4]
+    return int(np.percentile(sample, 90))
+
+
+def _fill_border(image: np.ndarray, top: int, bottom: int, left: int, right: int, *, value) -> np.ndarray:
+    if not (top or bottom or left or right):
+        return image
+    out = image.copy()
+    h, w = out.shape[:2]
+    out[:top] = value
+    out[h - bottom:] = value
+    out[:, :left] = value
+    out[:, w - right:] = value
+    return out
+
+
+def flatten_background(grey: np.ndarray, *, dpi: float) -> np.ndarray:
+    """Divide out the uneven lamp/paper tone so one global threshold fits the whole page."""
+    scale = min(1.0, BACKGROUND_DPI / dpi)
+    small = _resize(grey, scale)
+    k = max(3, int(round(BACKGROUND_CLOSE_MM / MM_PER_INCH * BACKGROUND_DPI)) | 1)
+    # Closing (max then min) erases dark text narrower than the kernel and leaves the paper tone.
+    background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    background = cv2.blur(background, (k, k))
+    background = cv2.resize(background, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(grey, np.maximum(background, 1), scale=255)
+
+
+def _binarise(grey: np.ndarray) -> np.ndarray:
+    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
+
+
+def _orientation(binary: np.ndarray, *, dpi: float, workdir: Path, stem: str) -> int:
+    """Clockwise turn that makes the page upright, or 0 when Tesseract is not confident."""
+    scale = min(1.0, OSD_DPI / dpi)
+    small = _binarise(_resize(binary, scale))
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{stem}_osd_") as tmp:
+        path = Path(tmp) / f"{stem}_osd.pbm"
+        _write(path, small)
+        found = ocr.detect_orientation(path, dpi=int(round(dpi * scale)))
+    return found.rotate if found.confidence >= OSD_MIN_CONFIDENCE else 0
+
+
+def _rotate(image: np.ndarray, angle: float, *, fill) -> np.ndarray:
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=fill)
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")
