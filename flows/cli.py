@@ -52,6 +52,9 @@ def _print_document(report: dict[str, Any]) -> None:
     if report.get("status") == "failed":
         print(f"  ✗ {name}: {report.get('error')}")
         return
+    if report.get("status") == "spooled":
+        print(f"  … {name}: {report.get('error')}")
+        return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
     print(f"  ✓ {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
@@ -77,7 +80,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"Hồ sơ {args.case}:")
         for r in results:
             _print_document(r)
-    codes = [r.get("exit_code", 1) for r in results if r.get("status") == "failed"]
+    codes = [r.get("exit_code", 1) for r in results if r.get("status") in ("failed", "spooled")]
     return max(codes) if codes else 0
 
 

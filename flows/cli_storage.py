@@ -1,0 +1,238 @@
+"""The case handlers' and archivists' commands: search, link, verify, reindex and retry (the spool).
+
+Registered into ``sohoa`` by flows/cli.py (``register(subparsers)``). Every command opens the store
+and catalog from the environment (SOHOA_S3_*, SOHOA_DATABASE_URL, SOHOA_DATA_DIR) and turns what it
+finds into plain sentences; errors are models.errors types and end in their exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from typing import Any
+
+from models import NotFound, SohoaError
+
+PROBLEM_EXIT_CODE = 5  # verify found missing or altered objects; the spool still holds scans
+MAX_EXPIRY = dt.timedelta(days=7)  # the S3 limit for presigned URLs
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class UsageError(SohoaError):
+    """A command-line value that cannot be used (exit code 2, like a malformed case ID)."""
+
+    exit_code = 2
+
+
+def expires_arg(text: str) -> dt.timedelta:
+    """argparse type: ``30m``, ``1h``, ``7d`` (at most 7 days, the S3 limit)."""
+    m = _DURATION.fullmatch(text)
+    if not m or int(m.group(1)) == 0:
+        raise UsageError(f"'{text}' is not a duration: write a number and a unit, e.g. 30m, 1h or 7d.",
+                         f"'{text}' không phải khoảng thời gian: hãy viết số và đơn vị, ví dụ 30m, 1h hoặc 7d.")
+    delta = dt.timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
+    if delta > MAX_EXPIRY:
+        raise UsageError(f"A link can be valid for at most 7 days, not {text}.",
+                         f"Đường dẫn chỉ có hiệu lực tối đa 7 ngày, không thể là {text}.")
+    return delta
+
+
+def date_arg(text: str) -> dt.date:
+    """argparse type: a calendar date YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"'{text}' is not a date: write it as YYYY-MM-DD, e.g. 2018-10-10.",
+                         f"'{text}' không phải ngày: hãy viết dạng YYYY-MM-DD, ví dụ 2018-10-10.") from None
+
+
+def limit_arg(text: str) -> int:
+    """argparse type: a positive number of results."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"'{text}' is not a number of results: write 1 or more.",
+                         f"'{text}' không phải số kết quả hợp lệ: hãy ghi từ 1 trở lên.")
+    return int(text)
+
+
+def _format_expiry(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("ngày/days", 86400), ("giờ/hours", 3600), ("phút/minutes", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} giây/seconds"
+
+
+# ---------------------------------------------------------------------------------------- commands
+def cmd_search(args: argparse.Namespace) -> int:
+    """Full-text search over the OCR text of every catalogued page, best first."""
+    from flows.cli import print_json
+    from flows.common import open_archive
+
+    hits = open_archive().catalog.search(args.text, case_prefix=args.case_prefix, since=args.since,
+                                         limit=args.limit)
+    if args.json:
+        print_json([{"case_id": h.case_id, "document_id": h.document_id, "source_name": h.source_name,
+                     "kind": h.kind, "page": h.page, "score": round(h.score, 6), "snippet": h.snippet}
+                    for h in hits])
+        return 0
+    if not hits:
+        print(f"Không tìm thấy trang nào có “{args.text}”. (No page matches “{args.text}”.)")
+        return 0
+    print(f"{len(hits)} kết quả cho “{args.text}” (results, best first):")
+    for n, h in enumerate(hits, 1):
+        doc = f"{h.source_name} [{h.document_id}]" if h.source_name else h.document_id
+        kind = f" · {h.kind}" if h.kind else ""
+        print(f"{n:3d}. {h.case_id} · {doc}{kind} · trang/page {h.page} · điểm/score {h.score:.3f}")
+        print(f"     {h.snippet}")
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """Time-limited URLs for each searchable PDF of a case."""
+    from flows.cli import print_json
+    from flows.common import open_archive
+
+    archive = open_archive()
+    names = {r.document_id: r.source_name for r in archive.manifest_records(args.case)}
+    links = archive.link(args.case, expires=args.expires)
+    if not links:
+        raise NotFound(f"Case {args.case} has no searchable PDF in the store.",
+                       f"Hồ sơ {args.case} chưa có PDF tìm kiếm được nào trong kho.")
+    until = dt.datetime.now(dt.UTC) + args.expires
+    if args.json:
+        print_json([{"case_id": args.case, "document_id": doc, "source_name": names.get(doc), "url": url,
+                     "expires_at": until.isoformat(timespec="seconds")} for doc, url in links])
+        return 0
+    print(f"Hồ sơ {args.case}: {len(links)} PDF, đường dẫn có hiệu lực {_format_expiry(args.expires)} "
+          f"(links valid until {until:%Y-%m-%d %H:%M} UTC)")
+    for doc, url in links:
+        print(f"  {names.get(doc) or ''} [{doc}]")
+        print(f"    {url}")
+    return 0
+
+
+def _problem_line(p: Any) -> str:
+    """One line per problem, Vietnamese then English."""
+    if p.problem == "missing":
+        vi = f"THIẾU {p.key}: có trong bản kê của hồ sơ {p.case_id} nhưng không có trong kho"
+    elif p.problem == "checksum_mismatch":
+        vi = f"SAI MÃ SHA-256 {p.key}: kho trả về {p.actual}, bản kê ghi {p.expected} (dữ liệu đã bị thay đổi)"
+    else:
+        vi = f"LỖI {p.key}: bản kê không đọc được"
+    return f"{vi} ({p.message()})"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Fixity: re-read every stored object of one case (or all) and compare its SHA-256."""
+    from flows.cli import print_json
+    from flows.common import open_archive
+
+    archive = open_archive()
+    if args.case is not None and archive.read_manifest(args.case) is None:
+        raise NotFound(f"Case {args.case} has no manifest in the store.",
+                       f"Hồ sơ {args.case} không có bản kê trong kho.")
+    cases = [args.case] if args.case is not None else archive.manifest_cases()
+    objects = sum(len(r.keys) for c in cases for r in archive.manifest_records(c))
+    problems = archive.verify(args.case)
+    if args.json:
+        print_json({"cases": len(cases), "objects": objects, "ok": not problems,
+                    "problems": [{"case_id": p.case_id, "document_id": p.document_id, "key": p.key,
+                                  "problem": p.problem, "expected": p.expected, "actual": p.actual,
+                                  "message": _problem_line(p)} for p in problems]})
+    elif problems:
+        print(f"{len(problems)} vấn đề trong {objects} đối tượng của {len(cases)} hồ sơ "
+              f"({len(problems)} problems in {objects} objects of {len(cases)} cases):")
+        for p in problems:
+            print(f"  {_problem_line(p)}")
+    else:
+        print(f"Đã kiểm tra {objects} đối tượng của {len(cases)} hồ sơ: mọi mã SHA-256 đều khớp. "
+              f"(Checked {objects} objects of {len(cases)} cases: every SHA-256 matches.)")
+    return PROBLEM_EXIT_CODE if problems else 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the whole catalog from the manifests in the object store."""
+    from flows.cli import print_json
+    from flows.common import open_archive
+
+    archive = open_archive()
+    documents = archive.reindex()
+    cases = len(archive.catalog.case_ids())
+    pages = archive.catalog.page_count_total()
+    if args.json:
+        print_json({"cases": cases, "documents": documents, "pages": pages})
+    else:
+        print(f"Đã dựng lại danh mục từ kho: {cases} hồ sơ, {documents} tài liệu, {pages} trang. "
+              f"(Catalog rebuilt from the store: {cases} cases, {documents} documents, {pages} pages.)")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
+    from flows.cli import print_json
+    from flows.spool import drain_spool, pending_jobs, spool_root
+
+    pending = pending_jobs()
+    if not pending:
+        if args.json:
+            print_json({"stored": [], "waiting": [], "failed": [], "busy": [], "reason": None, "exit_code": 0})
+        else:
+            print(f"Hàng đợi trống: không có bản quét nào chờ gửi. (The spool {spool_root()} is empty.)")
+        return 0
+    if not args.json:
+        print(f"{len(pending)} bản quét đang chờ gửi ({len(pending)} scans waiting in the spool)…", file=sys.stderr)
+    report = drain_spool(jobs=args.jobs)
+    if args.json:
+        print_json(report.to_json())
+        return report.exit_code
+    for r in report.stored:
+        print(f"  ✓ {r.get('source_name')} → {r.get('case_id')} [{r.get('document_id')}]: "
+              f"{r.get('status')}")
+    for r in report.failed:
+        print(f"  ✗ {r.get('source_name')} → {r.get('case_id')}: {r.get('error')} "
+              f"(chuyển vào/moved to {r.get('failed_job')})")
+    for job in report.busy:
+        print(f"  … {job.source_name} → {job.case_id}: đang được gửi bởi tiến trình khác (being sent elsewhere)")
+    if report.waiting:
+        print(f"{len(report.waiting)} bản quét vẫn chờ trong hàng đợi (still waiting): {report.reason}")
+    else:
+        print(f"Đã gửi {len(report.stored)} bản quét. (Sent {len(report.stored)} scans.)")
+    return report.exit_code
+
+
+# ---------------------------------------------------------------------------------------- parser
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add search, link, verify, reindex and retry to the ``sohoa`` command."""
+    from flows.cli import CASE_HELP, case_arg
+
+    s = subparsers.add_parser("search", help="full-text search over the OCR text (with or without diacritics)")
+    s.add_argument("text", help='words to find, e.g. "quyet dinh"')
+    s.add_argument("--case-prefix", help="only cases whose ID starts with this, e.g. 000.00.14.H56")
+    s.add_argument("--since", type=date_arg, help="only documents stored on or after YYYY-MM-DD")
+    s.add_argument("--limit", type=limit_arg, default=20, help="at most this many pages (default 20)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    s = subparsers.add_parser("link", help="time-limited download links for the searchable PDFs of a case")
+    s.add_argument("case", type=case_arg, help=CASE_HELP)
+    s.add_argument("--expires", type=expires_arg, default=dt.timedelta(hours=1),
+                   help="how long the links work: 30m, 1h (default), 7d at most")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_link)
+
+    s = subparsers.add_parser("verify", help="re-read stored objects and check every SHA-256 (exit 5: problems)")
+    s.add_argument("case", nargs="?", type=case_arg, default=None, help=f"{CASE_HELP}; every case when left out")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
+
+    s = subparsers.add_parser("reindex", help="rebuild the catalog from the manifests in the object store")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_reindex)
+
+    s = subparsers.add_parser("retry", help="send the scans waiting in the local spool (store was down)")
+    s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_retry)

@@ -1,0 +1,298 @@
+"""The local spool: scans that could not be sent while the store was down wait here until it is back.
+
+Layout, one folder per scan, named after its SHA-256 (so spooling the same scan twice is one job)::
+
+    <SOHOA_DATA_DIR>/spool/<sha256>/job.json            case, kind, operator, why it waits
+    <SOHOA_DATA_DIR>/spool/<sha256>/source/<file name>  the scan, byte for byte
+    <SOHOA_DATA_DIR>/spool/failed/<sha256>/…            jobs the store refused for good, with reason.txt
+
+``drain_spool()`` sends every job through the intake flow and removes a job only once the flow
+reports it stored; ``sohoa retry`` and the hot-folder watcher call it. A job is locked (flock) while
+it is being sent, so a watcher and a ``sohoa retry`` running together never send it twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models import DocumentReport, SohoaError, StorageError, StorageUnavailable
+from pipeline.document import document_id_for
+
+log = logging.getLogger("sohoa.spool")
+
+JOB_FILE = "job.json"
+JOB_FORMAT = "sohoa-spool/1"
+SPOOL_EXIT_CODE = 5
+STORED = ("stored", "already-stored")
+
+
+@dataclass(frozen=True)
+class SpoolJob:
+    """One scan waiting in the spool, and what the counter said about it."""
+
+    directory: Path
+    sha256: str
+    source_name: str
+    case_id: str
+    kind: str | None = None
+    operator: str | None = None
+    spooled_at: str = ""
+    reason: str = ""
+    attempts: int = 1
+
+    @property
+    def path(self) -> Path:
+        """The spooled copy of the scan (it keeps the original file name, which is recorded)."""
+        return self.directory / "source" / self.source_name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": JOB_FORMAT, "sha256": self.sha256, "source_name": self.source_name,
+                "case_id": self.case_id, "kind": self.kind, "operator": self.operator,
+                "spooled_at": self.spooled_at, "reason": self.reason, "attempts": self.attempts}
+
+    @classmethod
+    def load(cls, directory: Path) -> SpoolJob:
+        d = json.loads((directory / JOB_FILE).read_text("utf-8"))
+        return cls(directory=directory, sha256=d["sha256"], source_name=d["source_name"], case_id=d["case_id"],
+                   kind=d.get("kind"), operator=d.get("operator"), spooled_at=d.get("spooled_at", ""),
+                   reason=d.get("reason", ""), attempts=int(d.get("attempts", 1)))
+
+
+@dataclass
+class DrainReport:
+    """What one pass over the spool did: sent, still waiting (store still down), refused for good."""
+
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[SpoolJob] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    busy: list[SpoolJob] = field(default_factory=list)  # being sent by another process right now
+    reason: str | None = None  # why the waiting jobs wait
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the spool is empty now; 5 when scans still wait; else the worst failure's code."""
+        codes = [int(r.get("exit_code") or 1) for r in self.failed]
+        if self.waiting:
+            codes.append(SPOOL_EXIT_CODE)
+        return max(codes) if codes else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stored": self.stored, "failed": self.failed,
+                "waiting": [j.to_json() | {"path": str(j.path)} for j in self.waiting],
+                "busy": [j.to_json() for j in self.busy], "reason": self.reason, "exit_code": self.exit_code}
+
+
+def spool_root() -> Path:
+    """``<SOHOA_DATA_DIR>/spool``."""
+    from flows.common import settings
+
+    return settings().data_dir / "spool"
+
+
+def _write_atomic(target: Path, write) -> None:  # type: ignore[no-untyped-def]
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _job_dir(root: Path, sha256: str, case_id: str) -> Path:
+    # The same scan for two different cases is two jobs; for the same case, one.
+    directory = root / sha256
+    job = directory / JOB_FILE
+    if job.is_file():
+        try:
+            if json.loads(job.read_text("utf-8")).get("case_id") != case_id:
+                directory = root / f"{sha256}-{document_id_for(sha256 + case_id)[:12]}"
+        except ValueError:
+            pass  # an unreadable job.json is rewritten below
+    return directory
+
+
+def spool_scan(path: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
+               reason: SohoaError, root: Path | None = None) -> SpoolJob:
+    """Keep a copy of the scan and its job in the spool (idempotent: spooling it again updates the job)."""
+    root = root or spool_root()
+    path = Path(path)
+    try:
+        return _spool_scan(path, root, sha256=sha256, case_id=case_id, kind=kind, operator=operator,
+                           reason=reason)
+    except OSError as exc:
+        raise StorageError(
+            f"The document store cannot be reached ({reason.message_en}) and the scan {path.name} could not be "
+            f"kept in the local spool {root} ({exc.strerror or exc}); keep the file or the paper and scan again "
+            "later.",
+            f"Không kết nối được kho lưu trữ và không thể giữ bản quét {path.name} trong hàng đợi {root} "
+            f"({exc.strerror or exc}); hãy giữ lại tệp hoặc bản giấy và quét lại sau.") from exc
+
+
+def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
+                reason: SohoaError) -> SpoolJob:
+    from pipeline.reader import sha256_of
+
+    directory = _job_dir(root, sha256, case_id)
+    source_dir = directory / "source"
+    source_dir.mkdir(parents=True, exist_ok=True)
+    copy = source_dir / path.name
+    previous = None
+    if (directory / JOB_FILE).is_file():
+        try:
+            previous = SpoolJob.load(directory)
+        except (ValueError, KeyError):
+            previous = None
+    if copy.resolve() != path.resolve() and not (copy.is_file() and sha256_of(copy) == sha256):
+        with open(path, "rb") as src:
+            _write_atomic(copy, lambda out: shutil.copyfileobj(src, out, 1024 * 1024))
+        if sha256_of(copy) != sha256:
+            copy.unlink(missing_ok=True)
+            raise OSError(f"the copy does not match the SHA-256 {sha256} (the file changed while it was copied)")
+    job = SpoolJob(directory=directory, sha256=sha256, source_name=path.name, case_id=case_id, kind=kind,
+                   operator=operator, spooled_at=previous.spooled_at if previous else _now(),
+                   reason=reason.message_en, attempts=(previous.attempts + 1) if previous else 1)
+    body = json.dumps(job.to_json(), ensure_ascii=False, indent=1).encode()
+    _write_atomic(directory / JOB_FILE, lambda out: out.write(body))
+    log.warning("spooled %s for case %s in %s: %s", path.name, case_id, directory, reason.message_en)
+    return job
+
+
+def spooled_report(job: SpoolJob, reason: SohoaError, *, original_stored: bool = False) -> dict[str, Any]:
+    """The intake report of a spooled scan: status "spooled", exit code 5, one sentence in two languages."""
+    vi = ("Kho lưu trữ không truy cập được; bản quét được giữ trong hàng đợi và sẽ gửi lại khi kho hoạt động "
+          "(hoặc chạy `sohoa retry`)")
+    en = ("The document store cannot be reached; the scan is kept in the local spool and will be sent when the "
+          "store is back (or run `sohoa retry`)")
+    if original_stored:
+        vi += "; bản gốc đã được lưu"
+        en += "; the original is already stored"
+    detail = reason.message_en
+    report = DocumentReport(source_name=job.source_name, source_sha256=job.sha256,
+                            document_id=document_id_for(job.sha256), case_id=job.case_id, kind=job.kind,
+                            operator=job.operator, status="spooled")
+    report.error = f"{vi}. ({en}.) [{detail}]"
+    return report.to_dict() | {"message_vi": vi + ".", "message_en": f"{en}. Detail: {detail}",
+                               "error_type": type(reason).__name__, "exit_code": SPOOL_EXIT_CODE,
+                               "spool": str(job.directory), "page_count": 0}
+
+
+def pending_jobs(root: Path | None = None) -> list[SpoolJob]:
+    """Jobs waiting in the spool, oldest first (unreadable job folders are logged and left alone)."""
+    root = root or spool_root()
+    if not root.is_dir():
+        return []
+    jobs = []
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "failed"
+                            and not p.name.startswith(".")):
+        if not (directory / JOB_FILE).is_file():
+            continue  # being written, or an empty leftover
+        try:
+            jobs.append(SpoolJob.load(directory))
+        except (ValueError, KeyError) as exc:
+            log.error("spool job %s is unreadable (%s); it is left in place for a person to look at",
+                      directory, exc)
+    return sorted(jobs, key=lambda j: (j.spooled_at, j.directory.name))
+
+
+@contextmanager
+def _locked(job: SpoolJob) -> Iterator[bool]:
+    """Hold an exclusive lock on the job while it is sent; yields False when someone else holds it."""
+    try:
+        fd = os.open(job.directory / JOB_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        # Another process may have sent and removed it between our listing and our lock.
+        yield (job.directory / JOB_FILE).is_file()
+    finally:
+        os.close(fd)
+
+
+def _store_reachable(case_id: str) -> str | None:
+    """None when the store answers; else the sentence saying why not (one cheap request)."""
+    from flows.common import open_archive
+    from storage.objectstore import manifest_key
+
+    try:
+        open_archive().store.stat(manifest_key(case_id))
+    except StorageUnavailable as exc:
+        return exc.user_message()
+    return None
+
+
+def _move_to_failed(job: SpoolJob, result: dict[str, Any]) -> Path:
+    target = job.directory.parent / "failed" / job.directory.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(job.directory, target)
+    (target / "reason.txt").write_text(
+        f"{result.get('message_vi') or result.get('error')}\n{result.get('message_en') or result.get('error')}\n",
+        encoding="utf-8")
+    return target
+
+
+def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainReport:
+    """Send every spooled scan through the intake flow; remove each job only once it is stored.
+
+    Stops at the first job that is spooled again (the store went away again): the rest keep
+    waiting. A job the intake refuses for good (unreadable file, access denied) moves to
+    ``spool/failed/`` with a reason file, so nothing is ever dropped silently.
+    """
+    from flows.intake import intake
+
+    root = root or spool_root()
+    report = DrainReport()
+    pending = pending_jobs(root)
+    if not pending:
+        return report
+    report.reason = _store_reachable(pending[0].case_id)
+    if report.reason:
+        report.waiting = pending
+        return report
+    for i, job in enumerate(pending):
+        with _locked(job) as mine:
+            if not mine:
+                report.busy.append(job)
+                continue
+            [result] = intake(files=[str(job.path)], case_id=job.case_id, kind=job.kind,
+                              operator=job.operator, jobs=jobs)
+            status = result.get("status")
+            if status in STORED:
+                shutil.rmtree(job.directory)
+                report.stored.append(result)
+                log.info("sent spooled %s (case %s) as document %s", job.source_name, job.case_id,
+                         result.get("document_id"))
+            elif status == "spooled":
+                report.waiting.append(SpoolJob.load(job.directory))
+                report.reason = result.get("error")
+            else:
+                result = result | {"failed_job": str(_move_to_failed(job, result))}
+                report.failed.append(result)
+        if report.reason:
+            report.waiting += [j for j in pending[i + 1:]]
+            break
+    return report
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

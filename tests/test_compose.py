@@ -1,0 +1,49 @@
+"""docker-compose.yml is a valid compose file with the production shape (checked by docker-compose itself)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"minio", "minio-init", "postgres", "prefect-server", "worker"}
+
+
+def _compose() -> str:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.skip("docker-compose is not installed (Debian package docker-compose; the test bootstrap "
+                    "installs it): the compose file was not checked")
+    return exe
+
+
+def _config(*extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([_compose(), "-f", "docker-compose.yml", "--env-file", ".env.example", "config", *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_compose_file_is_accepted_and_has_every_service() -> None:
+    result = _config()
+    assert result.returncode == 0, result.stderr
+    services = _config("--services")
+    assert services.returncode == 0, services.stderr
+    assert set(services.stdout.split()) >= SERVICES
+
+
+def test_workers_are_pointed_at_minio_and_postgres() -> None:
+    yaml = pytest.importorskip("yaml")
+    result = _config()
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    env = config["services"]["worker"]["environment"]
+    assert env["SOHOA_S3_ENDPOINT"] == "minio:9000"
+    assert env["SOHOA_DATABASE_URL"].startswith("postgresql+psycopg://") and "@postgres:5432/" in env[
+        "SOHOA_DATABASE_URL"]
+    for name in ("SOHOA_S3_ACCESS_KEY", "SOHOA_S3_SECRET_KEY", "SOHOA_S3_BUCKET", "SOHOA_DATA_DIR"):
+        assert env[name], name
+    # The spool lives under SOHOA_DATA_DIR: it must be on a volume, or a restart would lose waiting scans.
+    targets = [v.get("target") if isinstance(v, dict) else str(v).split(":")[1]
+               for v in config["services"]["worker"]["volumes"]]
+    assert "/data" in targets
