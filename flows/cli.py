@@ -55,6 +55,9 @@ def _print_document(report: dict[str, Any]) -> None:
     if report.get("status") == "spooled":
         print(f"  … {name}: {report.get('error')}")
         return
+    if report.get("status") == "needs-case-id":
+        print(f"  ? {name}: {report.get('message_vi')} ({report.get('message_en')})")
+        return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
     print(f"  ✓ {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
@@ -77,10 +80,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.json:
         print_json(results)
     else:
-        print(f"Hồ sơ {args.case}:")
+        # A stack with cover sheets can hold several dossiers: group the reports by case.
+        by_case: dict[str, list[dict[str, Any]]] = {}
         for r in results:
-            _print_document(r)
-    codes = [r.get("exit_code", 1) for r in results if r.get("status") in ("failed", "spooled")]
+            by_case.setdefault(r.get("case_id") or "(chưa có mã hồ sơ / needs case ID)", []).append(r)
+        for case, reports in by_case.items():
+            print(f"Hồ sơ {case}:")
+            for r in reports:
+                _print_document(r)
+        issues = {i.get("message_vi", ""): i for r in results for i in (r.get("stack") or {}).get("issues", [])}
+        for issue in issues.values():
+            print(f"  ! {issue.get('message_vi')} ({issue.get('message_en')})")
+    codes = [r.get("exit_code", 1) for r in results if r.get("status") in ("failed", "spooled", "needs-case-id")]
     return max(codes) if codes else 0
 
 
@@ -221,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="ingest scan files as documents of a case")
     s.add_argument("files", nargs="+")
-    s.add_argument("--case", required=True, type=case_arg, help=CASE_HELP)
+    s.add_argument("--case", type=case_arg,
+                   help=CASE_HELP + "; pages before the first cover sheet go to it (required without cover sheets)")
     s.add_argument("--kind", help='document kind, e.g. "Đơn đề nghị"')
     s.add_argument("--operator")
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")

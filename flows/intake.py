@@ -14,10 +14,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError
+from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
+from flows.spool import spool_scan, spooled_report
 
 STORE_RETRIES = 3
 STORE_RETRY_DELAYS = [2, 10, 30]
@@ -44,6 +45,14 @@ class IntakeRequest:
     case_id: str
     kind: str | None = None
     operator: str | None = None
+    # One dossier of a stack split by cover sheets: its 1-based page numbers and its own document id
+    # (``document_id_for(sha, pages)``); None for a whole file.
+    pages: tuple[int, ...] | None = None
+    document_id: str | None = None
+
+    def document_id_for(self, source_sha256: str) -> str:
+        """This request's document id: its own, else derived from the file's hash (and pages)."""
+        return self.document_id or document_id_for(source_sha256, self.pages)
 
 
 @task(name="store-original", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
@@ -54,17 +63,24 @@ def store_original(request: IntakeRequest, source_sha256: str) -> dict[str, Any]
     path = Path(request.path)
     ext = reader.EXTENSIONS[reader.sniff_format(path)]
     stored = archive.store_original(
-        case_id=request.case_id, document_id=document_id_for(source_sha256), source_path=path,
+        case_id=request.case_id, document_id=request.document_id_for(source_sha256), source_path=path,
         source_name=path.name, ext=ext, operator=request.operator,
     )
     return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
 
 
 @task(name="find-stored")
-def find_stored(case_id: str, source_sha256: str) -> dict[str, Any] | None:
-    """The complete record of this file in this case, if it was ingested before."""
-    rec = open_archive().is_stored(case_id, source_sha256)
-    return rec.to_manifest() if rec else None
+def find_stored(case_id: str, source_sha256: str, document_id: str | None = None) -> dict[str, Any] | None:
+    """The complete record of this file (or of this segment of it) in this case, if ingested before."""
+    archive = open_archive()
+    if document_id is None:
+        rec = archive.is_stored(case_id, source_sha256)
+        return rec.to_manifest() if rec else None
+    # Several segments of one stack share the file's hash: match the segment's own document id.
+    for rec in archive.manifest_records(case_id):
+        if rec.document_id == document_id and rec.keys and all(archive.store.exists(k) for k in rec.keys.values()):
+            return rec.to_manifest()
+    return None
 
 
 @task(name="process-document")
@@ -74,7 +90,8 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
     result = process_document(
         [Path(request.path)], workdir=Path(workdir), case_id=request.case_id, kind=request.kind,
         operator=request.operator, jobs=jobs, strict=strict, source_sha256=source_sha256,
-        source_name=Path(request.path).name,
+        source_name=Path(request.path).name, pages=request.pages,
+        document_id=request.document_id_for(source_sha256),
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
             "ocr_json": str(result.ocr_json), "page_texts": result.page_texts}
@@ -118,25 +135,35 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     path = Path(request.path)
     reader.sniff_format(path)  # refuse empty / unknown files before anything is stored
     sha = reader.sha256_of(path)
+    document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id_for(sha)}"
+        workdir = work_root / f"check-{document_id}"
         try:
-            refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs))
+            refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    existing = find_stored(request.case_id, sha)
+    try:
+        existing = find_stored(request.case_id, sha, None if request.pages is None else document_id)
+    except StorageUnavailable:
+        existing = None  # the store is down: store-original retries, then the scan waits in the spool
     if existing:
         report = DocumentReport(source_name=path.name, source_sha256=sha, document_id=existing["document_id"],
                                 case_id=request.case_id, kind=existing.get("kind"),
                                 operator=existing.get("operator"), stored_keys=existing["keys"],
                                 status="already-stored")
         return report.to_dict() | {"page_count": existing["page_count"]}
-    original = store_original(request, sha)
-    workdir = work_root / document_id_for(sha)
+    try:
+        original = store_original(request, sha)
+    except StorageUnavailable as exc:  # still down after the task's retries: keep the scan locally
+        return _spool(request, sha, exc, original_stored=False)
+    workdir = work_root / document_id
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
-        record = store_results(request, processed, original["key"])
+        try:
+            record = store_results(request, processed, original["key"])
+        except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
+            return _spool(request, sha, exc, original_stored=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = DocumentReport.from_dict(processed["report"])
@@ -146,29 +173,58 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
                                "first_lines": _first_lines(processed["page_texts"])}
 
 
+def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
+    """Keep the whole scan file in the local spool; ``drain_spool`` runs its intake again later."""
+    job = spool_scan(Path(request.path), sha256=sha, case_id=request.case_id, kind=request.kind,
+                     operator=request.operator, reason=exc, pages=request.pages,
+                     document_id=request.document_id_for(sha) if request.pages is not None else None)
+    return spooled_report(job, exc, original_stored=original_stored) | {"document_id": request.document_id_for(sha)}
+
+
 def _first_lines(texts: list[str], n: int = 5) -> list[str]:
     lines = [ln.strip() for t in texts for ln in t.splitlines() if ln.strip()]
     return lines[:n]
 
 
 @flow(name="intake", log_prints=False)
-def intake(files: list[str], case_id: str, kind: str | None = None, operator: str | None = None,
-           jobs: int | None = None, strict: bool = False) -> list[dict[str, Any]]:
-    """Ingest scan files as documents of one case; a bad file is reported and the others go on."""
-    case = str(CaseId.parse(case_id))  # a malformed case ID stops everything before any work
+def intake(files: list[str], case_id: str | None = None, kind: str | None = None, operator: str | None = None,
+           jobs: int | None = None, strict: bool = False, write_check: bool = False) -> list[dict[str, Any]]:
+    """Ingest scan files as documents of their cases; a bad file is reported and the others go on.
+
+    Each file is a stack (flows/desk.py): one with cover sheets is split, one document per case,
+    and its pages before the first sheet go to ``case_id``; without it they come back as
+    ``needs-case-id``. ``write_check`` writes the page verdicts next to each file before OCR.
+    """
+    from flows.desk import failure_report, ingest_stack  # desk builds on this module's ingest_one
+
+    case = str(CaseId.parse(case_id)) if case_id else None  # a malformed case ID stops everything first
     logger = get_run_logger()
     work_root = settings().data_dir / "work"
     results: list[dict[str, Any]] = []
     for f in files:
-        req = IntakeRequest(path=str(f), case_id=case, kind=kind, operator=operator)
         try:
-            results.append(ingest_one(req, work_root=work_root, jobs=jobs, strict=strict))
-            logger.info("stored %s as %s/%s", Path(f).name, case, results[-1]["document_id"])
+            reports = ingest_stack(Path(f), default_case=case, work_root=work_root, kind=kind, operator=operator,
+                                   jobs=jobs, strict=strict, write_check=write_check)
         except SohoaError as exc:
             logger.warning("%s: %s", Path(f).name, exc.message_en)
-            results.append({"source_name": Path(f).name, "case_id": case, "status": "failed",
-                            "error": exc.user_message(), "error_type": type(exc).__name__,
-                            "message_vi": exc.message_vi, "message_en": exc.message_en,
-                            "exit_code": exc.exit_code})
+            results.append(failure_report(Path(f).name, case, exc))
+            continue
+        for r in reports:
+            logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
+        results.extend(reports)
     return results
 
+
+@flow(name="intake-request", log_prints=False)
+def intake_request(path: str, case_id: str, kind: str | None = None, operator: str | None = None,
+                   pages: list[int] | None = None, document_id: str | None = None,
+                   jobs: int | None = None) -> dict[str, Any]:
+    """Ingest exactly one request again (a spooled whole file, or one dossier of a split stack)."""
+    request = IntakeRequest(path=path, case_id=str(CaseId.parse(case_id)), kind=kind, operator=operator,
+                            pages=tuple(pages) if pages is not None else None, document_id=document_id)
+    try:
+        return ingest_one(request, work_root=settings().data_dir / "work", jobs=jobs)
+    except SohoaError as exc:
+        from flows.desk import failure_report
+
+        return failure_report(Path(path).name, request.case_id, exc)

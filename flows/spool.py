@@ -49,6 +49,9 @@ class SpoolJob:
     spooled_at: str = ""
     reason: str = ""
     attempts: int = 1
+    # One dossier of a stack split by cover sheets: its pages and document id, replayed exactly.
+    pages: tuple[int, ...] | None = None
+    document_id: str | None = None
 
     @property
     def path(self) -> Path:
@@ -58,14 +61,17 @@ class SpoolJob:
     def to_json(self) -> dict[str, Any]:
         return {"format": JOB_FORMAT, "sha256": self.sha256, "source_name": self.source_name,
                 "case_id": self.case_id, "kind": self.kind, "operator": self.operator,
-                "spooled_at": self.spooled_at, "reason": self.reason, "attempts": self.attempts}
+                "spooled_at": self.spooled_at, "reason": self.reason, "attempts": self.attempts,
+                "pages": list(self.pages) if self.pages is not None else None, "document_id": self.document_id}
 
     @classmethod
     def load(cls, directory: Path) -> SpoolJob:
         d = json.loads((directory / JOB_FILE).read_text("utf-8"))
         return cls(directory=directory, sha256=d["sha256"], source_name=d["source_name"], case_id=d["case_id"],
                    kind=d.get("kind"), operator=d.get("operator"), spooled_at=d.get("spooled_at", ""),
-                   reason=d.get("reason", ""), attempts=int(d.get("attempts", 1)))
+                   reason=d.get("reason", ""), attempts=int(d.get("attempts", 1)),
+                   pages=tuple(d["pages"]) if d.get("pages") is not None else None,
+                   document_id=d.get("document_id"))
 
 
 @dataclass
@@ -111,27 +117,29 @@ def _write_atomic(target: Path, write) -> None:  # type: ignore[no-untyped-def]
         Path(tmp).unlink(missing_ok=True)
 
 
-def _job_dir(root: Path, sha256: str, case_id: str) -> Path:
-    # The same scan for two different cases is two jobs; for the same case, one.
+def _job_dir(root: Path, sha256: str, case_id: str, document_id: str | None = None) -> Path:
+    # The same scan for two different cases (or two dossiers of one stack) is two jobs; else one.
     directory = root / sha256
     job = directory / JOB_FILE
     if job.is_file():
         try:
-            if json.loads(job.read_text("utf-8")).get("case_id") != case_id:
-                directory = root / f"{sha256}-{document_id_for(sha256 + case_id)[:12]}"
+            d = json.loads(job.read_text("utf-8"))
+            if (d.get("case_id"), d.get("document_id")) != (case_id, document_id):
+                directory = root / f"{sha256}-{document_id_for(sha256 + case_id + (document_id or ''))[:12]}"
         except ValueError:
             pass  # an unreadable job.json is rewritten below
     return directory
 
 
 def spool_scan(path: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
-               reason: SohoaError, root: Path | None = None) -> SpoolJob:
+               reason: SohoaError, root: Path | None = None, pages: tuple[int, ...] | None = None,
+               document_id: str | None = None) -> SpoolJob:
     """Keep a copy of the scan and its job in the spool (idempotent: spooling it again updates the job)."""
     root = root or spool_root()
     path = Path(path)
     try:
         return _spool_scan(path, root, sha256=sha256, case_id=case_id, kind=kind, operator=operator,
-                           reason=reason)
+                           reason=reason, pages=pages, document_id=document_id)
     except OSError as exc:
         raise StorageError(
             f"The document store cannot be reached ({reason.message_en}) and the scan {path.name} could not be "
@@ -142,10 +150,10 @@ def spool_scan(path: Path, *, sha256: str, case_id: str, kind: str | None, opera
 
 
 def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
-                reason: SohoaError) -> SpoolJob:
+                reason: SohoaError, pages: tuple[int, ...] | None, document_id: str | None) -> SpoolJob:
     from pipeline.reader import sha256_of
 
-    directory = _job_dir(root, sha256, case_id)
+    directory = _job_dir(root, sha256, case_id, document_id)
     source_dir = directory / "source"
     source_dir.mkdir(parents=True, exist_ok=True)
     copy = source_dir / path.name
@@ -163,7 +171,8 @@ def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str 
             raise OSError(f"the copy does not match the SHA-256 {sha256} (the file changed while it was copied)")
     job = SpoolJob(directory=directory, sha256=sha256, source_name=path.name, case_id=case_id, kind=kind,
                    operator=operator, spooled_at=previous.spooled_at if previous else _now(),
-                   reason=reason.message_en, attempts=(previous.attempts + 1) if previous else 1)
+                   reason=reason.message_en, attempts=(previous.attempts + 1) if previous else 1,
+                   pages=pages, document_id=document_id)
     body = json.dumps(job.to_json(), ensure_ascii=False, indent=1).encode()
     _write_atomic(directory / JOB_FILE, lambda out: out.write(body))
     log.warning("spooled %s for case %s in %s: %s", path.name, case_id, directory, reason.message_en)
@@ -181,7 +190,8 @@ def spooled_report(job: SpoolJob, reason: SohoaError, *, original_stored: bool =
         en += "; the original is already stored"
     detail = reason.message_en
     report = DocumentReport(source_name=job.source_name, source_sha256=job.sha256,
-                            document_id=document_id_for(job.sha256), case_id=job.case_id, kind=job.kind,
+                            document_id=job.document_id or document_id_for(job.sha256), case_id=job.case_id,
+                            kind=job.kind,
                             operator=job.operator, status="spooled")
     report.error = f"{vi}. ({en}.) [{detail}]"
     return report.to_dict() | {"message_vi": vi + ".", "message_en": f"{en}. Detail: {detail}",
@@ -258,7 +268,7 @@ def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainRe
     waiting. A job the intake refuses for good (unreadable file, access denied) moves to
     ``spool/failed/`` with a reason file, so nothing is ever dropped silently.
     """
-    from flows.intake import intake
+    from flows.intake import intake_request
 
     root = root or spool_root()
     report = DrainReport()
@@ -274,8 +284,10 @@ def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainRe
             if not mine:
                 report.busy.append(job)
                 continue
-            [result] = intake(files=[str(job.path)], case_id=job.case_id, kind=job.kind,
-                              operator=job.operator, jobs=jobs)
+            # Replay exactly what was spooled: one whole file, or one dossier (pages) of a split stack.
+            result = intake_request(path=str(job.path), case_id=job.case_id, kind=job.kind, operator=job.operator,
+                                    pages=list(job.pages) if job.pages is not None else None,
+                                    document_id=job.document_id, jobs=jobs)
             status = result.get("status")
             if status in STORED:
                 shutil.rmtree(job.directory)

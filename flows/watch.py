@@ -1,8 +1,10 @@
-"""The hot folder: what a counter scanner writes into INBOX becomes stored e-files, one line per file.
+"""The hot folder: what a counter scanner writes into INBOX becomes stored e-files, one log line per file.
 
 A file is taken only once it is complete (its size and time stopped changing for ``settle``
 seconds and it ends the way its format ends), ingested through the intake flow, then moved to
-``done/``; a rejected file goes to ``failed/`` with a ``.reason.txt`` in Vietnamese and English.
+``done/``; a rejected file goes to ``failed/`` and a file with pages that have no case ID to
+``needs-case-id/``, each with a ``.reason.txt`` in Vietnamese and English. The page verdicts
+(``<name>.check.txt``) are written next to the file before OCR starts and travel with it.
 State lives in the folders themselves: restarting the watcher picks up whatever is still in
 INBOX, and a file that was stored just before a crash is recognised by its SHA-256 (already
 stored), so nothing is processed twice and nothing is forgotten.
@@ -15,7 +17,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,16 @@ from pipeline.reader import looks_complete
 
 log = logging.getLogger("sohoa.watch")
 
-IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".reason.txt", ".report.json", ".report.txt")
+CHECK_SUFFIX = ".check.txt"
+IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".reason.txt", ".report.json", ".report.txt",
+                    CHECK_SUFFIX)
+STORED = ("stored", "already-stored")
+# The store was down: the intake kept a copy in its local spool and sends it later (flows/spool.py),
+# so the scan is safe and the operator has nothing to redo.
+SAFE = (*STORED, "spooled")
+
+# ingest(path, case_id or None) -> one report per dossier found in the file (see flows/desk.py).
+Ingest = Callable[[Path, str | None], list[dict[str, Any]]]
 
 
 @dataclass
@@ -38,22 +49,29 @@ class _Seen:
 
 @dataclass
 class HotFolder:
-    """Polls ``inbox`` and hands complete files to ``ingest(path, case_id) -> report dict``."""
+    """Polls ``inbox`` and hands complete files to ``ingest``; sorts them into done, failed, needs-case-id."""
 
     inbox: Path
     done: Path
     failed: Path
-    ingest: Callable[[Path, str | None], dict[str, Any]]
+    ingest: Ingest
+    needs_case: Path | None = None
     default_case: str | None = None
     workers: int = 2
     settle: float = 2.0
     poll: float = 1.0
+    # A file that never looks complete (truncated JPEG, garbage) is judged after this long anyway.
+    incomplete_grace: float = 60.0
     _seen: dict[Path, _Seen] = field(default_factory=dict)
     _busy: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        for d in (self.inbox, self.done, self.failed):
+        self.inbox, self.done, self.failed = Path(self.inbox), Path(self.done), Path(self.failed)
+        self.needs_case = Path(self.needs_case) if self.needs_case else self.inbox.parent / "needs-case-id"
+        if self.default_case:
+            self.default_case = str(CaseId.parse(self.default_case))
+        for d in (self.inbox, self.done, self.failed, self.needs_case):
             d.mkdir(parents=True, exist_ok=True)
 
     def ready_files(self, now: float | None = None) -> list[Path]:
@@ -67,25 +85,30 @@ class HotFolder:
                 st = path.stat()
             except FileNotFoundError:
                 continue
+            with self._lock:
+                busy = path in self._busy
+            if busy:
+                continue
             seen = self._seen.get(path)
             if seen is None or (seen.size, seen.mtime) != (st.st_size, st.st_mtime):
                 self._seen[path] = _Seen(st.st_size, st.st_mtime, now)
                 continue
-            if now - seen.since < self.settle or path in self._busy:
+            if now - seen.since < self.settle:
                 continue
-            # An incomplete-looking file is given a long grace period before it is judged.
-            if looks_complete(path) or now - seen.since > max(60.0, 10 * self.settle):
+            # Scanners pre-allocate and pause: a stable size alone is not proof the file is whole.
+            if looks_complete(path) or now - seen.since > self.incomplete_grace:
                 ready.append(path)
         for gone in set(self._seen) - present:
             del self._seen[gone]
         return ready
 
-    def _candidates(self):
+    def _candidates(self) -> Iterator[Path]:
+        outputs = {self.done.resolve(), self.failed.resolve(), self.needs_case.resolve()}
         for path in self.inbox.rglob("*"):
             if not path.is_file() or path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
                 continue
             rel = path.relative_to(self.inbox)
-            if len(rel.parts) > 2:
+            if len(rel.parts) > 2 or (len(rel.parts) == 2 and (self.inbox / rel.parts[0]).resolve() in outputs):
                 continue
             yield path
 
@@ -97,34 +120,41 @@ class HotFolder:
         return self.default_case
 
     def handle(self, path: Path) -> dict[str, Any]:
-        """Ingest one complete file and move it to done/ or failed/; returns the report."""
+        """Ingest one complete file and move it to done/, failed/ or needs-case-id/; returns the report."""
         started = time.perf_counter()
         rel = path.relative_to(self.inbox)
+        case: str | None = None
         try:
             case = self.case_for(path)
         except InvalidCaseId as exc:
-            report = {"source_name": path.name, "status": "failed", "error": exc.user_message(),
-                      "message_vi": exc.message_vi, "message_en": exc.message_en}
+            results = [{"source_name": path.name, "status": "failed", "error": exc.user_message(),
+                        "message_vi": f"Thư mục '{rel.parts[0]}' không phải mã hồ sơ. {exc.message_vi}",
+                        "message_en": f"The folder '{rel.parts[0]}' is not a case ID. {exc.message_en}"}]
         else:
             try:
-                report = self.ingest(path, case)
-            except Exception as exc:  # noqa: BLE001 - the service must survive any one file
+                results = self.ingest(path, case)
+            except Exception as exc:  # noqa: BLE001 - the service boundary: one file must never stop the service
                 log.exception("internal error on %s", rel)
-                report = {"source_name": path.name, "status": "failed",
-                          "message_vi": "Lỗi nội bộ khi xử lý tệp; tệp được giữ lại để xử lý lại.",
-                          "message_en": f"internal error: {type(exc).__name__}: {exc}"}
-        ok = report.get("status") in ("stored", "already-stored")
-        target = _unique(( self.done if ok else self.failed) / rel)
+                results = [{"source_name": path.name, "status": "failed",
+                            "message_vi": "Lỗi nội bộ khi xử lý tệp; hãy báo cho bộ phận kỹ thuật rồi đặt lại "
+                                          "tệp vào thư mục nhận để xử lý lại.",
+                            "message_en": f"internal error: {type(exc).__name__}: {exc}; report it, then put the "
+                                          "file back into the inbox to process it again."}]
+        outcome = _outcome(results)
+        folder = {"done": self.done, "failed": self.failed, "needs-case-id": self.needs_case}[outcome]
+        target = _unique(folder / rel)
         target.parent.mkdir(parents=True, exist_ok=True)
-        report_path = target.with_name(target.name + ".report.json")
-        report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        if not ok:
-            target.with_name(target.name + ".reason.txt").write_text(_reason_text(report), encoding="utf-8")
-        os.replace(path, target) if _same_fs(path, target) else shutil.move(path, target)
-        pages = report.get("page_count") or len(report.get("pages", []))
-        log.info("%s %s case=%s doc=%s pages=%s %.1fs%s", "OK  " if ok else "FAIL", rel, report.get("case_id"),
-                 report.get("document_id"), pages, time.perf_counter() - started,
-                 "" if ok else f" reason={report.get('message_en') or report.get('error')}")
+        report = {"source": str(rel), "outcome": outcome, "case_id": case, "results": results}
+        _sidecar(target, ".report.json").write_text(
+            json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        if outcome != "done":
+            _sidecar(target, ".reason.txt").write_text(_reason_text(results), encoding="utf-8")
+        check = _sidecar(path, CHECK_SUFFIX)
+        if check.exists():
+            _move(check, _sidecar(target, CHECK_SUFFIX))
+        _move(path, target)
+        log.info("%-13s %s → %s %s %.1fs", outcome.upper(), rel, target.relative_to(folder.parent),
+                 _summary(results), time.perf_counter() - started)
         return report
 
     def run(self, stop: threading.Event | None = None, *, max_files: int | None = None) -> int:
@@ -132,14 +162,15 @@ class HotFolder:
         stop = stop or threading.Event()
         handled = 0
         futures: list[Future] = []
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sohoa-watch") as pool:
             while not stop.is_set():
-                for path in self.ready_files():
+                # Never queue more than the pool runs: a file still queued stays visibly in INBOX.
+                free = self.workers - len(futures)
+                for path in self.ready_files()[:max(0, free)]:
                     with self._lock:
                         self._busy.add(path)
                     futures.append(pool.submit(self._handle_and_release, path))
-                done = [f for f in futures if f.done()]
-                for f in done:
+                for f in [f for f in futures if f.done()]:
                     futures.remove(f)
                     handled += 1
                 if max_files is not None and handled >= max_files:
@@ -152,16 +183,57 @@ class HotFolder:
     def _handle_and_release(self, path: Path) -> None:
         try:
             self.handle(path)
+        except Exception:  # noqa: BLE001 - the service boundary: e.g. the done/ disk is full
+            log.exception("could not file away %s; it stays in the inbox", path)
         finally:
             with self._lock:
                 self._busy.discard(path)
                 self._seen.pop(path, None)
 
 
-def _reason_text(report: dict[str, Any]) -> str:
-    vi = report.get("message_vi") or report.get("error") or ""
-    en = report.get("message_en") or report.get("error") or ""
-    return f"{vi}\n{en}\n"
+def _outcome(results: list[dict[str, Any]]) -> str:
+    statuses = {r.get("status") for r in results}
+    if not results or statuses - set(SAFE) - {"needs-case-id"}:
+        return "failed"
+    return "needs-case-id" if "needs-case-id" in statuses else "done"
+
+
+def _summary(results: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in results:
+        if r.get("status") in SAFE:
+            parts.append(f"{r.get('case_id')}/{r.get('document_id')} {r.get('page_count', '?')}p {r['status']}")
+        elif r.get("status") == "needs-case-id":
+            parts.append(f"pages {r.get('stack_pages')} need a case ID")
+        else:
+            parts.append(f"reason={r.get('message_en') or r.get('error')}")
+    issues = next((r["stack"]["issues"] for r in results if r.get("stack")), [])
+    if issues:
+        parts.append(f"{len(issues)} stack issue(s): " + ", ".join(f"p{i['page']} {i['kind']}" for i in issues))
+    return "; ".join(parts)
+
+
+def _reason_text(results: list[dict[str, Any]]) -> str:
+    """Why the file is not in done/: every failed or unassigned dossier, Vietnamese then English."""
+    vi, en = [], []
+    for r in results:
+        if r.get("status") in SAFE:
+            vi.append(f"Đã lưu: hồ sơ {r.get('case_id')}, tài liệu {r.get('document_id')}.")
+            en.append(f"Stored: case {r.get('case_id')}, document {r.get('document_id')}.")
+            continue
+        vi.append(r.get("message_vi") or r.get("error") or "")
+        en.append(r.get("message_en") or r.get("error") or "")
+    if not results:
+        vi.append("Không có kết quả nào cho tệp này.")
+        en.append("No result for this file.")
+    issues = next((r["stack"]["issues"] for r in results if r.get("stack")), [])
+    vi += [i["message_vi"] for i in issues]
+    en += [i["message_en"] for i in issues]
+    return "\n".join(vi) + "\n\n" + "\n".join(en) + "\n"
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 def _unique(path: Path) -> Path:
@@ -174,8 +246,9 @@ def _unique(path: Path) -> Path:
     return candidate
 
 
-def _same_fs(a: Path, b: Path) -> bool:
+def _move(src: Path, dst: Path) -> None:
+    # os.replace is atomic on one file system; across file systems shutil copies then deletes.
     try:
-        return os.stat(a).st_dev == os.stat(b.parent).st_dev
+        os.replace(src, dst)
     except OSError:
-        return False
+        shutil.move(src, dst)

@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from pipeline import clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
+# Mean word confidence below which a page read without OSD is checked with OSD (and read again if
+# OSD turns it). Synthetic rough pages: upright 90–93, upside down 41–42.
+UPRIGHT_MIN_CONFIDENCE = 70.0
 
 
 def software_version() -> str:
@@ -95,15 +99,15 @@ def check_pages(
     ``pages`` keeps only those page numbers (1-based across all sources); ``detect_qr`` also looks
     for a case-ID QR code on each page (cover sheets, receipts).
     """
-    raws: list[RawPage] = []
-    number = 0
-    for index, src in enumerate(sources):
-        for raw in read_pages(src, workdir / f"src{index:03d}"):
-            number += 1
-            if pages is None or number in pages:
-                raws.append(_renumber(raw, number))
-            elif raw.path is not None:
-                raw.path.unlink(missing_ok=True)
+    def raws() -> Iterator[RawPage]:
+        number = 0
+        for index, src in enumerate(sources):
+            for raw in read_pages(src, workdir / f"src{index:03d}"):
+                number += 1
+                if pages is None or number in pages:
+                    yield _renumber(raw, number)
+                elif raw.path is not None:
+                    raw.path.unlink(missing_ok=True)
 
     def one(raw: RawPage) -> PageOutcome:
         started = time.perf_counter()
@@ -124,11 +128,23 @@ def check_pages(
         return PageOutcome(raw=raw, report=report, qr=finding)
 
     outcomes: list[PageOutcome] = []
+
+    def emit(future: Future[PageOutcome]) -> None:
+        outcome = future.result()
+        if on_page:
+            on_page(outcome.report)
+        outcomes.append(outcome)
+
+    # Preflight a page while the next one is still being read (rasterising a PDF page costs more
+    # than checking it), and report verdicts in page order as soon as they are ready.
+    pending: deque[Future[PageOutcome]] = deque()
     with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
-        for outcome in pool.map(one, raws):
-            if on_page:
-                on_page(outcome.report)
-            outcomes.append(outcome)
+        for raw in raws():
+            pending.append(pool.submit(one, raw))
+            while pending and pending[0].done():
+                emit(pending.popleft())
+        while pending:
+            emit(pending.popleft())
     return outcomes
 
 
@@ -227,23 +243,35 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         return
     started = time.perf_counter()
     blank = o.report.blank
-    cleaned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=f"{o.raw.number:04d}",
-                               detect_orientation=not blank)
-    o.report.rotation = cleaned.rotation
-    o.report.skew_degrees = round(cleaned.skew_degrees, 2)
-    o.report.has_colour = cleaned.has_colour
+    stem = f"{o.raw.number:04d}"
+    # OSD only for pages that look sideways; an upside-down page shows itself by unreadable words.
+    cleaned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem,
+                               detect_orientation=not blank, osd_only_if_sideways=True)
     if blank and not ocr_blank:
         o.report.text_source = "none"
         o.ocr = None
     else:
         o.ocr = ocr.recognise(cleaned.ocr_image, dpi=o.raw.dpi)
+        if cleaned.rotation == 0 and not blank and _reads_badly(o.ocr):
+            turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
+            if turned.rotation:
+                cleaned, o.ocr = turned, ocr.recognise(turned.ocr_image, dpi=o.raw.dpi)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
         o.report.word_count = len(o.ocr.words)
+    o.report.rotation = cleaned.rotation
+    o.report.skew_degrees = round(cleaned.skew_degrees, 2)
+    o.report.has_colour = cleaned.has_colour
     o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
                                 dpi=o.raw.dpi, ocr=o.ocr)
     o.report.seconds += time.perf_counter() - started
+
+
+def _reads_badly(page: OcrPage) -> bool:
+    """True when the words look like an upside-down page's: few, or mostly unsure."""
+    confidence = page.mean_confidence
+    return confidence is None or confidence < UPRIGHT_MIN_CONFIDENCE
 
 
 def _fill_pdf_text(outcomes: list[PageOutcome]) -> None:

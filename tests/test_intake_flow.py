@@ -62,15 +62,15 @@ def test_ocr_failure_keeps_the_original_and_a_rerun_completes(prefect_harness, d
     def broken(*args, **kwargs):
         raise OcrFailed("Tesseract crashed (test)", "Tesseract lỗi (thử nghiệm)")
 
-    monkeypatch.setattr(ocr_module, "recognise", broken)
-    [failed] = intake(files=[str(sample_dossier[2])], case_id=CASE)
+    with monkeypatch.context() as patch:
+        patch.setattr(ocr_module, "recognise", broken)
+        [failed] = intake(files=[str(sample_dossier[2])], case_id=CASE)
     assert failed["status"] == "failed" and failed["exit_code"] == 6
     store = open_archive().store
     keys = list(store.list(f"cases/{CASE}/"))
     assert any(k.endswith("/source.jpg") for k in keys), keys
     assert not any(k.endswith("/searchable.pdf") for k in keys)
 
-    monkeypatch.undo()
     [done] = intake(files=[str(sample_dossier[2])], case_id=CASE)
     assert done["status"] == "stored"
     assert sum(k.endswith("/source.jpg") for k in store.list(f"cases/{CASE}/")) == 1

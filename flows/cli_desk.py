@@ -1,0 +1,88 @@
+"""The scanning desk's sub-commands: ``sohoa coversheet`` (print sheets) and ``sohoa watch`` (hot folder)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from models import CaseId
+
+CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
+
+
+def cmd_coversheet(args: argparse.Namespace) -> int:
+    """Write one printable A4 cover sheet per case ID."""
+    from pipeline.qr import write_coversheets
+
+    out = write_coversheets(args.cases, Path(args.output), dpi=args.dpi)
+    print(f"{out}: {len(args.cases)} tờ bìa / cover sheet(s)")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Serve a hot folder until interrupted: every complete file goes through the intake flow."""
+    from flows.watch import HotFolder
+    from flows.intake import intake
+    from pipeline.document import default_jobs
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    watch_log = logging.getLogger("sohoa.watch")
+    watch_log.addHandler(handler)
+    watch_log.setLevel(logging.INFO)
+    watch_log.propagate = False
+
+    inbox = Path(args.inbox).resolve()
+    # Pages of all files in flight share the cores: N files at once get cores/N pages each.
+    jobs = args.jobs or max(1, default_jobs() // args.workers)
+
+    def ingest(path: Path, case_id: str | None) -> list[dict]:
+        return intake(files=[str(path)], case_id=case_id, kind=args.kind, operator=args.operator, jobs=jobs,
+                      strict=args.strict, write_check=True)
+
+    folder = HotFolder(
+        inbox=inbox, done=Path(args.done or inbox.parent / "done"), failed=Path(args.failed or inbox.parent / "failed"),
+        needs_case=Path(args.needs_case or inbox.parent / "needs-case-id"), ingest=ingest,
+        default_case=args.case, workers=args.workers, settle=args.settle, poll=args.poll,
+        incomplete_grace=args.grace,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    watch_log.info("watching %s (done: %s, failed: %s, needs-case-id: %s, case: %s, workers: %d%s)",
+                   folder.inbox, folder.done, folder.failed, folder.needs_case, folder.default_case or "-",
+                   folder.workers, ", strict" if args.strict else "")
+    try:
+        folder.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    watch_log.info("stopped")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``coversheet`` and ``watch`` to the ``sohoa`` command."""
+    s = sub.add_parser("coversheet", help="print one A4 cover sheet with a QR code per case ID")
+    s.add_argument("cases", nargs="+", type=CaseId.parse, metavar="CASE_ID", help=CASE_HELP)
+    s.add_argument("-o", "--output", required=True, help="the PDF to write")
+    s.add_argument("--dpi", type=int, default=200)
+    s.set_defaults(func=cmd_coversheet)
+
+    s = sub.add_parser("watch", help="hot folder: ingest every complete scan file that lands in INBOX")
+    s.add_argument("inbox", metavar="INBOX")
+    s.add_argument("--done", help="where stored files go (default: INBOX/../done)")
+    s.add_argument("--failed", help="where rejected files go, with a .reason.txt (default: INBOX/../failed)")
+    s.add_argument("--needs-case", help="where files with pages without a case ID go (default: INBOX/../needs-case-id)")
+    s.add_argument("--case", type=lambda t: str(CaseId.parse(t)), help=f"default {CASE_HELP}")
+    s.add_argument("--workers", type=int, default=2, help="files processed at once (default 2)")
+    s.add_argument("--jobs", type=int, default=None, help="pages in parallel per file (default: cores / workers)")
+    s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
+    s.add_argument("--kind")
+    s.add_argument("--operator")
+    s.add_argument("--settle", type=float, default=2.0, help="seconds a file must stay unchanged (default 2)")
+    s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at INBOX (default 1)")
+    s.add_argument("--grace", type=float, default=60.0,
+                   help="seconds after which a file that never looks complete is judged anyway (default 60)")
+    s.set_defaults(func=cmd_watch)
