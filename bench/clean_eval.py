@@ -59,7 +59,7 @@ def main() -> None:
         for n, row in enumerate(rows):
             src = Path(row["dir"]) / row["page"]
             t0 = time.perf_counter()
-            page = clean_page(src, dpi=float(row["dpi"]), workdir=work, stem=f"{n:03d}", detect_orientation=False)
+            clean_page(src, dpi=float(row["dpi"]), workdir=work, stem=f"{n:03d}", detect_orientation=False)
             t1 = time.perf_counter()
             page_osd = clean_page(src, dpi=float(row["dpi"]), workdir=work, stem=f"{n:03d}")
             t2 = time.perf_counter()

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from models import DocumentReport, SohoaError, StorageError, StorageUnavailable
 from pipeline.document import document_id_for
+from storage.objectstore import write_atomic
 
 log = logging.getLogger("sohoa.spool")
 
@@ -105,18 +105,6 @@ def spool_root() -> Path:
     return settings().data_dir / "spool"
 
 
-def _write_atomic(target: Path, write) -> None:  # type: ignore[no-untyped-def]
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def _job_dir(root: Path, sha256: str, case_id: str, document_id: str | None = None) -> Path:
     # The same scan for two different cases (or two dossiers of one stack) is two jobs; else one.
     directory = root / sha256
@@ -165,7 +153,7 @@ def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str 
             previous = None
     if copy.resolve() != path.resolve() and not (copy.is_file() and sha256_of(copy) == sha256):
         with open(path, "rb") as src:
-            _write_atomic(copy, lambda out: shutil.copyfileobj(src, out, 1024 * 1024))
+            write_atomic(copy, lambda out: shutil.copyfileobj(src, out, 1024 * 1024))
         if sha256_of(copy) != sha256:
             copy.unlink(missing_ok=True)
             raise OSError(f"the copy does not match the SHA-256 {sha256} (the file changed while it was copied)")
@@ -174,7 +162,7 @@ def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str 
                    reason=reason.message_en, attempts=(previous.attempts + 1) if previous else 1,
                    pages=pages, document_id=document_id)
     body = json.dumps(job.to_json(), ensure_ascii=False, indent=1).encode()
-    _write_atomic(directory / JOB_FILE, lambda out: out.write(body))
+    write_atomic(directory / JOB_FILE, lambda out: out.write(body))
     log.warning("spooled %s for case %s in %s: %s", path.name, case_id, directory, reason.message_en)
     return job
 

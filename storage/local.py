@@ -24,6 +24,7 @@ from storage.objectstore import (
     file_digests,
     open_source,
     sha256_bytes,
+    write_atomic,
 )
 
 META_SUFFIX = ".meta.json"
@@ -58,19 +59,6 @@ class LocalStore:
     def _meta_path(path: Path) -> Path:
         return path.with_name(path.name + META_SUFFIX)
 
-    @staticmethod
-    def _write_atomic(dest: Path, fill) -> None:  # type: ignore[no-untyped-def]
-        """Create a temp file next to ``dest``, let ``fill`` write it, fsync, rename over ``dest``."""
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                fill(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def _put(self, key: str, fill, *, metadata: dict[str, str], content_type: str) -> StoredObject:  # type: ignore[no-untyped-def]
         path = self._path(key)
@@ -98,7 +86,7 @@ class LocalStore:
                 meta[SHA256_META] = sha
                 record = {"size": size, "sha256": sha, "content_type": content_type, "metadata": meta}
                 # Sidecar first, data last: until the data rename, the key has no (new) file.
-                self._write_atomic(self._meta_path(path),
+                write_atomic(self._meta_path(path),
                                    lambda f: f.write(json.dumps(record, ensure_ascii=False).encode()))
                 os.replace(tmp, path)
             except BaseException:
@@ -152,7 +140,7 @@ class LocalStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(src, "rb") as f:
-                self._write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
+                write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
         except FileNotFoundError:
             raise _not_found(key) from None
         return dest

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -184,3 +186,20 @@ def sha256_of_object(store: ObjectStore, key: str, scratch_dir: Path) -> str:
         return sha256_file(dest)
     finally:
         dest.unlink(missing_ok=True)
+
+
+def write_atomic(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Create a temp file next to ``dest``, let ``fill`` write it, fsync, rename over ``dest``.
+
+    A crash or error at any point leaves either the old ``dest`` or the new one, never half a file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fill(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

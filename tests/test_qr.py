@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
