@@ -187,12 +187,10 @@ def backfill_file(path: str, case_id: str | None, kind: str | None = None, case_
         row["case_id"] = case_id
     if not Path(path).is_file():
         raise InputFileError(f"{path} no longer exists.", f"Không còn tệp {path}.")
+    # No spool here: the source tree is still there, so a store outage makes the file fail with a
+    # retryable error (retried, then reported) instead of copying thousands of files to local disk.
     report = ingest_one(IntakeRequest(path=path, case_id=case_id, kind=kind, operator="backfill"),
-                        work_root=work_root, jobs=jobs)
-    if report.get("status") == "spooled":
-        # The store stayed down through the intake's own retries; the scan waits in the spool. A retry
-        # of the file (or the next backfill) finishes it; until then it is not stored.
-        raise StorageUnavailable(report.get("error") or "spooled")
+                        work_root=work_root, jobs=jobs, spool=False)
     if report.get("status") not in ("stored", "already-stored"):
         raise SohoaError(f"intake ended with status {report.get('status')!r}: {report.get('error')}",
                          f"tiếp nhận kết thúc với trạng thái {report.get('status')!r}: {report.get('error')}")
@@ -216,33 +214,8 @@ def no_case_row(item: Item) -> dict[str, Any]:
             "reason": item.reason, "seconds": "0.00", "worker": ""}
 
 
-_MIGRATE_LOCK = threading.Lock()
-
-
-def _serialise_catalog_migrations() -> None:
-    """Stopgap: run Catalog.migrate one thread at a time in this process.
-
-    Every ``open_archive()`` migrates, and Alembic's ``command.upgrade`` keeps module-global state
-    (KeyError: 'script' when two threads run it at once). The intake tasks open the archive in each
-    task, so parallel files in one process collide. Remove once storage migrates once per process.
-    """
-    from storage.catalog import Catalog
-
-    if getattr(Catalog.migrate, "_sohoa_serialised", False):
-        return
-    original = Catalog.migrate
-
-    def migrate(self) -> None:
-        with _MIGRATE_LOCK:
-            original(self)
-
-    migrate._sohoa_serialised = True  # type: ignore[attr-defined]
-    Catalog.migrate = migrate  # type: ignore[method-assign]
-
-
 def open_archive_once(attempts: int = 3) -> None:
     """Open (and migrate) the archive once before files run in parallel: concurrent first migrations race."""
-    _serialise_catalog_migrations()
     for attempt in range(attempts):
         try:
             open_archive()

@@ -130,7 +130,7 @@ def _dropped(processed: dict[str, Any]) -> set[int]:
 
 
 def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = None,
-               strict: bool = False) -> dict[str, Any]:
+               strict: bool = False, spool: bool = True) -> dict[str, Any]:
     """Ingest one file as one document of its case; returns the report as a dict."""
     path = Path(request.path)
     reader.sniff_format(path)  # refuse empty / unknown files before anything is stored
@@ -156,6 +156,8 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     try:
         original = store_original(request, sha)
     except StorageUnavailable as exc:  # still down after the task's retries: keep the scan locally
+        if not spool:
+            raise
         return _spool(request, sha, exc, original_stored=False)
     workdir = work_root / document_id
     try:
@@ -163,6 +165,8 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
+            if not spool:
+                raise
             return _spool(request, sha, exc, original_stored=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

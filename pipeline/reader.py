@@ -94,7 +94,8 @@ def _file_dpi(im: Image.Image) -> float | None:
     if not dpi:
         return None
     try:
-        x = float(dpi[0] if isinstance(dpi, tuple) else dpi)
+        # PNG stores pixels per metre: 200 dpi comes back as 199.9996, which must not read as "< 200".
+        x = round(float(dpi[0] if isinstance(dpi, tuple) else dpi), 1)
     except (TypeError, ValueError):
         return None
     return x if PLAUSIBLE_DPI[0] <= x <= PLAUSIBLE_DPI[1] else None

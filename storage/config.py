@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +62,20 @@ def open_store(settings: Settings) -> ObjectStore:
     return LocalStore(settings.data_dir / "objects")
 
 
+# Alembic keeps module-global state and is not thread-safe, and every task opens the catalog:
+# migrate each database once per process, under a lock, and never again.
+_MIGRATED: set[str] = set()
+_MIGRATE_LOCK = threading.Lock()
+
+
 def open_catalog(settings: Settings, *, migrate: bool = True) -> Catalog:
-    """The catalog at SOHOA_DATABASE_URL, migrated to the latest schema unless ``migrate=False``."""
+    """The catalog at SOHOA_DATABASE_URL, migrated to the latest schema (once per process) unless ``migrate=False``."""
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.database_url)
-    if migrate:
-        catalog.migrate()
+    if migrate and settings.database_url not in _MIGRATED:
+        with _MIGRATE_LOCK:
+            if settings.database_url not in _MIGRATED:
+                catalog.migrate()
+                _MIGRATED.add(settings.database_url)
     return catalog

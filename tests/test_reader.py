@@ -110,3 +110,10 @@ def test_image_pdf_is_rasterised_at_its_image_resolution(tmp_path):
     [page] = read_pages(src, tmp_path / "w")
     assert abs(page.dpi - 200) < 2
     assert abs(page.width - 1654) < 10 and page.path.exists()
+
+
+def test_png_dpi_stored_per_metre_is_not_read_as_under_200(tmp_path):
+    src = tmp_path / "p200.png"
+    _page(1654, 2339).save(src, dpi=(200, 200))
+    [page] = read_pages(src, tmp_path / "w")
+    assert page.dpi == 200.0 and not page.dpi_estimated
