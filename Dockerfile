@@ -10,7 +10,7 @@ COPY models ./models
 COPY pipeline ./pipeline
 COPY storage ./storage
 COPY flows ./flows
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir -e .
 ENV OMP_THREAD_LIMIT=1 SOHOA_DATA_DIR=/data
 VOLUME /data
 CMD ["sohoa", "worker"]
