@@ -26,9 +26,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
 BIN = Path(sys.executable).parent
-SYNTH = Path("/work/shared/bench/synth_scans.py")
-SEED = Path("/work/shared/seed")
+SYNTH = SHARED / "bench" / "synth_scans.py"
+SEED = SHARED / "seed"
 PG_ADMIN = os.environ.get("SOHOA_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

@@ -9,6 +9,8 @@ pipeline.ocr.recognise with at most two Tesseract processes at a time (the machi
 """
 from __future__ import annotations
 
+import os
+
 import argparse
 import csv
 import statistics
@@ -18,14 +20,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, "/work/shared/bench")
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+sys.path.insert(0, str(SHARED / "bench"))
 from cer import score  # noqa: E402  (the shared scorer, not a package)
 
 from pipeline import ocr  # noqa: E402
 from pipeline.clean import clean_page  # noqa: E402
 
-SYNTH = Path("/work/shared/bench/synth_scans.py")
-SEED_DIR = Path("/work/shared/seed")
+SYNTH = SHARED / "bench" / "synth_scans.py"
+SEED_DIR = SHARED / "seed"
 
 
 def make_pages(*, profile: str, pages: int, out: Path) -> list[dict[str, str]]:

@@ -25,10 +25,12 @@ import threading
 import time
 from pathlib import Path
 
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SYNTH = Path("/work/shared/bench/synth_scans.py")
-SEED_DIR = Path("/work/shared/seed")
+SYNTH = SHARED / "bench" / "synth_scans.py"
+SEED_DIR = SHARED / "seed"
 CASE = "000.00.01.H56-181010-0001"
 
 

@@ -15,6 +15,8 @@ Usage:  .venv/bin/python bench/qr_eval.py [--seed 7] [--sheets 8] [--pages 44] [
 """
 from __future__ import annotations
 
+import os
+
 import argparse
 import random
 import sys
@@ -33,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models import CaseId  # noqa: E402
 from pipeline.qr import encode_qr, render_coversheet  # noqa: E402
 
-SEED_DIR = Path("/work/shared/seed")
-REAL_PAGES = Path("/work/shared/realdata/pages")
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
+SEED_DIR = SHARED / "seed"
+REAL_PAGES = SHARED / "realdata" / "pages"
 FONT_DIR = Path("/usr/share/fonts/truetype/liberation2")
 PRINT_DPI = 300  # the "paper": everything is rendered at this resolution, then scanned
 

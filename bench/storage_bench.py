@@ -27,7 +27,9 @@ from storage.local import LocalStore  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
 from tests.servers import PG_ADMIN_URL, SeaweedServer  # noqa: E402
 
-SEED = Path("/work/shared/seed")
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
+SEED = SHARED / "seed"
 QUERIES = ["quyet dinh", "Quyết định", "thủ tục hành chính", "MỘT CỬA LIÊN THÔNG", "nghi dinh 61",
            "ủy ban nhân dân tỉnh", "ho so", "kế hoạch triển khai", "tiếp nhận và trả kết quả", "chinh phu"]
 

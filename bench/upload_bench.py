@@ -14,6 +14,8 @@ Run: ``.venv/bin/python bench/upload_bench.py [--work DIR] [--pages 20] [--round
 """
 from __future__ import annotations
 
+import os
+
 import argparse
 import hashlib
 import secrets
@@ -33,8 +35,10 @@ from storage.local import LocalStore  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
 from tests.servers import SeaweedServer  # noqa: E402
 
-SYNTH = Path("/work/shared/bench/synth_scans.py")
-SEED = Path("/work/shared/seed")
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
+SYNTH = SHARED / "bench" / "synth_scans.py"
+SEED = SHARED / "seed"
 CASE = "000.00.14.H56-200203-0118"
 
 

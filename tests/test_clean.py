@@ -1,6 +1,8 @@
 """Page cleaning on synthetic counter scans with known skew and rotation (made by synth_scans.py)."""
 from __future__ import annotations
 
+import os
+
 import csv
 import subprocess
 import sys
@@ -15,8 +17,10 @@ from PIL import Image
 from pipeline import ocr
 from pipeline.clean import CleanedPage, clean_page, remove_speckle
 
-SYNTH = Path("/work/shared/bench/synth_scans.py")
-SEED = sorted(Path("/work/shared/seed").glob("*.txt"))[0]
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+
+SYNTH = SHARED / "bench" / "synth_scans.py"
+SEED = sorted((SHARED / "seed").glob("*.txt"))[0]
 DPI = 300
 
 
