@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from models import BoundingBox, OcrFailed, OcrPage, OcrWord
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 DEFAULT_LANG = os.environ.get("SOHOA_OCR_LANG", "vie")
+# A "word" of punctuation only, read with less confidence than this, is a speck of dust or toner
+# (Tesseract reads them as - ' . | „ `). Dropping them, on 8 synthetic pages per profile (CER):
+# office 1.85 -> 1.55 %, rough 3.81 -> 3.17 %, clean 1.16 -> 1.18 %; real dashes and bullets are
+# read at 85-93 and stay.
+SPECK_MAX_CONFIDENCE = 70.0
 # Seconds one page may take before Tesseract is stopped (a pathological page must not hang a run).
 PAGE_TIMEOUT = float(os.environ.get("SOHOA_OCR_TIMEOUT", "180"))
 
@@ -76,6 +82,8 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
         text = (text or "").strip()
         if conf < 0 or not text or data["width"][i] <= 0 or data["height"][i] <= 0:
             continue
+        if conf < SPECK_MAX_CONFIDENCE and _is_punctuation(text):
+            continue
         words.append(
             OcrWord(
                 text=text,
@@ -88,6 +96,11 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
             )
         )
     return OcrPage(width=width, height=height, dpi=dpi, words=words)
+
+
+def _is_punctuation(text: str) -> bool:
+    """True for a word made only of punctuation and symbols (no letter, no digit)."""
+    return all(unicodedata.category(ch)[0] in "PS" for ch in text)
 
 
 def available_languages() -> list[str]:
