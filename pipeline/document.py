@@ -251,11 +251,11 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         o.report.text_source = "none"
         o.ocr = None
     else:
-        o.ocr = ocr.recognise(cleaned.ocr_image, dpi=o.raw.dpi)
+        o.ocr = ocr.recognise(cleaned.ocr_image, dpi=cleaned.dpi)
         if cleaned.rotation == 0 and not blank and _reads_badly(o.ocr):
             turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation:
-                cleaned, o.ocr = turned, ocr.recognise(turned.ocr_image, dpi=o.raw.dpi)
+                cleaned, o.ocr = turned, ocr.recognise(turned.ocr_image, dpi=turned.dpi)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
@@ -264,7 +264,7 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
     o.report.skew_degrees = round(cleaned.skew_degrees, 2)
     o.report.has_colour = cleaned.has_colour
     o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
-                                dpi=o.raw.dpi, ocr=o.ocr)
+                                dpi=cleaned.dpi, ocr=o.ocr)
     o.report.seconds += time.perf_counter() - started
 
 
