@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from flows.backfill import read_rows
-from tests.servers import PG_ADMIN_URL, free_port
+from tests.servers import free_port, temporary_pg_database
 from tests.test_backfill import make_page
 
 pytestmark = pytest.mark.slow
@@ -48,58 +47,47 @@ def _healthy(url: str) -> bool:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A Prefect server, a shared archive folder, a PostgreSQL catalog and two workers (w1, w2)."""
-    import sqlalchemy as sa
-
     root = tmp_path_factory.mktemp("cluster")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    dbname = f"sohoa_test_{secrets.token_hex(5)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{dbname}" TEMPLATE template0 ENCODING \'UTF8\''))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {str(exc).splitlines()[0]}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SOHOA_"))}
-    env |= {
-        "PREFECT_HOME": str(root / "prefect-home"), "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "SOHOA_DATA_DIR": str(root / "sohoa-data"),
-        "SOHOA_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{dbname}",
-        "OMP_THREAD_LIMIT": "1",
-    }
-    procs: dict[str, subprocess.Popen] = {}
-    logs = root / "logs"
-    logs.mkdir()
+    with temporary_pg_database() as database_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SOHOA_"))}
+        env |= {
+            "PREFECT_HOME": str(root / "prefect-home"), "PREFECT_API_URL": api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "SOHOA_DATA_DIR": str(root / "sohoa-data"),
+            "SOHOA_DATABASE_URL": database_url,
+            "OMP_THREAD_LIMIT": "1",
+        }
+        procs: dict[str, subprocess.Popen] = {}
+        logs = root / "logs"
+        logs.mkdir()
 
-    def start(name: str, cmd: list[str]) -> None:
-        with open(logs / f"{name}.log", "ab") as log:
-            procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True, cwd=root)
+        def start(name: str, cmd: list[str]) -> None:
+            with open(logs / f"{name}.log", "ab") as log:
+                procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True, cwd=root)
 
-    try:
-        start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)])
-        _wait(lambda: _healthy(api), 120, "the Prefect server")
-        for name in ("w1", "w2"):
-            start(name, [str(BIN / "sohoa"), "worker", "--name", name])
-        _wait(lambda: all(f"Worker {n!r} started" in (logs / f"{n}.log").read_text(errors="replace")
-                          or "started!" in (logs / f"{n}.log").read_text(errors="replace")
-                          for n in ("w1", "w2")), 120, "both workers")
-        yield {"env": env, "root": root, "procs": procs, "logs": logs}
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)])
+            _wait(lambda: _healthy(api), 120, "the Prefect server")
+            for name in ("w1", "w2"):
+                start(name, [str(BIN / "sohoa"), "worker", "--name", name])
+            _wait(lambda: all(f"Worker {n!r} started" in (logs / f"{n}.log").read_text(errors="replace")
+                              or "started!" in (logs / f"{n}.log").read_text(errors="replace")
+                              for n in ("w1", "w2")), 120, "both workers")
+            yield {"env": env, "root": root, "procs": procs, "logs": logs}
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> set[int]:

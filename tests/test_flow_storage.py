@@ -14,13 +14,12 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from flows.cli import main
 from storage.archive import Archive
 from storage.catalog import fold
 from storage.objectstore import manifest_key
-from tests.servers import PG_ADMIN_URL, fetch
+from tests.servers import fetch, temporary_pg_database
 
 CASE = "000.00.14.H56-200203-0118"
 CASE_FAULT = "000.00.14.H56-200203-0119"
@@ -34,33 +33,22 @@ def flow_env(s3_server, prefect_harness, tmp_path_factory) -> Iterator[dict[str,
     """SOHOA_* pointing at the session's SeaweedFS (own bucket) and a fresh PostgreSQL database."""
     if not s3_server.is_running():
         s3_server.start()
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"sohoa_test_{secrets.token_hex(5)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\''))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}")
-    env = {
-        "SOHOA_DATA_DIR": str(tmp_path_factory.mktemp("flow-data")),
-        "SOHOA_S3_ENDPOINT": s3_server.endpoint,
-        "SOHOA_S3_ACCESS_KEY": s3_server.access_key,
-        "SOHOA_S3_SECRET_KEY": s3_server.secret_key,
-        "SOHOA_S3_BUCKET": f"flow-{secrets.token_hex(4)}",
-        "SOHOA_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-    }
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            for k, v in env.items():
-                mp.setenv(k, v)
+    with temporary_pg_database() as database_url, pytest.MonkeyPatch.context() as mp:
+        env = {
+            "SOHOA_DATA_DIR": str(tmp_path_factory.mktemp("flow-data")),
+            "SOHOA_S3_ENDPOINT": s3_server.endpoint,
+            "SOHOA_S3_ACCESS_KEY": s3_server.access_key,
+            "SOHOA_S3_SECRET_KEY": s3_server.secret_key,
+            "SOHOA_S3_BUCKET": f"flow-{secrets.token_hex(4)}",
+            "SOHOA_DATABASE_URL": database_url,
+        }
+        for k, v in env.items():
+            mp.setenv(k, v)
+        try:
             yield env
-    finally:
-        if not s3_server.is_running():
-            s3_server.start()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        finally:
+            if not s3_server.is_running():
+                s3_server.start()
 
 
 @pytest.fixture(scope="module")
