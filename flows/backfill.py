@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from models import CaseId, InvalidCaseId, SohoaError, StorageUnavailable
 from models.errors import InputFileError

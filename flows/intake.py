@@ -94,7 +94,8 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
         document_id=request.document_id_for(source_sha256),
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
-            "ocr_json": str(result.ocr_json), "page_texts": result.page_texts}
+            "ocr_json": str(result.ocr_json), "page_texts": result.page_texts,
+            "dropped_pages": result.dropped_pages}
 
 
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
@@ -110,23 +111,18 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
                                        path=Path(local), content_type=ctype,
                                        source_sha256=report.source_sha256)
         keys[role] = stored.key
-    kept = [p for p in report.pages if not (p.blank and p.number in _dropped(processed))]
+    dropped = set(processed["dropped_pages"])
+    kept = [p for p in report.pages if p.number not in dropped]
     record = DocumentRecord(
         case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence,
         pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=False)],
+               for p, t in zip(kept, processed["page_texts"], strict=True)],
     )
     archive.record(record)
     return record.to_manifest()
-
-
-def _dropped(processed: dict[str, Any]) -> set[int]:
-    import json
-
-    return set(json.loads(Path(processed["ocr_json"]).read_text("utf-8")).get("dropped_blank_pages", []))
 
 
 def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = None,

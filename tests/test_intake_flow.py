@@ -80,3 +80,16 @@ def test_malformed_case_id_stops_before_anything(prefect_harness, data_dir, samp
     with pytest.raises(InvalidCaseId):
         intake(files=[str(sample_dossier[0])], case_id="000.00.01.H56-181310-0001")
     assert not (data_dir / "objects").exists() or not any((data_dir / "objects").rglob("source.*"))
+
+
+def test_blank_duplex_back_is_left_out_of_the_stored_document(prefect_harness, data_dir, sample_dossier, tmp_path):
+    from PIL import Image
+
+    front = Image.open(sample_dossier[3])
+    stack = tmp_path / "duplex.tif"
+    front.save(stack, save_all=True, append_images=[Image.new("L", front.size, 236)], dpi=(300, 300))
+    [report] = intake(files=[str(stack)], case_id=CASE)
+    assert report["status"] == "stored" and report["page_count"] == 1
+    [record] = open_archive().catalog.documents_for_case(CASE, with_pages=True)
+    assert [p.number for p in record.pages] == [1]
+    assert "TIẾP NHẬN" in record.pages[0].text
