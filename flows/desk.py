@@ -130,7 +130,7 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
             results.append(_needs_case_id(path.name, numbers) | {"stack": summary})
             continue
         request = IntakeRequest(path=str(path), case_id=str(segment.case_id), kind=kind, operator=operator,
-                                pages=None if whole else numbers)
+                                pages=None if whole else numbers, source_sha256=sha)
         try:
             report = ingest_one(request, work_root=work_root, jobs=jobs)
         except SohoaError as exc:

@@ -49,6 +49,8 @@ class IntakeRequest:
     # (``document_id_for(sha, pages)``); None for a whole file.
     pages: tuple[int, ...] | None = None
     document_id: str | None = None
+    # The file's SHA-256 when the caller already hashed it (a stack is hashed once, not per dossier).
+    source_sha256: str | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -130,7 +132,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     """Ingest one file as one document of its case; returns the report as a dict."""
     path = Path(request.path)
     reader.sniff_format(path)  # refuse empty / unknown files before anything is stored
-    sha = reader.sha256_of(path)
+    sha = request.source_sha256 or reader.sha256_of(path)
     document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
