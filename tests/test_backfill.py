@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.backfill import REPORT_FIELDS, Progress, backfill, iter_source, read_rows
-from flows.cli import main
+from cli.main import main
 from PIL import Image, ImageDraw, ImageFont
 
 # ---- tiny real scan files: one page each, a few Vietnamese words, 200 dpi (shared with the distributed tests)

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from flows.cli import main
+from cli.main import main
 
 CASE = "000.00.01.H56-181010-0001"
-SOHOA = [sys.executable, "-m", "flows.cli"]
+SOHOA = [sys.executable, "-m", "cli"]
 
 
 def run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:

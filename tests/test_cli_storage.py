@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from cli.main import main
 from models import DocumentRecord
 from storage.objectstore import searchable_key, source_key
 from tests.servers import fetch

@@ -148,7 +148,7 @@ def test_strict_refuses_a_page_to_rescan_before_anything_is_stored(prefect_harne
 def test_check_json_lists_the_verdicts_of_a_stack(tmp_path):
     """``sohoa check`` gives the page verdicts of a stack with no Prefect and no OCR; exit 0 when fine."""
     path = write_stack(tmp_path / "xap.pdf", [sheet(CASE), text_page("INDIA")])
-    run = subprocess.run([str(Path(__file__).resolve().parents[1] / ".venv/bin/python"), "-m", "flows.cli",
+    run = subprocess.run([str(Path(__file__).resolve().parents[1] / ".venv/bin/python"), "-m", "cli",
                           "check", "--json", str(path)], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows.cli import main
+from cli.main import main
 from storage.archive import Archive
 from storage.catalog import fold
 from storage.objectstore import manifest_key

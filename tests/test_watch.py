@@ -140,7 +140,7 @@ def test_watcher_sorts_every_kind_of_file(prefect_harness, data_dir, tmp_path, c
 
 def _start_service(inbox: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "watch", str(inbox), "--case", DEFAULT, "--settle", "0.5",
+        [sys.executable, "-m", "cli", "watch", str(inbox), "--case", DEFAULT, "--settle", "0.5",
          "--poll", "0.2", "--grace", "4", "--workers", "1", *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

@@ -18,7 +18,7 @@ from models import CaseId, SohoaError
 
 # Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
 # (search, link, verify, reindex), the scanning desk (watch, coversheet) and the archivists (backfill, worker).
-EXTENSIONS = ("flows.cli_storage", "flows.cli_desk", "flows.cli_backfill")
+EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill")
 
 CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
 
@@ -300,5 +300,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # python -m flows.cli
+if __name__ == "__main__":  # python -m cli.main
     sys.exit(main())

@@ -1,6 +1,6 @@
 """The case handlers' and archivists' commands: search, link, verify, reindex and retry (the spool).
 
-Registered into ``sohoa`` by flows/cli.py (``register(subparsers)``). Every command opens the store
+Registered into ``sohoa`` by cli/main.py (``register(subparsers)``). Every command opens the store
 and catalog from the environment (SOHOA_S3_*, SOHOA_DATABASE_URL, SOHOA_DATA_DIR) and turns what it
 finds into plain sentences; errors are models.errors types and end in their exit code.
 """
@@ -68,7 +68,7 @@ def _format_expiry(delta: dt.timedelta) -> str:
 # ---------------------------------------------------------------------------------------- commands
 def cmd_search(args: argparse.Namespace) -> int:
     """Full-text search over the OCR text of every catalogued page, best first."""
-    from flows.cli import print_json
+    from cli.main import print_json
     from flows.common import open_archive
 
     hits = open_archive().catalog.search(args.text, case_prefix=args.case_prefix, since=args.since,
@@ -92,7 +92,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_link(args: argparse.Namespace) -> int:
     """Time-limited URLs for each searchable PDF of a case."""
-    from flows.cli import print_json
+    from cli.main import print_json
     from flows.common import open_archive
 
     archive = open_archive()
@@ -127,7 +127,7 @@ def _problem_line(p: Any) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Fixity: re-read every stored object of one case (or all) and compare its SHA-256."""
-    from flows.cli import print_json
+    from cli.main import print_json
     from flows.common import open_archive
 
     archive = open_archive()
@@ -155,7 +155,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the whole catalog from the manifests in the object store."""
-    from flows.cli import print_json
+    from cli.main import print_json
     from flows.common import open_archive
 
     archive = open_archive()
@@ -172,7 +172,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
-    from flows.cli import print_json
+    from cli.main import print_json
     from flows.spool import drain_spool, pending_jobs, spool_root
 
     pending = pending_jobs()
@@ -206,7 +206,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- parser
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add search, link, verify, reindex and retry to the ``sohoa`` command."""
-    from flows.cli import CASE_HELP, case_arg
+    from cli.main import CASE_HELP, case_arg
 
     s = subparsers.add_parser("search", help="full-text search over the OCR text (with or without diacritics)")
     s.add_argument("text", help='words to find, e.g. "quyet dinh"')
