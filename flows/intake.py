@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,19 @@ from flows.spool import spool_scan, spooled_report
 
 STORE_RETRIES = 3
 STORE_RETRY_DELAYS = [2, 10, 30]
+
+# OCR progress listeners of this process, by key. A task gets the key (a string), never the
+# callable, so its inputs stay plain data; a key nobody registered (another process) means no progress.
+_PROGRESS: dict[str, Callable[[int], None]] = {}
+
+
+def listen_progress(key: str, listener: Callable[[int], None]) -> None:
+    """Call ``listener(page_number)`` as each page of the document processed under ``key`` is read."""
+    _PROGRESS[key] = listener
+
+
+def stop_listening(key: str) -> None:
+    _PROGRESS.pop(key, None)
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -51,6 +65,8 @@ class IntakeRequest:
     document_id: str | None = None
     # The file's SHA-256 when the caller already hashed it (a stack is hashed once, not per dossier).
     source_sha256: str | None = None
+    # Key of an OCR progress listener registered with ``listen_progress`` (the desk service).
+    progress: str | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -94,6 +110,7 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
         operator=request.operator, jobs=jobs, strict=strict, source_sha256=source_sha256,
         source_name=Path(request.path).name, pages=request.pages,
         document_id=request.document_id_for(source_sha256),
+        on_ocr_page=_PROGRESS.get(request.progress) if request.progress else None,
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
             "ocr_json": str(result.ocr_json), "page_texts": result.page_texts,
@@ -230,3 +247,34 @@ def intake_request(path: str, case_id: str, kind: str | None = None, operator: s
         from flows.desk import failure_report
 
         return failure_report(Path(path).name, request.case_id, exc)
+
+
+@flow(name="intake-job", log_prints=False)
+def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = None) -> list[dict[str, Any]]:
+    """Store the documents of one desk scan job (flows/service.py checked its pages already).
+
+    One report per request, in order. A document the scan itself makes impossible (unreadable,
+    refused) is reported ``failed``; a store that stays down raises ``StorageUnavailable`` so the
+    service keeps the job and sends it later (the job folder is its spool).
+    """
+    from flows.desk import failure_report
+
+    logger = get_run_logger()
+    work_root = settings().data_dir / "work"
+    results: list[dict[str, Any]] = []
+    for r in requests:
+        request = IntakeRequest(path=r["path"], case_id=str(CaseId.parse(r["case_id"])), kind=r.get("kind"),
+                                operator=r.get("operator"),
+                                pages=tuple(r["pages"]) if r.get("pages") is not None else None,
+                                document_id=r.get("document_id"), source_sha256=r.get("source_sha256"),
+                                progress=r.get("progress"))
+        try:
+            report = ingest_one(request, work_root=work_root, jobs=jobs, spool=False)
+        except StorageUnavailable:
+            raise
+        except SohoaError as exc:
+            report = failure_report(Path(request.path).name, request.case_id, exc)
+        logger.info("job %s: %s %s as %s/%s", job_id, report.get("status"), Path(request.path).name,
+                    request.case_id, report.get("document_id"))
+        results.append(report)
+    return results

@@ -8,6 +8,7 @@ from models.errors import (
     EncryptedPdf,
     ImageTooLarge,
     InvalidCaseId,
+    JobConflict,
     NotFound,
     OcrFailed,
     PageNeedsRescan,
@@ -15,6 +16,7 @@ from models.errors import (
     StorageError,
     StorageUnavailable,
     UnsupportedFormat,
+    UploadTooLarge,
 )
 from models.records import DocumentRecord, PageText, SearchHit, StoredObject
 from models.document import (
@@ -37,6 +39,7 @@ __all__ = [
     "EncryptedPdf",
     "ImageTooLarge",
     "InvalidCaseId",
+    "JobConflict",
     "NotFound",
     "OcrFailed",
     "OcrPage",
@@ -52,4 +55,5 @@ __all__ = [
     "StorageUnavailable",
     "StoredObject",
     "UnsupportedFormat",
+    "UploadTooLarge",
 ]

@@ -66,6 +66,7 @@ class PageOutcome:
     ocr: OcrPage | None = None
     text: str = ""
     qr: qr.QrFinding | None = None
+    thumbnail: Path | None = None
 
 
 @dataclass
@@ -93,11 +94,14 @@ def check_pages(
     on_page: Callable[[PageReport], None] | None = None,
     pages: Collection[int] | None = None,
     detect_qr: bool = False,
+    thumbnails: Path | None = None,
+    on_outcome: Callable[[PageOutcome], None] | None = None,
 ) -> list[PageOutcome]:
     """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready.
 
     ``pages`` keeps only those page numbers (1-based across all sources); ``detect_qr`` also looks
-    for a case-ID QR code on each page (cover sheets, receipts).
+    for a case-ID QR code on each page (cover sheets, receipts). ``thumbnails``: write a small JPEG
+    of each page there (``page-0003.jpg``); ``on_outcome`` gets each page's whole outcome in order.
     """
     def raws() -> Iterator[RawPage]:
         number = 0
@@ -112,6 +116,7 @@ def check_pages(
     def one(raw: RawPage) -> PageOutcome:
         started = time.perf_counter()
         finding = None
+        thumb = None
         report = PageReport(number=raw.number, width=raw.width, height=raw.height, dpi=raw.dpi,
                             dpi_estimated=raw.dpi_estimated)
         if raw.path is None:
@@ -124,8 +129,10 @@ def check_pages(
             report.blank = result.blank
             if detect_qr and not result.blank:
                 finding = qr.detect_case_qr(grey, dpi=raw.dpi)
+            if thumbnails is not None:
+                thumb = write_thumbnail(grey, thumbnails / f"page-{raw.number:04d}.jpg")
         report.seconds = time.perf_counter() - started
-        return PageOutcome(raw=raw, report=report, qr=finding)
+        return PageOutcome(raw=raw, report=report, qr=finding, thumbnail=thumb)
 
     outcomes: list[PageOutcome] = []
 
@@ -133,6 +140,8 @@ def check_pages(
         outcome = future.result()
         if on_page:
             on_page(outcome.report)
+        if on_outcome:
+            on_outcome(outcome)
         outcomes.append(outcome)
 
     # Preflight a page while the next one is still being read (rasterising a PDF page costs more
@@ -165,6 +174,7 @@ def process_document(
     on_page: Callable[[PageReport], None] | None = None,
     pages: Collection[int] | None = None,
     document_id: str | None = None,
+    on_ocr_page: Callable[[int], None] | None = None,
 ) -> ProcessedDocument:
     """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
 
@@ -172,7 +182,8 @@ def process_document(
     ``keep_blank`` or every page is blank. ``pages`` keeps only those source pages (one dossier of a
     stack split by cover sheets; its ``document_id`` defaults to ``document_id_for(source_sha256, pages)``).
     With ``strict``, a page that must be rescanned stops the
-    document before OCR with ``PageNeedsRescan``.
+    document before OCR with ``PageNeedsRescan``. ``on_ocr_page`` is called with each page's number
+    once it is cleaned and read (OCR progress).
     """
     started = time.perf_counter()
     sources = [Path(s) for s in sources]
@@ -195,8 +206,13 @@ def process_document(
         refuse_rescans(outcomes)
 
     all_blank = all(o.report.blank for o in outcomes)
+    def clean_and_ocr(o: PageOutcome) -> None:
+        _clean_and_ocr(o, workdir, ocr_blank=all_blank)
+        if on_ocr_page:
+            on_ocr_page(o.raw.number)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(lambda o: _clean_and_ocr(o, workdir, ocr_blank=all_blank), outcomes))
+        list(pool.map(clean_and_ocr, outcomes))
     _fill_pdf_text(outcomes)
 
     kept = [o for o in outcomes if keep_blank or all_blank or not o.report.blank]
@@ -217,6 +233,21 @@ def process_document(
     report.seconds = time.perf_counter() - started
     return ProcessedDocument(report=report, searchable_pdf=out_pdf, ocr_json=ocr_json,
                              page_texts=[o.text for o in kept], dropped_pages=dropped)
+
+
+THUMBNAIL_WIDTH = 240
+
+
+def write_thumbnail(grey, out: Path, *, width: int = THUMBNAIL_WIDTH) -> Path:
+    """A small JPEG of a page for the desk's screen (area-averaged, so thin strokes stay visible)."""
+    h, w = grey.shape[:2]
+    scale = min(1.0, width / max(w, 1))
+    small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.jpg")
+    cv2.imwrite(str(tmp), small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    os.replace(tmp, out)
+    return out
 
 
 def _renumber(raw: RawPage, number: int) -> RawPage:
