@@ -26,7 +26,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +69,15 @@ def open_job_store(config: Settings | None = None) -> JobStore:
 def start_prefect() -> None:
     """Make Prefect ready now (start the temporary local server, or reach PREFECT_API_URL), once.
 
-    Runs one trivial flow: whatever Prefect needs to start happens here, not in a citizen's scan.
+    Runs one trivial flow and an empty ``intake-job`` run, and loads the pipeline: whatever Prefect
+    and the first scan need to start happens here, not while a citizen waits.
     """
-    ready()
+    from flows.intake import intake_job
+
+    with no_flow_heartbeats():
+        ready()
+        intake_job.with_options(flow_run_name="warm-up")(job_id="warm-up", requests=[])
+    import pipeline.document  # noqa: F401 - OpenCV, Tesseract wrapper and pikepdf loaded once, here
 
 
 def _ready_flow():  # built lazily: importing Prefect costs a second or two
@@ -84,6 +92,43 @@ def _ready_flow():  # built lazily: importing Prefect costs a second or two
 
 
 _READY = None
+
+
+@contextmanager
+def no_flow_heartbeats() -> Iterator[None]:
+    """Run flows here without Prefect's per-run heartbeat thread.
+
+    Prefect joins that thread at the end of every flow run and it sleeps in whole seconds, which
+    adds ~1 s to each scan. The service has its own crash detection (job leases), and a run that a
+    crash left "Running" is marked Crashed when its job is taken up again (``crash_stale_runs``).
+    """
+    from prefect.context import SettingsContext
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    settings = current.model_copy(update={"flows": current.flows.model_copy(update={"heartbeat_frequency": None})})
+    with SettingsContext(profile=SettingsContext.get().profile, settings=settings):
+        yield
+
+
+def crash_stale_runs(job_id: str) -> int:
+    """Mark the job's earlier ``intake-job`` runs that never finished (the service died) as Crashed."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, \
+        FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    marked = 0
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(like_=f"job-{job_id}"),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))))
+        for run in runs:
+            client.set_flow_run_state(run.id, Crashed(message="the intake service stopped during this run; "
+                                                             "the job was taken up again"), force=True)
+            marked += 1
+    return marked
 
 
 def ready() -> bool:
@@ -213,6 +258,12 @@ class IntakeService:
         handed_on = False
         try:
             handed_on = self._check_stage(job_id)
+        except SohoaError as exc:
+            if exc.retryable:  # the catalog or store is away: the scan is safe, try again later
+                self._our_failure(job_id, exc)
+            else:  # the scan itself cannot be used (unreadable, truncated…): say why, keep the files
+                log.warning("job %s failed: %s", job_id, exc.message_en)
+                self.store.update(job_id, status=FAILED, error=_error(exc), next_attempt_at=None)
         except Exception as exc:  # noqa: BLE001 - our own failure: the job waits and is tried again
             self._our_failure(job_id, exc)
         finally:
@@ -280,6 +331,12 @@ class IntakeService:
             log.warning("job %s waits for the store: %s", job_id, exc.message_en)
             self.store.update(job_id, status=SPOOLED, attempts=attempts,
                               next_attempt_at=time.time() + retry_delay(attempts), error=_error(exc))
+        except SohoaError as exc:
+            if exc.retryable:
+                self._our_failure(job_id, exc)
+            else:
+                log.warning("job %s failed: %s", job_id, exc.message_en)
+                self.store.update(job_id, status=FAILED, error=_error(exc), next_attempt_at=None)
         except Exception as exc:  # noqa: BLE001 - our own failure (Prefect down, a bug): wait, retry
             self._our_failure(job_id, exc)
         finally:
@@ -406,6 +463,11 @@ def store_job(store: JobStore, job: ScanJob, *, jobs: int | None = None) -> Scan
     """Run the ``intake-job`` flow for the job's documents and record the outcome on the job."""
     from flows.intake import intake_job, listen_progress, stop_listening
 
+    if job.status in (PROCESSING, WAITING, SPOOLED):  # an earlier attempt may have left its run "Running"
+        try:
+            crash_stale_runs(job.id)
+        except Exception:  # noqa: BLE001 - only the record's tidiness is at stake
+            log.warning("could not mark the earlier runs of job %s as crashed", job.id, exc_info=True)
     store.update(job.id, status=PROCESSING, error=None)
     documents = job.documents
     lock = threading.Lock()
@@ -422,7 +484,11 @@ def store_job(store: JobStore, job: ScanJob, *, jobs: int | None = None) -> Scan
         listen_progress(f"{job.id}:{index}", progress)
     store.update(job.id, documents=documents)
     try:
-        reports = intake_job(job_id=job.id, requests=[r for _, r in planned], jobs=jobs) if planned else []
+        reports = []
+        if planned:
+            with no_flow_heartbeats():
+                reports = intake_job.with_options(flow_run_name=f"job-{job.id}")(
+                    job_id=job.id, requests=[r for _, r in planned], jobs=jobs)
     finally:
         for index, _ in planned:
             stop_listening(f"{job.id}:{index}")

@@ -428,11 +428,13 @@ class JobStore:
         with self._tx() as conn:
             conn.execute(scan_services.delete().where(scan_services.c.instance == instance))
 
-    def live_services(self, *, within: float = 10.0) -> list[dict[str, Any]]:
-        """Service instances that sent a heartbeat in the last ``within`` seconds and are ready."""
+    def live_services(self, *, within: float = 15.0, ready_only: bool = False) -> list[dict[str, Any]]:
+        """Service instances that sent a heartbeat in the last ``within`` seconds (and are ready, if asked)."""
+        q = sa.select(scan_services).where(scan_services.c.heartbeat_at >= time.time() - within)
+        if ready_only:
+            q = q.where(scan_services.c.ready.is_(True))
         with self._tx() as conn:
-            rows = conn.execute(sa.select(scan_services).where(
-                scan_services.c.heartbeat_at >= time.time() - within, scan_services.c.ready.is_(True))).all()
+            rows = conn.execute(q).all()
         return [dict(r._mapping) for r in rows]
 
 
