@@ -120,8 +120,10 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence,
-        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=True)],
+        # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
+        # scanned file or stack (blank backs dropped and stacks split make them differ).
+        pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
+               for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
     archive.record(record)
     return record.to_manifest()

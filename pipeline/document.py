@@ -210,8 +210,11 @@ def process_document(
     ocr_json = workdir / "ocr.json"
     ocr_json.write_text(json.dumps({
         "document_id": document_id, "case_id": case_id, "source_sha256": source_sha256,
-        "pages": [{"number": o.raw.number, "text": o.text, "ocr": o.ocr.to_dict() if o.ocr else None}
-                  for o in kept],
+        # "number": the page of the source file (or stack), as the preflight report names it;
+        # "pdf_page": the page of the searchable PDF written here (blank pages dropped).
+        "pages": [{"number": o.raw.number, "pdf_page": i, "text": o.text,
+                   "ocr": o.ocr.to_dict() if o.ocr else None}
+                  for i, o in enumerate(kept, start=1)],
         "dropped_blank_pages": dropped,
     }, ensure_ascii=False), encoding="utf-8")
     report.seconds = time.perf_counter() - started

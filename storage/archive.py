@@ -56,15 +56,22 @@ class VerifyProblem:
 
 
 def pages_from_ocr_json(data: bytes) -> list[PageText]:
-    """Page texts of an ocr.json: ``pages[*].number``, ``pages[*].text``, confidence = mean of ``ocr.words[*][5]``."""
+    """Page texts of an ocr.json, numbered as pages of the searchable PDF.
+
+    ``pages`` lists the pages of the searchable PDF in order: ``pdf_page`` (written since the
+    catalog reports PDF pages; otherwise the position in the list, which is the same thing),
+    ``number`` = the page of the source file or stack, ``text``; confidence = mean of ``ocr.words[*][5]``.
+    """
     doc = json.loads(data)
     out: list[PageText] = []
-    for page in doc.get("pages", []):
+    for position, page in enumerate(doc.get("pages", []), start=1):
         words = ((page.get("ocr") or {}).get("words") or [])
         confs = [float(w[5]) for w in words if len(w) > 5 and w[5] is not None]
-        out.append(PageText(number=int(page["number"]),
+        source = page.get("number")
+        out.append(PageText(number=int(page.get("pdf_page") or position),
                             text=unicodedata.normalize("NFC", page.get("text") or ""),
-                            confidence=sum(confs) / len(confs) if confs else None))
+                            confidence=sum(confs) / len(confs) if confs else None,
+                            source_page=int(source) if source is not None else None))
     return out
 
 
