@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id}"
+        workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:
             refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
@@ -157,7 +158,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         if not spool:
             raise
         return _spool(request, sha, exc, original_stored=False)
-    workdir = work_root / document_id
+    workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
         try:
@@ -173,6 +174,12 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report.status = "stored"
     return report.to_dict() | {"page_count": record["page_count"],
                                "first_lines": _first_lines(processed["page_texts"])}
+
+
+def _claim_workdir(work_root: Path, name: str) -> Path:
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
