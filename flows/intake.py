@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
+from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -217,6 +217,14 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
         except SohoaError as exc:
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append(failure_report(Path(f).name, case, exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
             continue
         for r in reports:
             logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
