@@ -33,7 +33,10 @@ def expires_arg(text: str) -> dt.timedelta:
     if not m or int(m.group(1)) == 0:
         raise UsageError(f"'{text}' is not a duration: write a number and a unit, e.g. 30m, 1h or 7d.",
                          f"'{text}' không phải khoảng thời gian: hãy viết số và đơn vị, ví dụ 30m, 1h hoặc 7d.")
-    delta = dt.timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
+    try:
+        delta = dt.timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
+    except OverflowError:  # e.g. 999999999999d: beyond what a date can hold, so beyond 7 days too
+        delta = dt.timedelta.max
     if delta > MAX_EXPIRY:
         raise UsageError(f"A link can be valid for at most 7 days, not {text}.",
                          f"Đường dẫn chỉ có hiệu lực tối đa 7 ngày, không thể là {text}.")

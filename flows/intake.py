@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
+from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -164,7 +165,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id}"
+        workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:
             refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
@@ -186,7 +187,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         if not spool:
             raise
         return _spool(request, sha, exc, original_stored=False)
-    workdir = work_root / document_id
+    workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
         try:
@@ -202,6 +203,12 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report.status = "stored"
     return report.to_dict() | {"page_count": record["page_count"],
                                "first_lines": _first_lines(processed["page_texts"])}
+
+
+def _claim_workdir(work_root: Path, name: str) -> Path:
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
@@ -241,6 +248,14 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
         except SohoaError as exc:
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append(failure_report(Path(f).name, case, exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
             continue
         for r in reports:
             logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))

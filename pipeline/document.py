@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, Severity
+from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
 from pipeline import clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
@@ -116,6 +116,13 @@ def check_pages(
                             dpi_estimated=raw.dpi_estimated)
         if raw.path is None:
             report.text_source = "pdf-text"
+            stripped = pdf.active_content(raw.source_pdf, raw.source_index) if raw.source_pdf else []
+            if stripped:
+                what = ", ".join(dict.fromkeys(stripped))
+                report.issues = [PreflightIssue(
+                    code="active_content_removed", severity=Severity.INFO,
+                    message_vi=f"Đã gỡ bỏ nội dung chủ động không được phép trong PDF/A: {what}.",
+                    message_en=f"Removed active content PDF/A forbids: {what}.")]
         else:
             grey = cv2.imread(str(raw.path), cv2.IMREAD_GRAYSCALE)
             result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated,
