@@ -439,9 +439,11 @@ def plan_requests(store: JobStore, job: ScanJob) -> list[tuple[int, dict[str, An
             f = next(f for f in uploads if f.path == pages[0].file)
             sniff_format(base / f.path)
             total = sum(1 for p in job.pages if p.file == f.path)
-            whole = len(pages) == total
-            request |= {"path": str(base / f.path), "source_sha256": f.sha256,
-                        "pages": None if whole else [p.file_page for p in pages]}
+            if len(pages) == total and [p.file_page for p in pages] == list(range(1, total + 1)):
+                request |= {"path": str(base / f.path), "source_sha256": f.sha256}
+            else:  # one dossier of a stack: it gets its own pages only (flows/intake.py intake_job)
+                request |= {"stack": {"path": str(base / f.path), "sha256": f.sha256, "page_count": total,
+                                      "pages": [p.file_page for p in pages]}}
         else:
             parts = [(base / p.file, p.file_page) for p in pages]
             tag = hashlib.sha256(repr([(p.file, p.file_page) for p in pages]).encode()).hexdigest()[:12]
@@ -454,7 +456,7 @@ def plan_requests(store: JobStore, job: ScanJob) -> list[tuple[int, dict[str, An
                     assemble_pages(parts, target, workdir)
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
-            request |= {"path": str(target), "pages": None}
+            request |= {"path": str(target)}
         out.append((index, request))
     return out
 

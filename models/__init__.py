@@ -18,7 +18,7 @@ from models.errors import (
     UnsupportedFormat,
     UploadTooLarge,
 )
-from models.records import DocumentRecord, PageText, SearchHit, StoredObject
+from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
     BoundingBox,
     DocumentReport,
@@ -32,6 +32,7 @@ from models.document import (
 __all__ = [
     "BoundingBox",
     "CaseId",
+    "CaseSummary",
     "CorruptFile",
     "DocumentRecord",
     "DocumentReport",
@@ -48,6 +49,7 @@ __all__ = [
     "PageReport",
     "PageText",
     "SearchHit",
+    "SearchResults",
     "PreflightIssue",
     "Severity",
     "SohoaError",

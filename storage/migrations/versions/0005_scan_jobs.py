@@ -5,7 +5,7 @@ SQLite and PostgreSQL. Pages live in their own table so that a page's verdict (o
 is one row update, whoever writes it.
 
 Revision ID: 0005_scan_jobs
-Revises: 0001
+Revises: 0009
 Create Date: 2026-11-29
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_scan_jobs"
-down_revision = "0001"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
