@@ -111,3 +111,97 @@ def job_reports(job: ScanJob) -> list[dict[str, Any]]:
 
 def print_page(page: JobPage) -> None:
     print(f"  {page.sentence_vi()}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- over HTTP
+def service_url() -> tuple[str, str] | None:
+    """(base URL, API token) of the web app to hand scans to, from SOHOA_URL and SOHOA_TOKEN(_FILE).
+
+    The token is read from the environment or a file, never from the command line (where every
+    user of the machine could read it in the process list).
+    """
+    import os
+
+    url = (os.environ.get("SOHOA_URL") or "").rstrip("/")
+    token = os.environ.get("SOHOA_TOKEN") or ""
+    token_file = os.environ.get("SOHOA_TOKEN_FILE")
+    if not token and token_file:
+        token = Path(token_file).read_text("utf-8").strip()
+    return (url, token) if url and token else None
+
+
+def scan_via_http(url: str, token: str, files: list[str], *, case_id: str, kind: str | None, strict: bool,
+                  on_page: Callable[[dict[str, Any]], None] | None = None,
+                  timeout: float = 3600.0) -> list[dict[str, Any]]:
+    """POST each file to ``/api/v1/cases/{case}/scans`` and follow its job; reports in file order."""
+    import httpx
+
+    from pipeline.reader import sniff_format
+
+    headers = {"Authorization": f"Bearer {token}"}
+    results: list[dict[str, Any]] = []
+    with httpx.Client(base_url=url, headers=headers, timeout=60.0) as client:
+        for f in files:
+            path = Path(f)
+            try:
+                sniff_format(path)
+            except SohoaError as exc:
+                results.append(failure(path.name, case_id, exc))
+                continue
+            params = {"on_rescan": "refuse" if strict else "store"} | ({"kind": kind} if kind else {})
+            with open(path, "rb") as body:
+                r = client.post(f"/api/v1/cases/{case_id}/scans", params=params,
+                                files={"files": (path.name, body, "application/octet-stream")})
+            if r.status_code != 202:
+                detail = _detail(r)
+                results.append({"source_name": path.name, "case_id": case_id, "status": "failed",
+                                "error": detail, "message_vi": detail, "message_en": detail,
+                                "exit_code": 5 if r.status_code >= 500 else 2})
+                continue
+            job_url = r.json()["links"]["self"]
+            shown: dict[int, int] = {}
+            deadline = time.monotonic() + timeout
+            while True:
+                job = client.get(job_url).json()
+                for page in job.get("pages", []):
+                    if page["status"] == "checked" and shown.get(page["number"]) != page["version"]:
+                        shown[page["number"]] = page["version"]
+                        if on_page:
+                            on_page(page)
+                if job["status"] in (STORED, FAILED, SPOOLED) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            results.extend(_http_reports(job, path.name))
+    return results
+
+
+def _detail(r) -> str:  # type: ignore[no-untyped-def]
+    try:
+        d = r.json()
+    except ValueError:
+        return f"HTTP {r.status_code}"
+    if d.get("message_vi"):
+        return f"{d['message_vi']} ({d['message_en']})"
+    return f"HTTP {r.status_code}: {d.get('detail')}"
+
+
+def _http_reports(job: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    err = job.get("error") or {}
+    if job["status"] == FAILED and not any(d.get("document_id") for d in job.get("documents", [])):
+        vi, en = err.get("message_vi") or "", err.get("message_en") or ""
+        return [{"source_name": name, "case_id": job.get("case_id"), "status": "failed", "job_id": job["id"],
+                 "error": f"{vi} ({en})", "message_vi": vi, "message_en": en, "exit_code": err.get("exit_code", 1)}]
+    out = []
+    for d in job.get("documents", []):
+        report = {"source_name": name, "case_id": d.get("case_id"), "status": d["status"], "job_id": job["id"],
+                  "document_id": d.get("document_id"), "page_count": len(d.get("pages", [])),
+                  "mean_confidence": d.get("mean_confidence"), "stored_keys": d.get("links") or {}}
+        if d["status"] in ("failed", "refused"):
+            report |= {"status": "failed", "error": f"{d.get('message_vi')} ({d.get('message_en')})", "exit_code": 2}
+        elif d["status"] == "needs-case-id":
+            report |= {"message_vi": "Chưa có mã hồ sơ.", "message_en": "No case ID.", "exit_code": 2}
+        elif job["status"] == SPOOLED:
+            report |= {"status": "spooled", "error": f"{err.get('message_vi')} ({err.get('message_en')})",
+                       "exit_code": 5}
+        out.append(report)
+    return out

@@ -76,10 +76,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     files = [str(Path(f).resolve()) for f in args.files]
     results = None
     if not args.in_process:
-        from cli.handoff import open_service_store, print_page, scan_via_service
+        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
 
-        store = open_service_store()
-        if store is not None:  # a running intake service does the work: no Prefect start-up here
+        remote = service_url() if args.case else None
+        store = None if remote else open_service_store()
+        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+            results = scan_via_http(*remote, files, case_id=args.case, kind=args.kind, strict=args.strict,
+                                    on_page=None if args.json else
+                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
+        elif store is not None:  # a running intake service does the work: no Prefect start-up here
             def waiting(job) -> None:
                 print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
 

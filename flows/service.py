@@ -299,7 +299,7 @@ class IntakeService:
             self.store.update(job_id, status=CHECKING)
             check_job(self.store, job)
             job = self.store.require(job_id)
-            job.stack, job.documents = split_job(job)
+            job.stack, job.documents = split_job(job, units=options.get("units"))
             job.hold = None if options.get("confirmed") else hold_reason(job)
             rescan = [p for p in job.pages if p.needs_rescan]
             if job.on_rescan == "refuse" and rescan:
@@ -396,8 +396,12 @@ def _save_page(store: JobStore, job_id: str, outcome, *, number: int, file: str,
     store.set_page(job_id, page, expect_version=version)
 
 
-def split_job(job: ScanJob) -> tuple[dict[str, Any], list[JobDocument]]:
-    """Cut the job's pages at its cover sheets: the stack summary and one planned document per case."""
+def split_job(job: ScanJob, *, units: list[str] | None = None) -> tuple[dict[str, Any], list[JobDocument]]:
+    """Cut the job's pages at its cover sheets: the stack summary and one planned document per case.
+
+    With ``units`` (the uploader's), a cover sheet of a case of another unit is refused: its pages
+    are not stored, and the operator is told (an operator receives scans for their own units only).
+    """
     from pipeline.qr import QrFinding, split_stack
 
     findings = [None if p.qr is None else QrFinding.from_text(p.qr) for p in job.pages]
@@ -412,6 +416,18 @@ def split_job(job: ScanJob) -> tuple[dict[str, Any], list[JobDocument]]:
     documents = [JobDocument(case_id=s["case_id"], pages=s["pages"],
                              status="planned" if s["case_id"] else "needs-case-id")
                  for s in segments if s["pages"]]
+    if units is not None:
+        for doc in documents:
+            if doc.case_id and CaseId.parse(doc.case_id).agency not in units:
+                doc.status = "refused"
+                vi = (f"Hồ sơ {doc.case_id} không thuộc đơn vị của bạn; các trang {doc.pages[0]}–{doc.pages[-1]} "
+                      "không được lưu. Kiểm tra tờ bìa.")
+                en = (f"Case {doc.case_id} is not of your units; pages {doc.pages[0]}–{doc.pages[-1]} are not "
+                      "stored. Check the cover sheet.")
+                doc.report = {"status": "failed", "case_id": doc.case_id, "message_vi": vi, "message_en": en,
+                              "error_type": "ForeignCase", "exit_code": 2}
+                stack["issues"].append({"page": doc.pages[0], "kind": "foreign_case", "text": doc.case_id,
+                                        "message_vi": vi, "message_en": en})
     return stack, documents
 
 
@@ -429,7 +445,7 @@ def plan_requests(store: JobStore, job: ScanJob) -> list[tuple[int, dict[str, An
     uploads = [f for f in job.files if f.path.startswith("files/")]
     out: list[tuple[int, dict[str, Any]]] = []
     for index, doc in enumerate(job.documents):
-        if doc.case_id is None or doc.status in ("stored", "already-stored"):
+        if doc.case_id is None or doc.status not in ("planned", "processing", "failed", "spooled"):
             continue
         pages = [by_number[n] for n in doc.pages]
         files = {p.file for p in pages}
@@ -501,7 +517,7 @@ def store_job(store: JobStore, job: ScanJob, *, jobs: int | None = None) -> Scan
         doc.report = report
         if doc.status in ("stored", "already-stored"):
             doc.pages_done = len(doc.pages)
-    failed = [d for d in documents if d.status == "failed"]
+    failed = [d for d in documents if d.status in ("failed", "refused")]
     error = None
     if failed:
         r = failed[0].report or {}

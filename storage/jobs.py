@@ -10,6 +10,7 @@ at once by a service on the same host that sees the owner's process is gone.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -121,6 +122,44 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+class IncomingFile:
+    """One file being received: counted against the upload limit and hashed as each chunk is written."""
+
+    def __init__(self, upload: Upload, name: str, rel: str, out) -> None:  # type: ignore[no-untyped-def]
+        self.upload, self.name, self.rel, self.out = upload, name, rel, out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        if self.upload.total + self.size > self.upload.limit:
+            self.abort()
+            raise UploadTooLarge(self.name, self.upload.limit)
+        self.digest.update(chunk)
+        self.out.write(chunk)
+
+    def abort(self) -> None:
+        if not self.out.closed:
+            self.out.close()
+
+    def discard(self) -> None:
+        """Drop this file (e.g. an empty file field); the upload's other files stay."""
+        self.abort()
+        (self.upload.dir / self.rel).unlink(missing_ok=True)
+
+    def close(self) -> JobFile:
+        """Flush to disk and add the complete file to the upload."""
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        self.upload.total += self.size
+        job_file = JobFile(name=self.name, path=self.rel, sha256=self.digest.hexdigest(), size=self.size)
+        self.upload.files.append(job_file)
+        return job_file
+
+
 class Upload:
     """Files of one upload as they stream in; ``JobStore.commit`` turns them into a job, else nothing remains."""
 
@@ -133,29 +172,24 @@ class Upload:
         self.files: list[JobFile] = []
         self.total = 0
 
-    def add_stream(self, name: str, chunks: Iterable[bytes]) -> JobFile:
-        """Write one file from ``chunks``, hashing while it streams; refuses more than the upload limit."""
+    def open_file(self, name: str) -> IncomingFile:
+        """Start one file of the upload; ``write`` its bytes as they arrive, then ``close`` it."""
         name = safe_file_name(name)
         rel = f"files/{len(self.files) + 1:02d}/{name}"
         target = self.dir / rel
         target.parent.mkdir(parents=True)
-        digest = hashlib.sha256()
-        size = 0
-        with open(target, "wb") as out:
+        return IncomingFile(self, name, rel, open(target, "wb"))
+
+    def add_stream(self, name: str, chunks: Iterable[bytes]) -> JobFile:
+        """Write one file from ``chunks``, hashing while it streams; refuses more than the upload limit."""
+        incoming = self.open_file(name)
+        try:
             for chunk in chunks:
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if self.total + size > self.limit:
-                    raise UploadTooLarge(name, self.limit)
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        self.total += size
-        job_file = JobFile(name=name, path=rel, sha256=digest.hexdigest(), size=size)
-        self.files.append(job_file)
-        return job_file
+                incoming.write(chunk)
+        except BaseException:
+            incoming.abort()
+            raise
+        return incoming.close()
 
     def add_path(self, path: Path) -> JobFile:
         """Copy a local file into the upload (``sohoa scan`` handing a file to the service)."""
@@ -205,7 +239,7 @@ class JobStore:
 
     def commit(self, up: Upload, *, case_id: str | None, operator: str | None, kind: str | None = None,
                origin: str = "desk", on_rescan: str = "hold", review_split: bool = False,
-               jobs: int | None = None) -> ScanJob:
+               jobs: int | None = None, units: Iterable[str] | None = None) -> ScanJob:
         """Make the complete upload a job: one rename of its folder, then the row (the commit point)."""
         case = str(CaseId.parse(case_id)) if case_id else None
         if not up.files:
@@ -220,7 +254,9 @@ class JobStore:
             with self._tx() as conn:
                 conn.execute(scan_jobs.insert().values(
                     id=job.id, status=job.status, case_id=case, agency=_agency(case), operator=operator, kind=kind,
-                    origin=origin, options={"on_rescan": on_rescan, "review_split": review_split, "jobs": jobs},
+                    origin=origin, options={"on_rescan": on_rescan, "review_split": review_split, "jobs": jobs,
+                                            # the uploader's units: a cover sheet of another unit's case is refused
+                                            "units": sorted(units) if units is not None else None},
                     files=[vars(f) for f in job.files], documents=[], attempts=0, created_at=now,
                     updated_at=now))
         except BaseException:
@@ -264,6 +300,23 @@ class JobStore:
             q = q.where(scan_jobs.c.agency.in_(list(agencies)))
         with self._tx() as conn:
             return [_job(r, ()) for r in conn.execute(q).all()]
+
+    def todays_cases(self, *, units: Iterable[str], day: dt.date, limit: int = 200) -> list[str]:
+        """Case IDs received on ``day`` (the date inside the case ID) in these units: scan jobs and the catalog."""
+        from storage.catalog import cases
+
+        units = sorted(units)
+        if not units:
+            return []
+        start = time.mktime(day.timetuple())
+        with self._tx() as conn:
+            from_jobs = conn.execute(sa.select(scan_jobs.c.case_id).where(
+                scan_jobs.c.agency.in_(units), scan_jobs.c.created_at >= start,
+                scan_jobs.c.case_id.is_not(None)).distinct()).scalars().all()
+            from_catalog = conn.execute(sa.select(cases.c.case_id).where(
+                cases.c.agency.in_(units), cases.c.received_on == day).limit(limit)).scalars().all()
+        stamp = day.strftime("%y%m%d")
+        return sorted({c for c in [*from_jobs, *from_catalog] if c and f"-{stamp}-" in c} | set(from_catalog))[:limit]
 
     # ------------------------------------------------------------------------- operator actions
     def replace_page(self, job_id: str, number: int, up: Upload) -> ScanJob:
