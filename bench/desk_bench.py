@@ -164,6 +164,7 @@ def main() -> int:
         "first_verdict_1p", "stored_1p", "pdf_1p", "stored_10p", "pdf_10p", "stored_10jpg", "pdf_10jpg")}
     four: dict[str, list[float]] = {"first verdict": [], "all verdicts": [], "stored": []}
     failures: list[str] = []
+    cli: dict[str, float] = {}
     seq = 0
     try:
         for r in range(args.repeat):
@@ -220,6 +221,24 @@ def main() -> int:
                 four["all verdicts"].append(w.all)
                 four["stored"].append(w.final)
             print(f"round {r + 1}/{args.repeat} done", file=sys.stderr)
+
+        # sohoa scan of one page: in-process (Prefect started for this one command), then handed to
+        # the running service (this process's), as a user at the counter runs it.
+        [page] = make_pages(tmp / "cli", 1, "CLI")
+        [page2] = make_pages(tmp / "cli2", 1, "CLI2")
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PYTHONPATH": str(ROOT)}
+        for label, extra, target in (("scan_in_process", ["--in-process"], page), ("scan_via_service", [], page2)):
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "cli", "scan", str(target), "--case", CASE.format(9000),
+                                   "--json", *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+            cli[label] = time.perf_counter() - t0
+            if done.returncode:
+                failures.append(f"{label}: exit {done.returncode} {done.stderr[-300:]}")
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "cli", "scan", str(tmp / "missing.jpg"), "--case",
+                               CASE.format(9000)], cwd=ROOT, env=env, capture_output=True, text=True)
+        cli["scan_missing_file"] = time.perf_counter() - t0
+        cli["pdf"] = sohoa_pdf([page], tmp / "cli.pdf")
     finally:
         service.stop()
 
@@ -242,6 +261,13 @@ def main() -> int:
         values = [v for v in values if v is not None]
         if values:
             lines.append(f"| {step} | {pct(values, .5):.2f} s | {pct(values, .95):.2f} s | {max(values):.2f} s |")
+    lines += ["", "`sohoa scan` of one page (a new process each, wall clock):", "",
+              "| command | seconds |", "| --- | --- |",
+              f"| `sohoa scan` in-process (no service; Prefect's temporary server started for it) | "
+              f"{cli.get('scan_in_process', float('nan')):.2f} |",
+              f"| `sohoa scan` handed to the running service | {cli.get('scan_via_service', float('nan')):.2f} |",
+              f"| `sohoa scan` of a missing file (service running) | {cli.get('scan_missing_file', float('nan')):.2f} |",
+              f"| `sohoa pdf` of the same page | {cli.get('pdf', float('nan')):.2f} |"]
     lines += ["", f"Failed or not stored: {', '.join(failures) if failures else 'none'}.",
               f"All runs: {', '.join(f'{k}={[round(x, 2) for x in v]}' for k, v in rows.items())}."]
     text = "\n".join(lines) + "\n"

@@ -157,8 +157,8 @@ class IntakeService:
         self.started_at = time.time()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._active: set[str] = set()
-        self._storing = 0
+        self._active: set[str] = set()  # jobs this instance holds (checking or storing)
+        self._checking: set[str] = set()  # of which being checked: page checks never wait behind OCR
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._check_pool = ThreadPoolExecutor(max_workers=check_workers, thread_name_prefix="sohoa-check")
@@ -239,15 +239,16 @@ class IntakeService:
             self._wake.clear()
             try:
                 with self._lock:
-                    room = self.check_workers - len(self._active)
+                    room = self.check_workers - len(self._checking)
                 if room > 0:
                     for job_id in self.store.due_jobs(limit=room + len(self._active)):
                         with self._lock:
-                            if job_id in self._active or len(self._active) >= self.check_workers:
+                            if job_id in self._active or len(self._checking) >= self.check_workers:
                                 continue
                         if self.store.claim(job_id, self.instance, lease=self.lease):
                             with self._lock:
                                 self._active.add(job_id)
+                                self._checking.add(job_id)
                             self._check_pool.submit(self._run, job_id)
             except Exception:  # noqa: BLE001 - the database is away: poll again
                 log.exception("could not look for jobs")
@@ -267,8 +268,12 @@ class IntakeService:
         except Exception as exc:  # noqa: BLE001 - our own failure: the job waits and is tried again
             self._our_failure(job_id, exc)
         finally:
+            with self._lock:
+                self._checking.discard(job_id)
             if not handed_on:
                 self._finish(job_id)
+            else:
+                self._wake.set()  # a check slot is free again
 
     def _finish(self, job_id: str) -> None:
         try:

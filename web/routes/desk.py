@@ -293,3 +293,31 @@ def coversheets(ctx: Annotated[Ctx, guard(Action.LIST_CASES)],
         data = out.read_bytes()
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": 'inline; filename="to-bia.pdf"', "X-Sohoa-Framable": "1"})
+
+
+# ------------------------------------------------------------------------------ the app's intake service
+def install(app: Any) -> None:
+    """Give the app its job store; ``start``/``stop`` run an intake service in this process (lifespan)."""
+    from flows.service import open_job_store
+
+    app.state.jobs = open_job_store(app.state.services.settings)
+    app.state.intake = None
+
+
+def start(app: Any) -> None:
+    """Start the intake service inside the web app, unless SOHOA_INTAKE_SERVICE=0 (then another process runs it)."""
+    import os
+
+    if (os.environ.get("SOHOA_INTAKE_SERVICE") or "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    from flows.service import IntakeService
+
+    workers = int(os.environ.get("SOHOA_INTAKE_WORKERS") or 2)
+    app.state.intake = IntakeService(config=app.state.services.settings, workers=workers).start()
+
+
+def stop(app: Any) -> None:
+    service = getattr(app.state, "intake", None)
+    if service is not None:
+        service.stop(wait=False)
+        app.state.intake = None
