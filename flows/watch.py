@@ -203,15 +203,20 @@ class HotFolder:
             except Exception as exc:  # noqa: BLE001 - the service boundary: one file must never stop the service
                 # Our failure (Prefect not ready, a crash in our code), not the scan's: the file stays in
                 # INBOX and is tried again later; it never lands in failed/ for something it did not do.
+                back = self.inbox / rel
                 with self._lock:
-                    failures = self._retry.get(path, (0, 0.0))[0] + 1
+                    failures = self._retry.get(back, (0, 0.0))[0] + 1
                     delay = self.retry_delays[min(failures, len(self.retry_delays)) - 1]
-                    self._retry[path] = (failures, time.monotonic() + delay)
+                    self._retry[back] = (failures, time.monotonic() + delay)
+                if not back.exists():  # give the claimed file back to INBOX, where it waits visibly
+                    os.replace(path, back)
+                    if _sidecar(path, CHECK_SUFFIX).exists():
+                        os.replace(_sidecar(path, CHECK_SUFFIX), _sidecar(back, CHECK_SUFFIX))
                 log.exception("ĐANG CHỜ %s: lỗi của hệ thống, thử lại sau %.0f s (waiting: our failure, %s: %s; "
                               "trying again in %.0f s)", rel, delay, type(exc).__name__, exc, delay)
                 return {"source": str(rel), "outcome": "waiting", "case_id": case, "results": []}
         with self._lock:
-            self._retry.pop(path, None)
+            self._retry.pop(self.inbox / rel, None)
         outcome = _outcome(results)
         folder = {"done": self.done, "failed": self.failed, "needs-case-id": self.needs_case}[outcome]
         target = _unique(folder / rel)
@@ -256,7 +261,8 @@ class HotFolder:
     def _handle_and_release(self, path: Path) -> bool:
         """Handle one file; True when it was filed away (done, failed, needs-case-id), False when it waits."""
         try:
-            return self.handle(path)["outcome"] != "waiting"
+            report = self.handle(path)
+            return report is not None and report["outcome"] != "waiting"
         except Exception:  # noqa: BLE001 - the service boundary: e.g. the done/ disk is full
             log.exception("could not file away %s; it stays in the inbox", path)
             return False
