@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import logging
 import mimetypes
 import tempfile
@@ -68,6 +69,9 @@ class CaseListing:
     entry_keys: list[str]
     manifest_docs: list[dict[str, Any]] | None  # manifest.json's documents; None when absent/unreadable
     manifest_bad: bool = False
+
+
+_STACK_RECORD_LOCK = threading.Lock()
 
 
 def _checked_entry(entry: Any) -> dict[str, Any]:
@@ -164,7 +168,7 @@ class Archive:
     def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
                      segments: list[dict[str, Any]]) -> None:
         """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
-        with self._case_lock(f"stack:{stack_sha256}"):
+        with _STACK_RECORD_LOCK:  # one stack is split by one intake run; this guards its own threads
             record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
                                                       "segments": []}
             old = json.dumps(record, sort_keys=True)
