@@ -240,6 +240,35 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_repair_stacks(args: argparse.Namespace) -> int:
+    """Rewrite the originals that hold a whole stack (written before stacks were cut per case)."""
+    from cli.main import print_json
+    from flows.repair import repair_stacks_flow
+
+    repairs = repair_stacks_flow(dry_run=args.dry_run)
+    if args.json:
+        print_json(repairs)
+    else:
+        from flows.repair import StackRepair
+
+        reps = [StackRepair(**{k: v for k, v in r.items() if k in StackRepair.__dataclass_fields__}
+                            | {"stack_pages": r.get("stack_page_count")}) for r in repairs]
+        if not reps:
+            print("Không có bản gốc nào chứa cả xấp: không cần sửa. (No original holds a whole stack: nothing to "
+                  "repair.)")
+        for rep in reps:
+            print(rep.line())
+        done = sum(r.status == "repaired" for r in reps)
+        if reps and args.dry_run:
+            print(f"Chạy thử: {sum(r.status == 'would-repair' for r in reps)} tài liệu sẽ được sửa. "
+                  f"(Dry run: {sum(r.status == 'would-repair' for r in reps)} documents would be repaired.)")
+        elif reps:
+            print(f"Đã sửa {done} tài liệu; bản cũ vẫn được giữ làm phiên bản trước. "
+                  f"(Repaired {done} documents; the old bytes are kept as an older version.)")
+    bad = [r for r in repairs if r["status"] in ("failed", "undetermined")]
+    return PROBLEM_EXIT_CODE if bad else 0
+
+
 # ---------------------------------------------------------------------------------------- parser
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add search, cases, link, verify, reindex and retry to the ``sohoa`` command."""
@@ -285,6 +314,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("reindex", help="rebuild the catalog from the manifests in the object store")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_reindex)
+
+    s = subparsers.add_parser("repair-stacks",
+                              help="rewrite originals that hold a whole cover-sheet stack so each case keeps "
+                                   "only its own pages (old bytes kept as an older version)")
+    s.add_argument("--dry-run", action="store_true", help="list what would be rewritten; change nothing")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_repair_stacks)
 
     s = subparsers.add_parser("retry", help="send the scans waiting in the local spool (store was down)")
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")

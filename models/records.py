@@ -40,11 +40,18 @@ class DocumentRecord:
     kind: str | None = None
     operator: str | None = None
     mean_confidence: float | None = None
+    # A dossier cut from a stack split by cover sheets: the whole stack's SHA-256 and the first and
+    # last page (1-based, in the stack) of this dossier. None for a file ingested whole.
+    stack_sha256: str | None = None
+    stack_pages: list[int] | None = None
     pages: list[PageText] = field(default_factory=list)  # not written into the manifest
 
     def to_manifest(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("pages")
+        for name in ("stack_sha256", "stack_pages"):  # whole files: manifests stay as they were
+            if d[name] is None:
+                d.pop(name)
         return d
 
     @classmethod

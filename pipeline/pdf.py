@@ -679,6 +679,32 @@ def extract_text(path: Path) -> list[str]:
     return _page_texts(path, page_count=page_count)
 
 
+def extract_pdf_pages(source: Path, pages: Sequence[int], dest: Path) -> Path:
+    """Copy the 1-based ``pages`` of ``source`` into a new PDF at ``dest``, losslessly.
+
+    Page objects (content streams, images, fonts) are copied as they are, never decoded or
+    re-encoded; the output is deterministic (same input and pages, same bytes), so a dossier cut
+    from a stack twice is the same original.
+    """
+    source, dest = Path(source), Path(dest)
+    with _open_pdf(source) as src, pikepdf.new() as out:
+        count = len(src.pages)
+        for n in pages:
+            if not 1 <= n <= count:
+                raise CorruptFile(source.name, f"page {n} is not in the file ({count} pages)")
+            out.pages.append(src.pages[n - 1])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        out.save(dest, deterministic_id=True, stream_decode_level=pikepdf.StreamDecodeLevel.none,
+                 compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve)
+    return dest
+
+
+def pdf_page_count(path: Path) -> int:
+    """Number of pages of a PDF (typed errors for encrypted or damaged files)."""
+    with _open_pdf(Path(path)) as pdf:
+        return len(pdf.pages)
+
+
 def _open_pdf(path: Path) -> pikepdf.Pdf:
     """Open a PDF or raise EncryptedPdf / CorruptFile."""
     try:

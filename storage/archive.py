@@ -27,6 +27,8 @@ from storage.objectstore import (
     sha256_file,
     sha256_of_object,
     source_key,
+    stack_key,
+    stack_manifest_key,
 )
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,8 @@ class Archive:
 
     # ------------------------------------------------------------------------------ objects
     def store_original(self, *, case_id: str | CaseId, document_id: str, source_path: Path, source_name: str,
-                       ext: str, operator: str | None = None) -> StoredObject:
+                       ext: str, operator: str | None = None, stack_sha256: str | None = None,
+                       stack_pages: list[int] | None = None) -> StoredObject:
         """Store the scan unchanged; skipped when already there, refused if a different file is."""
         case = str(case_id)
         key = source_key(case, document_id, ext)
@@ -113,8 +116,79 @@ class Archive:
                     "source-name": unicodedata.normalize("NFC", source_name), "sha256": sha}
         if operator:
             metadata["operator"] = operator
+        if stack_sha256:
+            metadata["stack-sha256"] = stack_sha256
+            metadata["stack-pages"] = "-".join(str(n) for n in (stack_pages or []))
         content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
         return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+
+    # ---------------------------------------------------------------------------- stacks
+    def store_stack(self, *, stack_sha256: str, source_path: Path, source_name: str, ext: str,
+                    operator: str | None = None) -> StoredObject:
+        """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from every case.
+
+        Each case receives only its own pages (cut losslessly); the stack itself, which holds all
+        the cases' pages, is for the roles that manage intake only and is never listed with a case.
+        """
+        key = stack_key(stack_sha256, ext)
+        existing = self.store.stat(key)
+        if existing is not None and existing.sha256 == stack_sha256:
+            return existing
+        metadata = {"role": "stack", "sha256": stack_sha256,
+                    "source-name": unicodedata.normalize("NFC", source_name)}
+        if operator:
+            metadata["operator"] = operator
+        content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
+        return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+
+    def read_stack(self, stack_sha256: str) -> dict[str, Any] | None:
+        """The record of a stack (its key, name, and which pages went to which case), or None."""
+        try:
+            return json.loads(self.store.get_bytes(stack_manifest_key(stack_sha256)))
+        except NotFound:
+            return None
+
+    def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
+                     segments: list[dict[str, Any]]) -> None:
+        """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
+        with self._case_lock(f"stack:{stack_sha256}"):
+            record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
+                                                      "segments": []}
+            old = json.dumps(record, sort_keys=True)
+            by_doc = {(s.get("case_id"), s.get("document_id")): s for s in record.get("segments", [])}
+            for seg in segments:
+                by_doc[(seg.get("case_id"), seg.get("document_id"))] = dict(seg)
+            record.update(key=key, source_name=unicodedata.normalize("NFC", source_name), page_count=page_count,
+                          segments=sorted(by_doc.values(), key=lambda s: (s.get("pages") or [0])[0]))
+            if json.dumps(record, sort_keys=True) == old:
+                return
+            body = json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(stack_manifest_key(stack_sha256), body, content_type="application/json",
+                                 metadata={"role": "stack-record"})
+
+    def replace_original(self, rec: DocumentRecord, *, source_path: Path, stack_sha256: str,
+                         stack_pages: list[int]) -> DocumentRecord:
+        """Repair: make a case's original hold only its own pages (the stack's bytes stay as an old version).
+
+        The object store keeps the previous bytes (S3 versioning; the local folder store copies
+        them under ``.versions/``). The manifest entry and the catalog row get the new checksum and
+        the stack's SHA-256 and page range; derived objects are unchanged (they already held only
+        the case's pages).
+        """
+        key = rec.keys["source"]
+        keep = getattr(self.store, "keep_version", None)
+        if keep is not None:
+            keep(key)
+        current = self.store.stat(key)
+        metadata = dict(current.metadata if current else {})
+        metadata.pop("sha256", None)
+        metadata.update({"case-id": rec.case_id, "document-id": rec.document_id, "role": "source",
+                         "stack-sha256": stack_sha256, "stack-pages": "-".join(str(n) for n in stack_pages)})
+        stored = self.store.put_file(key, Path(source_path), metadata=metadata,
+                                     content_type=current.content_type if current else "application/octet-stream")
+        fixed = DocumentRecord(**{**rec.to_manifest(), "source_sha256": stored.sha256,
+                                  "stack_sha256": stack_sha256, "stack_pages": list(stack_pages)})
+        return self.record(fixed)
 
     def store_derived(self, *, case_id: str | CaseId, document_id: str, role: str, path: Path,
                       content_type: str, source_sha256: str) -> StoredObject:

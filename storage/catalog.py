@@ -73,6 +73,9 @@ documents = sa.Table(
     sa.Column("page_count", sa.Integer(), nullable=False),
     sa.Column("keys", sa.JSON(), nullable=False),
     sa.Column("mean_confidence", sa.Float()),
+    sa.Column("stack_sha256", sa.String(64)),
+    sa.Column("stack_first_page", sa.Integer()),
+    sa.Column("stack_last_page", sa.Integer()),
     sa.UniqueConstraint("case_id", "document_id", name="uq_documents_case_document"),
 )
 pages = sa.Table(
@@ -262,7 +265,9 @@ class Catalog:
             "case_id": rec.case_id, "document_id": rec.document_id, "source_sha256": rec.source_sha256,
             "source_name": rec.source_name, "kind": rec.kind, "operator": rec.operator,
             "created_at": _utc(rec.created_at), "page_count": rec.page_count, "keys": dict(rec.keys),
-            "mean_confidence": rec.mean_confidence,
+            "mean_confidence": rec.mean_confidence, "stack_sha256": rec.stack_sha256,
+            "stack_first_page": rec.stack_pages[0] if rec.stack_pages else None,
+            "stack_last_page": rec.stack_pages[-1] if rec.stack_pages else None,
         }
         with self._tx() as conn:
             conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
@@ -295,6 +300,8 @@ class Catalog:
             case_id=row.case_id, document_id=row.document_id, source_sha256=row.source_sha256,
             source_name=row.source_name, created_at=_iso(row.created_at), page_count=row.page_count,
             keys=dict(row.keys or {}), kind=row.kind, operator=row.operator, mean_confidence=row.mean_confidence,
+            stack_sha256=row.stack_sha256,
+            stack_pages=[row.stack_first_page, row.stack_last_page] if row.stack_sha256 else None,
             pages=[PageText(number=p.number, text=p.text, confidence=p.confidence, source_page=p.source_page)
                    for p in page_rows])
 
