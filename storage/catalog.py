@@ -116,7 +116,9 @@ def query_words(query: str) -> tuple[list[str], list[str]]:
 
 def _fits_case_id(word: str) -> bool:
     w = word.upper()
-    if len(w) < 5 or not any(c in ".-" for c in w) or not any(c.isdigit() for c in w):
+    # An agency part (has a dot), a unit letter and number (H56-), or yymmdd-nnnn; so that "2018-10"
+    # or a decree number stays text.
+    if len(w) < 5 or not ("." in w or re.search(r"[HG]\d\d-", w) or re.fullmatch(r"\d{6}-\d{1,4}", w)):
         return False
     for start in range(len(_CASE_ID_SHAPE) - len(w) + 1):
         if all((s == "d" and c.isdigit()) or (s == "X" and c in "HG") or (s in ".-" and c == s)
