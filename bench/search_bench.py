@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from storage.catalog import Catalog, fold  # noqa: E402
+from storage.catalog import Catalog, fold, fts_words  # noqa: E402
 
 PG_ADMIN_URL = __import__("os").environ.get("SOHOA_TEST_PG_ADMIN",
                                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -211,10 +211,12 @@ def load_sqlite(path: Path, pages: int) -> float:
     cat.close()
     rng = random.Random(5)
     gen = general()
-    gen_f = [fold(p) for p in gen]
+    gen_f = [fts_words(fold(p)) for p in gen]
+    gen_e = [fts_words(p) for p in gen]
     kinds = list(KINDS)
     kind_v = {k: v.split("|") for k, v in KINDS.items()}
-    kind_f = {k: [fold(p) for p in v] for k, v in kind_v.items()}
+    kind_f = {k: [fts_words(fold(p)) for p in v] for k, v in kind_v.items()}
+    kind_e = {k: [fts_words(p) for p in v] for k, v in kind_v.items()}
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = OFF")
@@ -225,32 +227,31 @@ def load_sqlite(path: Path, pages: int) -> float:
         case_id, agency, day = case_of(d // 2)
         if d % 2 == 0:
             con.execute("INSERT INTO cases VALUES (?, ?, ?, ?)", (case_id, agency, day.isoformat(), now))
-        kind = kinds[(d + 1) % len(kinds)]
+        kind = kinds[rng.randrange(len(kinds))]
         cur = con.execute(
             "INSERT INTO documents (case_id, document_id, source_sha256, source_name, kind, operator, created_at,"
             " page_count, keys, mean_confidence) VALUES (?, ?, ?, ?, ?, 'bench', ?, 4, '{}', 90)",
             (case_id, f"{d:020x}", f"{d:064x}", f"scan-{d % 2 + 1}.pdf", kind, now))
         doc_pk = cur.lastrowid
         for n in range(1, 5):
-            words, folded = [], []
+            words, folded, exact = [], [], []
             for i in range(1, PHRASES_PER_PAGE + 1):
                 if i % KIND_SHARE == 0:
                     j = rng.randrange(len(kind_v[kind]))
-                    words.append(kind_v[kind][j]), folded.append(kind_f[kind][j])
-                elif i == 7:
-                    name = f"{rng.choice(HO)} {rng.choice(DEM)} {rng.choice(TEN)}"
-                    words.append(name), folded.append(fold(name))
-                elif i % 9 == 0:
-                    num = f"số {rng.randrange(99999)}"
-                    words.append(num), folded.append(fold(num))
+                    words.append(kind_v[kind][j]), folded.append(kind_f[kind][j]), exact.append(kind_e[kind][j])
+                elif i == 7 or i % 9 == 0:
+                    extra = f"{rng.choice(HO)} {rng.choice(DEM)} {rng.choice(TEN)}" if i == 7 \
+                        else f"số {rng.randrange(99999)}"
+                    words.append(extra), folded.append(fts_words(fold(extra))), exact.append(fts_words(extra))
                 else:
                     j = int(len(gen) * rng.random() ** SKEW)
-                    words.append(gen[j]), folded.append(gen_f[j])
+                    words.append(gen[j]), folded.append(gen_f[j]), exact.append(gen_e[j])
             text = " ".join(words)
             page_id += 1
             con.execute("INSERT INTO pages (id, doc_pk, number, text, confidence, source_page) VALUES (?, ?, ?, ?, 90, ?)",
                         (page_id, doc_pk, n, text, n))
-            con.execute("INSERT INTO pages_fts (rowid, folded, exact) VALUES (?, ?, ?)", (page_id, " ".join(folded), text))
+            con.execute("INSERT INTO pages_fts (rowid, folded, exact) VALUES (?, ?, ?)",
+                        (page_id, " ".join(folded), " ".join(exact)))
         if d % 25_000 == 24_999:
             con.commit()
             print(f"    sqlite: {page_id:>9,} pages", flush=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
 SEARCH_WINDOW = 2000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
+DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
 metadata = sa.MetaData()
@@ -189,6 +191,7 @@ class Catalog:
             connect_args = {"connect_timeout": 5}
         self.url = url
         self.search_window = SEARCH_WINDOW
+        self._df_cache: dict[tuple[str, str], tuple[int, float]] = {}  # SQLite document frequencies
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -293,7 +296,8 @@ class Catalog:
                                rows).scalars().all()
             if not self.is_postgres:
                 conn.execute(sa.text("INSERT INTO pages_fts (rowid, folded, exact) VALUES (:id, :folded, :exact)"),
-                             [{"id": i, "folded": fold(r["text"]), "exact": r["text"]} for i, r in zip(ids, rows)])
+                             [{"id": i, "folded": fts_words(fold(r["text"])), "exact": fts_words(r["text"])}
+                              for i, r in zip(ids, rows)])
 
     # ---------------------------------------------------------------------------- reads
     @staticmethod
@@ -438,14 +442,14 @@ class Catalog:
             return SearchResults(window=params["window"])
         sql = sa.text(f"""
             WITH cand AS MATERIALIZED (
-                SELECT p.id, p.tsv_folded, p.tsv_exact FROM pages p JOIN documents d ON d.id = p.doc_pk
+                SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_pk
                      JOIN cases c ON c.case_id = d.case_id
                 WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}
                 ORDER BY p.id DESC LIMIT :window),
             ranked AS MATERIALIZED (
-                SELECT id, ts_rank_cd(tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
-                           + ts_rank_cd(tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
-                FROM cand),
+                SELECT p.id, ts_rank_cd(p.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
+                             + ts_rank_cd(p.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
+                FROM cand JOIN pages p ON p.id = cand.id),
             scored AS (
                 SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
             best AS (
@@ -485,11 +489,11 @@ class Catalog:
         df = self._sqlite_doc_freq(conn, folded, exact)
         f_scorer = Bm25(folded, {w: df.get(("folded", w), 0) for w in folded}, total)
         e_scorer = Bm25(exact, {w: df.get(("exact", w), 0) for w in exact}, total)
-        f_len = [r.ftext.count(" ") + 1 for r in rows]
-        e_len = [r.etext.count(" ") + 1 for r in rows]
-        avg_f, avg_e = sum(f_len) / len(rows), sum(e_len) / len(rows)
-        raw = [f_scorer(r.ftext, fl, avg_f) + e_scorer(r.etext.lower(), el, avg_e)
-               for r, fl, el in zip(rows, f_len, e_len)]
+        f_tokens = [_fts_tokens(r.ftext) for r in rows]
+        e_tokens = [_fts_tokens(r.etext) for r in rows]
+        avg_f = sum(map(len, f_tokens)) / len(rows)
+        avg_e = sum(map(len, e_tokens)) / len(rows)
+        raw = [f_scorer.score(ft, avg_f) + e_scorer.score(et, avg_e) for ft, et in zip(f_tokens, e_tokens)]
         top = max(raw)
         order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
         chosen = order[params["offset"]:params["offset"] + params["limit"]]
@@ -508,15 +512,26 @@ class Catalog:
                                       source_name=r.source_name, kind=r.kind, source_page=r.source_page))
         return SearchResults(hits, matched=len(rows), capped=len(rows) >= params["window"], window=params["window"])
 
-    @staticmethod
-    def _sqlite_doc_freq(conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
-        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary."""
+    def _sqlite_doc_freq(self, conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
+        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary.
+
+        Counting a common word reads its whole posting list (tens of ms at 10^5 pages), so counts
+        are kept for ``DF_CACHE_SECONDS``: a ranking weight that is minutes old is still right.
+        """
         out: dict[tuple[str, str], int] = {}
+        now = time.monotonic()
         for col, words in (("folded", folded), ("exact", exact)):
             for w in set(words):
-                n = conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
-                                 {"t": w, "c": col}).scalar()
-                out[(col, w)] = int(n or 0)
+                cached = self._df_cache.get((col, w))
+                if cached is not None and now - cached[1] < DF_CACHE_SECONDS:
+                    out[(col, w)] = cached[0]
+                    continue
+                n = int(conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
+                                     {"t": w, "c": col}).scalar() or 0)
+                if len(self._df_cache) > 10_000:
+                    self._df_cache.clear()
+                self._df_cache[(col, w)] = (n, now)
+                out[(col, w)] = n
         return out
 
     # ------------------------------------------------------------------------------ cases
@@ -582,20 +597,33 @@ class Bm25:
     def __init__(self, words: Sequence[str], df: dict[str, int], total: int, *, k1: float = BM25_K1,
                  b: float = BM25_B) -> None:
         self.k1, self.b = k1, b
-        wanted = sorted(set(words), key=len, reverse=True)
         self.idf = {w: math.log(1 + (total - min(df.get(w, 0), total) + 0.5) / (min(df.get(w, 0), total) + 0.5))
-                    for w in wanted}
-        self.pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(map(re.escape, wanted)) + r")(?![^\W_])") \
-            if wanted else None
+                    for w in set(words)}
 
-    def __call__(self, text: str, length: int, avg_length: float) -> float:
-        if self.pattern is None:
-            return 0.0
-        counts: dict[str, int] = {}
-        for m in self.pattern.findall(text):
-            counts[m] = counts.get(m, 0) + 1
-        norm = self.k1 * (1 - self.b + self.b * length / (avg_length or 1.0))
-        return sum(self.idf[w] * tf * (self.k1 + 1) / (tf + norm) for w, tf in counts.items())
+    def score(self, tokens: list[str], avg_length: float) -> float:
+        """The page's score from its words (lower case, in order)."""
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / (avg_length or 1.0))
+        total = 0.0
+        for w, idf in self.idf.items():
+            tf = tokens.count(w)
+            if tf:
+                total += idf * tf * (self.k1 + 1) / (tf + norm)
+        return total
+
+
+def fts_words(text: str) -> str:
+    """What the SQLite FTS table stores: the words, lower case, one space apart (scored by splitting)."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+_NOT_FTS_WORDS = re.compile(r"[^\w ]|_|  ")
+
+
+def _fts_tokens(stored: str | None) -> list[str]:
+    stored = stored or ""
+    if _NOT_FTS_WORDS.search(stored):  # a row written before fts_words: tokenise it here
+        return _WORD.findall(stored.lower())
+    return stored.split(" ") if stored else []
 
 
 def _relative(raw: float, top: float) -> float:
