@@ -189,10 +189,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    """Write every document of a case (searchable PDF and original) into a folder."""
+    """Write every document of a case (searchable PDF and original) into a folder, or one merged PDF."""
     from flows.common import open_archive
 
     archive = open_archive()
+    if args.merged:
+        from flows.common import write_case_pdf
+
+        print(write_case_pdf(args.case, Path(args.output), archive=archive))
+        return 0
     docs = archive.manifest_records(args.case)
     if not docs:
         print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
@@ -350,9 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
 
-    s = sub.add_parser("get", help="write every document of a case to a folder")
+    s = sub.add_parser("get", help="write every document of a case to a folder, or the whole case as one PDF")
     s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True,
+                   help="the folder to write into; with --merged, the PDF file to write")
+    s.add_argument("--merged", action="store_true",
+                   help="write the whole case as one PDF, one bookmark per document (PDF/A-2b when every part is)")
     s.set_defaults(func=cmd_get)
 
     for module in EXTENSIONS:
