@@ -120,6 +120,7 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
         pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
                for p, t in zip(kept, processed["page_texts"], strict=True)],
     )

@@ -40,6 +40,7 @@ class DocumentRecord:
     operator: str | None = None
     mean_confidence: float | None = None
     pages: list[PageText] = field(default_factory=list)  # not written into the manifest
+    preflight: list[dict[str, Any]] = field(default_factory=list)  # page warnings: {page, code, severity, message_vi, message_en}
 
     def to_manifest(self) -> dict[str, Any]:
         d = asdict(self)

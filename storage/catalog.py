@@ -23,6 +23,8 @@ from models import CaseId, DocumentRecord, InvalidCaseId, PageText, SearchHit, S
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 
 metadata = sa.MetaData()
 cases = sa.Table(
@@ -172,10 +174,12 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version, " + ACCOUNT_TABLES
+                                     + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts", "pages", "documents", "cases", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
