@@ -197,6 +197,7 @@ class Accounts:
     def __init__(self, engine: sa.Engine, *, idle: dt.timedelta = DEFAULT_IDLE) -> None:
         self.engine = engine
         self.idle = idle
+        self.touch_every = min(TOUCH_EVERY, idle / 4)
 
     # ------------------------------------------------------------------------------- users
     def add_user(self, name: str, *, role: str, units: list[str], password: str | None = None,
@@ -362,7 +363,7 @@ class Accounts:
         if row.disabled or now - last > self.idle or now - _utc(row.session_created_at) > ABSOLUTE_LIFETIME:
             self.end_session(cookie)
             return None
-        if now - last > TOUCH_EVERY:
+        if now - last > self.touch_every:
             with self.engine.begin() as conn:
                 conn.execute(web_sessions.update().where(web_sessions.c.id_sha256 == key).values(last_seen_at=now))
         user = User(id=row.user_id, name=row.name, role=Role(row.role), units=tuple(row.units or ()),

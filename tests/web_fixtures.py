@@ -27,6 +27,8 @@ USERS = {  # name: (role, units)
     "minh": ("handler", ["000.00.22.H56"]),
     "thu": ("archivist", ["000.00.14.H56"]),
     "quan": ("admin", []),
+    "vy": ("handler", ["000.00.14.H56"]),    # is disabled by a test
+    "khoa": ("handler", ["000.00.14.H56"]),  # its sign-ins are throttled by a test
 }
 
 
@@ -128,3 +130,27 @@ def web_server(web_data) -> Iterator[WebServer]:
     server.start()
     yield server
     server.stop()
+
+
+@contextmanager
+def signed_in(base_url: str, name: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    """An httpx client with a session cookie for ``name`` (signed in through the form, CSRF included)."""
+    import re
+
+    import httpx
+
+    client = httpx.Client(base_url=base_url, timeout=60)
+    page = client.get("/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = client.post("/sign-in", data={"name": name, "password": password, "csrf": csrf, "next": "/search"})
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def run_cli(env_values: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m cli ARGS`` on the same data as the server."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, input=stdin, text=True,
+                          capture_output=True, env={**os.environ, **env_values, "PYTHONPATH": str(ROOT)}, timeout=120)
