@@ -1,7 +1,7 @@
 """Accounts, API tokens, server-side sessions and the hash-chained audit trail.
 
 Revision ID: 0003_accounts_audit
-Revises: 0001
+Revises: 0009
 Create Date: 2026-11-29
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_accounts_audit"
-down_revision = "0001"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
