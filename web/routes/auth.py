@@ -119,3 +119,58 @@ async def sign_out(request: Request) -> Response:
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+OIDC_COOKIE = "sohoa_oidc"
+
+
+@router.get("/sign-in/oidc")
+def oidc_start(request: Request, next: str | None = None) -> Response:
+    from web import oidc
+
+    services = services_of(request)
+    if not services.web.oidc_enabled:
+        return sign_in_page(request, status=404, error="Đăng nhập một lần chưa được cấu hình. (Single sign-on is not set up.)")
+    try:
+        url, pending = oidc.start(services.web, str(request.url_for("oidc_callback")), safe_next(next))
+    except oidc.OidcError as exc:
+        return sign_in_page(request, status=503, error=exc.user_message())
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(OIDC_COOKIE, pending, max_age=600, httponly=True, samesite="lax", path="/sign-in/oidc",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/sign-in/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
+    from storage.accounts import AccountError
+    from web import oidc
+
+    services = services_of(request)
+    client = client_of(request)
+    pending = request.cookies.get(OIDC_COOKIE, "")
+    try:
+        if error or not code:
+            raise oidc.OidcError(f"The identity provider refused the sign-in ({error or 'no code'}).",
+                                 "Nhà cung cấp định danh từ chối đăng nhập.")
+        identity = oidc.finish(services.web, redirect_uri=str(request.url_for("oidc_callback")), pending=pending,
+                               state=state, code=code)
+        user = services.accounts.upsert_oidc_user(subject=identity.subject, name=identity.name, role=identity.role,
+                                                  units=identity.units)
+        if user.disabled:
+            raise oidc.OidcError("This account is disabled.", "Tài khoản này đã bị khóa.")
+    except (oidc.OidcError, AccountError) as exc:
+        services.audit.append(actor="anonymous", action="sign_in", outcome="failed", client=client,
+                              detail=f"oidc: {exc.message_en}"[:500])
+        response = sign_in_page(request, status=403, error=exc.user_message())
+        response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
+        return response
+    import json
+
+    next_url = safe_next(json.loads(pending).get("next"))
+    cookie, _ = services.accounts.start_session(user, client=client)
+    services.audit.append(actor=f"user:{user.name}", action="sign_in", outcome="allowed", client=client, detail="oidc")
+    response = RedirectResponse(next_url, status_code=303)
+    set_session_cookie(request, response, cookie)
+    response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
+    return response
