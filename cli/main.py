@@ -17,8 +17,9 @@ from typing import Any
 from models import CaseId, SohoaError
 
 # Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
-# (search, link, verify, reindex), the scanning desk (watch, coversheet) and the archivists (backfill, worker).
-EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill")
+# (search, link, verify, reindex), the scanning desk (watch, coversheet), the archivists (backfill, worker)
+# and the web administrator (serve, user, token, audit).
+EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin")
 
 CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
 

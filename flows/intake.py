@@ -146,6 +146,7 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
         stack_pages=list(request.stack_pages) if request.stack_pages else None,
         # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
         # scanned file or stack (blank backs dropped and stacks split make them differ).

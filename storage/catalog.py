@@ -49,6 +49,8 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 SEARCH_WINDOW = 2000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
@@ -240,10 +242,12 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version, " + ACCOUNT_TABLES
+                                     + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts_vocab", "pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts_vocab", "pages_fts", "pages", "documents", "cases", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
