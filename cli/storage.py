@@ -71,6 +71,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from cli.main import print_json
     from flows.common import open_archive
 
+    if args.id:
+        return _search_identifier(args)
+    if not args.text:
+        raise UsageError("Give words to search for, or --id VALUE.", "Hãy ghi từ cần tìm, hoặc --id GIÁ_TRỊ.")
     hits = open_archive().catalog.search(args.text, case_prefix=args.case_prefix, since=args.since,
                                          limit=args.limit)
     if args.json:
@@ -87,6 +91,27 @@ def cmd_search(args: argparse.Namespace) -> int:
         kind = f" · {h.kind}" if h.kind else ""
         print(f"{n:3d}. {h.case_id} · {doc}{kind} · trang/page {h.page} · điểm/score {h.score:.3f}")
         print(f"     {h.snippet}")
+    return 0
+
+
+def _search_identifier(args: argparse.Namespace) -> int:
+    """Documents whose result code or an extracted value (citizen ID, document number …) is exactly ``--id``."""
+    from cli.main import print_json
+    from flows.common import open_archive
+
+    found = open_archive().catalog.find_by_identifier(args.id, case_prefix=args.case_prefix, limit=args.limit)
+    if args.json:
+        print_json([{"case_id": r.case_id, "document_id": r.document_id, "source_name": r.source_name,
+                     "kind": r.kind, "result_code": r.result_code, "matched": matched,
+                     "fields": r.extracted} for r, matched in found])
+        return 0
+    if not found:
+        print(f"Không có tài liệu nào mang “{args.id}”. (No document carries “{args.id}”.)")
+        return 0
+    print(f"{len(found)} tài liệu mang “{args.id}” (documents):")
+    for n, (r, matched) in enumerate(found, 1):
+        where = next((f"trang/page {f['page']}" for f in r.extracted if f["value"] == args.id.strip()), "")
+        print(f"{n:3d}. {r.case_id} · {r.source_name} [{r.document_id}] · {matched} {where} · {r.result_code or ''}")
     return 0
 
 
@@ -209,7 +234,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from cli.main import CASE_HELP, case_arg
 
     s = subparsers.add_parser("search", help="full-text search over the OCR text (with or without diacritics)")
-    s.add_argument("text", help='words to find, e.g. "quyet dinh"')
+    s.add_argument("text", nargs="?", help='words to find, e.g. "quyet dinh"')
+    s.add_argument("--id", help="an exact identifier instead: citizen ID (12 digits), document number, result code")
     s.add_argument("--case-prefix", help="only cases whose ID starts with this, e.g. 000.00.14.H56")
     s.add_argument("--since", type=date_arg, help="only documents stored on or after YYYY-MM-DD")
     s.add_argument("--limit", type=limit_arg, default=20, help="at most this many pages (default 20)")

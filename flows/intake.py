@@ -100,6 +100,16 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
             "dropped_pages": result.dropped_pages}
 
 
+@task(name="sign-document")
+def sign_document(request: IntakeRequest, processed: dict[str, Any]) -> dict[str, Any]:
+    """Extract the key data, issue the result code and sign the searchable PDF in place (flows/signing.py)."""
+    from flows.signing import finish_document
+
+    report = processed["report"]
+    return finish_document(case_id=request.case_id, document_id=report["document_id"], operator=request.operator,
+                           searchable_pdf=Path(processed["searchable_pdf"]), ocr_json=Path(processed["ocr_json"]))
+
+
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
       retry_condition_fn=_retry_transient)
 def store_results(request: IntakeRequest, processed: dict[str, Any], original_key: str) -> dict[str, Any]:
@@ -119,7 +129,9 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
-        mean_confidence=report.mean_confidence,
+        mean_confidence=report.mean_confidence, result_code=(processed.get("finished") or {}).get("result_code"),
+        signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
+        extracted=(processed.get("finished") or {}).get("extracted", []),
         pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
                for p, t in zip(kept, processed["page_texts"], strict=True)],
     )
@@ -160,6 +172,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     workdir = work_root / document_id
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
+        processed["finished"] = sign_document(request, processed)
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
@@ -171,8 +184,11 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report = DocumentReport.from_dict(processed["report"])
     report.stored_keys = record["keys"]
     report.status = "stored"
+    finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"])}
+                               "first_lines": _first_lines(processed["page_texts"]),
+                               "result_code": finished["result_code"], "signing": finished["signing"],
+                               "extracted": finished["extracted"]}
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:

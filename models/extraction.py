@@ -231,18 +231,23 @@ def _is_upper(text: str) -> bool:
     return len(letters) >= 4 and sum(c.isupper() for c in letters) >= 0.85 * len(letters)
 
 
+def _kind_of(text: str) -> str | None:
+    """The kind a title line names ("QUYẾT ĐỊNH" → "Quyết định"), or None."""
+    if not _is_upper(text):
+        return None
+    folded = fold(text).upper().strip()
+    return next((kind for key, kind in _KIND_FOLDED if folded.startswith(key)), None)
+
+
 def _kinds(page_no: int, lines: list[_Line], height: int) -> Iterable[ExtractedField]:
     if page_no != 1:
         return
     for line in lines:
-        if line.top > height * 0.6 or not _is_upper(line.text):
-            continue
-        folded = fold(line.text).upper().strip()
-        for key, kind in _KIND_FOLDED:
-            if folded.startswith(key):
-                conf = _ocr_conf(line.words[: max(1, len(key.split()))])
-                yield ExtractedField("document_kind", kind, page_no, _box(line.words), round(conf, 3), line.text)
-                return
+        kind = _kind_of(line.text) if line.top <= height * 0.6 else None
+        if kind:
+            conf = _ocr_conf(line.words[: max(1, len(kind.split()))])
+            yield ExtractedField("document_kind", kind, page_no, _box(line.words), round(conf, 3), line.text)
+            return
     # An official letter (công văn) has no title, but a "V/v …" subject line under its number.
     for line in lines:
         if line.top < height * 0.4 and re.match(r"\s*v\s*/\s*v\b", fold(line.text)):
@@ -264,8 +269,8 @@ def _issuing_body(page_no: int, lines: list[_Line], width: int, height: int) -> 
             continue
         text = " ".join(w.text for w in left)
         folded = fold(text).strip()
-        if re.match(r"s[o6]\s*[:.]", folded):
-            break
+        if re.match(r"s[o6]\s*[:.]", folded) or _kind_of(line.text):
+            break  # the issuer stands above the number and the title
         if _NOT_ISSUER.match(folded) or not _is_upper(text):
             continue
         block.append((text, left))
