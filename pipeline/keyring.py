@@ -52,6 +52,9 @@ class SignerSpec:
     cert_label: str | None = None
     pin_file: Path | None = None
     pin_env: str | None = None
+    # Hash in software and let the token sign the digest only (CKM_ECDSA): for tokens, like SoftHSM2,
+    # that lack the combined hash-and-sign mechanisms for EC keys.
+    raw_mechanism: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], base: Path) -> SignerSpec:
@@ -67,7 +70,7 @@ class SignerSpec:
         spec = cls(type=kind, file=path("file"), passphrase_file=path("passphrase_file"),
                    passphrase_env=d.get("passphrase_env"), module=d.get("module"), token_label=d.get("token_label"),
                    key_label=d.get("key_label"), cert_label=d.get("cert_label"), pin_file=path("pin_file"),
-                   pin_env=d.get("pin_env"))
+                   pin_env=d.get("pin_env"), raw_mechanism=bool(d.get("raw_mechanism", False)))
         if kind == "pkcs12" and spec.file is None:
             raise KeyConfigError("A pkcs12 signer needs \"file\".", "Khóa pkcs12 cần khai báo \"file\".")
         if kind == "pkcs11" and not (spec.module and spec.key_label):
@@ -78,7 +81,7 @@ class SignerSpec:
     def to_dict(self, base: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in self.__dict__.items():
-            if v is None:
+            if v is None or v is False:
                 continue
             if isinstance(v, Path):
                 v = str(v.relative_to(base)) if v.is_relative_to(base) else str(v)

@@ -181,7 +181,8 @@ def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session
         raise KeyConfigError(f"The {role} token {spec.token_label!r} ({spec.module}) cannot be opened: "
                              f"{type(exc).__name__}.",
                              f"Không mở được thẻ khóa {role} {spec.token_label!r}: {type(exc).__name__}.") from None
-    return pkcs11.PKCS11Signer(session, key_label=spec.key_label, cert_label=spec.cert_label or spec.key_label), session
+    return pkcs11.PKCS11Signer(session, key_label=spec.key_label, cert_label=spec.cert_label or spec.key_label,
+                               use_raw_mechanism=spec.raw_mechanism), session
 
 
 def _common_name(cert) -> str:  # asn1crypto x509.Certificate
