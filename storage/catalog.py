@@ -167,6 +167,9 @@ class Catalog:
                 raise StorageError(f"The catalog has no schema ({detail}); run the migration first.",
                                    "Cơ sở dữ liệu danh mục chưa được khởi tạo.") from exc
             raise StorageUnavailable(f"catalog database: {detail}") from exc
+        except sa.exc.IntegrityError as exc:  # e.g. a result code that another document already has
+            raise StorageError(f"The catalog refused a duplicate: {str(exc.orig).splitlines()[0]}.",
+                               "Danh mục từ chối một bản ghi trùng lặp.") from exc
         except sa.exc.ProgrammingError as exc:
             raise StorageError(f"The catalog database refused a query: {str(exc.orig).splitlines()[0]}.",
                                "Cơ sở dữ liệu danh mục từ chối truy vấn.") from exc
@@ -294,7 +297,7 @@ class Catalog:
         """(case ID, document ID) of every document whose searchable PDF the agency has not signed."""
         with self._tx() as conn:
             rows = conn.execute(sa.select(documents.c.case_id, documents.c.document_id, documents.c.signatures,
-                                          documents.c.keys).order_by(documents.c.created_at)).all()
+                                          documents.c["keys"]).order_by(documents.c.created_at)).all()
         return [(r.case_id, r.document_id) for r in rows if (r.keys or {}).get("searchable_pdf")
                 and not any(s.get("role") == "agency" for s in (r.signatures or []))]
 
