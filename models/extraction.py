@@ -45,7 +45,7 @@ KINDS = (
     "Nghị định", "Thông tư", "Chỉ thị", "Phiếu", "Văn bản",
 )
 _ID_LABEL = re.compile(r"(cccd|can cuoc|dinh danh|cmnd|chung minh|so id|ma so)")
-_NOT_ISSUER = re.compile(r"^(cong hoa|doc lap|so\b|v/v|kinh gui|ve viec|quyet dinh|can cu)")
+_NOT_ISSUER = re.compile(r"^(cong hoa|doc lap|s[o6]\s*[:.]|v/v|kinh gui|ve viec|can cu)")
 
 
 @dataclass(frozen=True)
@@ -200,11 +200,17 @@ def _document_numbers(page_no: int, lines: list[_Line], height: int) -> Iterable
             yield ExtractedField("document_number", value, page_no, _box(words), round(conf, 3), m.group(0))
 
 
-_DATE = re.compile(r"ngay\s*(\d{1,2})\s*(?:thang)\s*(\d{1,2})\s*(?:nam)\s*(\d{4})")
+# Tolerant of what Tesseract does to this line: "nöày", "tháng 1.năm", "năm-2019", glued "26tháng".
+_SEP = r"[\s.,:;\-]*"
+_DATE = re.compile(rf"\bn\w?ay{_SEP}(\d{{1,2}}){_SEP}th\w?ng{_SEP}(\d{{1,2}}){_SEP}n\w?m{_SEP}(\d{{4}})")
+
+
+_PLACE_COMMA = re.compile(r"(?:^|\s)[A-ZĐÂĂÊÔƠƯÀ-Ỹ][^\s\d,;]*(?:\s+[^\s\d,;]+){0,3}\s*,[\s.]*$")
 
 
 def _dates(page_no: int, lines: list[_Line], height: int) -> Iterable[ExtractedField]:
-    for i, line in enumerate(lines):
+    """The date a document gives itself: "<Place>, ngày … tháng … năm …" (dates in running text cite others)."""
+    for line in lines:
         folded = fold(line.text)
         for m in _DATE.finditer(folded):
             try:
@@ -213,11 +219,13 @@ def _dates(page_no: int, lines: list[_Line], height: int) -> Iterable[ExtractedF
                 continue
             if not 1945 <= when.year <= 2100:
                 continue
-            before = folded[: m.start()].rstrip()
-            # "<Place>, ngày …" is how a document dates itself; a date in running text is weaker.
-            placed = before.endswith(",") and len(before) < 40
+            before = line.text[: m.start()].strip(" .,:;'\"-")
+            placed = (0 < len(before) <= 40 and before[:1].isupper() and not re.search(r"\d", before)) or bool(
+                _PLACE_COMMA.search(line.text[: m.start()]))  # "… Số: 12/QĐ  Đà Nẵng, ngày …" (two columns)
+            if not placed:
+                continue
             words = line.words_in(m.start(), m.end())
-            conf = _ocr_conf(words) * (1.0 if placed else 0.6) * (1.0 if page_no == 1 else 0.9)
+            conf = _ocr_conf(words) * (1.0 if page_no == 1 else 0.9)
             yield ExtractedField("document_date", when.isoformat(), page_no, _box(words), round(conf, 3),
                                  line.text[m.start():m.end()])
 
@@ -267,7 +275,15 @@ def _issuing_body(page_no: int, lines: list[_Line], width: int, height: int) -> 
         left = [w for w in line.words if w.box.left + w.box.width / 2 < width * 0.5]
         if not left:
             continue
-        text = " ".join(w.text for w in left)
+        # Two columns read as one line: keep the issuer's words, not the motto's ("… CỘNG HÒA XÃ HỘI").
+        for n, w in enumerate(left):
+            if fold(w.text).strip(".,'\"-") in ("cong", "doc") and n:
+                left = left[:n]
+                break
+        left = [w for w in left if fold(w.text).strip(".,'\"-_|")]
+        if not left:
+            continue
+        text = " ".join(w.text for w in left).strip(" .,:;'\"-_|")
         folded = fold(text).strip()
         if re.match(r"s[o6]\s*[:.]", folded) or _kind_of(line.text):
             break  # the issuer stands above the number and the title

@@ -114,3 +114,17 @@ def test_result_code_is_stable_unique_and_carries_the_case():
     case, tag = parse_result_code(code.lower())
     assert str(case) == "000.00.01.H56-181010-0001" and tag == "36F688361B"
     assert parse_result_code("008189004512") is None
+
+
+def test_issuer_named_so_and_ocr_mangled_dates():
+    # Regressions from bench/extract_eval.py: "SỞ …" folds to "so" and was taken for "Số:"; dates that
+    # Tesseract bent ("nöày", "năm-2019") or that share a line with the number (two columns read as one).
+    p = page([(150, 200, "UBND TỈNH TUYÊN QUANG"), (150, 270, "SỞ TƯ PHÁP CỘNG HÒA XÃ HỘI"),
+              (150, 400, "Số: 12/TB-STP Lang Quấn, nöày 5 tháng 5 năm-2019."), (900, 600, "THÔNG BÁO")])
+    got = fields_by_name(extract_fields([(1, p)], today=TODAY))
+    assert got["issuing_body"] == ["SỞ TƯ PHÁP"]
+    assert got["document_date"] == ["2019-05-05"]
+    assert got["document_number"] == ["12/TB-STP"]
+    assert got["document_kind"] == ["Thông báo"]
+    body = page([(200, 900, "phương ngày 19 tháng 6 năm 2015; Luật Đất đai ngày 29 tháng 11 năm 2013")])
+    assert "document_date" not in fields_by_name(extract_fields([(1, body)], today=TODAY))
