@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,17 +110,14 @@ def _config(key_dir: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
-    """The test CA with OCSP, CRL and TSA served on loopback for the whole session."""
-    pytest.importorskip("certomancer", reason="certomancer (test extra) is not installed")
+def start_test_pki(folder: Path) -> tuple[TestPki, Callable[[], None]]:
+    """Start the PKI's HTTP services on a free loopback port; returns it and a function that stops it."""
     from certomancer.integrations.animator import Animator, AnimatorArchStore
     from certomancer.registry import CertomancerConfig
     from werkzeug.serving import make_server
 
     from pipeline.keyring import SignerSpec, register_operator_signer, save_signing_config
 
-    folder = tmp_path_factory.mktemp("pki")
     key_files = _write_keys(folder)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -146,11 +143,24 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
     save_signing_config(keys_dir, agency_name=AGENCY, agency=specs["agency"], tsa_url=tsa_url,
                         trust_roots=["root.pem"])
     register_operator_signer(keys_dir, OPERATOR, specs["operator"])
-    try:
-        yield TestPki(url=url, keys_dir=keys_dir, root_pem=root_pem, tsa_url=tsa_url, arch=arch, key_files=key_files)
-    finally:
+
+    def stop() -> None:
         server.shutdown()
         thread.join(timeout=10)
+
+    return TestPki(url=url, keys_dir=keys_dir, root_pem=root_pem, tsa_url=tsa_url, arch=arch,
+                   key_files=key_files), stop
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
+    """The test CA with OCSP, CRL and TSA served on loopback for the whole session."""
+    pytest.importorskip("certomancer", reason="certomancer (test extra) is not installed")
+    pki, stop = start_test_pki(tmp_path_factory.mktemp("pki"))
+    try:
+        yield pki
+    finally:
+        stop()
 
 
 def _pem(der: bytes) -> bytes:
