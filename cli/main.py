@@ -32,6 +32,9 @@ def _quiet_prefect(verbose: bool) -> None:
     # Prefect's INFO logs drown the operator's report; keep them for --verbose.
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A fresh PREFECT_HOME migrates its database on the first start: give the temporary server
+    # time for that instead of failing the first scan (Prefect's default is 20 s).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -100,11 +103,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return max(codes) if codes else 0
 
 
+def _check_output(path: str, what: str) -> None:
+    """Refuse an output path whose folder is missing or not writable, before any OCR is done."""
+    from cli.storage import UsageError as OutputError
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file name.",
+                          f"{path} là một thư mục; hãy ghi tên tệp.")
+    if not folder.is_dir():
+        raise OutputError(f"The folder of {what} {path} does not exist; create it first.",
+                          f"Thư mục của tệp {path} không tồn tại; hãy tạo thư mục trước.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"The folder of {what} {path} is not writable.",
+                          f"Không có quyền ghi vào thư mục của tệp {path}.")
+
+
 def cmd_pdf(args: argparse.Namespace) -> int:
     """Scans → one searchable PDF/A, nothing stored."""
     from pipeline.document import process_document
+    from pipeline.reader import sniff_format
 
     case = case_arg(args.case) if args.case else None
+    # Everything that can be checked is checked before the OCR, not found after minutes of it.
+    _check_output(args.output, "the output")
+    if args.sidecar:
+        _check_output(args.sidecar, "the sidecar")
+    for f in args.inputs:
+        sniff_format(Path(f))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
         result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
@@ -254,11 +281,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    """Where the data, store, catalog and Prefect API are, and the versions in use (no secrets)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pipeline.document import software_version
+    from pipeline.ocr import engine_version
+    from storage.config import Settings, data_dir_source, prefect_api
+
+    config = Settings.from_env()
+    info: dict[str, Any] = config.describe() | {
+        "data_dir_from": data_dir_source(), "data_dir_exists": config.data_dir.is_dir(),
+        "prefect_api": prefect_api(),
+    }
+    versions = {"sohoa": software_version(), "python": platform.python_version(), "tesseract": engine_version()}
+    for package in ("prefect", "pikepdf", "opencv-python-headless", "sqlalchemy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    info["versions"] = versions
+    if args.json:
+        print_json(info)
+        return 0
+    where = "SOHOA_DATA_DIR" if info["data_dir_from"] == "SOHOA_DATA_DIR" else "mặc định/default"
+    print(f"Thư mục dữ liệu (data dir): {info['data_dir']} ({where}"
+          f"{'' if info['data_dir_exists'] else ', chưa tạo/not created yet'})")
+    print(f"Kho lưu trữ (store):        {info['store']}")
+    print(f"Danh mục (catalog):         {info['catalog']}")
+    print(f"Prefect API:                {info['prefect_api']}")
+    print("Phiên bản (versions):       " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return 0
+
+
+def _data_dir_epilog() -> str:
+    from storage.config import Settings, data_dir_source
+
+    where = "from SOHOA_DATA_DIR" if data_dir_source() == "SOHOA_DATA_DIR" else \
+        "the per-user default; set SOHOA_DATA_DIR to use another folder"
+    return (f"data directory: {Settings.from_env().data_dir}\n  ({where}).\n"
+            "'sohoa info' shows the store, catalog and Prefect API in use.")
+
+
+def warn_legacy_data_dir() -> None:
+    """Say once (per command) that an old ./sohoa-data in this folder is no longer used."""
+    from storage.config import Settings, legacy_data_dir
+
+    old = legacy_data_dir()
+    if old is None:
+        return
+    now = Settings.from_env().data_dir
+    print(f"Chú ý: thư mục cũ {old} không còn được dùng; dữ liệu nằm ở {now}. Để dùng thư mục cũ, đặt "
+          f"SOHOA_DATA_DIR={old}, hoặc chuyển nó thành {now}. (Note: the old {old} is no longer used; the data "
+          f"directory is {now}. Set SOHOA_DATA_DIR={old} to keep using it, or move it to {now}.)", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được")
+    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được",
+                                epilog=_data_dir_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="where the data, store, catalog and Prefect API are; versions (no secrets)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("demo", help="make a sample dossier and ingest it")
     s.add_argument("--jobs", type=int, default=None)
@@ -314,9 +402,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so ``finally`` blocks remove temporary files on the way out."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a sub-command and turn every known error into a sentence and an exit code."""
+    import signal
+    import threading
+
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     _quiet_prefect("--verbose" in argv)
     parser = build_parser()
     try:
@@ -324,11 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     except SohoaError as exc:  # a malformed case ID, raised by the _case type
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    warn_legacy_data_dir()
     try:
         return args.func(args)
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("Đã dừng theo tín hiệu SIGTERM (terminated).", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("Đã dừng theo yêu cầu (interrupted).", file=sys.stderr)
         return 130

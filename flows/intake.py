@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
+from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -51,6 +52,10 @@ class IntakeRequest:
     document_id: str | None = None
     # The file's SHA-256 when the caller already hashed it (a stack is hashed once, not per dossier).
     source_sha256: str | None = None
+    # A dossier cut from a stack (``path`` then holds only its pages): the stack's SHA-256 and the
+    # dossier's page numbers in the stack. Recorded in the manifest and catalog.
+    stack_sha256: str | None = None
+    stack_pages: tuple[int, ...] | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -66,9 +71,30 @@ def store_original(request: IntakeRequest, source_sha256: str) -> dict[str, Any]
     ext = reader.EXTENSIONS[reader.sniff_format(path)]
     stored = archive.store_original(
         case_id=request.case_id, document_id=request.document_id_for(source_sha256), source_path=path,
-        source_name=path.name, ext=ext, operator=request.operator,
+        source_name=path.name, ext=ext, operator=request.operator, stack_sha256=request.stack_sha256,
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
     )
     return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="store-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def store_stack(path: str, stack_sha256: str, operator: str | None = None) -> dict[str, Any]:
+    """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from its cases."""
+    source = Path(path)
+    ext = reader.EXTENSIONS[reader.sniff_format(source)]
+    stored = open_archive().store_stack(stack_sha256=stack_sha256, source_path=source, source_name=source.name,
+                                        ext=ext, operator=operator)
+    return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="record-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def record_stack(stack_sha256: str, key: str, source_name: str, page_count: int,
+                 segments: list[dict[str, Any]]) -> None:
+    """Write which pages of the stack went to which case (``stacks/<sha>/stack.json``)."""
+    open_archive().record_stack(stack_sha256=stack_sha256, key=key, source_name=source_name,
+                                page_count=page_count, segments=segments)
 
 
 @task(name="find-stored")
@@ -129,11 +155,15 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
-        mean_confidence=report.mean_confidence, result_code=(processed.get("finished") or {}).get("result_code"),
+        mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
+        result_code=(processed.get("finished") or {}).get("result_code"),
         signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
         extracted=(processed.get("finished") or {}).get("extracted", []),
-        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=True)],
+        # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
+        # scanned file or stack (blank backs dropped and stacks split make them differ).
+        pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
+               for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
     archive.record(record)
     return record.to_manifest()
@@ -148,13 +178,14 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id}"
+        workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:
             refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     try:
-        existing = find_stored(request.case_id, sha, None if request.pages is None else document_id)
+        segment = request.pages is not None or request.document_id is not None
+        existing = find_stored(request.case_id, sha, document_id if segment else None)
     except StorageUnavailable:
         existing = None  # the store is down: store-original retries, then the scan waits in the spool
     if existing:
@@ -169,7 +200,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         if not spool:
             raise
         return _spool(request, sha, exc, original_stored=False)
-    workdir = work_root / document_id
+    workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
         processed["finished"] = sign_document(request, processed)
@@ -191,11 +222,19 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
                                "extracted": finished["extracted"]}
 
 
+def _claim_workdir(work_root: Path, name: str) -> Path:
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
+
+
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
     """Keep the whole scan file in the local spool; ``drain_spool`` runs its intake again later."""
     job = spool_scan(Path(request.path), sha256=sha, case_id=request.case_id, kind=request.kind,
                      operator=request.operator, reason=exc, pages=request.pages,
-                     document_id=request.document_id_for(sha) if request.pages is not None else None)
+                     document_id=(request.document_id_for(sha)
+                                  if request.pages is not None or request.document_id else None),
+                     stack_sha256=request.stack_sha256, stack_pages=request.stack_pages)
     return spooled_report(job, exc, original_stored=original_stored) | {"document_id": request.document_id_for(sha)}
 
 
@@ -227,6 +266,14 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append(failure_report(Path(f).name, case, exc))
             continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
+            continue
         for r in reports:
             logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
         results.extend(reports)
@@ -236,10 +283,12 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
 @flow(name="intake-request", log_prints=False)
 def intake_request(path: str, case_id: str, kind: str | None = None, operator: str | None = None,
                    pages: list[int] | None = None, document_id: str | None = None,
-                   jobs: int | None = None) -> dict[str, Any]:
+                   jobs: int | None = None, stack_sha256: str | None = None,
+                   stack_pages: list[int] | None = None) -> dict[str, Any]:
     """Ingest exactly one request again (a spooled whole file, or one dossier of a split stack)."""
     request = IntakeRequest(path=path, case_id=str(CaseId.parse(case_id)), kind=kind, operator=operator,
-                            pages=tuple(pages) if pages is not None else None, document_id=document_id)
+                            pages=tuple(pages) if pages is not None else None, document_id=document_id,
+                            stack_sha256=stack_sha256, stack_pages=tuple(stack_pages) if stack_pages else None)
     try:
         return ingest_one(request, work_root=settings().data_dir / "work", jobs=jobs)
     except SohoaError as exc:

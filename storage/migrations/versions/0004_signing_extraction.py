@@ -5,7 +5,7 @@ not signed) and ``document_fields`` (one row per extracted value: field name, va
 confidence), indexed by value so ``sohoa search --id 008189004512`` is an index lookup.
 
 Revision ID: 0004_signing_extraction
-Revises: 0001
+Revises: 0009
 Create Date: 2026-11-29
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_signing_extraction"
-down_revision = "0001"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
