@@ -212,6 +212,7 @@ def process_document(
     metadata = pdf.PdfMetadata(
         title=f"{kind or 'Hồ sơ'} {case_id or ''}".strip(), case_id=case_id, source_sha256=source_sha256,
         software_version=software_version(), operator=operator, kind=kind,
+        result_code=_result_code(case_id, document_id),
     )
     pdf.build_searchable_pdf([o.pdf_page for o in kept], out_pdf, metadata=metadata)
     ocr_json = workdir / "ocr.json"
@@ -227,6 +228,16 @@ def process_document(
     report.seconds = time.perf_counter() - started
     return ProcessedDocument(report=report, searchable_pdf=out_pdf, ocr_json=ocr_json,
                              page_texts=[o.text for o in kept], dropped_pages=dropped)
+
+
+def _result_code(case_id: str | None, document_id: str) -> str | None:
+    from models import InvalidCaseId
+    from models.result_code import result_code_for
+
+    try:
+        return result_code_for(case_id, document_id) if case_id else None
+    except (InvalidCaseId, ValueError):  # a provisional case or document id: no result code yet
+        return None
 
 
 def _renumber(raw: RawPage, number: int) -> RawPage:

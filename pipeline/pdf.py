@@ -57,6 +57,7 @@ class PdfMetadata:
     operator: str | None = None
     kind: str | None = None
     created: datetime | None = None  # UTC now when None
+    result_code: str | None = None  # mã kết quả số hóa (models/result_code.py)
 
 
 @dataclass
@@ -597,6 +598,7 @@ _OWN_PROPERTIES = {
     "softwareVersion": "Version of the sohoa software that made this file",
     "operator": "Scanning-desk operator who converted the paper",
     "kind": "Kind of document (thanh phan ho so)",
+    "resultCode": "Digitization result code (ma ket qua so hoa) of this e-file",
 }
 
 
@@ -608,6 +610,7 @@ def _own_properties(metadata: PdfMetadata) -> list[tuple[str, str, str]]:
         "softwareVersion": metadata.software_version,
         "operator": metadata.operator,
         "kind": metadata.kind,
+        "resultCode": metadata.result_code,
     }
     return [(name, value, _OWN_PROPERTIES[name]) for name, value in values.items() if value]
 
