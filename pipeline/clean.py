@@ -56,6 +56,12 @@ BORDER_MARGIN_MM = 0.5      # the band's edge is soft (blur, JPEG ringing): take
 # stays below ~15, a red seal or blue ink is 60–170; a seal or signature covers > 0.1 % of an A4.
 COLOUR_CHROMA = 50
 COLOUR_MIN_SHARE = 0.0005
+# Stamp and signature ink in the OCR image: a pixel whose chroma exceeds STAMP_CHROMA (red seal
+# over paper ~90, JPEG fringes of black text < 40), within a coloured mark at least STAMP_MIN_MM
+# across (a seal is ~40 mm, its star ~15 mm, a signature 20-50 mm; a 13 pt letter ~4 mm).
+STAMP_CHROMA = 40
+STAMP_MIN_MM = 8.0
+STAMP_WORK_DPI = 50.0
 
 # --- background and speckle --------------------------------------------------------------------
 BACKGROUND_DPI = 25.0          # a 25-dpi copy closed over ~5 mm sees only paper, not 13 pt text
@@ -118,6 +124,9 @@ def clean_page(
     has_colour = colour is not None and _has_colour(colour, dpi=dpi)
     if not has_colour:
         colour = None
+    else:
+        # Seal and signature ink out of the OCR image, so the black text it crosses is read.
+        grey = without_stamp_ink(colour, grey, dpi=dpi)
     if dpi < UPSCALE_BELOW_DPI:
         # Tesseract's models are trained on ~300-dpi glyphs; a 70–150 dpi photo or fax loses whole
         # strokes when thresholded at its own size. Enlarge the grey first, then threshold.
@@ -320,6 +329,45 @@ def _has_colour(bgr: np.ndarray, *, dpi: float) -> bool:
     small = cv2.medianBlur(small, 3)  # JPEG chroma noise is pixel-sized, ink is not
     chroma = small.max(axis=2).astype(np.int16) - small.min(axis=2)
     return float(np.mean(chroma > COLOUR_CHROMA)) >= COLOUR_MIN_SHARE
+
+
+def without_stamp_ink(bgr: np.ndarray, grey: np.ndarray, *, dpi: float) -> np.ndarray:
+    """The grey page with red/blue stamp and signature ink lifted to the paper tone; black text stays.
+
+    Seal ink over paper has a high chroma and is bright in its own channel (a red seal is ~210 in
+    red), while black text, also where the seal crosses it, is dark in every channel. So inside the
+    coloured marks the grey is replaced by the brightest channel: the seal turns to paper, a black
+    stroke under it stays black. Only marks larger than STAMP_MIN_MM count as stamp or signature ink;
+    coloured letters (a red heading) are letter-sized and are read as they are.
+    """
+    mask = _stamp_mask(bgr, dpi=dpi)
+    if mask is None:
+        return grey
+    brightest = bgr.max(axis=2)
+    out = grey.copy()
+    out[mask] = np.maximum(grey[mask], brightest[mask])
+    return out
+
+
+def _stamp_mask(bgr: np.ndarray, *, dpi: float) -> np.ndarray | None:
+    """Full-resolution mask of the page's stamp/signature ink (None when there is none)."""
+    chroma = bgr.max(axis=2).astype(np.int16) - bgr.min(axis=2)
+    coloured = (chroma > STAMP_CHROMA).astype(np.uint8)
+    # Which coloured marks are big: components on a ~50-dpi copy, where a ring is one piece.
+    scale = min(1.0, STAMP_WORK_DPI / dpi)
+    small = cv2.resize(coloured * 255, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) > 0
+    small = cv2.dilate(small.astype(np.uint8), np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
+    if n <= 1:
+        return None
+    min_px = STAMP_MIN_MM / MM_PER_INCH * dpi * scale
+    big = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_px
+    big[0] = False
+    if not big.any():
+        return None
+    region = cv2.resize(big[labels].astype(np.uint8), (bgr.shape[1], bgr.shape[0]),
+                        interpolation=cv2.INTER_NEAREST) > 0
+    return region & (coloured > 0)
 
 
 def paper_level(grey: np.ndarray) -> int:

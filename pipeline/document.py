@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, Severity
-from pipeline import clean, ocr, pdf, preflight, qr
+from pipeline import camera, clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
@@ -118,8 +118,16 @@ def check_pages(
             report.text_source = "pdf-text"
         else:
             grey = cv2.imread(str(raw.path), cv2.IMREAD_GRAYSCALE)
-            result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated,
+            photo = camera.find_page(grey)
+            if photo is not None:
+                # A phone photo: preflight, cleaning and OCR see the flattened sheet, not the desk.
+                raw, grey = _rectify_photo(raw, photo)
+                report.width, report.height, report.dpi = raw.width, raw.height, round(raw.dpi, 1)
+                report.dpi_estimated = True
+            result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated and photo is None,
                                          **({"thresholds": thresholds} if thresholds else {}))
+            if photo is not None:
+                result.issues.append(preflight.photo_issue(raw.dpi))
             report.issues = list(result.issues)
             report.blank = result.blank
             if detect_qr and not result.blank:
@@ -217,6 +225,18 @@ def process_document(
     report.seconds = time.perf_counter() - started
     return ProcessedDocument(report=report, searchable_pdf=out_pdf, ocr_json=ocr_json,
                              page_texts=[o.text for o in kept], dropped_pages=dropped)
+
+
+def _rectify_photo(raw: RawPage, photo: camera.Capture) -> tuple[RawPage, "np.ndarray"]:
+    """Replace a phone photo's page file by the rectified sheet; the new RawPage and its grey image."""
+    from dataclasses import replace
+
+    image = cv2.imread(str(raw.path), cv2.IMREAD_UNCHANGED)
+    page = camera.rectify(image, photo)
+    if not cv2.imwrite(str(raw.path), page):
+        raise OSError(f"cannot write {raw.path}")
+    grey = page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    return replace(raw, dpi=photo.dpi, dpi_estimated=True, width=photo.width, height=photo.height), grey
 
 
 def _renumber(raw: RawPage, number: int) -> RawPage:

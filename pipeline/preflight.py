@@ -241,3 +241,10 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
         return image
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def photo_issue(dpi: float) -> PreflightIssue:
+    """INFO: the page is a phone photo that was rectified; its resolution is estimated from its size."""
+    return _issue("photo_corrected", Severity.INFO, dpi,
+                  f"Ảnh chụp bằng điện thoại: đã nắn thẳng trang và làm đều ánh sáng, ước tính {dpi:.0f} dpi",
+                  f"phone photo: the page was straightened and its lighting evened out; about {dpi:.0f} dpi")
