@@ -25,6 +25,10 @@ MIN_PAGE_SHARE = 0.25
 MAX_PAGE_SHARE = 0.93
 # The desk around the sheet is darker than the paper: its median below this share of the paper's.
 MAX_DESK_TO_PAPER = 0.75
+LIGHT_WINDOW = 0.25  # of the frame's long side: the window for the local paper brightness
+# Edge band of the rectified page painted paper-white: a corner found a few pixels outside the
+# sheet leaves a sliver of desk along the edge, which preflight would read as text cut off.
+EDGE_BAND_MM = 1.5
 # A4 (mm). A sheet whose corrected aspect ratio (long/short) lies within this range of √2 is taken
 # as A4 and its resolution follows from its size; other sheets take their long side as 297 mm.
 A4_MM = (210.0, 297.0)
@@ -52,7 +56,13 @@ def find_page(image: np.ndarray) -> Capture | None:
     scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
     small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     small = cv2.GaussianBlur(small, (5, 5), 0)
-    # Paper vs desk: Otsu on the blurred copy, then close the text lines into the sheet.
+    # Light falls off across a photo (window, vignetting) as much as paper and desk differ, so compare
+    # each pixel with the brightest paper near it: the maximum over a window a quarter of the frame
+    # wide always holds some paper, and the desk is well under half of it.
+    k = max(3, int(LIGHT_WINDOW * max(small.shape)) | 1)
+    light = cv2.blur(cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
+    small = cv2.divide(small, np.maximum(light, 1), scale=200)
+    # Paper vs desk: Otsu on the relative brightness, then close the text lines into the sheet.
     _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     k = max(3, int(0.03 * max(small.shape)) | 1)
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
@@ -99,7 +109,11 @@ def rectify(image: np.ndarray, capture: Capture) -> np.ndarray:
     m = cv2.getPerspectiveTransform(capture.corners, target)
     page = cv2.warpPerspective(image, m, (capture.width, capture.height), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REPLICATE)
-    return flatten_light(page, dpi=capture.dpi)
+    page = flatten_light(page, dpi=capture.dpi)
+    band = max(1, int(round(EDGE_BAND_MM / MM_PER_INCH * capture.dpi)))
+    white = 245 if page.ndim == 2 else (245, 245, 245)
+    page[:band], page[-band:], page[:, :band], page[:, -band:] = white, white, white, white
+    return page
 
 
 def flatten_light(image: np.ndarray, *, dpi: float) -> np.ndarray:

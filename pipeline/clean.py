@@ -340,18 +340,16 @@ def without_stamp_ink(bgr: np.ndarray, grey: np.ndarray, *, dpi: float) -> np.nd
     stroke under it stays black. Only marks larger than STAMP_MIN_MM count as stamp or signature ink;
     coloured letters (a red heading) are letter-sized and are read as they are.
     """
-    mask = _stamp_mask(bgr, dpi=dpi)
+    b, g, r = cv2.split(bgr)  # cv2 per-channel max/min: ~20x faster than numpy's over axis 2
+    brightest = cv2.max(cv2.max(b, g), r)
+    mask = _stamp_mask(cv2.subtract(brightest, cv2.min(cv2.min(b, g), r)), dpi=dpi)
     if mask is None:
         return grey
-    brightest = bgr.max(axis=2)
-    out = grey.copy()
-    out[mask] = np.maximum(grey[mask], brightest[mask])
-    return out
+    return np.where(mask, cv2.max(grey, brightest), grey)
 
 
-def _stamp_mask(bgr: np.ndarray, *, dpi: float) -> np.ndarray | None:
+def _stamp_mask(chroma: np.ndarray, *, dpi: float) -> np.ndarray | None:
     """Full-resolution mask of the page's stamp/signature ink (None when there is none)."""
-    chroma = bgr.max(axis=2).astype(np.int16) - bgr.min(axis=2)
     coloured = (chroma > STAMP_CHROMA).astype(np.uint8)
     # Which coloured marks are big: components on a ~50-dpi copy, where a ring is one piece.
     scale = min(1.0, STAMP_WORK_DPI / dpi)
@@ -365,7 +363,7 @@ def _stamp_mask(bgr: np.ndarray, *, dpi: float) -> np.ndarray | None:
     big[0] = False
     if not big.any():
         return None
-    region = cv2.resize(big[labels].astype(np.uint8), (bgr.shape[1], bgr.shape[0]),
+    region = cv2.resize(big[labels].astype(np.uint8), (chroma.shape[1], chroma.shape[0]),
                         interpolation=cv2.INTER_NEAREST) > 0
     return region & (coloured > 0)
 

@@ -27,6 +27,12 @@ SOFTWARE = "sohoa"
 # Mean word confidence below which a page read without OSD is checked with OSD (and read again if
 # OSD turns it). Synthetic rough pages: upright 90–93, upside down 41–42.
 UPRIGHT_MIN_CONFIDENCE = 70.0
+# A page with ink is unreadable (RESCAN) when no word reaches READABLE_WORD_CONFIDENCE, or the mean
+# word confidence stays under UNREADABLE_MEAN_CONFIDENCE. Synthetic pages read 88–96 on average; an
+# upside-down page 41–42 (turned and read again before this check); noise and smudges read as a few
+# "words" at 0–40.
+READABLE_WORD_CONFIDENCE = 60.0
+UNREADABLE_MEAN_CONFIDENCE = 45.0
 
 
 def software_version() -> str:
@@ -180,7 +186,8 @@ def process_document(
     ``keep_blank`` or every page is blank. ``pages`` keeps only those source pages (one dossier of a
     stack split by cover sheets; its ``document_id`` defaults to ``document_id_for(source_sha256, pages)``).
     With ``strict``, a page that must be rescanned stops the
-    document before OCR with ``PageNeedsRescan``.
+    document before OCR with ``PageNeedsRescan`` (and after OCR, when a page with ink yields no
+    readable text).
     """
     started = time.perf_counter()
     sources = [Path(s) for s in sources]
@@ -205,6 +212,8 @@ def process_document(
     all_blank = all(o.report.blank for o in outcomes)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(lambda o: _clean_and_ocr(o, workdir, ocr_blank=all_blank), outcomes))
+    if strict:
+        refuse_rescans(outcomes)  # pages found unreadable by the OCR itself
     _fill_pdf_text(outcomes)
 
     kept = [o for o in outcomes if keep_blank or all_blank or not o.report.blank]
@@ -280,12 +289,23 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
         o.report.word_count = len(o.ocr.words)
+        if not blank and unreadable(o.ocr):
+            # Ink but no text Tesseract believes in: a dark photo, a smudge, a page too blurred for
+            # preflight to say so. Never stored as if it had been read.
+            o.report.issues.append(preflight.unreadable_issue(len(o.ocr.words), o.ocr.mean_confidence))
     o.report.rotation = cleaned.rotation
     o.report.skew_degrees = round(cleaned.skew_degrees, 2)
     o.report.has_colour = cleaned.has_colour
     o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
                                 dpi=cleaned.dpi, ocr=o.ocr)
     o.report.seconds += time.perf_counter() - started
+
+
+def unreadable(page: OcrPage) -> bool:
+    """True when a page with ink yields no word Tesseract is reasonably sure of, or only unsure ones."""
+    sure = [w for w in page.words if w.confidence >= READABLE_WORD_CONFIDENCE and any(c.isalnum() for c in w.text)]
+    confidence = page.mean_confidence
+    return not sure or confidence is None or confidence < UNREADABLE_MEAN_CONFIDENCE
 
 
 def _reads_badly(page: OcrPage) -> bool:

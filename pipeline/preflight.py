@@ -248,3 +248,11 @@ def photo_issue(dpi: float) -> PreflightIssue:
     return _issue("photo_corrected", Severity.INFO, dpi,
                   f"Ảnh chụp bằng điện thoại: đã nắn thẳng trang và làm đều ánh sáng, ước tính {dpi:.0f} dpi",
                   f"phone photo: the page was straightened and its lighting evened out; about {dpi:.0f} dpi")
+
+
+def unreadable_issue(words: int, confidence: float | None) -> PreflightIssue:
+    """RESCAN: the page has ink but OCR found no readable text on it."""
+    conf = "–" if confidence is None else f"{confidence:.0f}%"
+    return _issue("no_text", Severity.RESCAN, confidence or 0.0,
+                  f"Không đọc được chữ trên trang ({words} từ, độ tin cậy {conf}), hãy quét lại",
+                  f"no readable text on the page ({words} words, confidence {conf}); rescan it")
