@@ -25,6 +25,7 @@ MIN_PAGE_SHARE = 0.25
 MAX_PAGE_SHARE = 0.93
 # The desk around the sheet is darker than the paper: its median below this share of the paper's.
 MAX_DESK_TO_PAPER = 0.75
+MIN_PHOTO_PX = 1000  # long side: every phone camera since ~2010 gives more (2 MP = 1600 x 1200)
 LIGHT_WINDOW = 0.25  # of the frame's long side: the window for the local paper brightness
 # Edge band of the rectified page painted paper-white: a corner found a few pixels outside the
 # sheet leaves a sliver of desk along the edge, which preflight would read as text cut off.
@@ -53,6 +54,8 @@ def find_page(image: np.ndarray) -> Capture | None:
     """The sheet in a phone photo (grey or BGR), or None when the image looks like a scan."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     h, w = grey.shape
+    if max(h, w) < MIN_PHOTO_PX:
+        return None  # a line crop, a thumbnail, a fax: no phone camera takes so small a picture
     scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
     small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     small = cv2.GaussianBlur(small, (5, 5), 0)
@@ -99,7 +102,7 @@ def find_page(image: np.ndarray) -> Capture | None:
     else:
         dpi = long_px / (A4_MM[1] / MM_PER_INCH)
     width, height = (short_px, long_px) if height >= width else (long_px, short_px)
-    return Capture(corners=corners, width=int(round(width)), height=int(round(height)), dpi=dpi)
+    return Capture(corners=corners, width=int(round(width)), height=int(round(height)), dpi=float(dpi))
 
 
 def rectify(image: np.ndarray, capture: Capture) -> np.ndarray:

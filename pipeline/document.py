@@ -280,11 +280,11 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         o.report.text_source = "none"
         o.ocr = None
     else:
-        o.ocr = ocr.recognise(cleaned.ocr_image, dpi=cleaned.dpi)
+        o.ocr = read_best(cleaned)
         if cleaned.rotation == 0 and not blank and _reads_badly(o.ocr):
             turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation:
-                cleaned, o.ocr = turned, ocr.recognise(turned.ocr_image, dpi=turned.dpi)
+                cleaned, o.ocr = turned, read_best(turned)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
@@ -299,6 +299,18 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
     o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
                                 dpi=cleaned.dpi, ocr=o.ocr)
     o.report.seconds += time.perf_counter() - started
+
+
+def read_best(cleaned: clean.CleanedPage) -> OcrPage:
+    """Tesseract on the cleaned page; where cleaning offers a second image (the enlarged grey of a
+    low-resolution page), on both, keeping the reading Tesseract is surer of (word-weighted mean
+    confidence). Real ~82-dpi letters read better as grey (7.5 vs 8.8 % CER), real line crops as
+    1-bit (1.1 vs 1.4 %); the confidence picks per page."""
+    first = ocr.recognise(cleaned.ocr_image, dpi=cleaned.dpi)
+    if cleaned.read_image is None:
+        return first
+    second = ocr.recognise(cleaned.read_image, dpi=cleaned.dpi)
+    return max((second, first), key=lambda page: page.mean_confidence or 0.0)
 
 
 def unreadable(page: OcrPage) -> bool:
