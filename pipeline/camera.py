@@ -25,6 +25,9 @@ MIN_PAGE_SHARE = 0.25
 MAX_PAGE_SHARE = 0.93
 # The desk around the sheet is darker than the paper: its median below this share of the paper's.
 MAX_DESK_TO_PAPER = 0.75
+# Warp straight to this resolution when the photo resolves less: the 8 phone pages, 3 measured,
+# ~220 dpi as photographed 0.82 % CER, warped to 300 dpi 0.70 % (plain Tesseract on the photo 0.75 %).
+PHOTO_TARGET_DPI = 300.0
 MIN_PHOTO_PX = 1000  # long side: every phone camera since ~2010 gives more (2 MP = 1600 x 1200)
 LIGHT_WINDOW = 0.25  # of the frame's long side: the window for the local paper brightness
 # Edge band of the rectified page painted paper-white: a corner found a few pixels outside the
@@ -47,7 +50,8 @@ class Capture:
     corners: np.ndarray  # float32 (4, 2)
     width: int           # of the rectified page, pixels
     height: int
-    dpi: float           # estimated from the sheet's size in the photo
+    dpi: float           # of the rectified page (at least PHOTO_TARGET_DPI)
+    photo_dpi: float     # the sheet's resolution in the photo, estimated from its size
 
 
 def find_page(image: np.ndarray) -> Capture | None:
@@ -102,7 +106,12 @@ def find_page(image: np.ndarray) -> Capture | None:
     else:
         dpi = long_px / (A4_MM[1] / MM_PER_INCH)
     width, height = (short_px, long_px) if height >= width else (long_px, short_px)
-    return Capture(corners=corners, width=int(round(width)), height=int(round(height)), dpi=float(dpi))
+    photo_dpi = float(dpi)
+    if PHOTO_TARGET_DPI and dpi < PHOTO_TARGET_DPI:
+        grow = PHOTO_TARGET_DPI / dpi
+        width, height, dpi = width * grow, height * grow, PHOTO_TARGET_DPI
+    return Capture(corners=corners, width=int(round(width)), height=int(round(height)), dpi=float(dpi),
+                   photo_dpi=photo_dpi)
 
 
 def rectify(image: np.ndarray, capture: Capture) -> np.ndarray:

@@ -131,9 +131,10 @@ def check_pages(
                 report.width, report.height, report.dpi = raw.width, raw.height, round(raw.dpi, 1)
                 report.dpi_estimated = True
             result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated and photo is None,
+                                         photo_dpi=photo.photo_dpi if photo else None,
                                          **({"thresholds": thresholds} if thresholds else {}))
             if photo is not None:
-                result.issues.append(preflight.photo_issue(raw.dpi))
+                result.issues.append(preflight.photo_issue(photo.photo_dpi))
             report.issues = list(result.issues)
             report.blank = result.blank
             if detect_qr and not result.blank:

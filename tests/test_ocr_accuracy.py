@@ -102,7 +102,8 @@ def test_a_perspective_photo_is_found_and_rectified_to_a4_at_its_real_resolution
     assert found is not None
     assert np.abs(found.corners - corners).max() < 12  # ±12 px of 1400, i.e. ~0.5 mm on the page
     # Estimated resolution: the sheet is 830–905 px wide and 1110–1160 px tall in the photo, ~100–107 dpi.
-    assert 95 <= found.dpi <= 112
+    assert 95 <= found.photo_dpi <= 112
+    assert found.dpi == camera.PHOTO_TARGET_DPI  # rectified straight to the resolution Tesseract likes
     assert found.height / found.width == pytest.approx(297 / 210, rel=0.01)
 
     flat = camera.rectify(photo, found)
@@ -132,8 +133,10 @@ def test_preflight_judges_the_rectified_photo_not_its_72_dpi_header(tmp_path):
     [outcome] = check_pages([path], workdir=tmp_path / "w", jobs=1)
     report = outcome.report
     codes = {i.code: i for i in report.issues}
-    assert 140 <= report.dpi <= 170, report.dpi  # the sheet's real resolution, not 72
-    assert "photo_corrected" in codes
+    assert report.dpi == camera.PHOTO_TARGET_DPI  # rectified and enlarged, not 72
+    assert 140 <= codes["photo_corrected"].value <= 170  # the sheet's real resolution in the photo
+    # Judged on that: under 200 dpi is a warning, not a rescan; sharp and not cut off once straightened.
+    assert codes["low_resolution"].severity.value == "warning"
     assert not report.needs_rescan, [i.message_en for i in report.issues]
     assert report.height / report.width == pytest.approx(297 / 210, rel=0.01)
     assert outcome.raw.dpi == report.dpi or abs(outcome.raw.dpi - report.dpi) < 0.1  # clean/OCR get the same page
