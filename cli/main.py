@@ -64,7 +64,11 @@ def _print_document(report: dict[str, Any]) -> None:
         return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
-    print(f"  ✓ {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
+    rescan = [p["number"] for p in report.get("pages", [])
+              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
+    # A stored document with a page to rescan is not a success the operator can walk away from.
+    mark = f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
+    print(f"  {mark} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
           f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
     for line in _page_lines(report):
         print(line)
