@@ -71,9 +71,6 @@ class CaseListing:
     manifest_bad: bool = False
 
 
-_STACK_RECORD_LOCK = threading.Lock()
-
-
 def _checked_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, dict) or not isinstance(entry.get("document_id"), str):
         raise ValueError("not a document entry (no document_id)")
@@ -104,6 +101,16 @@ def pages_from_ocr_json(data: bytes) -> list[PageText]:
 def _mean_confidence(pages: list[PageText]) -> float | None:
     confs = [p.confidence for p in pages if p.confidence is not None]
     return sum(confs) / len(confs) if confs else None
+
+
+_STACK_LOCKS: dict[str, threading.Lock] = {}
+_STACK_LOCKS_GUARD = threading.Lock()
+
+
+def _stack_lock(stack_sha256: str) -> threading.Lock:
+    # stack.json is read-modify-write: serialise its writers within this process.
+    with _STACK_LOCKS_GUARD:
+        return _STACK_LOCKS.setdefault(stack_sha256, threading.Lock())
 
 
 class Archive:
@@ -168,7 +175,7 @@ class Archive:
     def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
                      segments: list[dict[str, Any]]) -> None:
         """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
-        with _STACK_RECORD_LOCK:  # one stack is split by one intake run; this guards its own threads
+        with _stack_lock(stack_sha256):
             record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
                                                       "segments": []}
             old = json.dumps(record, sort_keys=True)
