@@ -143,6 +143,16 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
             "dropped_pages": result.dropped_pages}
 
 
+@task(name="sign-document")
+def sign_document(request: IntakeRequest, processed: dict[str, Any]) -> dict[str, Any]:
+    """Extract the key data, issue the result code and sign the searchable PDF in place (flows/signing.py)."""
+    from flows.signing import finish_document
+
+    report = processed["report"]
+    return finish_document(case_id=request.case_id, document_id=report["document_id"], operator=request.operator,
+                           searchable_pdf=Path(processed["searchable_pdf"]), ocr_json=Path(processed["ocr_json"]))
+
+
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
       retry_condition_fn=_retry_transient)
 def store_results(request: IntakeRequest, processed: dict[str, Any], original_key: str) -> dict[str, Any]:
@@ -163,7 +173,11 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
         stack_pages=list(request.stack_pages) if request.stack_pages else None,
+        result_code=(processed.get("finished") or {}).get("result_code"),
+        signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
+        extracted=(processed.get("finished") or {}).get("extracted", []),
         # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
         # scanned file or stack (blank backs dropped and stacks split make them differ).
         pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
@@ -207,6 +221,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
+        processed["finished"] = sign_document(request, processed)
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
@@ -218,8 +233,11 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report = DocumentReport.from_dict(processed["report"])
     report.stored_keys = record["keys"]
     report.status = "stored"
+    finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"])}
+                               "first_lines": _first_lines(processed["page_texts"]),
+                               "result_code": finished["result_code"], "signing": finished["signing"],
+                               "extracted": finished["extracted"]}
 
 
 def _claim_workdir(work_root: Path, name: str) -> Path:

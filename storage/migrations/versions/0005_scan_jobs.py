@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_scan_jobs"
-down_revision = "0009"
+down_revision = "0004_signing_extraction"
 branch_labels = None
 depends_on = None
 
