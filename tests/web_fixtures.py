@@ -61,7 +61,8 @@ def ingest(path: Path, case_id: str, *, kind: str, operator: str, work: Path) ->
 
 def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """Ingest the sample into two cases of two units and create the test accounts; returns the env used."""
-    values = {"SOHOA_DATA_DIR": str(data_dir), **(extra_env or {})}
+    # The handlers' tests need no intake service (the desk's tests start a server with one).
+    values = {"SOHOA_DATA_DIR": str(data_dir), "SOHOA_INTAKE_SERVICE": "0", **(extra_env or {})}
     with env(**values):
         from storage.accounts import Accounts
         from storage.config import Settings, open_catalog

@@ -107,7 +107,10 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        from web.routes import desk
+
         await run_in_threadpool(export_audit, services)
+        await run_in_threadpool(desk.start, app)  # the desk's intake service, in this process
         task = asyncio.create_task(_export_loop(services))
         try:
             yield
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await run_in_threadpool(desk.stop, app)
 
     app = FastAPI(title="sohoa", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
@@ -128,12 +132,14 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(services.web.trusted_proxies))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from web.routes import admin, api, auth, pages
+    from web.routes import admin, api, auth, desk, pages
 
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(desk.router)
     app.include_router(admin.router)
+    desk.install(app)
 
     @app.exception_handler(NeedSignIn)
     async def need_sign_in(request: Request, exc: NeedSignIn):  # type: ignore[no-untyped-def]

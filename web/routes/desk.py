@@ -10,14 +10,16 @@ and every request is in the audit trail.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
@@ -30,6 +32,8 @@ from web.deps import Ctx, Guard, guard
 
 router = APIRouter(tags=["desk"])
 FIELD_LIMIT = 4096  # bytes of a plain form field (kind, case…)
+EVENT_POLL_SECONDS = 0.25  # how often a followed job is looked at (the database is the only shared state)
+STREAM_SECONDS = 600.0  # an event stream ends after this; the browser's EventSource reconnects
 
 
 def job_store(request: Request) -> JobStore:
@@ -176,8 +180,8 @@ class JobGuard:
         return ctx, found
 
 
-JobRead = Annotated[tuple[Ctx, ScanJob], JobGuard(Action.VIEW_CASE)]
-JobWrite = Annotated[tuple[Ctx, ScanJob], JobGuard(Action.UPLOAD)]
+JobRead = Annotated[tuple, Depends(JobGuard(Action.VIEW_CASE))]
+JobWrite = Annotated[tuple, Depends(JobGuard(Action.UPLOAD))]
 
 
 # ------------------------------------------------------------------------------ API
@@ -218,6 +222,31 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
 def get_job(guarded: JobRead, request: Request) -> dict[str, Any]:
     _ctx, job = guarded
     return job_json(job_store(request).require(job.id))
+
+
+@router.get("/api/v1/jobs/{job}/events", summary="The job pushed as server-sent events (event 'job') until it ends")
+async def job_events(guarded: JobRead, request: Request) -> Response:
+    """One request (and one audit entry) for a page that follows a job, instead of a poll every half second."""
+    _ctx, job = guarded
+    store = job_store(request)
+
+    async def stream():  # type: ignore[no-untyped-def]
+        last = None
+        deadline = time.monotonic() + STREAM_SECONDS
+        yield "retry: 1000\n\n"
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            current = await run_in_threadpool(store.require, job.id)
+            data = json.dumps(job_json(current), ensure_ascii=False)
+            if data != last:
+                last = data
+                yield f"event: job\ndata: {data}\n\n"
+            if current.final:
+                yield "event: end\ndata: {}\n\n"
+                return
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/api/v1/jobs/{job}/pages/{number}/thumbnail.jpg", include_in_schema=False)

@@ -85,10 +85,19 @@
   });
 
   // ------------------------------------------------------------------ following a job
+  // The job is pushed by the server (server-sent events); polling is the fallback if events fail.
+  let source = null;
   const follow = (jobId) => {
     current = jobId;
     if (timer) clearTimeout(timer);
-    poll();
+    if (source) source.close();
+    if (!window.EventSource) { poll(); return; }
+    source = new EventSource(`/api/v1/jobs/${jobId}/events`);
+    source.addEventListener("job", (e) => { if (jobId === current) render(JSON.parse(e.data)); });
+    source.addEventListener("end", () => { source.close(); source = null; });
+    source.addEventListener("error", () => {
+      if (source && source.readyState === EventSource.CLOSED) { source = null; poll(); }
+    });
   };
   const poll = async () => {
     if (!current) return;
@@ -99,8 +108,8 @@
       if (r.ok) job = await r.json();
     } catch (_) { /* network hiccup: try again */ }
     if (job && jobId === current) render(job);
-    const done = job && (job.status === "stored" || job.status === "failed" || (job.status === "checked" && job.hold));
-    timer = setTimeout(poll, done ? 3000 : 400);
+    const done = job && (job.status === "stored" || job.status === "failed");
+    if (!done) timer = setTimeout(poll, 1000);
   };
 
   const render = (job) => {
