@@ -155,7 +155,9 @@ def job_json(job: ScanJob) -> dict[str, Any]:
             doc_url = f"/api/v1/cases/{doc['case_id']}/documents/{doc['document_id']}"
             doc["links"] = {"page": f"/cases/{doc['case_id']}/documents/{doc['document_id']}",
                             "searchable_pdf": f"{doc_url}/searchable.pdf", "document": doc_url}
-    d["links"] = {"self": base, "store": f"{base}/store"}
+    if d.get("error"):
+        d["error"] = {k: v for k, v in d["error"].items() if k != "detail"}  # internals stay in the server log
+    d["links"] = {"self": base, "events": f"{base}/events", "store": f"{base}/store"}
     d["created"] = dt.datetime.fromtimestamp(job.created_at).astimezone().isoformat(timespec="seconds")
     return d
 
