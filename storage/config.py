@@ -125,13 +125,23 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600.
+
+    An existing file is never opened here: it is usually a SQLite database that this process may
+    already hold locks on, and closing any descriptor of that file drops every POSIX lock the
+    process holds on it (another process could then write at the same time and corrupt it).
+    """
     try:
-        if os.fstat(fd).st_uid == os.getuid():
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        try:
+            st = path.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
+        return path
+    os.close(fd)
     return path
 
 

@@ -270,3 +270,31 @@ def test_scan_hands_off_and_a_killed_service_finishes_the_scan_once_after_restar
     assert "ECHO" in pdf_text(data_dir, record.keys["searchable_pdf"])
     states = sorted(r.state.type.value for r in prefect_runs(f"job-{job.id}"))
     assert states == ["COMPLETED", "CRASHED"]  # the record says what happened: one run died, one finished
+
+
+def test_opening_the_catalog_again_keeps_this_process_s_sqlite_locks(data_dir):
+    """Regression: open_catalog opened and closed the database file to set its mode, which drops every
+    POSIX lock the process holds on it. Another process closing its connection then believed it was
+    the last one and deleted the WAL under our feet: "disk I/O error", then "database disk image is
+    malformed" — the web app with its intake service (the catalog opened in every task) and a
+    ``sohoa token add`` beside it corrupted the shared SQLite catalog."""
+    import sqlite3
+
+    from storage.config import Settings, open_catalog
+
+    settings = Settings.from_env()
+    open_catalog(settings).close()
+    db = settings.database_url[len("sqlite:///"):]
+    mine = sqlite3.connect(db, isolation_level=None)
+    mine.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    mine.execute("INSERT INTO t VALUES (1)")  # this process now uses the WAL (and holds its locks)
+    open_catalog(settings).close()  # what every intake task does, in the same process
+    other = subprocess.run([sys.executable, "-c", (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('INSERT INTO t VALUES (2)'); c.close()"), db], capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    assert Path(db + "-wal").exists()  # the other process did not take itself for the last user
+    mine.execute("INSERT INTO t VALUES (3)")
+    assert [r[0] for r in mine.execute("SELECT x FROM t ORDER BY x")] == [1, 2, 3]
+    assert mine.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    mine.close()
