@@ -86,7 +86,8 @@ class JobPage:
         rescan = [i["message_vi"] for i in issues if i.get("severity") == "rescan"]
         warnings = [i["message_vi"] for i in issues if i.get("severity") == "warning"]
         if rescan:
-            return f"trang {self.number}: {'; '.join(rescan)} — hãy quét lại trang này"
+            said = "; ".join(m[:1].lower() + m[1:] for m in rescan)
+            return f"trang {self.number}: {said}" + ("" if "quét lại" in said else " — hãy quét lại trang này")
         if self.blank:
             return f"trang {self.number}: trang trắng, sẽ bỏ khỏi PDF"
         if warnings:
