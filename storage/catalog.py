@@ -49,6 +49,8 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 RECENT_SCAN_FACTOR = 10  # PostgreSQL: first walk the newest 10 windows of pages (10 000)
@@ -80,7 +82,19 @@ documents = sa.Table(
     sa.Column("stack_sha256", sa.String(64)),
     sa.Column("stack_first_page", sa.Integer()),
     sa.Column("stack_last_page", sa.Integer()),
+    sa.Column("result_code", sa.String(96)),
+    sa.Column("signatures", sa.JSON()),
     sa.UniqueConstraint("case_id", "document_id", name="uq_documents_case_document"),
+)
+document_fields = sa.Table(
+    "document_fields", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("doc_pk", sa.Integer(), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("page", sa.Integer(), nullable=False),
+    sa.Column("box", sa.JSON()),
+    sa.Column("confidence", sa.Float(), nullable=False),
 )
 pages = sa.Table(
     "pages", metadata,
@@ -225,6 +239,9 @@ class Catalog:
                 raise StorageError(f"The catalog has no schema ({detail}); run the migration first.",
                                    "Cơ sở dữ liệu danh mục chưa được khởi tạo.") from exc
             raise StorageUnavailable(f"catalog database: {detail}") from exc
+        except sa.exc.IntegrityError as exc:  # e.g. a result code that another document already has
+            raise StorageError(f"The catalog refused a duplicate: {str(exc.orig).splitlines()[0]}.",
+                               "Danh mục từ chối một bản ghi trùng lặp.") from exc
         except sa.exc.ProgrammingError as exc:
             raise StorageError(f"The catalog database refused a query: {str(exc.orig).splitlines()[0]}.",
                                "Cơ sở dữ liệu danh mục từ chối truy vấn.") from exc
@@ -242,10 +259,13 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS document_fields, pages, documents, cases, scan_job_pages, "
+                                     "scan_jobs, scan_services, alembic_version, " + ACCOUNT_TABLES + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts_vocab", "pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts_vocab", "pages_fts", "document_fields", "pages", "documents", "cases",
+                              "scan_job_pages", "scan_jobs", "scan_services", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
@@ -253,7 +273,7 @@ class Catalog:
         with self._tx() as conn:
             if not self.is_postgres:
                 conn.execute(sa.text("DELETE FROM pages_fts"))
-            for table in (pages, documents, cases):
+            for table in (document_fields, pages, documents, cases):
                 conn.execute(table.delete())
 
     # --------------------------------------------------------------------------- writes
@@ -275,6 +295,7 @@ class Catalog:
             "mean_confidence": rec.mean_confidence, "stack_sha256": rec.stack_sha256,
             "stack_first_page": rec.stack_pages[0] if rec.stack_pages else None,
             "stack_last_page": rec.stack_pages[-1] if rec.stack_pages else None,
+            "result_code": rec.result_code, "signatures": list(rec.signatures),
         }
         with self._tx() as conn:
             conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
@@ -290,6 +311,11 @@ class Catalog:
                 conn.execute(sa.text("DELETE FROM pages_fts WHERE rowid IN (SELECT id FROM pages WHERE doc_pk = :d)"),
                              {"d": doc_pk})
             conn.execute(pages.delete().where(pages.c.doc_pk == doc_pk))
+            conn.execute(document_fields.delete().where(document_fields.c.doc_pk == doc_pk))
+            if rec.extracted:
+                conn.execute(document_fields.insert(), [
+                    {"doc_pk": doc_pk, "name": f["name"], "value": str(f["value"])[:256], "page": int(f["page"]),
+                     "box": f.get("box"), "confidence": float(f["confidence"])} for f in rec.extracted])
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
@@ -303,15 +329,57 @@ class Catalog:
 
     # ---------------------------------------------------------------------------- reads
     @staticmethod
-    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
+    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = (), field_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
         return DocumentRecord(
             case_id=row.case_id, document_id=row.document_id, source_sha256=row.source_sha256,
             source_name=row.source_name, created_at=_iso(row.created_at), page_count=row.page_count,
             keys=dict(row.keys or {}), kind=row.kind, operator=row.operator, mean_confidence=row.mean_confidence,
             stack_sha256=row.stack_sha256,
             stack_pages=[row.stack_first_page, row.stack_last_page] if row.stack_sha256 else None,
+            result_code=row.result_code, signatures=list(row.signatures or []),
+            extracted=[{"name": f.name, "value": f.value, "page": f.page, "box": f.box, "confidence": f.confidence}
+                       for f in field_rows],
             pages=[PageText(number=p.number, text=p.text, confidence=p.confidence, source_page=p.source_page)
                    for p in page_rows])
+
+    @staticmethod
+    def _fields_of(conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
+        return conn.execute(sa.select(document_fields).where(document_fields.c.doc_pk == doc_pk)
+                            .order_by(document_fields.c.id)).all()
+
+    def find_by_identifier(self, value: str, *, case_prefix: str | None = None,
+                           limit: int = 50) -> list[tuple[DocumentRecord, str]]:
+        """Documents whose result code or an extracted value (citizen ID, document number …) equals ``value``.
+
+        Returns (document with its extracted fields, what matched: ``result_code`` or the field name).
+        """
+        value = unicodedata.normalize("NFC", value.strip())
+        out: list[tuple[DocumentRecord, str]] = []
+        with self._tx() as conn:
+            by_code = sa.select(documents.c.id, sa.literal("result_code").label("matched")).where(
+                sa.func.upper(documents.c.result_code) == value.upper())
+            by_field = sa.select(document_fields.c.doc_pk.label("id"), document_fields.c.name.label("matched")).where(
+                document_fields.c.value == value)
+            hits = conn.execute(sa.union(by_code, by_field)).all()
+            seen: set[int] = set()
+            for pk, matched in hits:
+                if pk in seen:
+                    continue
+                seen.add(pk)
+                row = conn.execute(sa.select(documents).where(documents.c.id == pk)).first()
+                if row is None or (case_prefix and not row.case_id.startswith(case_prefix)):
+                    continue
+                out.append((self._record(row, (), self._fields_of(conn, pk)), matched))
+        out.sort(key=lambda t: (t[0].created_at, t[0].document_id), reverse=True)
+        return out[:limit]
+
+    def unsigned_documents(self) -> list[tuple[str, str]]:
+        """(case ID, document ID) of every document whose searchable PDF the agency has not signed."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(documents.c.case_id, documents.c.document_id, documents.c.signatures,
+                                          documents.c["keys"]).order_by(documents.c.created_at)).all()
+        return [(r.case_id, r.document_id) for r in rows if (r.keys or {}).get("searchable_pdf")
+                and not any(s.get("role") == "agency" for s in (r.signatures or []))]
 
     def _pages_of(self, conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
         return conn.execute(sa.select(pages).where(pages.c.doc_pk == doc_pk).order_by(pages.c.number)).all()
@@ -321,14 +389,16 @@ class Catalog:
         with self._tx() as conn:
             rows = conn.execute(sa.select(documents).where(documents.c.case_id == str(case_id))
                                 .order_by(documents.c.created_at, documents.c.document_id)).all()
-            return [self._record(r, self._pages_of(conn, r.id) if with_pages else ()) for r in rows]
+            return [self._record(r, self._pages_of(conn, r.id) if with_pages else (), self._fields_of(conn, r.id))
+                    for r in rows]
 
     def get_document(self, document_id: str) -> DocumentRecord | None:
         """One document with its page texts, or None (the most recent if several cases hold the same file)."""
         with self._tx() as conn:
             row = conn.execute(sa.select(documents).where(documents.c.document_id == document_id)
                                .order_by(documents.c.created_at.desc()).limit(1)).first()
-            return None if row is None else self._record(row, self._pages_of(conn, row.id))
+            return None if row is None else self._record(row, self._pages_of(conn, row.id),
+                                                         self._fields_of(conn, row.id))
 
     def find_by_sha256(self, case_id: str, sha256: str) -> DocumentRecord | None:
         """The document of a case whose original has this SHA-256, or None."""
