@@ -54,7 +54,7 @@ ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, au
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 RECENT_SCAN_FACTOR = 10  # PostgreSQL: first walk the newest 10 windows of pages (10 000)
-SCAN_BUDGET = 200_000  # ... and keep walking back if the rest is expected within this many pages
+SCAN_BUDGET = 50_000  # ... and keep walking back if the rest is expected within this many pages
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
