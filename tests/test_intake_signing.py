@@ -66,6 +66,11 @@ def test_intake_stores_a_signed_pdf_with_result_code_and_fields(prefect_harness,
     assert report["result_code"] in out and "PAdES-B-T" in out and f"citizen_id: {CITIZEN_ID}" in out
 
     assert main(["verify", "--signatures", CASE]) == 0
+    from flows.signing import document_signatures
+
+    shown = document_signatures(CASE, report["document_id"])
+    assert [(s["signer"], s["valid"]) for s in shown] == [("an [TEST]", True),
+                                                          ("UBND TỈNH THỬ NGHIỆM (TEST) [TEST]", True)]
     # Reindexing from the manifests keeps what the catalog knows about signing and extraction.
     assert main(["reindex"]) == 0
     capsys.readouterr()

@@ -213,3 +213,19 @@ def test_agency_key_on_a_pkcs11_token(pdf, test_pki, tmp_path, monkeypatch):  # 
     assert "Signature is Valid." in _pdfsig(pdf)
     assert pin not in pdf.read_bytes().decode("latin-1")
     os.environ.pop("SOHOA_TEST_TOKEN_PIN", None)
+
+
+def test_wrong_passphrase_is_one_sentence_and_the_file_is_kept(pdf, pki_config, tmp_path):
+    from flows.signing import sign_file
+
+    bad_pass = tmp_path / "wrong.pass"
+    bad_pass.write_text("not-the-passphrase")
+    bad = dataclasses.replace(pki_config, agency=dataclasses.replace(pki_config.agency, passphrase_file=bad_pass,
+                                                                     file=pki_config.agency.file))
+    before = pdf.read_bytes()
+    with pytest.raises(keyring.KeyConfigError) as err:
+        sign.sign_pdf(pdf, config=bad, operator=None, result_code=RESULT_CODE)
+    assert "cannot be opened" in err.value.message_en and "not-the-passphrase" not in err.value.user_message()
+    report = sign_file(pdf, operator=None, result_code=RESULT_CODE, config=bad)
+    assert report["status"] == "unsigned" and "chưa ký số" in report["message_vi"]
+    assert pdf.read_bytes() == before
