@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "+07:00")
 FONT_SOURCE = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 FONT_SIZE = 10
-OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 58.0, 6.0
+OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 62.0, 6.0
 COPY_KIND = "SAO Y – Bản sao điện tử từ bản giấy"
 OPERATOR_FIELD, AGENCY_FIELD = "SohoaOperator", "SohoaAgency"
 FETCH_TIMEOUT = 5

@@ -229,3 +229,17 @@ def test_wrong_passphrase_is_one_sentence_and_the_file_is_kept(pdf, pki_config, 
     report = sign_file(pdf, operator=None, result_code=RESULT_CODE, config=bad)
     assert report["status"] == "unsigned" and "chưa ký số" in report["message_vi"]
     assert pdf.read_bytes() == before
+
+
+def test_stamp_font_widths_are_in_thousandths_of_an_em(signed_pdf):
+    # pyHanko writes a TrueType font's advances in its own units into /W, which PDF reads as 1/1000 em:
+    # Liberation Serif (2048 units) came out about twice too wide (digits 1024) until rescaled to 1000.
+    widths = []
+    with pikepdf.open(signed_pdf[0]) as doc:
+        for obj in doc.objects:
+            if isinstance(obj, pikepdf.Dictionary) and str(obj.get("/BaseFont", "")).endswith("LiberationSerif"):
+                for item in obj.W:
+                    if isinstance(item, pikepdf.Array):
+                        widths += [float(w) for w in item]
+    assert widths and max(widths) <= 1000
+    assert 500 in widths  # Times-metric digits are half an em
