@@ -51,6 +51,7 @@ class DocumentRecord:
     stack_sha256: str | None = None
     stack_pages: list[int] | None = None
     pages: list[PageText] = field(default_factory=list)  # not written into the manifest
+    preflight: list[dict[str, Any]] = field(default_factory=list)  # page warnings: {page, code, severity, message_vi, message_en}
 
     @property
     def signed(self) -> bool:
@@ -60,8 +61,8 @@ class DocumentRecord:
     def to_manifest(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("pages")
-        for name in ("stack_sha256", "stack_pages"):  # whole files: manifests stay as they were
-            if d[name] is None:
+        for name in ("stack_sha256", "stack_pages", "preflight"):  # manifests stay as they were without them
+            if not d[name]:
                 d.pop(name)
         return d
 

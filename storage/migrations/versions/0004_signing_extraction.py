@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_signing_extraction"
-down_revision = "0009"
+down_revision = "0003_accounts_audit"
 branch_labels = None
 depends_on = None
 
