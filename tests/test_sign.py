@@ -243,3 +243,19 @@ def test_stamp_font_widths_are_in_thousandths_of_an_em(signed_pdf):
                         widths += [float(w) for w in item]
     assert widths and max(widths) <= 1000
     assert 500 in widths  # Times-metric digits are half an em
+
+
+def test_unreachable_ocsp_and_crl_fall_back_to_b_t(pdf, test_pki, tmp_path):  # noqa: F811
+    from tests.pki import start_test_pki
+
+    (tmp_path / "gone").mkdir()
+    gone, stop = start_test_pki(tmp_path / "gone")
+    stop()  # this CA's OCSP responder and CRLs no longer answer; the session PKI's TSA still does
+    base = keyring.load_signing_config(gone.keys_dir, env={})
+    config = dataclasses.replace(base, tsa_url=test_pki.tsa_url,
+                                 trust_roots=(gone.root_pem, test_pki.root_pem))
+    infos = sign.sign_pdf(pdf, config=config, operator=None, result_code=RESULT_CODE)
+    assert [(i.role, i.level) for i in infos] == [("agency", "PAdES-B-T")]
+    [check] = sign.verify_pdf(pdf, trust_roots=config.trust_roots)
+    assert check.level == "PAdES-B-T" and check.problems == []
+    assert "Signature is Valid." in _pdfsig(pdf)
