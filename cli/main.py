@@ -307,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+REAPED = {"scan", "demo", "watch", "backfill", "retry", "worker", "pdf"}
+_REAPER: list[Any] = []  # keeps the watchdog's pipe open for this process's whole life
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so ``finally`` blocks remove temporary files on the way out."""
 
@@ -320,9 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    if from_command_line and set(argv) & REAPED:
+        # Commands that start Prefect's temporary server or Tesseract: a watchdog ends those
+        # children if this process is killed (kill -9 included); see cli/reaper.py.
+        from cli import reaper
+
+        _REAPER.append(reaper.start())
     _quiet_prefect("--verbose" in argv)
     parser = build_parser()
     try:

@@ -79,3 +79,53 @@ def test_a_run_never_removes_another_runs_work_folder(prefect_harness, data_dir:
     assert report["status"] == "stored", report
     for d in others:
         assert (d / "0001_raw.pgm").is_file(), f"{d} was removed by another run"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_kill_9_of_scan_leaves_no_prefect_server_or_tesseract_behind(tmp_path: Path) -> None:
+    """kill -9 of `sohoa scan` used to leave Prefect's temporary server running for 10+ minutes."""
+    import signal
+    import subprocess
+    import sys
+
+    from cli.reaper import _stat, descendants
+
+    page = _png(tmp_path / "page.png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "SOHOA_DATA_DIR": str(tmp_path / "data"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_THREAD_LIMIT": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "scan", str(page), "--case", CASE], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = {p: s for p, s in descendants(proc.pid).items() if "reaper.py" not in _cmdline(p)}
+            seen.update(kids)
+            if any("uvicorn" in _cmdline(p) or "prefect" in _cmdline(p) for p in kids):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the scan ended before Prefect's temporary server was seen"
+        time.sleep(1.0)
+        seen.update({p: s for p, s in descendants(proc.pid).items() if "reaper.py" not in _cmdline(p)})
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = seen
+        while time.monotonic() < deadline:
+            alive = {p: s for p, s in seen.items() if (st := _stat(p)) and st[1] == s}
+            if not alive:
+                break
+            time.sleep(0.2)
+        assert not alive, f"still running after kill -9 of the scan: {[_cmdline(p)[:80] for p in alive]}"
+    finally:
+        for pid, start in seen.items():
+            st = _stat(pid)
+            if st and st[1] == start:
+                os.kill(pid, signal.SIGKILL)

@@ -268,3 +268,26 @@ def test_backfill_keeps_to_the_source_tree(tmp_path: Path) -> None:
     assert [(Path(r.path).name, r.refused) for r in rows] == [
         ("inside.png", False), ("secret.png", True), ("secret.png", True)]
     assert not [r for r in iter_source(listing, case_from="csv", allow_outside=True) if r.refused]
+
+
+def test_scan_gives_each_file_its_own_verdict(prefect_harness, corpus: list[Hostile], tmp_path: Path) -> None:
+    """A 100000×20 image used to end the scan in a traceback and the files after it were never processed."""
+    import json
+
+    from prefect.settings import get_current_settings
+
+    by_name = {h.name: h.files[0] for h in corpus}
+    files = [by_name["png-100000x20.png"], by_name["pdf-5000-pages.pdf"], by_name["png-16bit-grey.png"]]
+    data = tmp_path / "data"
+    run = run_cli("scan mixed", ["scan", *map(str, files), "--case", "000.00.01.H56-181010-0001", "--json",
+                                 "--jobs", "1"], tmp_path,
+                  {"SOHOA_DATA_DIR": str(data), "PREFECT_API_URL": get_current_settings().api.url},
+                  watch=[data / "work"])
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert run.code == 3, run.output[-2000:]
+    reports = json.loads(run.output[run.output.index("["):])
+    assert [(r["source_name"], r["status"]) for r in reports] == [
+        ("png-100000x20.png", "failed"), ("pdf-5000-pages.pdf", "failed"), ("png-16bit-grey.png", "stored")]
+    assert "100000×20" in reports[0]["message_en"] and "5,000 pages" in reports[1]["message_en"]
+    assert run.peak_temp_mb < MAX_TEMP_MB and run.peak_rss_mb < MAX_RSS_MB and not run.left_behind
+    print(f"\nscan of 3 files (2 hostile): peak RSS {run.peak_rss_mb:.0f} MB, peak temp {run.peak_temp_mb:.1f} MB")
