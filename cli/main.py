@@ -173,7 +173,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     """List the documents of a case."""
     from flows.common import open_archive
 
-    docs = open_archive().manifest_records(args.case)
+    from models import DocumentRecord
+
+    listing = open_archive().read_case(args.case)
+    docs = [DocumentRecord.from_manifest(e) for e in listing.documents]
+    for problem in listing.problems:  # an unreadable entry is reported; the readable ones are listed
+        print(f"  ! {problem.key}: không đọc được (unreadable: {problem.problem})", file=sys.stderr)
     if args.json:
         print_json([d.to_manifest() for d in docs])
         return 0
@@ -346,6 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        from models.errors import as_disk_full
+
+        full = as_disk_full(exc)
+        if full is None:
+            raise
+        print(full.user_message(), file=sys.stderr)
+        return full.exit_code
     except Terminated:
         print("Đã dừng theo tín hiệu SIGTERM (terminated).", file=sys.stderr)
         return 143

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
 from flows.watch import CLAIM_DIR, HotFolder
@@ -129,3 +130,47 @@ def test_kill_9_of_scan_leaves_no_prefect_server_or_tesseract_behind(tmp_path: P
             st = _stat(pid)
             if st and st[1] == start:
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_disk_full_is_a_clear_error_and_the_stored_original_stays_listed(prefect_harness, data_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A full disk used to end in a traceback, with the original stored but listed in no manifest."""
+    import subprocess
+
+    from flows.common import open_archive
+    from flows.intake import intake
+
+    work = data_dir / "work"
+    work.mkdir(parents=True)
+    # A real full disk: a small tmpfs as the work folder. Reading the colour A4 page for the check
+    # fits (~25 MB), processing it (raw + cleaned + colour + OCR images, ~51 MB) does not.
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=36m", "tmpfs", str(work)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({mounted.stderr.strip()}): disk-full path not tested")
+    try:
+        im = Image.new("RGB", (2480, 3508), "white")
+        draw = ImageDraw.Draw(im)
+        for i in range(12):
+            draw.text((200, 300 + 120 * i), f"CONG HOA XA HOI CHU NGHIA VIET NAM {i}", fill="black", font_size=60)
+        draw.ellipse((1500, 2800, 2100, 3400), outline="red", width=30)  # a seal: the colour is kept
+        src = tmp_path / "a4.png"
+        im.save(src, dpi=(300, 300))
+        [report] = intake(files=[str(src)], case_id=CASE)
+        assert report["status"] == "failed" and report["error_type"] == "DiskFull", report
+        assert report["exit_code"] == 6 and "Ổ đĩa đã đầy" in report["message_vi"]
+        archive = open_archive()
+        listing = archive.read_case(CASE)
+        assert not listing.documents and list(listing.pending), "the stored original is listed nowhere"
+        [problem] = archive.verify(CASE)
+        assert problem.problem == "incomplete"
+        assert not any(work.iterdir()), "work files left on the full disk"
+        # Space again: the same scan finishes and the listing is complete.
+        subprocess.run(["mount", "-o", "remount,size=400m", str(work)], check=True)
+        [again] = intake(files=[str(src)], case_id=CASE)
+        assert again["status"] == "stored", again
+        listing = archive.read_case(CASE)
+        assert [d["document_id"] for d in listing.documents] == [again["document_id"]] and not listing.pending
+        assert archive.verify(CASE) == []
+    finally:
+        subprocess.run(["umount", "-l", str(work)], capture_output=True)
