@@ -53,6 +53,10 @@ class IntakeRequest:
     document_id: str | None = None
     # The file's SHA-256 when the caller already hashed it (a stack is hashed once, not per dossier).
     source_sha256: str | None = None
+    # A dossier cut from a stack (``path`` then holds only its pages): the stack's SHA-256 and the
+    # dossier's page numbers in the stack. Recorded in the manifest and catalog.
+    stack_sha256: str | None = None
+    stack_pages: tuple[int, ...] | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -68,9 +72,30 @@ def store_original(request: IntakeRequest, source_sha256: str) -> dict[str, Any]
     ext = reader.EXTENSIONS[reader.sniff_format(path)]
     stored = archive.store_original(
         case_id=request.case_id, document_id=request.document_id_for(source_sha256), source_path=path,
-        source_name=path.name, ext=ext, operator=request.operator,
+        source_name=path.name, ext=ext, operator=request.operator, stack_sha256=request.stack_sha256,
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
     )
     return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="store-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def store_stack(path: str, stack_sha256: str, operator: str | None = None) -> dict[str, Any]:
+    """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from its cases."""
+    source = Path(path)
+    ext = reader.EXTENSIONS[reader.sniff_format(source)]
+    stored = open_archive().store_stack(stack_sha256=stack_sha256, source_path=source, source_name=source.name,
+                                        ext=ext, operator=operator)
+    return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="record-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def record_stack(stack_sha256: str, key: str, source_name: str, page_count: int,
+                 segments: list[dict[str, Any]]) -> None:
+    """Write which pages of the stack went to which case (``stacks/<sha>/stack.json``)."""
+    open_archive().record_stack(stack_sha256=stack_sha256, key=key, source_name=source_name,
+                                page_count=page_count, segments=segments)
 
 
 @task(name="find-stored")
@@ -102,6 +127,16 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
             "dropped_pages": result.dropped_pages}
 
 
+@task(name="sign-document")
+def sign_document(request: IntakeRequest, processed: dict[str, Any]) -> dict[str, Any]:
+    """Extract the key data, issue the result code and sign the searchable PDF in place (flows/signing.py)."""
+    from flows.signing import finish_document
+
+    report = processed["report"]
+    return finish_document(case_id=request.case_id, document_id=report["document_id"], operator=request.operator,
+                           searchable_pdf=Path(processed["searchable_pdf"]), ocr_json=Path(processed["ocr_json"]))
+
+
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
       retry_condition_fn=_retry_transient)
 def store_results(request: IntakeRequest, processed: dict[str, Any], original_key: str) -> dict[str, Any]:
@@ -121,9 +156,16 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
-        mean_confidence=report.mean_confidence,
-        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=True)],
+        mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
+        result_code=(processed.get("finished") or {}).get("result_code"),
+        signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
+        extracted=(processed.get("finished") or {}).get("extracted", []),
+        # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
+        # scanned file or stack (blank backs dropped and stacks split make them differ).
+        pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
+               for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
     archive.record(record)
     return record.to_manifest()
@@ -144,7 +186,8 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     try:
-        existing = find_stored(request.case_id, sha, None if request.pages is None else document_id)
+        segment = request.pages is not None or request.document_id is not None
+        existing = find_stored(request.case_id, sha, document_id if segment else None)
     except StorageUnavailable:
         existing = None  # the store is down: store-original retries, then the scan waits in the spool
     if existing:
@@ -162,6 +205,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
+        processed["finished"] = sign_document(request, processed)
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
@@ -173,8 +217,11 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report = DocumentReport.from_dict(processed["report"])
     report.stored_keys = record["keys"]
     report.status = "stored"
+    finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"])}
+                               "first_lines": _first_lines(processed["page_texts"]),
+                               "result_code": finished["result_code"], "signing": finished["signing"],
+                               "extracted": finished["extracted"]}
 
 
 def _claim_workdir(work_root: Path, name: str) -> Path:
@@ -187,7 +234,9 @@ def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, origina
     """Keep the whole scan file in the local spool; ``drain_spool`` runs its intake again later."""
     job = spool_scan(Path(request.path), sha256=sha, case_id=request.case_id, kind=request.kind,
                      operator=request.operator, reason=exc, pages=request.pages,
-                     document_id=request.document_id_for(sha) if request.pages is not None else None)
+                     document_id=(request.document_id_for(sha)
+                                  if request.pages is not None or request.document_id else None),
+                     stack_sha256=request.stack_sha256, stack_pages=request.stack_pages)
     return spooled_report(job, exc, original_stored=original_stored) | {"document_id": request.document_id_for(sha)}
 
 
@@ -241,10 +290,12 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
 @flow(name="intake-request", log_prints=False)
 def intake_request(path: str, case_id: str, kind: str | None = None, operator: str | None = None,
                    pages: list[int] | None = None, document_id: str | None = None,
-                   jobs: int | None = None) -> dict[str, Any]:
+                   jobs: int | None = None, stack_sha256: str | None = None,
+                   stack_pages: list[int] | None = None) -> dict[str, Any]:
     """Ingest exactly one request again (a spooled whole file, or one dossier of a split stack)."""
     request = IntakeRequest(path=path, case_id=str(CaseId.parse(case_id)), kind=kind, operator=operator,
-                            pages=tuple(pages) if pages is not None else None, document_id=document_id)
+                            pages=tuple(pages) if pages is not None else None, document_id=document_id,
+                            stack_sha256=stack_sha256, stack_pages=tuple(stack_pages) if stack_pages else None)
     try:
         return ingest_one(request, work_root=settings().data_dir / "work", jobs=jobs)
     except SohoaError as exc:

@@ -16,7 +16,7 @@ from models.errors import (
     StorageUnavailable,
     UnsupportedFormat,
 )
-from models.records import DocumentRecord, PageText, SearchHit, StoredObject
+from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
     BoundingBox,
     DocumentReport,
@@ -30,6 +30,7 @@ from models.document import (
 __all__ = [
     "BoundingBox",
     "CaseId",
+    "CaseSummary",
     "CorruptFile",
     "DocumentRecord",
     "DocumentReport",
@@ -45,6 +46,7 @@ __all__ = [
     "PageReport",
     "PageText",
     "SearchHit",
+    "SearchResults",
     "PreflightIssue",
     "Severity",
     "SohoaError",

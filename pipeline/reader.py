@@ -7,6 +7,7 @@ name: a text file called ``.pdf`` is refused as what it is. pdf2image is importe
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -299,3 +300,20 @@ def looks_complete(path: Path) -> bool:
     except (OSError, EOFError, SyntaxError, ValueError):
         return False
     return True
+
+
+def render_page_png(pdf_path: Path, page: int, *, width: int = 300) -> bytes:
+    """One page (1-based) of a PDF rendered by Poppler as a PNG ``width`` pixels wide (thumbnails, page views)."""
+    from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+
+    try:
+        images = convert_from_path(str(pdf_path), first_page=page, last_page=page, size=(width, None),
+                                   fmt="png", timeout=60)
+    except (PDFPageCountError, PDFSyntaxError) as exc:
+        raise CorruptFile(pdf_path.name, str(exc).splitlines()[0] if str(exc) else "") from exc
+    if not images:
+        raise CorruptFile(pdf_path.name, f"no page {page}")
+    out = io.BytesIO()
+    images[0].save(out, format="PNG", optimize=True)
+    return out.getvalue()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import logging
 import mimetypes
 import tempfile
@@ -28,18 +29,20 @@ from storage.objectstore import (
     sha256_file,
     sha256_of_object,
     source_key,
+    stack_key,
+    stack_manifest_key,
 )
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "sohoa-manifest/1"
+DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
 PENDING_SUFFIX = ".pending.json"
 
 
 def pending_key(case_id: str, document_id: str) -> str:
     """``cases/<case>/entries/<doc>.pending.json``: an original stored, its processing not finished."""
     return entry_key(case_id, document_id).removesuffix(".json") + PENDING_SUFFIX
-DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class CaseListing:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+
 def _checked_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, dict) or not isinstance(entry.get("document_id"), str):
         raise ValueError("not a document entry (no document_id)")
@@ -87,21 +91,38 @@ def _checked_entry(entry: Any) -> dict[str, Any]:
 
 
 def pages_from_ocr_json(data: bytes) -> list[PageText]:
-    """Page texts of an ocr.json: ``pages[*].number``, ``pages[*].text``, confidence = mean of ``ocr.words[*][5]``."""
+    """Page texts of an ocr.json, numbered as pages of the searchable PDF.
+
+    ``pages`` lists the pages of the searchable PDF in order: ``pdf_page`` (written since the
+    catalog reports PDF pages; otherwise the position in the list, which is the same thing),
+    ``number`` = the page of the source file or stack, ``text``; confidence = mean of ``ocr.words[*][5]``.
+    """
     doc = json.loads(data)
     out: list[PageText] = []
-    for page in doc.get("pages", []):
+    for position, page in enumerate(doc.get("pages", []), start=1):
         words = ((page.get("ocr") or {}).get("words") or [])
         confs = [float(w[5]) for w in words if len(w) > 5 and w[5] is not None]
-        out.append(PageText(number=int(page["number"]),
+        source = page.get("number")
+        out.append(PageText(number=int(page.get("pdf_page") or position),
                             text=unicodedata.normalize("NFC", page.get("text") or ""),
-                            confidence=sum(confs) / len(confs) if confs else None))
+                            confidence=sum(confs) / len(confs) if confs else None,
+                            source_page=int(source) if source is not None else None))
     return out
 
 
 def _mean_confidence(pages: list[PageText]) -> float | None:
     confs = [p.confidence for p in pages if p.confidence is not None]
     return sum(confs) / len(confs) if confs else None
+
+
+_STACK_LOCKS: dict[str, threading.Lock] = {}
+_STACK_LOCKS_GUARD = threading.Lock()
+
+
+def _stack_lock(stack_sha256: str) -> threading.Lock:
+    # stack.json is read-modify-write: serialise its writers within this process.
+    with _STACK_LOCKS_GUARD:
+        return _STACK_LOCKS.setdefault(stack_sha256, threading.Lock())
 
 
 class Archive:
@@ -113,7 +134,8 @@ class Archive:
 
     # ------------------------------------------------------------------------------ objects
     def store_original(self, *, case_id: str | CaseId, document_id: str, source_path: Path, source_name: str,
-                       ext: str, operator: str | None = None) -> StoredObject:
+                       ext: str, operator: str | None = None, stack_sha256: str | None = None,
+                       stack_pages: list[int] | None = None) -> StoredObject:
         """Store the scan unchanged; skipped when already there, refused if a different file is."""
         case = str(case_id)
         key = source_key(case, document_id, ext)
@@ -130,6 +152,9 @@ class Archive:
                     "source-name": unicodedata.normalize("NFC", source_name), "sha256": sha}
         if operator:
             metadata["operator"] = operator
+        if stack_sha256:
+            metadata["stack-sha256"] = stack_sha256
+            metadata["stack-pages"] = "-".join(str(n) for n in (stack_pages or []))
         content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
         stored = self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
         self._write_pending(case, document_id, stored, source_name=metadata["source-name"], operator=operator)
@@ -149,6 +174,74 @@ class Archive:
                              json.dumps(pending, ensure_ascii=False, indent=1, sort_keys=True).encode(),
                              content_type="application/json",
                              metadata={"case-id": case, "document-id": document_id, "role": "pending-entry"})
+
+    # ---------------------------------------------------------------------------- stacks
+    def store_stack(self, *, stack_sha256: str, source_path: Path, source_name: str, ext: str,
+                    operator: str | None = None) -> StoredObject:
+        """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from every case.
+
+        Each case receives only its own pages (cut losslessly); the stack itself, which holds all
+        the cases' pages, is for the roles that manage intake only and is never listed with a case.
+        """
+        key = stack_key(stack_sha256, ext)
+        existing = self.store.stat(key)
+        if existing is not None and existing.sha256 == stack_sha256:
+            return existing
+        metadata = {"role": "stack", "sha256": stack_sha256,
+                    "source-name": unicodedata.normalize("NFC", source_name)}
+        if operator:
+            metadata["operator"] = operator
+        content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
+        return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+
+    def read_stack(self, stack_sha256: str) -> dict[str, Any] | None:
+        """The record of a stack (its key, name, and which pages went to which case), or None."""
+        try:
+            return json.loads(self.store.get_bytes(stack_manifest_key(stack_sha256)))
+        except NotFound:
+            return None
+
+    def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
+                     segments: list[dict[str, Any]]) -> None:
+        """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
+        with _stack_lock(stack_sha256):
+            record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
+                                                      "segments": []}
+            old = json.dumps(record, sort_keys=True)
+            by_doc = {(s.get("case_id"), s.get("document_id")): s for s in record.get("segments", [])}
+            for seg in segments:
+                by_doc[(seg.get("case_id"), seg.get("document_id"))] = dict(seg)
+            record.update(key=key, source_name=unicodedata.normalize("NFC", source_name), page_count=page_count,
+                          segments=sorted(by_doc.values(), key=lambda s: (s.get("pages") or [0])[0]))
+            if json.dumps(record, sort_keys=True) == old:
+                return
+            body = json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(stack_manifest_key(stack_sha256), body, content_type="application/json",
+                                 metadata={"role": "stack-record"})
+
+    def replace_original(self, rec: DocumentRecord, *, source_path: Path, stack_sha256: str,
+                         stack_pages: list[int]) -> DocumentRecord:
+        """Repair: make a case's original hold only its own pages (the stack's bytes stay as an old version).
+
+        The object store keeps the previous bytes (S3 versioning; the local folder store copies
+        them under ``.versions/``). The manifest entry and the catalog row get the new checksum and
+        the stack's SHA-256 and page range; derived objects are unchanged (they already held only
+        the case's pages).
+        """
+        key = rec.keys["source"]
+        keep = getattr(self.store, "keep_version", None)
+        if keep is not None:
+            keep(key)
+        current = self.store.stat(key)
+        metadata = dict(current.metadata if current else {})
+        metadata.pop("sha256", None)
+        metadata.update({"case-id": rec.case_id, "document-id": rec.document_id, "role": "source",
+                         "stack-sha256": stack_sha256, "stack-pages": "-".join(str(n) for n in stack_pages)})
+        stored = self.store.put_file(key, Path(source_path), metadata=metadata,
+                                     content_type=current.content_type if current else "application/octet-stream")
+        fixed = DocumentRecord(**{**rec.to_manifest(), "source_sha256": stored.sha256,
+                                  "stack_sha256": stack_sha256, "stack_pages": list(stack_pages)})
+        return self.record(fixed)
 
     def store_derived(self, *, case_id: str | CaseId, document_id: str, role: str, path: Path,
                       content_type: str, source_sha256: str) -> StoredObject:

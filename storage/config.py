@@ -11,6 +11,34 @@ from storage.catalog import Catalog
 from storage.objectstore import ObjectStore
 
 _TRUE = {"1", "true", "yes", "on"}
+LEGACY_DATA_DIR = "sohoa-data"  # the old default, relative to the current folder
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """One fixed place per user, whatever the current folder: ``$XDG_DATA_HOME/sohoa``, else ``~/.local/share/sohoa``."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_DATA_HOME")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative value is invalid and ignored
+        return Path(xdg) / "sohoa"
+    home = env.get("HOME")
+    return (Path(home) if home else Path.home()) / ".local" / "share" / "sohoa"
+
+
+def data_dir_source(env: Mapping[str, str] | None = None) -> str:
+    """Where the data directory comes from: ``SOHOA_DATA_DIR`` or the per-user default."""
+    env = os.environ if env is None else env
+    return "SOHOA_DATA_DIR" if env.get("SOHOA_DATA_DIR") else "default"
+
+
+def legacy_data_dir(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """An old ``./sohoa-data`` in the current folder that is not the data directory in use, or None."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    old = (cwd / LEGACY_DATA_DIR)
+    if not old.is_dir():
+        return None
+    if old.resolve() == Settings.from_env(env).data_dir:
+        return None
+    return old.resolve()
 
 
 @dataclass(frozen=True)
@@ -30,11 +58,27 @@ class Settings:
         return (f"Settings(data_dir={str(self.data_dir)!r}, s3_endpoint={self.s3_endpoint!r}, "
                 f"s3_bucket={self.s3_bucket!r}, database_url={self.database_url.split('@')[-1]!r})")
 
+    def describe(self) -> dict[str, str]:
+        """Where things are, for ``sohoa info``: never a key, a password or a token."""
+        if self.s3_endpoint:
+            scheme = "https" if self.s3_secure else "http"
+            endpoint = self.s3_endpoint if "://" in self.s3_endpoint else f"{scheme}://{self.s3_endpoint}"
+            store = f"S3 {_without_credentials(endpoint)} bucket {self.s3_bucket}"
+        else:
+            store = f"local folder {self.data_dir / 'objects'}"
+        import sqlalchemy as sa
+
+        try:
+            catalog = sa.engine.make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unparsable URL is shown without anything after '@'
+            catalog = "…@" + self.database_url.split("@")[-1]
+        return {"data_dir": str(self.data_dir), "store": store, "catalog": catalog}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read SOHOA_DATA_DIR, SOHOA_S3_* and SOHOA_DATABASE_URL (``env`` defaults to os.environ)."""
         env = os.environ if env is None else env
-        data_dir = Path(env.get("SOHOA_DATA_DIR") or "./sohoa-data").expanduser().resolve()
+        data_dir = Path(env.get("SOHOA_DATA_DIR") or default_data_dir(env)).expanduser().resolve()
         return cls(
             data_dir=data_dir,
             s3_endpoint=env.get("SOHOA_S3_ENDPOINT") or None,
@@ -45,6 +89,28 @@ class Settings:
             s3_object_lock=(env.get("SOHOA_S3_OBJECT_LOCK") or "false").strip().lower() in _TRUE,
             database_url=env.get("SOHOA_DATABASE_URL") or f"sqlite:///{data_dir / 'catalog.sqlite3'}",
         )
+
+
+def _without_credentials(url: str) -> str:
+    """``scheme://user:pass@host/…`` → ``scheme://***@host/…``; query strings dropped (tokens live there)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username or parts.password:
+        host = f"***@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def prefect_api(env: Mapping[str, str] | None = None) -> str:
+    """The Prefect API the flows talk to (credentials removed), or that a temporary one is started."""
+    env = os.environ if env is None else env
+    url = env.get("PREFECT_API_URL")
+    if not url:
+        return "none set: a temporary local Prefect server is started per command (~20 s)"
+    return _without_credentials(url)
 
 
 def private_dir(path: Path) -> Path:
