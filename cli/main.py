@@ -84,12 +84,31 @@ def _print_document(report: dict[str, Any]) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Ingest files as documents of one case through the intake flow."""
     files = [str(Path(f).resolve()) for f in args.files]
-    if not os.environ.get("PREFECT_API_URL") and not args.json:
-        print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; đặt PREFECT_API_URL để bỏ bước này)", file=sys.stderr)
-    from flows.intake import intake
+    results = None
+    if not args.in_process:
+        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
 
-    results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
-                     strict=args.strict)
+        remote = service_url() if args.case else None
+        store = None if remote else open_service_store()
+        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+            results = scan_via_http(*remote, files, case_id=args.case, kind=args.kind, strict=args.strict,
+                                    on_page=None if args.json else
+                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
+        elif store is not None:  # a running intake service does the work: no Prefect start-up here
+            def waiting(job) -> None:
+                print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
+
+            results = scan_via_service(store, files, case_id=args.case, kind=args.kind, operator=args.operator,
+                                       strict=args.strict, jobs=args.jobs,
+                                       on_page=None if args.json else print_page, on_wait=waiting)
+    if results is None:
+        if not os.environ.get("PREFECT_API_URL") and not args.json:
+            print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
+                  "để bỏ bước này)", file=sys.stderr)
+        from flows.intake import intake
+
+        results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
+                         strict=args.strict)
     if args.json:
         print_json(results)
     else:
@@ -376,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
     s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--in-process", action="store_true",
+                   help="run the intake flow in this process even when an intake service is running")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("pdf", help="scans → one searchable PDF/A, nothing stored")

@@ -82,7 +82,6 @@ class CaseListing:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-
 def _checked_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, dict) or not isinstance(entry.get("document_id"), str):
         raise ValueError("not a document entry (no document_id)")

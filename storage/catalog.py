@@ -257,12 +257,13 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS document_fields, pages, documents, cases, alembic_version, "
-                                     + ACCOUNT_TABLES + " CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS document_fields, pages, documents, cases, scan_job_pages, "
+                                     "scan_jobs, scan_services, alembic_version, " + ACCOUNT_TABLES + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
                 for table in ("pages_fts_vocab", "pages_fts", "document_fields", "pages", "documents", "cases",
-                              "alembic_version", *ACCOUNT_TABLES.split(", ")):
+                              "scan_job_pages", "scan_jobs", "scan_services", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
