@@ -552,7 +552,8 @@ def _error(exc: SohoaError) -> dict[str, Any]:
 
 
 def _lower_priority() -> None:
+    niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OCR_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (AttributeError, OSError):
         pass

@@ -70,6 +70,15 @@ def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None
         work = data_dir / "work"
         ingest(sample[0], CASE_A, kind="Đơn đề nghị", operator="hoa.tran", work=work)
         ingest(sample[2], CASE_B, kind="Quyết định", operator="binh.le", work=work)
+        # CASE_A's document carries the agency's (TEST) signature, CASE_B's is left "chưa ký số".
+        from flows.signing import sign_stored
+        from pipeline.keyring import init_test_keys, keys_dir_for
+
+        init_test_keys(keys_dir_for(data_dir), operator="hoa.tran")
+        catalog = open_catalog(Settings.from_env())
+        [(case_a, doc_a)] = [(c, d) for c, d in catalog.unsigned_documents() if c == CASE_A]
+        catalog.close()
+        sign_stored(case_a, doc_a)
         catalog = open_catalog(Settings.from_env())
         accounts = Accounts(catalog.engine)
         for name, (role, units) in USERS.items():

@@ -182,7 +182,8 @@ def _merged(ctx: Ctx, docs: list[DocumentRecord]) -> tuple[Path, str]:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".part", delete=False) as tmp:
             tmp_path = Path(tmp.name)
-        merge_pdfs([(p, t) for p, t, _ in parts], tmp_path)
+        merge_pdfs([(p, t) for p, t, _ in parts], tmp_path, title=f"Hồ sơ {ctx.case_id}",
+                   case_id=str(ctx.case_id))
         tmp_path.replace(out)
     return out, sha256_file(out)
 
