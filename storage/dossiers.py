@@ -51,19 +51,28 @@ class CaseHits:
                 "hits": [h.to_dict() if hasattr(h, "to_dict") else h.__dict__ for h in self.hits]}
 
 
+class CaseResults(list):  # list[CaseHits]
+    """Search results grouped by case; ``capped`` when the catalog ranked only its window of matches."""
+
+    capped: bool = False
+
+
 def _accepts(fn: Any, name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
 
 def search_cases(catalog: Catalog, query: str, *, units: Collection[str], unit: str | None = None,
                  since: dt.date | None = None, until: dt.date | None = None, kind: str | None = None,
-                 limit: int = 50) -> list[CaseHits]:
+                 limit: int = 50) -> CaseResults:
     """Search the pages of the cases of ``units`` (narrowed to ``unit``), grouped by case, best case first."""
     allowed = sorted(set(units) if unit is None else set(units) & {unit})
+    out = CaseResults()
     if not allowed or not query.strip():
-        return []
+        return out
     if _accepts(catalog.search, "units"):
-        hits = list(catalog.search(query, units=allowed, since=since, until=until, kind=kind, limit=limit))
+        found = catalog.search(query, units=allowed, since=since, until=until, kind=kind, limit=limit)
+        out.capped = bool(getattr(found, "capped", False))
+        hits = list(found)
     else:  # the catalog of before unit filters: one query per unit, merged by score
         hits = []
         for u in allowed:
@@ -81,7 +90,8 @@ def search_cases(catalog: Catalog, query: str, *, units: Collection[str], unit: 
         g = groups.setdefault(h.case_id, CaseHits(case_id=h.case_id, score=h.score))
         g.score = max(g.score, h.score)
         g.hits.append(h)
-    return sorted(groups.values(), key=lambda g: -g.score)
+    out.extend(sorted(groups.values(), key=lambda g: -g.score))
+    return out
 
 
 def _received(case_id: str) -> dt.date | None:

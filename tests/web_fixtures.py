@@ -59,16 +59,21 @@ def ingest(path: Path, case_id: str, *, kind: str, operator: str, work: Path) ->
     return store_results.fn(request, processed, original["key"])
 
 
-def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None = None) -> dict[str, str]:
-    """Ingest the sample into two cases of two units and create the test accounts; returns the env used."""
+def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None = None,
+         documents: list[tuple[int, str, str, str]] | None = None) -> dict[str, str]:
+    """Ingest the sample into two cases of two units and create the test accounts; returns the env used.
+
+    ``documents``: (index into ``sample``, case ID, kind, operator) to ingest instead of the default two.
+    """
     values = {"SOHOA_DATA_DIR": str(data_dir), **(extra_env or {})}
+    documents = documents or [(0, CASE_A, "Đơn đề nghị", "hoa.tran"), (2, CASE_B, "Quyết định", "binh.le")]
     with env(**values):
         from storage.accounts import Accounts
         from storage.config import Settings, open_catalog
 
         work = data_dir / "work"
-        ingest(sample[0], CASE_A, kind="Đơn đề nghị", operator="hoa.tran", work=work)
-        ingest(sample[2], CASE_B, kind="Quyết định", operator="binh.le", work=work)
+        for index, case_id, kind, operator in documents:
+            ingest(sample[index], case_id, kind=kind, operator=operator, work=work)
         catalog = open_catalog(Settings.from_env())
         accounts = Accounts(catalog.engine)
         for name, (role, units) in USERS.items():

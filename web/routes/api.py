@@ -83,7 +83,7 @@ def search(ctx: Annotated[Ctx, guard(Action.SEARCH)], q: Annotated[str, Query(mi
            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     groups = dossiers.search_cases(ctx.services.catalog, q, units=readable_units(ctx.principal), unit=ctx.unit,
                                    since=parse_day(since), until=parse_day(until), kind=kind or None, limit=limit)
-    return {"query": q, "cases": [g.to_dict() for g in groups]}
+    return {"query": q, "capped": groups.capped, "cases": [g.to_dict() for g in groups]}
 
 
 @router.get("/cases/{case}", summary="One case and its documents")
