@@ -28,8 +28,8 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
-# Reads whose allowed requests are worth a line in the trail (every refusal is always recorded).
-AUDITED_READS = frozenset(Action) - {Action.LIST_CASES}
+# Actions whose allowed requests are written to the trail (every refusal is always recorded).
+AUDITED_READS = frozenset(Action)
 
 
 def services_of(request: Request) -> Services:
