@@ -8,6 +8,7 @@ from models.errors import (
     EncryptedPdf,
     ImageTooLarge,
     InvalidCaseId,
+    JobConflict,
     NotFound,
     OcrFailed,
     PageNeedsRescan,
@@ -15,6 +16,7 @@ from models.errors import (
     StorageError,
     StorageUnavailable,
     UnsupportedFormat,
+    UploadTooLarge,
 )
 from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
@@ -38,6 +40,7 @@ __all__ = [
     "EncryptedPdf",
     "ImageTooLarge",
     "InvalidCaseId",
+    "JobConflict",
     "NotFound",
     "OcrFailed",
     "OcrPage",
@@ -54,4 +57,5 @@ __all__ = [
     "StorageUnavailable",
     "StoredObject",
     "UnsupportedFormat",
+    "UploadTooLarge",
 ]

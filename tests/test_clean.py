@@ -20,12 +20,15 @@ from pipeline.clean import CleanedPage, clean_page, remove_speckle
 SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
 
 SYNTH = SHARED / "bench" / "synth_scans.py"
-SEED = sorted((SHARED / "seed").glob("*.txt"))[0]
+SEED = next(iter(sorted((SHARED / "seed").glob("*.txt"))), None)
+# A fresh clone has no ../shared: the tests on synthetic scans skip (in synth), saying why; the others run.
 DPI = 300
 
 
 def synth(out: Path, *extra: str) -> list[dict[str, str]]:
     """Synthetic scanned pages and their manifest rows (true skew, rotation, truth file)."""
+    if SEED is None or not SYNTH.exists():
+        pytest.skip(f"no shared generator/seed text at {SHARED} (set SOHOA_SHARED)")
     subprocess.run([sys.executable, str(SYNTH), str(SEED), str(out), *extra], check=True, capture_output=True)
     with open(out / "manifest.tsv", encoding="utf-8") as f:
         return [{**row, "dir": str(out)} for row in csv.DictReader(f, delimiter="\t")]
