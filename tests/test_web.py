@@ -83,14 +83,16 @@ def test_range_etag_and_stable_urls_with_a_read_token(web_server, web_data, lan)
     assert api.get(f"/api/v1/cases/{CASE_B}").status_code == 404
     # A read token cannot upload (the scope check answers before any upload code runs).
     assert api.post(f"/api/v1/cases/{CASE_A}/scans", files={"file": ("a.pdf", b"%PDF-1.7")}).status_code == 403
-    run_cli(web_data, "token", "revoke", "egov-read")
+    revoked = run_cli(web_data, "token", "revoke", "egov-read")
+    assert revoked.returncode == 0, revoked.stderr
     assert api.get(url).status_code == 401
 
 
 def test_write_token_passes_the_scope_check(web_server, web_data):
     res = run_cli(web_data, "token", "add", "scanner-1", "--unit", "000.00.14.H56", "--scope", "write")
     api = httpx.Client(base_url=web_server.url, headers={"Authorization": f"Bearer {res.stdout.strip()}"})
-    assert api.post(f"/api/v1/cases/{CASE_A}/scans").status_code == 501  # allowed; the upload arrives with the desk
+    # Past the scope check: the desk's upload itself answers (415: no multipart body was sent).
+    assert api.post(f"/api/v1/cases/{CASE_A}/scans").status_code == 415
     assert api.post(f"/api/v1/cases/{CASE_B}/scans").status_code == 403
 
 
@@ -221,6 +223,15 @@ def test_sessions_are_shared_by_replicas(web_server, proxied_server):
         assert lan.post("/sign-out", data={"csrf": re.search(r'name="csrf" value="([^"]+)"',
                                                               lan.get("/cases").text).group(1)}).status_code == 303
         assert other.get(f"/api/v1/cases/{CASE_A}").status_code == 401  # signed out on one, gone on both
+
+
+def test_operator_reaches_the_desk_and_a_handler_is_not_offered_it(web_server, lan):
+    assert 'href="/desk"' not in lan.get("/cases").text
+    with signed_in(web_server.url, "hoa") as hoa:
+        assert 'href="/desk"' in hoa.get("/cases").text
+        desk = hoa.get("/desk")
+        assert desk.status_code == 200 and "Quầy nhận hồ sơ" in desk.text
+        assert re.search(r'data-csrf="[^"]{20,}"', desk.text)
 
 
 def test_csrf_token_required_on_every_form(web_server, lan):

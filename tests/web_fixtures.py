@@ -27,6 +27,7 @@ USERS = {  # name: (role, units)
     "minh": ("handler", ["000.00.22.H56"]),
     "thu": ("archivist", ["000.00.14.H56"]),
     "quan": ("admin", []),
+    "hoa": ("operator", ["000.00.14.H56"]),
     "vy": ("handler", ["000.00.14.H56"]),    # is disabled by a test
     "khoa": ("handler", ["000.00.14.H56"]),  # its sign-ins are throttled by a test
 }
@@ -96,7 +97,8 @@ class WebServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        full = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        # The desk's intake service (issue 12) is not started by these servers unless a test asks for it.
+        full = {**os.environ, "SOHOA_INTAKE_SERVICE": "0", **self.env, "PYTHONPATH": str(ROOT)}
         self.log = Path(self.env["SOHOA_DATA_DIR"]) / f"web-{self.port}.log"
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port)],

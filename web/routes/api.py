@@ -194,9 +194,3 @@ def merged_pdf(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)], download: bool 
     path, sha = _merged(ctx, docs)
     return file_response(ctx.request, path, sha256=sha, filename=f"{ctx.case_id}.pdf",
                          content_type="application/pdf", inline=not download)
-
-
-@router.post("/cases/{case}/scans", status_code=501,
-             summary="Upload scans to a case (write scope, operators); the upload itself arrives with the desk")
-async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)]) -> Response:
-    return Response('{"detail": "upload not implemented yet"}', status_code=501, media_type="application/json")
