@@ -893,24 +893,3 @@ def _num(value: float) -> str:
 def _round(value: float) -> float:
     return round(value, 3)
 
-
-def merge_pdfs(parts: Sequence[tuple[Path, str]], out: Path) -> Path:
-    """One PDF of several, in order, with one top-level bookmark per part (its title) at its first page.
-
-    A minimal merge for the case download: pages are copied as they are; the result is not claimed
-    to be PDF/A (the parts are, and stay the legal copies).
-    """
-    if not parts:
-        raise EmptyFile(out.name)
-    merged = pikepdf.new()
-    starts: list[tuple[int, str]] = []
-    for path, title in parts:
-        with pikepdf.open(path) as src:
-            starts.append((len(merged.pages), title))
-            merged.pages.extend(src.pages)
-    with merged.open_outline() as outline:
-        for index, title in starts:
-            outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", title), index))
-    merged.docinfo["/Title"] = unicodedata.normalize("NFC", ", ".join(t for _, t in parts))[:500]
-    merged.save(out)
-    return out

@@ -106,7 +106,7 @@ def test_case_zip_and_merged_pdf(lan):
     with pikepdf.open(io.BytesIO(merged.content)) as pdf:
         assert len(pdf.pages) == 3
         with pdf.open_outline() as outline:
-            assert [o.title for o in outline.root] == ["Đơn đề nghị — ho-so-mau.tif"]
+            assert [o.title for o in outline.root] == ["1. Đơn đề nghị — ho-so-mau.tif (3 trang)"]
 
 
 def test_original_only_for_archivists(web_server, lan):

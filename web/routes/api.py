@@ -12,7 +12,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from models import DocumentRecord, NotFound
 from models.policy import Action, readable_units
-from pipeline.pdf import merge_pdfs
 from storage import dossiers
 from storage.objectstore import sha256_file
 from web.deps import Ctx, guard
@@ -166,23 +165,26 @@ def case_zip(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)]) -> Response:
 
 
 def _merged(ctx: Ctx, docs: list[DocumentRecord]) -> tuple[Path, str]:
-    cache = ctx.services.cache_dir / "objects"
-    parts = []
+    """The case's merged PDF (flows.common.write_case_pdf, as ``sohoa get --merged``), cached by its parts' hashes."""
+    from flows.common import write_case_pdf
+    from storage.archive import Archive
+
+    hashes = []
     for rec in docs:
         if rec.keys.get("searchable_pdf"):
-            path, st = dossiers.local_copy(ctx.services.store, rec.keys["searchable_pdf"], cache)
-            title = f"{rec.kind or 'Tài liệu'} — {rec.source_name}"
-            parts.append((path, title, st.sha256))
-    if not parts:
+            st = ctx.services.store.stat(rec.keys["searchable_pdf"])
+            if st is not None:
+                hashes.append(f"{rec.document_id}:{st.sha256}:{rec.kind}:{rec.source_name}")
+    if not hashes:
         raise HTTPException(404, "not found")
-    digest = hashlib.sha256("".join(f"{s}:{t}\n" for _, t, s in parts).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
     out = ctx.services.cache_dir / "merged" / f"{digest}.pdf"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".part", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
-        merge_pdfs([(p, t) for p, t, _ in parts], tmp_path)
-        tmp_path.replace(out)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+            built = write_case_pdf(ctx.case_id, Path(tmp) / "case.pdf",  # type: ignore[arg-type]
+                                   archive=Archive(ctx.services.store, ctx.services.catalog))
+            built.replace(out)
     return out, sha256_file(out)
 
 
