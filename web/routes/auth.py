@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from models.policy import Principal
 from storage.accounts import NAME_PATTERN
 from web.app import templates
 from web.deps import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, resolve_principal, services_of
@@ -24,6 +25,12 @@ def safe_next(target: str | None) -> str:
         return "/search"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else "/search"
+
+
+def only_role(principal: Principal) -> str:
+    """The role of a principal that has exactly one (every account), else ''."""
+    roles = [r.value for r in principal.roles]
+    return roles[0] if len(roles) == 1 else ""
 
 
 def landing(user_role: str, next_url: str) -> str:
@@ -54,16 +61,14 @@ def home(request: Request) -> Response:
     principal, _ = resolve_principal(request)
     if principal is None:
         return RedirectResponse("/sign-in", status_code=303)
-    return RedirectResponse(landing(next(iter(principal.roles)).value if len(principal.roles) == 1 else "",
-                                    "/search"), status_code=303)
+    return RedirectResponse(landing(only_role(principal), "/search"), status_code=303)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request, next: str | None = None) -> Response:
     principal, _ = resolve_principal(request)
     if principal is not None and principal.kind == "user":
-        role = next(iter(principal.roles)).value if len(principal.roles) == 1 else ""
-        return RedirectResponse(landing(role, safe_next(next)), status_code=303)
+        return RedirectResponse(landing(only_role(principal), safe_next(next)), status_code=303)
     return sign_in_page(request, next_url=safe_next(next))
 
 
