@@ -62,6 +62,14 @@ def test_document_page_thumbnails_and_inline_pdf(lan):
     assert pdf.content.startswith(b"%PDF")
 
 
+def test_document_page_shows_signer_time_and_validity(lan):
+    doc = doc_of(lan, CASE_A)
+    page = lan.get(f"/cases/{CASE_A}/documents/{doc}").text
+    assert "Mã kết quả số hóa" in page and f"{CASE_A}-KQ{doc[:10].upper()}" in page
+    assert "UBND TỈNH THỬ NGHIỆM (TEST) [TEST]" in page and "Hợp lệ" in page and "PAdES-B-T" in page
+    assert "+07:00" in page and "Chưa ký số" not in page
+
+
 def test_range_etag_and_stable_urls_with_a_read_token(web_server, web_data, lan):
     doc = doc_of(lan, CASE_A)
     res = run_cli(web_data, "token", "add", "egov-read", "--unit", "000.00.14.H56", "--scope", "read", "--expires", "90d")

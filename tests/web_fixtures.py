@@ -75,6 +75,16 @@ def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None
         work = data_dir / "work"
         for index, case_id, kind, operator in documents:
             ingest(sample[index], case_id, kind=kind, operator=operator, work=work)
+        if any(case_id == CASE_A for _, case_id, _, _ in documents):
+            # CASE_A's document carries the agency's (TEST) signature, CASE_B's is left "chưa ký số".
+            from flows.signing import sign_stored
+            from pipeline.keyring import init_test_keys, keys_dir_for
+
+            init_test_keys(keys_dir_for(data_dir), operator="hoa.tran")
+            catalog = open_catalog(Settings.from_env())
+            [(case_a, doc_a)] = [(c, d) for c, d in catalog.unsigned_documents() if c == CASE_A]
+            catalog.close()
+            sign_stored(case_a, doc_a)
         catalog = open_catalog(Settings.from_env())
         accounts = Accounts(catalog.engine)
         for name, (role, units) in USERS.items():

@@ -93,9 +93,14 @@ def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
 
 @router.get("/cases/{case}/documents/{doc}", response_class=HTMLResponse)
 def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
+    from flows.signing import stored_pdf_signatures
+
     rec = load_document(ctx)
     roles = {r.value for r in ctx.principal.roles}
-    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec,
+    signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
+                                       data_dir=ctx.services.settings.data_dir) \
+        if rec.keys.get("searchable_pdf") else []
+    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
                   may_original=bool(roles & {"operator", "archivist"}))
 
 
