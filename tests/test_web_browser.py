@@ -66,6 +66,7 @@ def test_handler_signs_in_searches_opens_downloads_is_refused_and_signs_out(brow
     page.wait_for_selector("iframe.pdf")
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator(".thumbs img").count() == 3
+    page.wait_for_timeout(2500)  # let Chromium's PDF viewer draw inside the iframe before the screenshot
     page.screenshot(path=ARTIFACTS / "05-document.png", full_page=True)
 
     page.click(".thumbs a >> nth=1")  # page 2 of the PDF, rendered by the server
