@@ -127,21 +127,22 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600.
 
-    An existing file is never opened here: it is usually a SQLite database that this process may
-    already hold locks on, and closing any descriptor of that file drops every POSIX lock the
-    process holds on it (another process could then write at the same time and corrupt it).
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, and this runs on the SQLite catalog while the process may already have it
+    open (a second ``open_catalog`` in the web app): its locks would silently go, and another
+    process's commits could be lost.
     """
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-    except FileExistsError:
-        try:
-            st = path.stat()
-            if st.st_uid == os.getuid() and st.st_mode & 0o077:
-                path.chmod(0o600)
-        except OSError:
-            pass
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         return path
-    os.close(fd)
+    except FileExistsError:
+        pass
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass
     return path
 
 
