@@ -50,7 +50,7 @@ def desk_server(prefect_harness, web_data):
 
     env = dict(web_data, SOHOA_INTAKE_SERVICE="1", PREFECT_API_URL=PREFECT_API_URL.value(),
                PREFECT_LOGGING_LEVEL="WARNING")
-    res = run_cli(env, "user", "add", "hoa", "--role", "operator", "--unit", UNIT, "--password-stdin",
+    res = run_cli(env, "user", "add", "mai.desk", "--role", "operator", "--unit", UNIT, "--password-stdin",
                   stdin=f"{PASSWORD}\n")
     assert res.returncode == 0, res.stderr
     server = WebServer(env=env)
@@ -159,7 +159,7 @@ def test_operator_uploads_sees_the_blurred_page_replaces_it_and_opens_the_stored
     page.on("pageerror", lambda e: errors.append(str(e)))
 
     page.goto(f"{desk_server.url}/desk")
-    page.fill("input[name=name]", "hoa")
+    page.fill("input[name=name]", "mai.desk")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit].primary")
     page.wait_for_url("**/desk")
