@@ -118,28 +118,56 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     return 0
 
 
+# How bad a file's outcome is for ``sohoa check``: a file that cannot be read at all outranks a
+# page to rescan, which outranks a good file.
+_CHECK_SEVERITY = {0: 0, 4: 1, 3: 2, 2: 2, 7: 2, 1: 3}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Preflight only: the verdict per page within a second or two; exit 4 when a page must be rescanned."""
+    """Preflight only: the verdict of every page of every file; exit 4 when a page must be rescanned, 3 for a bad file."""
     from pipeline.document import check_pages
 
     worst = 0
-    results = []
-    with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
-        def show(page):
-            if not args.json:
-                verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
-                print(f"trang {page.number}: {verdict} ({page.dpi:.0f} dpi{', ước tính' if page.dpi_estimated else ''}, "
-                      f"{page.seconds * 1000:.0f} ms)")
-                for issue in page.issues:
-                    print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
-        outcomes = check_pages([Path(f) for f in args.files], workdir=Path(tmp), jobs=args.jobs, on_page=show)
-    for o in outcomes:
-        results.append(o.report.to_dict())
-        if o.report.needs_rescan:
-            worst = 4
+    results: list[dict[str, Any]] = []
+    for f in args.files:
+        name = Path(f).name
+        code = 0
+        with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
+            def show(page, name=name):  # type: ignore[no-untyped-def]
+                if not args.json:
+                    verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
+                    print(f"{name} trang {page.number}: {verdict} ({page.dpi:.0f} dpi"
+                          f"{', ước tính' if page.dpi_estimated else ''}, {page.seconds * 1000:.0f} ms)")
+                    for issue in page.issues:
+                        print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
+            try:
+                outcomes = check_pages([Path(f)], workdir=Path(tmp), jobs=args.jobs, on_page=show)
+            except SohoaError as exc:
+                code = exc.exit_code
+                results.append({"file": f, "error": exc.user_message(), "message_vi": exc.message_vi,
+                                "message_en": exc.message_en, "exit_code": exc.exit_code})
+                if not args.json:
+                    print(f"{name}: {exc.user_message()}")
+            else:
+                for o in outcomes:
+                    results.append(o.report.to_dict() | {"file": f})
+                    if o.report.needs_rescan:
+                        code = 4
+        if _CHECK_SEVERITY.get(code, 3) > _CHECK_SEVERITY.get(worst, 3):
+            worst = code
     if args.json:
         print_json(results)
     return worst
+
+
+def _no_documents(case: str) -> SohoaError:
+    from models import NotFound
+    from storage.config import Settings
+
+    return NotFound(f"Case {case} has no documents in the store ({Settings.from_env().describe()['store']}); "
+                    "check the case ID, or 'sohoa info' for the store in use.",
+                    f"Hồ sơ {case} chưa có tài liệu nào trong kho ({Settings.from_env().describe()['store']}); "
+                    "hãy kiểm tra mã hồ sơ, hoặc chạy 'sohoa info' để xem kho đang dùng.")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -149,10 +177,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     docs = open_archive().manifest_records(args.case)
     if args.json:
         print_json([d.to_manifest() for d in docs])
-        return 0
+        return 0 if docs else 7
     if not docs:
-        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.")
-        return 7
+        raise _no_documents(args.case)
     print(f"Hồ sơ {args.case}: {len(docs)} tài liệu")
     for d in docs:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
@@ -168,8 +195,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     archive = open_archive()
     docs = archive.manifest_records(args.case)
     if not docs:
-        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
-        return 7
+        raise _no_documents(args.case)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for d in docs:
@@ -197,6 +223,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("(Prefect: khởi động máy chủ tạm thời, ~20 giây)", file=sys.stderr)
     started = time.perf_counter()
     [result] = intake(files=[str(tiff)], case_id=case, kind="Đơn đề nghị", operator="demo", jobs=args.jobs)
+    if result.get("status") == "already-stored":
+        print(f"Hồ sơ mẫu đã được lưu từ trước ({result.get('created_at') or '?'}); không xử lý lại. "
+              "(The sample dossier was already stored; it was not processed again.)")
     if result.get("status") == "failed":
         print(result["error"], file=sys.stderr)
         return result.get("exit_code", 1)

@@ -14,6 +14,7 @@ from models.errors import (
     SohoaError,
     StorageError,
     StorageUnavailable,
+    MissingFile,
     UnsupportedFormat,
 )
 from models.records import DocumentRecord, PageText, SearchHit, StoredObject
@@ -51,5 +52,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredObject",
+    "MissingFile",
     "UnsupportedFormat",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
+from models.errors import MissingFile
 from pipeline import pdf
 
 # The largest page accepted: A3 at 600 dpi is ~70 MP; beyond this a file is a mistake, not a scan,
@@ -56,7 +57,11 @@ class RawPage:
 def sha256_of(path: Path) -> str:
     """SHA-256 of a file, streamed."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise MissingFile(str(path)) from None
+    with f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -67,7 +72,7 @@ def sniff_format(path: Path) -> str:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise UnsupportedFormat(path.name, "file not found") from None
+        raise MissingFile(str(path)) from None
     if path.is_dir():
         raise UnsupportedFormat(path.name, "it is a folder")
     if size == 0:
