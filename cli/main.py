@@ -28,11 +28,58 @@ def case_arg(text: str) -> str:
     return str(CaseId.parse(text))
 
 
-def _quiet_prefect(verbose: bool) -> None:
-    # Prefect's INFO logs drown the operator's report; keep them for --verbose.
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Commands that run Prefect flows: their Prefect log lines go to the log file unless --verbose.
+PREFECT_COMMANDS = {"demo", "scan", "backfill", "watch", "worker", "retry", "repair-stacks", "verify"}
+LOG_FILE = "logs/sohoa.log"
+
+
+def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
+    """Keep Prefect's log lines (and its first-run usage-data notice) off the operator's screen.
+
+    Without --verbose, Prefect logs to ``<data dir>/logs/sohoa.log`` (tracebacks included) instead of
+    the terminal. Usage data is not sent (server analytics off, DO_NOT_TRACK=1 unless set), so its
+    notice never shows: dossiers of public administration stay on machines the agency chose.
+    """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if verbose:
+        return
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if command in PREFECT_COMMANDS and "PREFECT_LOGGING_SETTINGS_PATH" not in os.environ:
+        try:
+            os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(_prefect_logging_to_file())
+        except (OSError, ImportError, ValueError):
+            pass  # no writable data dir yet: Prefect logs to the screen as usual
+
+
+def log_file() -> Path:
+    """Where Prefect's and the flows' log lines go without --verbose."""
+    from storage.config import default_data_dir
+
+    return Path(os.environ.get("SOHOA_DATA_DIR") or default_data_dir()).expanduser().resolve() / LOG_FILE
+
+
+def _prefect_logging_to_file() -> Path:
+    """Prefect's own logging.yml with its console handlers replaced by a file under the data dir."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("prefect")
+    default = Path(list(spec.submodule_search_locations)[0]) / "logging" / "logging.yml"
+    config = yaml.safe_load(default.read_text(encoding="utf-8"))
+    target = log_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for name, formatter in (("console", "standard"), ("debug", "debug")):
+        config["handlers"][name] = {"level": 0, "class": "logging.FileHandler", "formatter": formatter,
+                                    "filename": str(target), "encoding": "utf-8"}
+    path = target.with_name("prefect-logging.yml")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def print_json(data: Any) -> None:
@@ -373,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a sub-command and turn every known error into a sentence and an exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    _quiet_prefect("--verbose" in argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    _quiet_prefect("--verbose" in argv, command)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
