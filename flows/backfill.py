@@ -41,7 +41,7 @@ from flows.common import open_archive, settings
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png"}
 REPORT_FIELDS = ["path", "case_id", "document_id", "pages", "status", "reason", "seconds", "worker"]
-STATUSES = ("stored", "skipped", "failed", "no-case-id", "interrupted")
+STATUSES = ("stored", "skipped", "failed", "no-case-id")  # "interrupted" too, after a Ctrl-C
 CASE_FROM = ("folder", "csv", "qr")
 
 WORK_POOL = "sohoa"
