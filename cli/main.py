@@ -40,6 +40,9 @@ def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
     the terminal. Usage data is not sent (server analytics off, DO_NOT_TRACK=1 unless set), so its
     notice never shows: dossiers of public administration stay on machines the agency chose.
     """
+    # A fresh PREFECT_HOME migrates its database on the first start: give the temporary server
+    # time for that instead of failing the first scan (Prefect's default is 20 s).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     if verbose:
@@ -142,11 +145,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return max(codes) if codes else 0
 
 
+def _check_output(path: str, what: str) -> None:
+    """Refuse an output path whose folder is missing or not writable, before any OCR is done."""
+    from cli.storage import UsageError as OutputError
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file name.",
+                          f"{path} là một thư mục; hãy ghi tên tệp.")
+    if not folder.is_dir():
+        raise OutputError(f"The folder of {what} {path} does not exist; create it first.",
+                          f"Thư mục của tệp {path} không tồn tại; hãy tạo thư mục trước.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"The folder of {what} {path} is not writable.",
+                          f"Không có quyền ghi vào thư mục của tệp {path}.")
+
+
 def cmd_pdf(args: argparse.Namespace) -> int:
     """Scans → one searchable PDF/A, nothing stored."""
     from pipeline.document import process_document
+    from pipeline.reader import sniff_format
 
     case = case_arg(args.case) if args.case else None
+    # Everything that can be checked is checked before the OCR, not found after minutes of it.
+    _check_output(args.output, "the output")
+    if args.sidecar:
+        _check_output(args.sidecar, "the sidecar")
+    for f in args.inputs:
+        sniff_format(Path(f))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
         result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
@@ -417,9 +444,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so ``finally`` blocks remove temporary files on the way out."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a sub-command and turn every known error into a sentence and an exit code."""
+    import signal
+    import threading
+
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     command = next((a for a in argv if not a.startswith("-")), None)
     _quiet_prefect("--verbose" in argv, command)
     parser = build_parser()
@@ -434,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("Đã dừng theo tín hiệu SIGTERM (terminated).", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("Đã dừng theo yêu cầu (interrupted).", file=sys.stderr)
         return 130

@@ -142,7 +142,9 @@ def case_from_first_page(path: Path, work_root: Path) -> tuple[str | None, str]:
     from pipeline.document import check_pages
     from pipeline.reader import sha256_of
 
-    workdir = work_root / f"qr-{sha256_of(path)[:20]}"
+    from flows.intake import _claim_workdir
+
+    workdir = _claim_workdir(work_root, f"qr-{sha256_of(path)[:20]}")
     try:
         outcomes = check_pages([path], workdir=workdir, jobs=1, pages={1}, detect_qr=True)
     finally:

@@ -20,7 +20,7 @@ from models.errors import InputFileError
 from pipeline import reader
 from pipeline.document import PageOutcome, check_pages, refuse_rescans
 from pipeline.qr import StackSplit, split_stack
-from flows.intake import IntakeRequest, ingest_one, record_stack, store_stack
+from flows.intake import IntakeRequest, _claim_workdir, ingest_one, record_stack, store_stack
 from models import StorageUnavailable
 from pipeline.document import document_id_for
 from pipeline.extract import extension_of_extract, extract_pages
@@ -108,7 +108,7 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
     sha = reader.sha256_of(path)
     default = CaseId.parse(default_case) if default_case else None
     check_file = _CheckFile(path) if write_check else None
-    outcomes, split = check_stack(path, workdir=work_root / f"stack-{sha[:20]}", default_case=default, jobs=jobs,
+    outcomes, split = check_stack(path, workdir=_claim_workdir(work_root, f"stack-{sha[:20]}"), default_case=default, jobs=jobs,
                                   on_page=check_file.page if check_file else None)
     summary = stack_summary(outcomes, split)
     if check_file:

@@ -10,13 +10,14 @@ import contextlib
 import datetime as dt
 import shutil
 import threading
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
+from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -223,8 +224,10 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
         stack_pages=list(request.stack_pages) if request.stack_pages else None,
-        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=True)],
+        # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
+        # scanned file or stack (blank backs dropped and stacks split make them differ).
+        pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
+               for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
     with GATE.enter(request.path):
         archive.record(record)
@@ -241,7 +244,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     document_id = request.document_id_for(sha)
     if strict:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id}"
+        workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:
             refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
@@ -277,7 +280,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         if not spool:
             raise
         return _spool(request, sha, exc, original_stored=False)
-    workdir = work_root / document_id
+    workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
         try:
@@ -304,6 +307,12 @@ def _stored_first_lines(case_id: str, document_id: str) -> list[str]:
     except SohoaError:
         pass
     return []
+
+
+def _claim_workdir(work_root: Path, name: str) -> Path:
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
@@ -343,6 +352,14 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
         except SohoaError as exc:
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append(failure_report(Path(f).name, case, exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
             continue
         for r in reports:
             logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))

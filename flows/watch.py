@@ -5,7 +5,9 @@ seconds and it ends the way its format ends), ingested through the intake flow, 
 ``done/``; a rejected file goes to ``failed/`` and a file with pages that have no case ID to
 ``needs-case-id/``, each with a ``.reason.txt`` in Vietnamese and English. The page verdicts
 (``<name>.check.txt``) are written next to the file before OCR starts and travel with it.
-State lives in the folders themselves: restarting the watcher picks up whatever is still in
+A file is claimed before anything else by renaming it into ``INBOX/.processing/<host>@<pid>-<id>/``
+(atomic), so two watchers on one inbox never take the same file; what a stopped watcher of this
+machine had claimed goes back into INBOX when a watcher starts. State lives in the folders themselves: restarting the watcher picks up whatever is still in
 INBOX, and a file that was stored just before a crash is recognised by its SHA-256 (already
 stored), so nothing is processed twice and nothing is forgotten.
 """
@@ -15,8 +17,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from pipeline.reader import looks_complete
 log = logging.getLogger("sohoa.watch")
 
 CHECK_SUFFIX = ".check.txt"
+CLAIM_DIR = ".processing"  # INBOX/.processing/<host>@<pid>-<id>/: files a watcher has taken
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".reason.txt", ".report.json", ".report.txt",
                     CHECK_SUFFIX)
 STORED = ("stored", "already-stored")
@@ -73,6 +78,8 @@ class HotFolder:
             self.default_case = str(CaseId.parse(self.default_case))
         for d in (self.inbox, self.done, self.failed, self.needs_case):
             d.mkdir(parents=True, exist_ok=True)
+        self._owner = f"{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._recover_claims()
 
     def ready_files(self, now: float | None = None) -> list[Path]:
         """Files in INBOX (and its case-ID sub-folders) that have settled and look complete."""
@@ -108,7 +115,7 @@ class HotFolder:
             if not path.is_file() or path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
                 continue
             rel = path.relative_to(self.inbox)
-            if len(rel.parts) > 2 or (len(rel.parts) == 2 and (self.inbox / rel.parts[0]).resolve() in outputs):
+            if any(part.startswith(".") for part in rel.parts) or len(rel.parts) > 2 or (len(rel.parts) == 2 and (self.inbox / rel.parts[0]).resolve() in outputs):
                 continue
             yield path
 
@@ -119,13 +126,69 @@ class HotFolder:
             return str(CaseId.parse(rel.parts[0]))
         return self.default_case
 
-    def handle(self, path: Path) -> dict[str, Any]:
-        """Ingest one complete file and move it to done/, failed/ or needs-case-id/; returns the report."""
-        started = time.perf_counter()
+    def _claim(self, path: Path) -> Path | None:
+        """Take the file for this watcher alone: rename it into ``INBOX/.processing/<owner>/``.
+
+        A rename is atomic, so when two watchers (two processes, or two machines on one shared
+        folder) see the same file, exactly one rename succeeds; the other finds it gone and skips it.
+        """
         rel = path.relative_to(self.inbox)
+        claimed = self.inbox / CLAIM_DIR / self._owner / rel
+        claimed.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return None
+        check = _sidecar(path, CHECK_SUFFIX)
+        if check.exists():
+            try:
+                os.rename(check, _sidecar(claimed, CHECK_SUFFIX))
+            except FileNotFoundError:
+                pass
+        return claimed
+
+    def _recover_claims(self) -> None:
+        """Put back into INBOX what a watcher of this machine that is no longer running had claimed."""
+        root = self.inbox / CLAIM_DIR
+        if not root.is_dir():
+            return
+        host = socket.gethostname()
+        for owner in root.iterdir():
+            name_host, _, rest = owner.name.rpartition("@")
+            pid = rest.split("-", 1)[0]
+            if name_host != host or not pid.isdigit() or _alive(int(pid)) or owner.name == self._owner:
+                continue
+            for f in sorted(p for p in owner.rglob("*") if p.is_file()):
+                back = self.inbox / f.relative_to(owner)
+                back.parent.mkdir(parents=True, exist_ok=True)
+                if not back.exists():
+                    os.replace(f, back)
+                    log.info("RECOVERED     %s (claimed by a watcher that stopped)", back.relative_to(self.inbox))
+            shutil.rmtree(owner, ignore_errors=True)
+
+    def handle(self, path: Path) -> dict[str, Any] | None:
+        """Claim one complete file, ingest it, move it to done/, failed/ or needs-case-id/; returns the report.
+
+        None when another watcher claimed the file first.
+        """
+        rel = path.relative_to(self.inbox)
+        claimed = self._claim(path)
+        if claimed is None:
+            log.info("SKIPPED       %s (taken by another watcher)", rel)
+            return None
+        try:
+            return self._handle_claimed(claimed, rel)
+        except BaseException:
+            # Could not file it away (e.g. the done/ disk is full): back into INBOX, tried again later.
+            if claimed.exists() and not path.exists():
+                os.replace(claimed, path)
+            raise
+
+    def _handle_claimed(self, path: Path, rel: Path) -> dict[str, Any]:
+        started = time.perf_counter()
         case: str | None = None
         try:
-            case = self.case_for(path)
+            case = self.case_for(self.inbox / rel)
         except InvalidCaseId as exc:
             results = [{"source_name": path.name, "status": "failed", "error": exc.user_message(),
                         "message_vi": f"Thư mục '{rel.parts[0]}' không phải mã hồ sơ. {exc.message_vi}",
@@ -230,6 +293,16 @@ def _reason_text(results: list[dict[str, Any]]) -> str:
     vi += [i["message_vi"] for i in issues]
     en += [i["message_en"] for i in issues]
     return "\n".join(vi) + "\n\n" + "\n".join(en) + "\n"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sidecar(path: Path, suffix: str) -> Path:

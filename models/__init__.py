@@ -17,7 +17,7 @@ from models.errors import (
     MissingFile,
     UnsupportedFormat,
 )
-from models.records import DocumentRecord, PageText, SearchHit, StoredObject
+from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
     BoundingBox,
     DocumentReport,
@@ -31,6 +31,7 @@ from models.document import (
 __all__ = [
     "BoundingBox",
     "CaseId",
+    "CaseSummary",
     "CorruptFile",
     "DocumentRecord",
     "DocumentReport",
@@ -46,6 +47,7 @@ __all__ = [
     "PageReport",
     "PageText",
     "SearchHit",
+    "SearchResults",
     "PreflightIssue",
     "Severity",
     "SohoaError",

@@ -106,9 +106,40 @@ class EncryptedPdf(InputFileError):
 class ImageTooLarge(InputFileError):
     def __init__(self, name: str, width: int, height: int, limit: int) -> None:
         super().__init__(
-            f"{name} has a page of {width}×{height} pixels, over the limit of {limit:,} pixels; "
-            "scan at 200–600 dpi.",
-            f"Tệp {name} có trang {width}×{height} điểm ảnh, vượt giới hạn {limit:,}; hãy quét ở 200–600 dpi.",
+            f"{name} has a page of {width}×{height} pixels, over the limit of {limit:,} pixels a page "
+            "(SOHOA_MAX_PIXELS); scan at 200–600 dpi.",
+            f"Tệp {name} có trang {width}×{height} điểm ảnh, vượt giới hạn {limit:,} điểm ảnh một trang "
+            "(SOHOA_MAX_PIXELS); hãy quét ở 200–600 dpi.",
+        )
+
+
+class TooManyPages(InputFileError):
+    def __init__(self, name: str, pages: int, limit: int) -> None:
+        super().__init__(
+            f"{name} has {pages:,} pages, over the limit of {limit:,} pages a file (SOHOA_MAX_PAGES); "
+            "split it into smaller files.",
+            f"Tệp {name} có {pages:,} trang, vượt giới hạn {limit:,} trang một tệp (SOHOA_MAX_PAGES); "
+            "hãy tách thành các tệp nhỏ hơn.",
+        )
+
+
+class FileTooLarge(InputFileError):
+    def __init__(self, name: str, pixels: int, limit: int) -> None:
+        super().__init__(
+            f"{name} holds {pixels:,} pixels in all its pages, over the limit of {limit:,} pixels a file "
+            "(SOHOA_MAX_FILE_PIXELS); split it or scan at 200–300 dpi.",
+            f"Tệp {name} có tổng {pixels:,} điểm ảnh, vượt giới hạn {limit:,} điểm ảnh một tệp "
+            "(SOHOA_MAX_FILE_PIXELS); hãy tách tệp hoặc quét ở 200–300 dpi.",
+        )
+
+
+class NotAPageShape(InputFileError):
+    def __init__(self, name: str, number: int, width: int, height: int) -> None:
+        super().__init__(
+            f"{name}: page {number} is {width}×{height} pixels, which is not the shape of a paper page; "
+            "scan the page again.",
+            f"Tệp {name}: trang {number} có kích thước {width}×{height} điểm ảnh, không phải hình dạng "
+            "một trang giấy; hãy quét lại trang này.",
         )
 
 

@@ -20,9 +20,10 @@ class StoredObject:
 class PageText:
     """The searchable text of one page of a stored document."""
 
-    number: int
+    number: int  # 1-based page of the stored searchable PDF (what a reader opens)
     text: str
     confidence: float | None = None
+    source_page: int | None = None  # 1-based page of the scanned file (or stack) it came from
 
 
 @dataclass
@@ -61,7 +62,13 @@ class DocumentRecord:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A page that matches a search, best first."""
+    """A page that matches a search, best first.
+
+    ``page`` is the page of the stored searchable PDF (open it there); ``source_page`` the page of
+    the scanned file or stack it came from. ``score`` is relative relevance within the query, 0..1:
+    1.0 is the best page of this query, 0.5 a page half as relevant (see ``storage.catalog``).
+    ``snippet`` holds the matched words between « and ».
+    """
 
     case_id: str
     document_id: str
@@ -70,3 +77,41 @@ class SearchHit:
     score: float
     source_name: str = ""
     kind: str | None = None
+    source_page: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (CLI --json, the web API)."""
+        return asdict(self)
+
+
+class SearchResults(list):  # list[SearchHit]
+    """The hits of one search page, best first, and what the ranking could see.
+
+    ``capped`` is True when more pages matched than the ranking window holds: the hits are then
+    the best of the ``window`` most recently catalogued matching pages, and the user should narrow
+    the search (more words, a unit, a date range).
+    """
+
+    def __init__(self, hits: list[SearchHit] | None = None, *, matched: int = 0, capped: bool = False,
+                 window: int = 0) -> None:
+        super().__init__(hits or [])
+        self.matched = matched  # pages ranked (all matches when not capped)
+        self.capped = capped
+        self.window = window
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One case in a list of cases: what it holds and when it was received (from its case ID)."""
+
+    case_id: str
+    agency: str | None
+    received_on: str | None  # ISO date from the case ID's yymmdd; None for a provisional ID
+    document_count: int
+    page_count: int
+    first_seen_at: str  # ISO 8601, UTC: when the catalog first saw the case
+    last_stored_at: str | None  # ISO 8601, UTC: the newest document's time
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (CLI --json, the web API)."""
+        return asdict(self)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, Severity
+from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
 from pipeline import clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
@@ -116,6 +116,13 @@ def check_pages(
                             dpi_estimated=raw.dpi_estimated)
         if raw.path is None:
             report.text_source = "pdf-text"
+            stripped = pdf.active_content(raw.source_pdf, raw.source_index) if raw.source_pdf else []
+            if stripped:
+                what = ", ".join(dict.fromkeys(stripped))
+                report.issues = [PreflightIssue(
+                    code="active_content_removed", severity=Severity.INFO,
+                    message_vi=f"Đã gỡ bỏ nội dung chủ động không được phép trong PDF/A: {what}.",
+                    message_en=f"Removed active content PDF/A forbids: {what}.")]
         else:
             grey = cv2.imread(str(raw.path), cv2.IMREAD_GRAYSCALE)
             result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated,
@@ -210,8 +217,11 @@ def process_document(
     ocr_json = workdir / "ocr.json"
     ocr_json.write_text(json.dumps({
         "document_id": document_id, "case_id": case_id, "source_sha256": source_sha256,
-        "pages": [{"number": o.raw.number, "text": o.text, "ocr": o.ocr.to_dict() if o.ocr else None}
-                  for o in kept],
+        # "number": the page of the source file (or stack), as the preflight report names it;
+        # "pdf_page": the page of the searchable PDF written here (blank pages dropped).
+        "pages": [{"number": o.raw.number, "pdf_page": i, "text": o.text,
+                   "ocr": o.ocr.to_dict() if o.ocr else None}
+                  for i, o in enumerate(kept, start=1)],
         "dropped_blank_pages": dropped,
     }, ensure_ascii=False), encoding="utf-8")
     report.seconds = time.perf_counter() - started

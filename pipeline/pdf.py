@@ -186,10 +186,64 @@ def _append_source_page(pdf: pikepdf.Pdf, *, page: SourcePdfPage,
     if not 0 <= page.index < len(src.pages):
         raise ValueError(f"{path.name} has {len(src.pages)} pages; there is no page index {page.index}")
     pdf.pages.append(src.pages[page.index])
-    copied = pdf.pages[-1].obj
-    # Page-level actions are forbidden in PDF/A; nothing else is touched.
-    if Name.AA in copied:
-        del copied[Name.AA]
+    # PDF/A forbids JavaScript, actions that run or launch things, and embedded files: the copy
+    # keeps the page's content and text, never those (the report lists what was removed).
+    _active_parts(pdf.pages[-1].obj, remove=True)
+
+
+# Annotations that carry or play content PDF/A-2 forbids or that embed a file.
+_FORBIDDEN_ANNOTS = {"/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D"}
+
+
+def _active_parts(page: pikepdf.Object, *, remove: bool) -> list[str]:
+    """What on one page PDF/A forbids: page and annotation actions (/AA, /A other than a URI link),
+    JavaScript, and file-attachment or multimedia annotations; removed when ``remove``."""
+    found: list[str] = []
+    if Name.AA in page:
+        found.append("page actions (/AA)")
+        if remove:
+            del page[Name.AA]
+    annots = page.get(Name.Annots)
+    if annots is None:
+        return found
+    kept = []
+    for annot in list(annots):
+        if not isinstance(annot, pikepdf.Dictionary):
+            continue
+        subtype = str(annot.get(Name.Subtype, ""))
+        if subtype in _FORBIDDEN_ANNOTS:
+            found.append(f"{subtype[1:]} annotation" + (" with an embedded file" if subtype == "/FileAttachment" else ""))
+            continue
+        if Name.AA in annot:
+            found.append("annotation actions (/AA)")
+            if remove:
+                del annot[Name.AA]
+        action = annot.get(Name.A)
+        if isinstance(action, pikepdf.Dictionary) and str(action.get(Name.S, "")) != "/URI":
+            found.append(f"{str(action.get(Name.S, '/unknown'))[1:]} action")
+            if remove:
+                del annot[Name.A]
+        kept.append(annot)
+    if remove and len(kept) != len(annots):
+        page[Name.Annots] = Array(kept)
+    return found
+
+
+def active_content(path: Path, index: int) -> list[str]:
+    """What copying page ``index`` (0-based) of ``path`` into an e-file removes ([] = nothing)."""
+    with _open_pdf(Path(path)) as src:
+        if not 0 <= index < len(src.pages):
+            return []
+        found = _active_parts(src.pages[index].obj, remove=False)
+        if index == 0:  # document-level parts are never copied (only pages are): say so once
+            names = src.Root.get(Name.Names, Dictionary())
+            if Name.JavaScript in names:
+                found.append("document JavaScript")
+            if Name.EmbeddedFiles in names:
+                found.append("embedded files")
+            if Name.OpenAction in src.Root and isinstance(src.Root.OpenAction, pikepdf.Dictionary):
+                found.append("open action")
+    return found
 
 
 def _load_bilevel(path: Path) -> Image.Image:
@@ -578,8 +632,11 @@ def _font_embedded(font: pikepdf.Object) -> bool:
 # Incoming PDFs
 
 
-def inspect_pdf(path: Path) -> PdfInfo:
-    """Page sizes, image resolution and presence of text; typed errors for unusable PDFs."""
+def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
+    """Page sizes, image resolution and presence of text; typed errors for unusable PDFs.
+
+    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at.
+    """
     path = Path(path)
     if path.stat().st_size == 0:
         raise EmptyFile(path.name)
@@ -588,6 +645,10 @@ def inspect_pdf(path: Path) -> PdfInfo:
             page_count = len(pdf.pages)
             if page_count == 0:
                 raise CorruptFile(path.name, "the PDF has no pages")
+            if max_pages is not None and page_count > max_pages:
+                from models.errors import TooManyPages
+
+                raise TooManyPages(path.name, page_count, max_pages)
             texts = _page_texts(path, page_count=page_count)
             infos = []
             for index, page in enumerate(pdf.pages):

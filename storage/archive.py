@@ -21,6 +21,8 @@ from models import CaseId, DocumentRecord, NotFound, PageText, StorageError, Sto
 from storage.catalog import Catalog
 from storage.objectstore import (
     ObjectStore,
+    entries_prefix,
+    entry_key,
     manifest_key,
     ocr_key,
     searchable_key,
@@ -34,6 +36,8 @@ from storage.objectstore import (
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "sohoa-manifest/1"
+# stack.json is read-modify-write: one writer at a time in this process (a stack is split by one run).
+_STACK_LOCK = threading.Lock()
 DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
 
 
@@ -57,16 +61,42 @@ class VerifyProblem:
         return f"{self.key}: {self.problem}"
 
 
+@dataclass
+class CaseListing:
+    """What the store lists for one case: its document entries and what could not be read."""
+
+    case_id: str
+    documents: list[dict[str, Any]]
+    problems: list[VerifyProblem]
+    entry_keys: list[str]
+    manifest_docs: list[dict[str, Any]] | None  # manifest.json's documents; None when absent/unreadable
+    manifest_bad: bool = False
+
+
+def _checked_entry(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("document_id"), str):
+        raise ValueError("not a document entry (no document_id)")
+    DocumentRecord.from_manifest(entry)  # every field a record needs is there
+    return entry
+
+
 def pages_from_ocr_json(data: bytes) -> list[PageText]:
-    """Page texts of an ocr.json: ``pages[*].number``, ``pages[*].text``, confidence = mean of ``ocr.words[*][5]``."""
+    """Page texts of an ocr.json, numbered as pages of the searchable PDF.
+
+    ``pages`` lists the pages of the searchable PDF in order: ``pdf_page`` (written since the
+    catalog reports PDF pages; otherwise the position in the list, which is the same thing),
+    ``number`` = the page of the source file or stack, ``text``; confidence = mean of ``ocr.words[*][5]``.
+    """
     doc = json.loads(data)
     out: list[PageText] = []
-    for page in doc.get("pages", []):
+    for position, page in enumerate(doc.get("pages", []), start=1):
         words = ((page.get("ocr") or {}).get("words") or [])
         confs = [float(w[5]) for w in words if len(w) > 5 and w[5] is not None]
-        out.append(PageText(number=int(page["number"]),
+        source = page.get("number")
+        out.append(PageText(number=int(page.get("pdf_page") or position),
                             text=unicodedata.normalize("NFC", page.get("text") or ""),
-                            confidence=sum(confs) / len(confs) if confs else None))
+                            confidence=sum(confs) / len(confs) if confs else None,
+                            source_page=int(source) if source is not None else None))
     return out
 
 
@@ -81,13 +111,6 @@ class Archive:
     def __init__(self, store: ObjectStore, catalog: Catalog) -> None:
         self.store = store
         self.catalog = catalog
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    def _case_lock(self, case_id: str) -> threading.Lock:
-        # Manifests are read-modify-write: serialise writers of one case within this process.
-        with self._locks_guard:
-            return self._locks.setdefault(case_id, threading.Lock())
 
     # ------------------------------------------------------------------------------ objects
     def store_original(self, *, case_id: str | CaseId, document_id: str, source_path: Path, source_name: str,
@@ -144,7 +167,7 @@ class Archive:
     def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
                      segments: list[dict[str, Any]]) -> None:
         """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
-        with self._case_lock(f"stack:{stack_sha256}"):
+        with _STACK_LOCK:
             record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
                                                       "segments": []}
             old = json.dumps(record, sort_keys=True)
@@ -199,33 +222,96 @@ class Archive:
         raise ValueError(f"unknown derived role {role!r}: expected one of {sorted(DERIVED_ROLES)}")
 
     # ----------------------------------------------------------------------------- manifest
-    def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
-        """The manifest of a case as stored, or None when the case has none yet."""
+    # Each document has its own entry object, cases/<case>/entries/<doc>.json, written only by
+    # the run that stores that document: concurrent writers of one case (processes or machines)
+    # never read-modify-write a shared object, so none can drop another's entry. manifest.json
+    # is a derived copy of the entries for people and older tools (see _refresh_manifest); the
+    # entries are what sohoa reads. A manifest.json without entries (written before entries
+    # existed) is still read, and its documents are carried over.
+    def read_case(self, case_id: str | CaseId) -> CaseListing:
+        """Every document entry of a case, and the entries or manifest that could not be read."""
+        case = str(case_id)
+        docs: dict[str, dict[str, Any]] = {}
+        problems: list[VerifyProblem] = []
+        manifest_docs: list[dict[str, Any]] | None = None
+        manifest_bad = False
         try:
-            return json.loads(self.store.get_bytes(manifest_key(case_id)))
+            raw = self.store.get_bytes(manifest_key(case))
         except NotFound:
+            raw = None
+        if raw is not None:
+            try:
+                manifest = json.loads(raw)
+                manifest_docs = [_checked_entry(d) for d in manifest.get("documents", [])]
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                manifest_bad = True
+                problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
+            else:
+                docs.update((d["document_id"], d) for d in manifest_docs)
+        keys = [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")]
+        for key in keys:
+            try:
+                entry = _checked_entry(json.loads(self.store.get_bytes(key)))
+            except NotFound:
+                continue
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                problems.append(VerifyProblem(case, key.rsplit("/", 1)[-1].removesuffix(".json"), key,
+                                              f"unreadable_entry: {exc}"))
+                continue
+            docs[entry["document_id"]] = entry
+        ordered = sorted(docs.values(), key=lambda d: (d.get("created_at") or "", d.get("document_id") or ""))
+        return CaseListing(case, ordered, problems, keys, manifest_docs, manifest_bad)
+
+    def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
+        """The case's documents as one manifest dict (from the entries), or None when the case has none."""
+        listing = self.read_case(case_id)
+        if not listing.documents and listing.manifest_docs is None and not listing.problems:
             return None
+        return {"format": MANIFEST_FORMAT, "case_id": str(case_id), "documents": listing.documents}
 
     def manifest_records(self, case_id: str | CaseId) -> list[DocumentRecord]:
-        """The documents a case's manifest lists (without page texts)."""
-        manifest = self.read_manifest(case_id) or {}
-        return [DocumentRecord.from_manifest(e) for e in manifest.get("documents", [])]
+        """The documents a case lists (without page texts); unreadable entries are logged and left out."""
+        listing = self.read_case(case_id)
+        for problem in listing.problems:
+            log.warning("%s", problem.message())
+        return [DocumentRecord.from_manifest(e) for e in listing.documents]
 
     def _write_manifest_entry(self, rec: DocumentRecord, checksums: dict[str, str]) -> None:
         case = rec.case_id
         entry = rec.to_manifest() | {"checksums": checksums}
-        with self._case_lock(case):
-            manifest = self.read_manifest(case) or {"format": MANIFEST_FORMAT, "case_id": case, "documents": []}
-            docs = [d for d in manifest.get("documents", []) if d.get("document_id") != rec.document_id]
-            old = next((d for d in manifest.get("documents", []) if d.get("document_id") == rec.document_id), None)
-            if old == entry:
-                return  # idempotent: nothing new, no new object version
-            docs.append(entry)
-            docs.sort(key=lambda d: (d.get("created_at", ""), d.get("document_id", "")))
-            manifest.update(documents=docs, updated_at=dt.datetime.now(dt.UTC).isoformat())
-            body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
-            self.store.put_bytes(manifest_key(case), body, content_type="application/json",
-                                 metadata={"case-id": case, "role": "manifest"})
+        key = entry_key(case, rec.document_id)
+        try:
+            old = json.loads(self.store.get_bytes(key))
+        except NotFound:
+            old = None
+        except ValueError:
+            old = None  # an unreadable entry is replaced by the good one
+        if old != entry:
+            body = json.dumps(entry, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(key, body, content_type="application/json",
+                                 metadata={"case-id": case, "document-id": rec.document_id, "role": "manifest-entry"})
+        self._refresh_manifest(case)
+
+    def _refresh_manifest(self, case: str, *, rounds: int = 5) -> None:
+        """Rewrite manifest.json from the entries until a fresh listing shows no entry it missed.
+
+        Every writer writes its entry first and refreshes after, so the last manifest.json written
+        was built from a listing taken after every entry then present: it converges to all of them.
+        A manifest.json that cannot be read is left alone for ``verify`` to report.
+        """
+        for _ in range(rounds):
+            listing = self.read_case(case)
+            if listing.manifest_bad:
+                log.warning("manifest.json of %s is unreadable; it is not rewritten (the entries are kept)", case)
+                return
+            if listing.manifest_docs != listing.documents:
+                manifest = {"format": MANIFEST_FORMAT, "case_id": case, "documents": listing.documents,
+                            "derived_from": "entries", "updated_at": dt.datetime.now(dt.UTC).isoformat()}
+                body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
+                self.store.put_bytes(manifest_key(case), body, content_type="application/json",
+                                     metadata={"case-id": case, "role": "manifest"})
+            if [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")] == listing.entry_keys:
+                return
 
     def record(self, rec: DocumentRecord, *, ocr_json: bytes | None = None) -> DocumentRecord:
         """Add a document to its case's manifest, then to the catalog; returns what was catalogued.
@@ -269,13 +355,13 @@ class Archive:
 
     # ------------------------------------------------------------------------ whole-store
     def manifest_cases(self) -> list[str]:
-        """Case IDs that have a manifest in the store."""
-        out = []
+        """Case IDs that have document entries or a manifest in the store."""
+        out: dict[str, None] = {}
         for key in self.store.list("cases/"):
             parts = key.split("/")
-            if len(parts) == 3 and parts[2] == "manifest.json":
-                out.append(parts[1])
-        return out
+            if (len(parts) == 3 and parts[2] == "manifest.json") or (len(parts) == 4 and parts[2] == "entries"):
+                out.setdefault(parts[1])
+        return list(out)
 
     def reindex(self) -> int:
         """Rebuild the catalog from the manifests and ocr.json files; returns the number of documents."""
@@ -283,12 +369,10 @@ class Archive:
         self.catalog.clear()
         count = 0
         for case in self.manifest_cases():
-            try:
-                records = self.manifest_records(case)
-            except (ValueError, TypeError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
-                log.warning("reindex: manifest of %s is unreadable (%s); its documents are not catalogued",
-                            case, exc)
-                continue
+            listing = self.read_case(case)
+            for problem in listing.problems:
+                log.warning("reindex: %s; that document is not catalogued", problem.message())
+            records = [DocumentRecord.from_manifest(e) for e in listing.documents]
             for rec in records:
                 key = rec.keys.get("ocr_json")
                 if key:
@@ -306,12 +390,9 @@ class Archive:
         problems: list[VerifyProblem] = []
         with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as scratch:
             for case in cases:
-                try:
-                    manifest = self.read_manifest(case)
-                except ValueError as exc:
-                    problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
-                    continue
-                for entry in (manifest or {}).get("documents", []):
+                listing = self.read_case(case)
+                problems.extend(listing.problems)
+                for entry in listing.documents:
                     problems += self._entry_problems(case, entry, Path(scratch))
         return problems
 
@@ -337,8 +418,7 @@ class Archive:
     def document_problems(self, case_id: str | CaseId, document_id: str,
                           roles: set[str] | None = None) -> list[VerifyProblem]:
         """The fixity problems of one document (its objects, or those of ``roles``, re-read and hashed)."""
-        entry = next((e for e in (self.read_manifest(case_id) or {}).get("documents", [])
-                      if e.get("document_id") == document_id), None)
+        entry = next((e for e in self.read_case(case_id).documents if e.get("document_id") == document_id), None)
         if entry is None:
             return []
         with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as scratch:

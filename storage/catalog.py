@@ -3,13 +3,28 @@
 The catalog is an index, not the record: ``storage.archive.Archive.reindex`` rebuilds it from the
 object store at any time. Search folds diacritics and đ→d, so "quyet dinh", "Quyết Định" and
 "QUYẾT ĐỊNH" all find "quyết định"; a page that also matches the words exactly as typed ranks higher.
+
+Relevance. A page must hold every word of the query (folded). The matching pages are ranked by
+  - PostgreSQL: ``ts_rank_cd`` (cover density: how often and how close together the words occur,
+    divided by 1 + log(page length)) on the folded words, plus the same on the words exactly as
+    typed, so a page spelled like the query ranks above one that only matches without diacritics;
+  - SQLite: Okapi BM25 (k1 1.2, b 0.75, idf ln(1 + (N − n + 0.5)/(n + 0.5)), which stays positive
+    for a word found on most pages) on the folded words plus the same on the exact words; the
+    document frequencies come from the FTS5 vocabulary.
+Both report ``score`` relative to the best page of the query: 1.0 = the best page, 0.5 = half as
+relevant by that measure. Scores compare pages of one query, not different queries or databases.
+Ranking reads at most ``SEARCH_WINDOW`` matching pages, the most recently catalogued ones: a query
+matching more (a very common word on a large catalog) comes back with ``capped`` set, and the
+user narrows it (more words, a unit, a date range). That bound keeps search in tens of
+milliseconds on millions of pages (bench/search_bench.py).
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,10 +34,23 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import CaseId, DocumentRecord, InvalidCaseId, PageText, SearchHit, StorageError, StorageUnavailable
+from models import (
+    CaseId,
+    CaseSummary,
+    DocumentRecord,
+    InvalidCaseId,
+    PageText,
+    SearchHit,
+    SearchResults,
+    StorageError,
+    StorageUnavailable,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+SEARCH_WINDOW = 2000  # matching pages ranked per query at most (the most recent ones)
+BM25_K1, BM25_B = 1.2, 0.75
+PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
 metadata = sa.MetaData()
 cases = sa.Table(
@@ -57,9 +85,14 @@ pages = sa.Table(
     sa.Column("number", sa.Integer(), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("confidence", sa.Float()),
+    sa.Column("source_page", sa.Integer()),
 )
 
 _WORD = re.compile(r"[^\W_]+")
+# A case ID is <ddd.dd.dd.Xdd>-<yymmdd>-<nnnn>; a word of the query that fits somewhere in that
+# shape (and has a separator, so "2018" stays a word) is taken as (part of) a case ID.
+_CASE_ID_SHAPE = "ddd.dd.dd.Xdd-dddddd-dddd"
+_CASE_ID_START = re.compile(r"^\d{3}\.")
 
 
 # ------------------------------------------------------------------------------------ folding
@@ -79,6 +112,30 @@ def query_words(query: str) -> tuple[list[str], list[str]]:
     """(folded words, exact lower-case NFC words) of what the user typed."""
     nfc = unicodedata.normalize("NFC", query)
     return _WORD.findall(fold(nfc)), _WORD.findall(nfc.lower())
+
+
+def _fits_case_id(word: str) -> bool:
+    w = word.upper()
+    if len(w) < 5 or not any(c in ".-" for c in w) or not any(c.isdigit() for c in w):
+        return False
+    for start in range(len(_CASE_ID_SHAPE) - len(w) + 1):
+        if all((s == "d" and c.isdigit()) or (s == "X" and c in "HG") or (s in ".-" and c == s)
+               for s, c in zip(_CASE_ID_SHAPE[start:], w)):
+            return True
+    return False
+
+
+def split_case_id_words(query: str) -> tuple[str, list[str]]:
+    """(the text words, the case-ID words) of a search box: ``"000.00.14.H56 quyết định"`` →
+    (``"quyết định"``, [``"000.00.14.H56"``])."""
+    text, ids = [], []
+    for word in unicodedata.normalize("NFC", query).split():
+        bare = word.strip(",;()[]\"'")
+        if _fits_case_id(bare):
+            ids.append(bare.upper())
+        else:
+            text.append(word)
+    return " ".join(text), ids
 
 
 def make_snippet(text: str, words: Sequence[str], *, width: int = 160) -> str:
@@ -129,6 +186,7 @@ class Catalog:
                 url = "postgresql+psycopg://" + url[len("postgresql://"):]
             connect_args = {"connect_timeout": 5}
         self.url = url
+        self.search_window = SEARCH_WINDOW
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -178,7 +236,7 @@ class Catalog:
                 conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts_vocab", "pages_fts", "pages", "documents", "cases", "alembic_version"):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
@@ -226,7 +284,7 @@ class Catalog:
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
-                     "confidence": p.confidence} for p in rec.pages]
+                     "confidence": p.confidence, "source_page": p.source_page} for p in rec.pages]
             ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
                                rows).scalars().all()
             if not self.is_postgres:
@@ -242,7 +300,8 @@ class Catalog:
             keys=dict(row.keys or {}), kind=row.kind, operator=row.operator, mean_confidence=row.mean_confidence,
             stack_sha256=row.stack_sha256,
             stack_pages=[row.stack_first_page, row.stack_last_page] if row.stack_sha256 else None,
-            pages=[PageText(number=p.number, text=p.text, confidence=p.confidence) for p in page_rows])
+            pages=[PageText(number=p.number, text=p.text, confidence=p.confidence, source_page=p.source_page)
+                   for p in page_rows])
 
     def _pages_of(self, conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
         return conn.execute(sa.select(pages).where(pages.c.doc_pk == doc_pk).order_by(pages.c.number)).all()
@@ -279,71 +338,265 @@ class Catalog:
             return list(conn.execute(sa.select(cases.c.case_id).order_by(cases.c.case_id)).scalars())
 
     # --------------------------------------------------------------------------- search
-    def search(self, query: str, *, case_prefix: str | None = None, since: dt.date | None = None,
-               limit: int = 20) -> list[SearchHit]:
-        """Pages matching every word of ``query`` (diacritics and case ignored), best first."""
-        folded, exact = query_words(query)
-        if not folded or limit <= 0:
-            return []
-        filters: list[str] = []
-        params: dict[str, Any] = {"limit": int(limit)}
-        if case_prefix:
-            escaped = case_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            filters.append("d.case_id LIKE :prefix ESCAPE '\\'")
-            params["prefix"] = escaped + "%"
-        if since is not None:
-            filters.append("d.created_at >= :since")
-            start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
-            # SQLite keeps naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff"): compare like with like.
-            params["since"] = start if self.is_postgres else start.strftime("%Y-%m-%d %H:%M:%S.%f")
-        where = "".join(f" AND {f}" for f in filters)
+    def search(self, query: str, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+               since: dt.date | None = None, until: dt.date | None = None, kind: str | None = None,
+               limit: int = 20, offset: int = 0) -> SearchResults:
+        """Pages matching every word of ``query`` (diacritics, đ/d and case ignored), best first.
+
+        ``query`` may also hold a case ID or part of one (``000.00.14.H56``, ``H56-200204``,
+        ``200204-0001``): such words filter the cases instead of being searched in the text; a query
+        of only such words lists the documents of the matching cases (newest first, score 1.0).
+        ``units``: the agency codes the caller may see (None = every case, for administrators; an
+        empty list sees nothing). ``since``/``until``: the received date from the case ID,
+        inclusive. ``kind``: the document kind exactly. ``limit``/``offset`` page through the
+        ranked hits. Scores are relative (0..1, 1.0 = the best page of this query); see the module
+        docstring for the measure.
+        """
+        limit, offset = max(0, int(limit)), max(0, int(offset))
+        text, id_parts = split_case_id_words(query)
+        folded, exact = query_words(text)
+        if (not folded and not id_parts) or limit == 0 or (units is not None and not list(units)):
+            return SearchResults(window=self.search_window)
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until,
+                                      kind=kind, id_parts=id_parts)
+        params.update(limit=limit, offset=offset, window=self.search_window)
         with self._tx() as conn:
+            if not folded:
+                return self._case_documents(conn, where, params)
             if self.is_postgres:
-                return self._search_postgres(conn, query, where, params)
+                return self._search_postgres(conn, text, where, params)
             return self._search_sqlite(conn, folded, exact, where, params)
 
     @staticmethod
-    def _search_postgres(conn: sa.Connection, query: str, where: str, params: dict[str, Any]) -> list[SearchHit]:
-        params["q"] = unicodedata.normalize("NFC", query)
-        opts = f"StartSel={HIGHLIGHT[0]}, StopSel={HIGHLIGHT[1]}, MaxWords=30, MinWords=12, MaxFragments=2, " \
-               "FragmentDelimiter=\" … \""
+    def _filters(*, units: Collection[str] | None, case_prefix: str | None, since: dt.date | None,
+                 until: dt.date | None, kind: str | None,
+                 id_parts: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+        """SQL conditions on ``c`` (cases) and ``d`` (documents), each starting with AND, and their values."""
+        filters: list[str] = []
+        params: dict[str, Any] = {}
+        if units is not None:
+            names = []
+            for i, unit in enumerate(sorted({str(u).strip() for u in units})):
+                params[f"unit{i}"] = unit
+                names.append(f":unit{i}")
+            filters.append(f"c.agency IN ({', '.join(names) or 'NULL'})")
+        if case_prefix:
+            filters.append("c.case_id LIKE :prefix ESCAPE '\\'")
+            params["prefix"] = _like_escape(case_prefix.strip()) + "%"
+        for i, part in enumerate(id_parts):
+            if CaseId.is_valid(part):
+                filters.append(f"c.case_id = :cid{i}")
+                params[f"cid{i}"] = str(CaseId.parse(part))
+            elif _CASE_ID_START.match(part):
+                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                params[f"cid{i}"] = _like_escape(part) + "%"
+            else:
+                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                params[f"cid{i}"] = "%" + _like_escape(part) + "%"
+        if since is not None:
+            filters.append("c.received_on >= :since")
+            params["since"] = since
+        if until is not None:
+            filters.append("c.received_on <= :until")
+            params["until"] = until
+        if kind:
+            filters.append("d.kind = :kind")
+            params["kind"] = kind
+        return "".join(f" AND {f}" for f in filters), params
+
+    def _case_documents(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> SearchResults:
+        """A query of case-ID words only: every document of the matching cases, first page, newest first."""
+        sql = sa.text(f"""
+            SELECT d.case_id, d.document_id, d.source_name, d.kind, p.number, p.source_page, p.text
+            FROM documents d JOIN cases c ON c.case_id = d.case_id
+            LEFT JOIN pages p ON p.doc_pk = d.id AND p.number = 1
+            WHERE 1 = 1{where}
+            ORDER BY c.received_on DESC, c.case_id DESC, d.created_at, d.document_id
+            LIMIT :limit OFFSET :offset""")
+        rows = conn.execute(sql, params).all()
+        hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number or 1,
+                          snippet=make_snippet(r.text or "", []), score=1.0, source_name=r.source_name,
+                          kind=r.kind, source_page=r.source_page) for r in rows]
+        return SearchResults(hits, matched=len(hits) + params["offset"], window=self.search_window)
+
+    def _search_postgres(self, conn: sa.Connection, text: str, where: str, params: dict[str, Any]) -> SearchResults:
+        # The most recent ``window`` matching pages (GIN for rare words, a backward primary-key
+        # scan for common ones: the planner picks), ranked by cover density on the folded words
+        # plus cover density on the words exactly as typed (diacritics), normalised to the best.
+        params["q"] = unicodedata.normalize("NFC", text)
+        params["opts"] = (f"StartSel={HIGHLIGHT[0]}, StopSel={HIGHLIGHT[1]}, MaxWords=30, MinWords=12, "
+                          "MaxFragments=2, FragmentDelimiter=\" … \"")
         sql = sa.text(f"""
             WITH q AS (SELECT plainto_tsquery('sohoa_folded', :q) AS qf, plainto_tsquery('simple', :q) AS qe),
-            best AS (
-                SELECT p.id, p.number, p.text, d.case_id, d.document_id, d.source_name, d.kind, d.created_at,
-                       ts_rank(p.tsv_folded, q.qf) + ts_rank(p.tsv_exact, q.qe) AS score, q.qf
-                FROM pages p JOIN documents d ON d.id = p.doc_pk CROSS JOIN q
+            cand AS MATERIALIZED (
+                SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_pk
+                     JOIN cases c ON c.case_id = d.case_id CROSS JOIN q
                 WHERE p.tsv_folded @@ q.qf{where}
-                ORDER BY score DESC, d.created_at DESC, p.id
-                LIMIT :limit)
-            SELECT case_id, document_id, number, source_name, kind, score,
-                   ts_headline('sohoa_folded', text, qf, :opts) AS snippet
-            FROM best ORDER BY score DESC, created_at DESC, id""")
-        params["opts"] = opts
+                ORDER BY p.id DESC LIMIT :window),
+            ranked AS MATERIALIZED (
+                SELECT p.id, ts_rank_cd(p.tsv_folded, q.qf, {PG_RANK_NORMALIZATION})
+                             + ts_rank_cd(p.tsv_exact, q.qe, {PG_RANK_NORMALIZATION}) AS raw
+                FROM cand JOIN pages p ON p.id = cand.id CROSS JOIN q),
+            scored AS (
+                SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
+            best AS (
+                SELECT * FROM scored ORDER BY raw DESC, id DESC LIMIT :limit OFFSET :offset)
+            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, d.case_id, d.document_id,
+                   d.source_name, d.kind, ts_headline('sohoa_folded', p.text, q.qf, :opts) AS snippet
+            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk CROSS JOIN q
+            ORDER BY b.raw DESC, b.id DESC""")
         rows = conn.execute(sql, params).all()
-        return [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=" ".join(r.snippet.split()), score=float(r.score), source_name=r.source_name,
-                          kind=r.kind) for r in rows]
+        if not rows:
+            return SearchResults(window=params["window"])
+        matched = int(rows[0].matched)
+        hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
+                          snippet=" ".join(r.snippet.split()), score=_relative(r.raw, r.top),
+                          source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
+        return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
+
+    def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
+                       params: dict[str, Any]) -> SearchResults:
+        # FTS5 finds the most recent ``window`` pages holding every folded word; they are ranked
+        # here by Okapi BM25 with a never-negative idf (FTS5's own bm25() gives a word found on
+        # more than half the pages an idf of 1e-6, so every common word scored 0.000), over the
+        # folded words plus the words exactly as typed, normalised to the best page.
+        params["match"] = " AND ".join(f'folded:"{w}"' for w in folded)
+        sql = sa.text(f"""
+            SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name, d.kind,
+                   pages_fts.folded AS ftext, pages_fts.exact AS etext
+            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
+                 JOIN cases c ON c.case_id = d.case_id
+            WHERE pages_fts MATCH :match{where}
+            ORDER BY pages_fts.rowid DESC
+            LIMIT :window""")
+        rows = conn.execute(sql, params).all()
+        if not rows:
+            return SearchResults(window=params["window"])
+        total = int(conn.execute(sa.text("SELECT count(*) FROM pages")).scalar_one()) or 1
+        df = self._sqlite_doc_freq(conn, folded, exact)
+        f_tokens = [_tokens(r.ftext) for r in rows]
+        e_tokens = [_tokens(r.etext) for r in rows]
+        avg_f = sum(map(len, f_tokens)) / len(rows) or 1.0
+        avg_e = sum(map(len, e_tokens)) / len(rows) or 1.0
+        raw = [bm25(ft, folded, {w: df.get(("folded", w), 0) for w in folded}, total, avg_f)
+               + bm25(et, exact, {w: df.get(("exact", w), 0) for w in exact}, total, avg_e)
+               for ft, et in zip(f_tokens, e_tokens)]
+        top = max(raw)
+        order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
+        page = order[params["offset"]:params["offset"] + params["limit"]]
+        hits = [SearchHit(case_id=rows[i].case_id, document_id=rows[i].document_id, page=rows[i].number,
+                          snippet=make_snippet(rows[i].text, folded), score=_relative(raw[i], top),
+                          source_name=rows[i].source_name, kind=rows[i].kind, source_page=rows[i].source_page)
+                for i in page]
+        return SearchResults(hits, matched=len(rows), capped=len(rows) >= params["window"], window=params["window"])
 
     @staticmethod
-    def _search_sqlite(conn: sa.Connection, folded: list[str], exact: list[str], where: str,
-                       params: dict[str, Any]) -> list[SearchHit]:
-        # Every folded word must match; the OR'd exact phrase set adds to bm25 when the words were
-        # typed with their diacritics as they appear on the page.
-        must = " AND ".join(f'folded:"{w}"' for w in folded)
-        bonus = " AND ".join(f'exact:"{w}"' for w in exact)
-        params["match"] = f"({must}) OR ({bonus})" if bonus else must
+    def _sqlite_doc_freq(conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
+        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary."""
+        out: dict[tuple[str, str], int] = {}
+        for col, words in (("folded", folded), ("exact", exact)):
+            for w in set(words):
+                n = conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
+                                 {"t": w, "c": col}).scalar()
+                out[(col, w)] = int(n or 0)
+        return out
+
+    # ------------------------------------------------------------------------------ cases
+    def list_cases(self, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+                   since: dt.date | None = None, until: dt.date | None = None, limit: int = 50,
+                   offset: int = 0) -> list[CaseSummary]:
+        """Cases newest first (received date from the case ID, then case ID), with document and page counts.
+
+        The filters mean what they mean in ``search``; a provisional case ID (no date) sorts last.
+        """
+        if units is not None and not list(units):
+            return []
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until, kind=None)
+        params.update(limit=max(0, int(limit)), offset=max(0, int(offset)))
         sql = sa.text(f"""
-            SELECT p.id, p.number, p.text, d.case_id, d.document_id, d.source_name, d.kind,
-                   -bm25(pages_fts) AS score
-            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
-            WHERE pages_fts MATCH :match{where}
-            ORDER BY score DESC, d.created_at DESC, p.id
-            LIMIT :limit""")
-        rows = conn.execute(sql, params).all()
-        return [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=make_snippet(r.text, folded), score=float(r.score), source_name=r.source_name,
-                          kind=r.kind) for r in rows]
+            WITH page AS (
+                SELECT c.case_id, c.agency, c.received_on, c.first_seen_at FROM cases c
+                WHERE 1 = 1{where}
+                ORDER BY c.received_on IS NULL, c.received_on DESC, c.case_id DESC
+                LIMIT :limit OFFSET :offset)
+            SELECT page.case_id, page.agency, page.received_on, page.first_seen_at,
+                   count(d.id) AS documents, coalesce(sum(d.page_count), 0) AS pages,
+                   max(d.created_at) AS last_stored_at
+            FROM page LEFT JOIN documents d ON d.case_id = page.case_id
+            GROUP BY page.case_id, page.agency, page.received_on, page.first_seen_at
+            ORDER BY page.received_on IS NULL, page.received_on DESC, page.case_id DESC""")
+        with self._tx() as conn:
+            rows = conn.execute(sql, params).all()
+        return [CaseSummary(case_id=r.case_id, agency=r.agency, received_on=_date_iso(r.received_on),
+                            document_count=int(r.documents), page_count=int(r.pages),
+                            first_seen_at=_iso(_when(r.first_seen_at)),
+                            last_stored_at=_iso(_when(r.last_stored_at)) if r.last_stored_at else None)
+                for r in rows]
+
+    def count_cases(self, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+                    since: dt.date | None = None, until: dt.date | None = None) -> int:
+        """How many cases ``list_cases`` would page through with these filters."""
+        if units is not None and not list(units):
+            return 0
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until, kind=None)
+        with self._tx() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM cases c WHERE 1 = 1{where}"), params).scalar_one())
+
+    def kinds(self, *, units: Collection[str] | None = None) -> list[str]:
+        """The document kinds catalogued (for a search filter), sorted."""
+        if units is not None and not list(units):
+            return []
+        where, params = self._filters(units=units, case_prefix=None, since=None, until=None, kind=None)
+        sql = sa.text(f"""SELECT DISTINCT d.kind FROM documents d JOIN cases c ON c.case_id = d.case_id
+                          WHERE d.kind IS NOT NULL{where} ORDER BY d.kind""")
+        with self._tx() as conn:
+            return list(conn.execute(sql, params).scalars())
+
+
+# ------------------------------------------------------------------------------------ ranking
+def _tokens(text: str | None) -> list[str]:
+    return _WORD.findall((text or "").lower())
+
+
+def bm25(tokens: Sequence[str], words: Sequence[str], df: dict[str, int], total: int, avg_len: float,
+         *, k1: float = BM25_K1, b: float = BM25_B) -> float:
+    """Okapi BM25 of one page for the query words, with Lucene's idf ln(1 + (N − n + 0.5)/(n + 0.5)) > 0."""
+    if not words:
+        return 0.0
+    counts: dict[str, int] = {}
+    wanted = set(words)
+    for t in tokens:
+        if t in wanted:
+            counts[t] = counts.get(t, 0) + 1
+    norm = k1 * (1 - b + b * len(tokens) / (avg_len or 1.0))
+    score = 0.0
+    for w in wanted:
+        tf = counts.get(w, 0)
+        if tf:
+            n = min(df.get(w, 0), total)
+            idf = math.log(1 + (total - n + 0.5) / (n + 0.5))
+            score += idf * tf * (k1 + 1) / (tf + norm)
+    return score
+
+
+def _relative(raw: float, top: float) -> float:
+    return round(float(raw) / float(top), 4) if top and top > 0 else 1.0
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _when(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, str):  # SQLite hands back text for computed columns (max())
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def _date_iso(value: str | dt.date | None) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -113,6 +113,28 @@ def prefect_api(env: Mapping[str, str] | None = None) -> str:
     return _without_credentials(url)
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (0700): the data dir holds OCR text and ID numbers."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o700)
+    except OSError:
+        pass
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path
+
+
 def open_store(settings: Settings) -> ObjectStore:
     """The S3 store when SOHOA_S3_ENDPOINT is set, else the folder <data_dir>/objects."""
     if settings.s3_endpoint:
@@ -125,6 +147,7 @@ def open_store(settings: Settings) -> ObjectStore:
                        object_lock=settings.s3_object_lock)
     from storage.local import LocalStore
 
+    private_dir(settings.data_dir)
     return LocalStore(settings.data_dir / "objects")
 
 
@@ -137,7 +160,13 @@ _MIGRATE_LOCK = threading.Lock()
 def open_catalog(settings: Settings, *, migrate: bool = True) -> Catalog:
     """The catalog at SOHOA_DATABASE_URL, migrated to the latest schema (once per process) unless ``migrate=False``."""
     if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(settings.database_url[len("sqlite:///"):])
+        if db.parent == settings.data_dir:
+            private_dir(db.parent)
+        else:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        # OCR text and citizens' ID numbers: owner only (SQLite gives -wal/-shm the same mode).
+        private_file(db)
     catalog = Catalog(settings.database_url)
     if migrate and settings.database_url not in _MIGRATED:
         with _MIGRATE_LOCK:

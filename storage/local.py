@@ -43,7 +43,9 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.root.stat().st_mode & 0o077 and self.root.stat().st_uid == os.getuid():
+                self.root.chmod(0o700)
         except OSError as exc:
             raise StorageError(f"Cannot create the object folder {self.root}: {exc.strerror}.",
                                f"Không tạo được thư mục lưu trữ {self.root}: {exc.strerror}.") from exc

@@ -128,6 +128,16 @@ def stack_manifest_key(stack_sha256: str) -> str:
     return f"stacks/{stack_sha256}/stack.json"
 
 
+def entry_key(case_id: str | CaseId, doc_id: str) -> str:
+    """Key of one document's manifest entry: ``cases/<case>/entries/<doc>.json`` (written by that document only)."""
+    return f"{case_prefix(case_id)}entries/{_segment(doc_id, 'document id')}.json"
+
+
+def entries_prefix(case_id: str | CaseId) -> str:
+    """``cases/<case>/entries/``: one object per document of the case."""
+    return f"{case_prefix(case_id)}entries/"
+
+
 def check_key(key: str) -> str:
     """Reject keys that could escape a folder or that S3 and a file system would treat differently."""
     if not key or key.startswith("/") or key.endswith("/") or "//" in key or "\\" in key:

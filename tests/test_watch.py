@@ -156,7 +156,8 @@ def test_restart_in_the_middle_processes_nothing_twice_and_forgets_nothing(prefe
     try:
         write_slowly(inbox / "mot.pdf", pdf_bytes([sheet(CASE), text_page("ALPHA"), text_page("BRAVO")]))
         # The page verdicts land next to the file before OCR is done: kill the service right then.
-        wait_for("the page verdicts", lambda: (inbox / "mot.pdf.check.txt").exists()
+        # (The file and its verdicts are in INBOX/.processing/<watcher>/ while that watcher has it.)
+        wait_for("the page verdicts", lambda: any(inbox.rglob("mot.pdf.check.txt"))
                  or (tmp_path / "done" / "mot.pdf").exists())
     finally:
         first.send_signal(signal.SIGKILL)
