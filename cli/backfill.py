@@ -17,7 +17,7 @@ exit codes: 0 every file stored or already stored · 3 some files failed or had 
 
 def _print_summary(summary: dict, *, dry: bool = False) -> None:
     counts = summary["counts"]
-    if summary.get("interrupted") and counts.get("interrupted") is not None:
+    if bf_stop_set():
         print("Đã dừng theo yêu cầu; chạy lại cùng lệnh để hoàn tất phần còn lại. "
               "(Stopped on request; run the same command again to finish the rest.)")
     print(f"Backfill ({summary.get('mode', 'local')}): {summary['files']} tệp, {summary['pages']} trang mới, "
@@ -106,7 +106,7 @@ class _StopOnCtrlC:
     ended). Prefect's own shutdown would wait for every running page first (~80 s measured).
     """
 
-    WAIT_FOR_REPORT = 10.0  # seconds the first Ctrl-C waits for the exact report before leaving anyway
+    WAIT_FOR_REPORT = 6.0  # seconds the first Ctrl-C waits for the exact report before leaving anyway
 
     def __init__(self) -> None:
         self._printed = threading.Lock()

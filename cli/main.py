@@ -48,7 +48,8 @@ def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
     if verbose:
         return
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    if command in PREFECT_COMMANDS and "PREFECT_LOGGING_SETTINGS_PATH" not in os.environ:
+    ours = os.environ.get("PREFECT_LOGGING_SETTINGS_PATH", "").endswith("/logs/prefect-logging.yml")
+    if command in PREFECT_COMMANDS and ("PREFECT_LOGGING_SETTINGS_PATH" not in os.environ or ours):
         try:
             os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(_prefect_logging_to_file())
         except (OSError, ImportError, ValueError):

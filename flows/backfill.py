@@ -52,7 +52,7 @@ FILE_RETRY_DELAYS = [5, 30]
 CHUNK_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 5.0
 # Ctrl-C: files under way get this long to finish, then whatever is left is reported as interrupted.
-STOP_GRACE_SECONDS = 2.0
+STOP_GRACE_SECONDS = 1.5
 
 # Set (by the command's Ctrl-C handler) to stop a running backfill: no new file starts, the report is
 # made exact (see run_items) and FINISHED is set with the summary as soon as the report is final.
