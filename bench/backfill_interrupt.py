@@ -32,7 +32,7 @@ def one_run(code: Path, api_url: str, work: Path) -> tuple[float, int, str]:
     report = work / "report.csv"
     env = os.environ | {"PYTHONPATH": str(code), "PREFECT_API_URL": api_url, "SOHOA_DATA_DIR": str(work / "data")}
     proc = subprocess.Popen([sys.executable, "-m", "cli", "backfill", str(work / "src"), "--report", str(report),
-                             "--concurrency", "2"], cwd=code, env=env, stdout=subprocess.PIPE,
+                             "--concurrency", "2"], cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     while len(read_rows(report)) < 2 and proc.poll() is None:
         time.sleep(0.1)
