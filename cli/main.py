@@ -17,8 +17,9 @@ from typing import Any
 from models import CaseId, SohoaError
 
 # Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
-# (search, link, verify, reindex), the scanning desk (watch, coversheet) and the archivists (backfill, worker).
-EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill")
+# (search, link, verify, reindex), the scanning desk (watch, coversheet), the archivists (backfill, worker),
+# the web administrator (serve, user, token, audit) and signing (keys, sign).
+EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.sign")
 
 CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
 
@@ -111,10 +112,19 @@ def _print_document(report: dict[str, Any]) -> None:
         return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
-    print(f"  ✓ {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
+    rescan = [p["number"] for p in report.get("pages", [])
+              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
+    # A stored document with a page to rescan is not a success the operator can walk away from.
+    mark = f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
+    print(f"  {mark} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
           f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
     for line in _page_lines(report):
         print(line)
+    if report.get("result_code"):
+        print(f"    mã kết quả số hóa: {report['result_code']}")
+    signing = report.get("signing")
+    if signing:
+        print(f"    chữ ký số: {signing['message_vi']} ({signing['message_en']})")
     for role, key in (report.get("stored_keys") or {}).items():
         print(f"    {role}: {key}")
 
@@ -122,12 +132,31 @@ def _print_document(report: dict[str, Any]) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Ingest files as documents of one case through the intake flow."""
     files = [str(Path(f).resolve()) for f in args.files]
-    if not os.environ.get("PREFECT_API_URL") and not args.json:
-        print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; đặt PREFECT_API_URL để bỏ bước này)", file=sys.stderr)
-    from flows.intake import intake
+    results = None
+    if not args.in_process:
+        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
 
-    results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
-                     strict=args.strict)
+        remote = service_url() if args.case else None
+        store = None if remote else open_service_store()
+        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+            results = scan_via_http(*remote, files, case_id=args.case, kind=args.kind, strict=args.strict,
+                                    on_page=None if args.json else
+                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
+        elif store is not None:  # a running intake service does the work: no Prefect start-up here
+            def waiting(job) -> None:
+                print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
+
+            results = scan_via_service(store, files, case_id=args.case, kind=args.kind, operator=args.operator,
+                                       strict=args.strict, jobs=args.jobs,
+                                       on_page=None if args.json else print_page, on_wait=waiting)
+    if results is None:
+        if not os.environ.get("PREFECT_API_URL") and not args.json:
+            print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
+                  "để bỏ bước này)", file=sys.stderr)
+        from flows.intake import intake
+
+        results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
+                         strict=args.strict)
     if args.json:
         print_json(results)
     else:
@@ -260,14 +289,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
         print(f"  {d.document_id}  {d.page_count} trang  OCR {conf}  {d.kind or ''}  {d.source_name}  "
               f"{d.created_at}  {d.operator or ''}")
+        if d.result_code:
+            print(f"      mã kết quả số hóa: {d.result_code}")
+        if d.signatures:
+            for sig in d.signatures:
+                test = " [KHÓA THỬ NGHIỆM/TEST]" if sig.get("test") else ""
+                print(f"      ký số ({sig.get('role')}): {sig.get('signer')}, {sig.get('signed_at')}, "
+                      f"{sig.get('level')}{test}")
+        else:
+            print("      chữ ký số: chưa ký số (not signed)")
+        for f in d.extracted:
+            print(f"      {f['name']}: {f['value']}  (trang {f['page']}, độ tin cậy {float(f['confidence']):.2f})")
     return 0
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    """Write every document of a case (searchable PDF and original) into a folder."""
+    """Write every document of a case (searchable PDF and original) into a folder, or one merged PDF."""
     from flows.common import open_archive
 
     archive = open_archive()
+    if args.merged:
+        from flows.common import write_case_pdf
+
+        print(write_case_pdf(args.case, Path(args.output), archive=archive))
+        return 0
     docs = archive.manifest_records(args.case)
     if not docs:
         raise _no_documents(args.case)
@@ -291,6 +336,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.sample import make_sample_dossier
 
     config = settings()
+    from flows.signing import signing_config
+    from pipeline.keyring import init_test_keys, keys_dir_for
+
+    if not signing_config().can_sign:
+        # The embedded default signs: make TEST keys once, and say so.
+        init_test_keys(keys_dir_for(config.data_dir), operator="demo")
+        print(f"Đã tạo khóa THỬ NGHIỆM (TEST) trong {keys_dir_for(config.data_dir)} (sohoa keys init-test).")
+    if signing_config().test:
+        from cli.sign import TEST_NOTICE
+
+        print(TEST_NOTICE)
     sample_dir = config.data_dir / "demo-input"
     tiff = make_sample_dossier(sample_dir)[0]
     case = "000.00.01.H56-181010-0001"
@@ -312,6 +368,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"PDF/A tìm kiếm được: {export}")
     print(f"  (lưu trong kho:    {pdf_key})")
     print(f"Số trang:            {result['page_count']}")
+    print(f"Mã kết quả số hóa:   {result.get('result_code')}")
+    signing = result.get("signing") or {}
+    print(f"Chữ ký số:           {signing.get('message_vi')} ({signing.get('message_en')})")
+    for sig in signing.get("signatures", []):
+        print(f"  {sig['role']}: {sig['signer']}, {sig['signed_at']}, {sig['level']}")
+    for f in result.get("extracted", []):
+        print(f"  {f['name']}: {f['value']} (trang {f['page']}, {float(f['confidence']):.2f})")
     conf = result.get("mean_confidence")
     print(f"Độ tin cậy OCR:      {conf:.1f}%" if conf is not None else "Độ tin cậy OCR: –")
     for page in result["pages"]:
@@ -404,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
     s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--in-process", action="store_true",
+                   help="run the intake flow in this process even when an intake service is running")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("pdf", help="scans → one searchable PDF/A, nothing stored")
@@ -427,9 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
 
-    s = sub.add_parser("get", help="write every document of a case to a folder")
+    s = sub.add_parser("get", help="write every document of a case to a folder, or the whole case as one PDF")
     s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True,
+                   help="the folder to write into; with --merged, the PDF file to write")
+    s.add_argument("--merged", action="store_true",
+                   help="write the whole case as one PDF, one bookmark per document (PDF/A-2b when every part is)")
     s.set_defaults(func=cmd_get)
 
     for module in EXTENSIONS:

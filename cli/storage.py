@@ -74,6 +74,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from cli.main import print_json
     from flows.common import open_archive
 
+    if args.id:
+        return _search_identifier(args)
+    if not args.text:
+        raise UsageError("Give words to search for, or --id VALUE.", "Hãy ghi từ cần tìm, hoặc --id GIÁ_TRỊ.")
     hits = open_archive().catalog.search(args.text, case_prefix=args.case_prefix,
                                          since=args.since, until=args.until, kind=args.kind,
                                          limit=args.limit, offset=args.offset)
@@ -95,6 +99,27 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"(Có hơn {hits.window} trang khớp; kết quả là những trang tốt nhất trong {hits.window} trang mới nhất — "
               f"hãy thêm từ, đơn vị hoặc khoảng ngày. More than {hits.window} pages match: these are the best of "
               f"the {hits.window} most recent; narrow the search.)")
+    return 0
+
+
+def _search_identifier(args: argparse.Namespace) -> int:
+    """Documents whose result code or an extracted value (citizen ID, document number …) is exactly ``--id``."""
+    from cli.main import print_json
+    from flows.common import open_archive
+
+    found = open_archive().catalog.find_by_identifier(args.id, case_prefix=args.case_prefix, limit=args.limit)
+    if args.json:
+        print_json([{"case_id": r.case_id, "document_id": r.document_id, "source_name": r.source_name,
+                     "kind": r.kind, "result_code": r.result_code, "matched": matched,
+                     "fields": r.extracted} for r, matched in found])
+        return 0
+    if not found:
+        print(f"Không có tài liệu nào mang “{args.id}”. (No document carries “{args.id}”.)")
+        return 0
+    print(f"{len(found)} tài liệu mang “{args.id}” (documents):")
+    for n, (r, matched) in enumerate(found, 1):
+        where = next((f"trang/page {f['page']}" for f in r.extracted if f["value"] == args.id.strip()), "")
+        print(f"{n:3d}. {r.case_id} · {r.source_name} [{r.document_id}] · {matched} {where} · {r.result_code or ''}")
     return 0
 
 
@@ -305,8 +330,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from cli.main import CASE_HELP, case_arg
 
     s = subparsers.add_parser("search", help="full-text search over the OCR text (with or without diacritics)")
-    s.add_argument("text", help='words to find, e.g. "quyet dinh"; a case ID or part of one (000.00.14.H56, '
-                                'H56-200204) narrows to those cases')
+    s.add_argument("text", nargs="?", help='words to find, e.g. "quyet dinh"; a case ID or part of one '
+                                           '(000.00.14.H56, H56-200204) narrows to those cases')
+    s.add_argument("--id", help="an exact identifier instead of words: citizen ID (12 digits), document number "
+                                "and symbol, or result code")
     s.add_argument("--unit", "--case-prefix", dest="case_prefix", metavar="PREFIX",
                    help="only cases whose ID starts with this: a unit (agency code) such as 000.00.14.H56, "
                         "part of one (000.00.14) or more (000.00.14.H56-2002)")

@@ -11,6 +11,7 @@ import datetime as dt
 import shutil
 import threading
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,19 @@ from flows.spool import spool_scan, spooled_report
 
 STORE_RETRIES = 3
 STORE_RETRY_DELAYS = [2, 10, 30]
+
+# OCR progress listeners of this process, by key. A task gets the key (a string), never the
+# callable, so its inputs stay plain data; a key nobody registered (another process) means no progress.
+_PROGRESS: dict[str, Callable[[int], None]] = {}
+
+
+def listen_progress(key: str, listener: Callable[[int], None]) -> None:
+    """Call ``listener(page_number)`` as each page of the document processed under ``key`` is read."""
+    _PROGRESS[key] = listener
+
+
+def stop_listening(key: str) -> None:
+    _PROGRESS.pop(key, None)
 
 
 class Stopped(SohoaError):
@@ -116,6 +130,8 @@ class IntakeRequest:
     # dossier's page numbers in the stack. Recorded in the manifest and catalog.
     stack_sha256: str | None = None
     stack_pages: tuple[int, ...] | None = None
+    # Key of an OCR progress listener registered with ``listen_progress`` (the desk service).
+    progress: str | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -197,10 +213,21 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
         operator=request.operator, jobs=jobs, strict=strict, source_sha256=source_sha256,
         source_name=Path(request.path).name, pages=request.pages,
         document_id=request.document_id_for(source_sha256),
+        on_ocr_page=_PROGRESS.get(request.progress) if request.progress else None,
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
             "ocr_json": str(result.ocr_json), "page_texts": result.page_texts,
             "dropped_pages": result.dropped_pages}
+
+
+@task(name="sign-document")
+def sign_document(request: IntakeRequest, processed: dict[str, Any]) -> dict[str, Any]:
+    """Extract the key data, issue the result code and sign the searchable PDF in place (flows/signing.py)."""
+    from flows.signing import finish_document
+
+    report = processed["report"]
+    return finish_document(case_id=request.case_id, document_id=report["document_id"], operator=request.operator,
+                           searchable_pdf=Path(processed["searchable_pdf"]), ocr_json=Path(processed["ocr_json"]))
 
 
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
@@ -223,7 +250,11 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
         mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
         stack_pages=list(request.stack_pages) if request.stack_pages else None,
+        result_code=(processed.get("finished") or {}).get("result_code"),
+        signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
+        extracted=(processed.get("finished") or {}).get("extracted", []),
         # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
         # scanned file or stack (blank backs dropped and stacks split make them differ).
         pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
@@ -283,6 +314,7 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
+        processed["finished"] = sign_document(request, processed)
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
@@ -294,8 +326,11 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report = DocumentReport.from_dict(processed["report"])
     report.stored_keys = record["keys"]
     report.status = "stored"
+    finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"]), "healed": healed}
+                               "first_lines": _first_lines(processed["page_texts"]), "healed": healed,
+                               "result_code": finished["result_code"], "signing": finished["signing"],
+                               "extracted": finished["extracted"]}
 
 
 def _stored_first_lines(case_id: str, document_id: str) -> list[str]:
@@ -441,3 +476,60 @@ def heal_documents(problems: list[dict[str, Any]], uncatalogued: list[list[str]]
         out.append({"case_id": case, "document_id": doc, "ok": archive.is_catalogued(case, doc),
                     "message": "đã đưa lại vào danh mục tìm kiếm (put back into the search catalog)"})
     return out
+
+
+@flow(name="intake-job", log_prints=False)
+def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = None) -> list[dict[str, Any]]:
+    """Store the documents of one desk scan job (flows/service.py checked its pages already).
+
+    One report per request, in order. A request with a ``stack`` (a dossier of a stack split by
+    cover sheets) gets an original of its own pages only, cut losslessly, and the whole stack is
+    kept once under ``stacks/`` with the record of which pages went where, as ``sohoa scan`` does.
+    A document the scan itself makes impossible is reported ``failed``; a store that stays down
+    raises ``StorageUnavailable`` so the service keeps the job and sends it later.
+    """
+    from flows.desk import failure_report
+    from pipeline.extract import extension_of_extract, extract_pages
+
+    logger = get_run_logger()
+    work_root = settings().data_dir / "work"
+    parts = work_root / f"job-{job_id}-parts"
+    stacks: dict[str, dict[str, Any]] = {}
+    results: list[dict[str, Any]] = []
+    try:
+        for r in requests:
+            case = str(CaseId.parse(r["case_id"]))
+            stack = r.get("stack")
+            try:
+                if stack:
+                    source, sha, numbers = Path(stack["path"]), stack["sha256"], tuple(stack["pages"])
+                    if sha not in stacks:
+                        stacks[sha] = {"key": store_stack(str(source), sha, r.get("operator"))["key"],
+                                       "name": source.name, "page_count": stack["page_count"], "segments": []}
+                    span = f"{numbers[0]}-{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+                    part = extract_pages(source, numbers,
+                                         parts / f"{source.stem}.p{span}.{extension_of_extract(source)}")
+                    request = IntakeRequest(path=str(part), case_id=case, kind=r.get("kind"),
+                                            operator=r.get("operator"), document_id=document_id_for(sha, numbers),
+                                            stack_sha256=sha, stack_pages=numbers, progress=r.get("progress"))
+                else:
+                    request = IntakeRequest(path=r["path"], case_id=case, kind=r.get("kind"),
+                                            operator=r.get("operator"), source_sha256=r.get("source_sha256"),
+                                            progress=r.get("progress"))
+                report = ingest_one(request, work_root=work_root, jobs=jobs, spool=False)
+            except StorageUnavailable:
+                raise
+            except SohoaError as exc:
+                report = failure_report(Path((stack or r)["path"]).name, case, exc)
+            if stack and report.get("status") in ("stored", "already-stored"):
+                stacks[stack["sha256"]]["segments"].append(
+                    {"case_id": case, "document_id": report.get("document_id"), "pages": list(stack["pages"]),
+                     "source_sha256": report.get("source_sha256")})
+            logger.info("job %s: %s as %s/%s", job_id, report.get("status"), case, report.get("document_id"))
+            results.append(report)
+        for sha, st in stacks.items():
+            if st["segments"]:
+                record_stack(sha, st["key"], st["name"], st["page_count"], st["segments"])
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return results

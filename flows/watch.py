@@ -67,7 +67,10 @@ class HotFolder:
     poll: float = 1.0
     # A file that never looks complete (truncated JPEG, garbage) is judged after this long anyway.
     incomplete_grace: float = 60.0
+    # A failure of our own (Prefect not ready, a bug) leaves the file in INBOX; it is tried again after this.
+    retry_delays: tuple[float, ...] = (5.0, 15.0, 30.0, 60.0, 120.0)
     _seen: dict[Path, _Seen] = field(default_factory=dict)
+    _retry: dict[Path, tuple[int, float]] = field(default_factory=dict)  # path -> (failures, not before)
     _busy: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,7 +97,8 @@ class HotFolder:
                 continue
             with self._lock:
                 busy = path in self._busy
-            if busy:
+                retry = self._retry.get(path)
+            if busy or (retry and now < retry[1]):
                 continue
             seen = self._seen.get(path)
             if seen is None or (seen.size, seen.mtime) != (st.st_size, st.st_mtime):
@@ -197,12 +201,17 @@ class HotFolder:
             try:
                 results = self.ingest(path, case)
             except Exception as exc:  # noqa: BLE001 - the service boundary: one file must never stop the service
-                log.exception("internal error on %s", rel)
-                results = [{"source_name": path.name, "status": "failed",
-                            "message_vi": "Lỗi nội bộ khi xử lý tệp; hãy báo cho bộ phận kỹ thuật rồi đặt lại "
-                                          "tệp vào thư mục nhận để xử lý lại.",
-                            "message_en": f"internal error: {type(exc).__name__}: {exc}; report it, then put the "
-                                          "file back into the inbox to process it again."}]
+                # Our failure (Prefect not ready, a crash in our code), not the scan's: the file stays in
+                # INBOX and is tried again later; it never lands in failed/ for something it did not do.
+                with self._lock:
+                    failures = self._retry.get(path, (0, 0.0))[0] + 1
+                    delay = self.retry_delays[min(failures, len(self.retry_delays)) - 1]
+                    self._retry[path] = (failures, time.monotonic() + delay)
+                log.exception("ĐANG CHỜ %s: lỗi của hệ thống, thử lại sau %.0f s (waiting: our failure, %s: %s; "
+                              "trying again in %.0f s)", rel, delay, type(exc).__name__, exc, delay)
+                return {"source": str(rel), "outcome": "waiting", "case_id": case, "results": []}
+        with self._lock:
+            self._retry.pop(path, None)
         outcome = _outcome(results)
         folder = {"done": self.done, "failed": self.failed, "needs-case-id": self.needs_case}[outcome]
         target = _unique(folder / rel)
@@ -235,7 +244,8 @@ class HotFolder:
                     futures.append(pool.submit(self._handle_and_release, path))
                 for f in [f for f in futures if f.done()]:
                     futures.remove(f)
-                    handled += 1
+                    if f.result():
+                        handled += 1
                 if max_files is not None and handled >= max_files:
                     break
                 stop.wait(self.poll)
@@ -243,11 +253,13 @@ class HotFolder:
                 f.result()
         return handled
 
-    def _handle_and_release(self, path: Path) -> None:
+    def _handle_and_release(self, path: Path) -> bool:
+        """Handle one file; True when it was filed away (done, failed, needs-case-id), False when it waits."""
         try:
-            self.handle(path)
+            return self.handle(path)["outcome"] != "waiting"
         except Exception:  # noqa: BLE001 - the service boundary: e.g. the done/ disk is full
             log.exception("could not file away %s; it stays in the inbox", path)
+            return False
         finally:
             with self._lock:
                 self._busy.discard(path)

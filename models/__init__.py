@@ -8,6 +8,7 @@ from models.errors import (
     EncryptedPdf,
     ImageTooLarge,
     InvalidCaseId,
+    JobConflict,
     NotFound,
     OcrFailed,
     PageNeedsRescan,
@@ -16,6 +17,7 @@ from models.errors import (
     StorageUnavailable,
     MissingFile,
     UnsupportedFormat,
+    UploadTooLarge,
 )
 from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
@@ -39,6 +41,7 @@ __all__ = [
     "EncryptedPdf",
     "ImageTooLarge",
     "InvalidCaseId",
+    "JobConflict",
     "NotFound",
     "OcrFailed",
     "OcrPage",
@@ -56,4 +59,5 @@ __all__ = [
     "StoredObject",
     "MissingFile",
     "UnsupportedFormat",
+    "UploadTooLarge",
 ]

@@ -178,3 +178,18 @@ class OcrFailed(SohoaError):
 
 class NotFound(SohoaError):
     exit_code = 7
+
+
+class UploadTooLarge(InputFileError):
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"{name} is larger than the upload limit of {limit // (1024 * 1024)} MB; split the scan into several files.",
+            f"Tệp {name} lớn hơn giới hạn tải lên {limit // (1024 * 1024)} MB; hãy chia bản quét thành nhiều tệp.",
+        )
+        self.limit = limit
+
+
+class JobConflict(SohoaError):
+    """The job is past the point where this change is possible (e.g. a page of a stored job)."""
+
+    exit_code = 2

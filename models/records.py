@@ -40,17 +40,29 @@ class DocumentRecord:
     kind: str | None = None
     operator: str | None = None
     mean_confidence: float | None = None
+    # Digitization result code (models/result_code.py), the signatures on the searchable PDF
+    # ([{role, signer, signed_at, level, test}], empty = "chưa ký số") and the extracted fields
+    # ([ExtractedField.to_dict()], models/extraction.py).
+    result_code: str | None = None
+    signatures: list[dict[str, Any]] = field(default_factory=list)
+    extracted: list[dict[str, Any]] = field(default_factory=list)
     # A dossier cut from a stack split by cover sheets: the whole stack's SHA-256 and the first and
     # last page (1-based, in the stack) of this dossier. None for a file ingested whole.
     stack_sha256: str | None = None
     stack_pages: list[int] | None = None
     pages: list[PageText] = field(default_factory=list)  # not written into the manifest
+    preflight: list[dict[str, Any]] = field(default_factory=list)  # page warnings: {page, code, severity, message_vi, message_en}
+
+    @property
+    def signed(self) -> bool:
+        """True when the agency has signed the searchable PDF."""
+        return any(s.get("role") == "agency" for s in self.signatures)
 
     def to_manifest(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("pages")
-        for name in ("stack_sha256", "stack_pages"):  # whole files: manifests stay as they were
-            if d[name] is None:
+        for name in ("stack_sha256", "stack_pages", "preflight"):  # manifests stay as they were without them
+            if not d[name]:
                 d.pop(name)
         return d
 

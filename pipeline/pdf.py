@@ -57,6 +57,7 @@ class PdfMetadata:
     operator: str | None = None
     kind: str | None = None
     created: datetime | None = None  # UTC now when None
+    result_code: str | None = None  # mã kết quả số hóa (models/result_code.py)
 
 
 @dataclass
@@ -487,6 +488,75 @@ def _glyphless_font_bytes() -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
+def merge_pdfs(
+    parts: Sequence[tuple[Path, str]],
+    out_path: Path,
+    *,
+    title: str,
+    case_id: str | None = None,
+    software_version: str = "source",
+) -> Path:
+    """One PDF of several, in order, with one bookmark (outline item) per part at its first page.
+
+    ``parts`` are (path, bookmark title); pages are copied as they are (images, text layer,
+    fonts). The result declares PDF/A-2b, with its own XMP and sRGB output intent, only when every
+    part does; otherwise it is a plain PDF (a merged file of non-PDF/A parts claims nothing it is
+    not). The viewer opens with the bookmarks shown. Atomic (temp file + rename).
+    """
+    if not parts:
+        raise ValueError("a merged PDF needs at least one part")
+    out_path = Path(out_path)
+    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp_name)
+    sources: list[pikepdf.Pdf] = []
+    pdf = pikepdf.new()
+    try:
+        all_pdfa = True
+        bookmarks: list[tuple[str, int]] = []
+        for path, part_title in parts:
+            src = _open_pdf(Path(path))
+            sources.append(src)
+            meta = src.open_metadata()
+            all_pdfa = all_pdfa and meta.get("pdfaid:part") == "2" and Name.OutputIntents in src.Root
+            bookmarks.append((part_title, len(pdf.pages)))
+            pdf.pages.extend(src.pages)
+        with pdf.open_outline() as outline:
+            for part_title, first in bookmarks:
+                outline.root.append(pikepdf.OutlineItem(part_title, first))
+        pdf.Root.PageMode = Name.UseOutlines
+        if all_pdfa:
+            _set_pdfa_metadata(pdf, metadata=PdfMetadata(title=title, case_id=case_id, source_sha256="",
+                                                         software_version=software_version))
+            _add_srgb_output_intent(pdf)
+        else:
+            pdf.docinfo[Name.Title] = pikepdf.String(title)
+        pdf.save(tmp_path, object_stream_mode=pikepdf.ObjectStreamMode.generate, min_version="1.7")
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, out_path)
+    except pikepdf.PdfError as exc:
+        raise CorruptFile(out_path.name, _short(exc)) from exc
+    finally:
+        pdf.close()
+        for src in sources:
+            src.close()
+        tmp_path.unlink(missing_ok=True)
+    return out_path
+
+
+def pdf_outline(path: Path) -> list[tuple[str, int]]:
+    """(title, 0-based page index) of each top-level bookmark of a PDF."""
+    with _open_pdf(Path(path)) as pdf:
+        pages = {p.objgen: i for i, p in enumerate(pdf.pages)}
+        out = []
+        with pdf.open_outline() as outline:
+            for item in outline.root:
+                dest = item.destination
+                page = dest[0] if isinstance(dest, pikepdf.Array) else None
+                out.append((item.title, pages.get(page.objgen, -1) if page is not None else -1))
+        return out
+
+
 # PDF/A-2b metadata and output intent
 
 
@@ -528,6 +598,7 @@ _OWN_PROPERTIES = {
     "softwareVersion": "Version of the sohoa software that made this file",
     "operator": "Scanning-desk operator who converted the paper",
     "kind": "Kind of document (thanh phan ho so)",
+    "resultCode": "Digitization result code (ma ket qua so hoa) of this e-file",
 }
 
 
@@ -539,6 +610,7 @@ def _own_properties(metadata: PdfMetadata) -> list[tuple[str, str, str]]:
         "softwareVersion": metadata.software_version,
         "operator": metadata.operator,
         "kind": metadata.kind,
+        "resultCode": metadata.result_code,
     }
     return [(name, value, _OWN_PROPERTIES[name]) for name, value in values.items() if value]
 
@@ -820,3 +892,25 @@ def _num(value: float) -> str:
 
 def _round(value: float) -> float:
     return round(value, 3)
+
+
+def merge_pdfs(parts: Sequence[tuple[Path, str]], out: Path) -> Path:
+    """One PDF of several, in order, with one top-level bookmark per part (its title) at its first page.
+
+    A minimal merge for the case download: pages are copied as they are; the result is not claimed
+    to be PDF/A (the parts are, and stay the legal copies).
+    """
+    if not parts:
+        raise EmptyFile(out.name)
+    merged = pikepdf.new()
+    starts: list[tuple[int, str]] = []
+    for path, title in parts:
+        with pikepdf.open(path) as src:
+            starts.append((len(merged.pages), title))
+            merged.pages.extend(src.pages)
+    with merged.open_outline() as outline:
+        for index, title in starts:
+            outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", title), index))
+    merged.docinfo["/Title"] = unicodedata.normalize("NFC", ", ".join(t for _, t in parts))[:500]
+    merged.save(out)
+    return out

@@ -86,23 +86,20 @@ class PreflightResult:
 
 def preflight(
     image: np.ndarray, *, dpi: float, dpi_estimated: bool = False,
-    thresholds: PreflightThresholds | None = None,
+    thresholds: PreflightThresholds | None = None, photo_dpi: float | None = None,
 ) -> PreflightResult:
-    """Check one page (grey uint8 or BGR) for resolution, blur, darkness, blankness and cut-off text."""
+    """Check one page (grey uint8 or BGR) for resolution, blur, darkness, blankness and cut-off text.
+
+    ``photo_dpi``: the page is a rectified phone photo (enlarged to ``dpi``); the resolution verdict
+    is about the sheet's resolution in the photo.
+    """
     if dpi <= 0:
         raise ValueError(f"dpi must be positive, got {dpi}")
     t = thresholds or PreflightThresholds()
     result = PreflightResult(metrics={"dpi": float(dpi)})
     issues = result.issues
 
-    if dpi < t.rescan_dpi:
-        issues.append(_issue("low_resolution", Severity.RESCAN, dpi,
-                             f"Độ phân giải {dpi:.0f} dpi quá thấp, hãy quét lại ở 200 dpi trở lên",
-                             f"resolution {dpi:.0f} dpi is too low to read; rescan at 200 dpi or more"))
-    elif dpi < t.min_dpi:
-        issues.append(_issue("low_resolution", Severity.WARNING, dpi,
-                             f"Độ phân giải {dpi:.0f} dpi thấp hơn 200 dpi theo quy định số hóa",
-                             f"resolution {dpi:.0f} dpi is below the 200 dpi the digitisation rules ask for"))
+    issues.extend(resolution_issues(dpi if photo_dpi is None else photo_dpi, t))
     if dpi_estimated:
         issues.append(_issue("dpi_estimated", Severity.INFO, dpi,
                              f"Tệp không ghi độ phân giải, ước tính {dpi:.0f} dpi",
@@ -160,6 +157,19 @@ def preflight(
                              "Nội dung bị cắt ở mép trang, hãy đặt lại giấy và quét lại",
                              f"text touches the page edge ({touching} marks); the page may be cut off"))
     return result
+
+
+def resolution_issues(dpi: float, t: PreflightThresholds) -> list[PreflightIssue]:
+    """RESCAN under ``rescan_dpi``, WARNING under ``min_dpi``."""
+    if dpi < t.rescan_dpi:
+        return [_issue("low_resolution", Severity.RESCAN, dpi,
+                       f"Độ phân giải {dpi:.0f} dpi quá thấp, hãy quét lại ở 200 dpi trở lên",
+                       f"resolution {dpi:.0f} dpi is too low to read; rescan at 200 dpi or more")]
+    if dpi < t.min_dpi:
+        return [_issue("low_resolution", Severity.WARNING, dpi,
+                       f"Độ phân giải {dpi:.0f} dpi thấp hơn 200 dpi theo quy định số hóa",
+                       f"resolution {dpi:.0f} dpi is below the 200 dpi the digitisation rules ask for")]
+    return []
 
 
 # --- measurements --------------------------------------------------------------------------------
@@ -241,3 +251,19 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
         return image
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def photo_issue(dpi: float) -> PreflightIssue:
+    """INFO: the page is a phone photo that was rectified; ``dpi``, the sheet's resolution in the
+    photo, is estimated from its size."""
+    return _issue("photo_corrected", Severity.INFO, dpi,
+                  f"Ảnh chụp bằng điện thoại: đã nắn thẳng trang và làm đều ánh sáng, ước tính {dpi:.0f} dpi",
+                  f"phone photo: the page was straightened and its lighting evened out; about {dpi:.0f} dpi")
+
+
+def unreadable_issue(words: int, confidence: float | None) -> PreflightIssue:
+    """RESCAN: the page has ink but OCR found no readable text on it."""
+    conf = "–" if confidence is None else f"{confidence:.0f}%"
+    return _issue("no_text", Severity.RESCAN, confidence or 0.0,
+                  f"Không đọc được chữ trên trang ({words} từ, độ tin cậy {conf}), hãy quét lại",
+                  f"no readable text on the page ({words} words, confidence {conf}); rescan it")

@@ -7,6 +7,7 @@ name: a text file called ``.pdf`` is refused as what it is. pdf2image is importe
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -304,3 +305,61 @@ def looks_complete(path: Path) -> bool:
     except (OSError, EOFError, SyntaxError, ValueError):
         return False
     return True
+
+
+def render_page_png(pdf_path: Path, page: int, *, width: int = 300) -> bytes:
+    """One page (1-based) of a PDF rendered by Poppler as a PNG ``width`` pixels wide (thumbnails, page views)."""
+    from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+
+    try:
+        images = convert_from_path(str(pdf_path), first_page=page, last_page=page, size=(width, None),
+                                   fmt="png", timeout=60)
+    except (PDFPageCountError, PDFSyntaxError) as exc:
+        raise CorruptFile(pdf_path.name, str(exc).splitlines()[0] if str(exc) else "") from exc
+    if not images:
+        raise CorruptFile(pdf_path.name, f"no page {page}")
+    out = io.BytesIO()
+    images[0].save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def assemble_pages(parts: list[tuple[Path, int]], out: Path, workdir: Path) -> Path:
+    """One multi-page TIFF of the given (file, 1-based page) pairs, in order, pixels and DPI unchanged.
+
+    The desk's original when an operator combined several files or replaced a page: lossless
+    (Deflate), each page at its own resolution, so the stored original shows exactly what was scanned.
+    A PDF page with its own text is rendered at 300 dpi.
+    """
+    wanted: dict[Path, set[int]] = {}
+    for path, page in parts:
+        wanted.setdefault(Path(path), set()).add(page)
+    frames: dict[tuple[Path, int], tuple[Path, float]] = {}
+    for index, (path, numbers) in enumerate(wanted.items()):
+        for raw in read_pages(path, workdir / f"assemble{index:03d}"):
+            if raw.number not in numbers:
+                continue
+            if raw.path is None:
+                from pdf2image import convert_from_path
+
+                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number)
+                rendered = workdir / f"assemble{index:03d}" / f"{raw.number:04d}_text.png"
+                image.save(rendered)
+                frames[(path, raw.number)] = (rendered, 300.0)
+            else:
+                frames[(path, raw.number)] = (raw.path, raw.dpi)
+    images = []
+    for path, page in parts:
+        frame, dpi = frames[(Path(path), page)]
+        im = Image.open(frame)
+        im.encoderinfo = {"dpi": (dpi, dpi)}
+        images.append((im, dpi))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    first, first_dpi = images[0]
+    first.save(tmp, format="TIFF", compression="tiff_adobe_deflate", dpi=(first_dpi, first_dpi), save_all=True,
+               append_images=[im for im, _ in images[1:]])
+    for im, _ in images:
+        im.close()
+    os.replace(tmp, out)
+    return out

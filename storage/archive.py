@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import logging
 import mimetypes
 import tempfile
-import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +36,6 @@ from storage.objectstore import (
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "sohoa-manifest/1"
-# stack.json is read-modify-write: one writer at a time in this process (a stack is split by one run).
-_STACK_LOCK = threading.Lock()
 DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
 
 
@@ -105,6 +103,16 @@ def _mean_confidence(pages: list[PageText]) -> float | None:
     return sum(confs) / len(confs) if confs else None
 
 
+_STACK_LOCKS: dict[str, threading.Lock] = {}
+_STACK_LOCKS_GUARD = threading.Lock()
+
+
+def _stack_lock(stack_sha256: str) -> threading.Lock:
+    # stack.json is read-modify-write: serialise its writers within this process.
+    with _STACK_LOCKS_GUARD:
+        return _STACK_LOCKS.setdefault(stack_sha256, threading.Lock())
+
+
 class Archive:
     """What the flows call to keep documents: the store holds the record, the catalog indexes it."""
 
@@ -167,7 +175,7 @@ class Archive:
     def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
                      segments: list[dict[str, Any]]) -> None:
         """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
-        with _STACK_LOCK:
+        with _stack_lock(stack_sha256):
             record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
                                                       "segments": []}
             old = json.dumps(record, sort_keys=True)

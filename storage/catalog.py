@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,8 +49,11 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 SEARCH_WINDOW = 2000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
+DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
 metadata = sa.MetaData()
@@ -76,7 +80,19 @@ documents = sa.Table(
     sa.Column("stack_sha256", sa.String(64)),
     sa.Column("stack_first_page", sa.Integer()),
     sa.Column("stack_last_page", sa.Integer()),
+    sa.Column("result_code", sa.String(96)),
+    sa.Column("signatures", sa.JSON()),
     sa.UniqueConstraint("case_id", "document_id", name="uq_documents_case_document"),
+)
+document_fields = sa.Table(
+    "document_fields", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("doc_pk", sa.Integer(), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("page", sa.Integer(), nullable=False),
+    sa.Column("box", sa.JSON()),
+    sa.Column("confidence", sa.Float(), nullable=False),
 )
 pages = sa.Table(
     "pages", metadata,
@@ -116,7 +132,9 @@ def query_words(query: str) -> tuple[list[str], list[str]]:
 
 def _fits_case_id(word: str) -> bool:
     w = word.upper()
-    if len(w) < 5 or not any(c in ".-" for c in w) or not any(c.isdigit() for c in w):
+    # An agency part (has a dot), a unit letter and number (H56-), or yymmdd-nnnn; so that "2018-10"
+    # or a decree number stays text.
+    if len(w) < 5 or not ("." in w or re.search(r"[HG]\d\d-", w) or re.fullmatch(r"\d{6}-\d{1,4}", w)):
         return False
     for start in range(len(_CASE_ID_SHAPE) - len(w) + 1):
         if all((s == "d" and c.isdigit()) or (s == "X" and c in "HG") or (s in ".-" and c == s)
@@ -187,9 +205,12 @@ class Catalog:
             connect_args = {"connect_timeout": 5}
         self.url = url
         self.search_window = SEARCH_WINDOW
+        self._df_cache: dict[tuple[str, str], tuple[int, float]] = {}  # SQLite document frequencies
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgres_settings)
         elif self.engine.dialect.name != "postgresql":
             raise StorageError(f"Unsupported catalog database {self.engine.dialect.name}: use SQLite or PostgreSQL.")
 
@@ -216,6 +237,9 @@ class Catalog:
                 raise StorageError(f"The catalog has no schema ({detail}); run the migration first.",
                                    "Cơ sở dữ liệu danh mục chưa được khởi tạo.") from exc
             raise StorageUnavailable(f"catalog database: {detail}") from exc
+        except sa.exc.IntegrityError as exc:  # e.g. a result code that another document already has
+            raise StorageError(f"The catalog refused a duplicate: {str(exc.orig).splitlines()[0]}.",
+                               "Danh mục từ chối một bản ghi trùng lặp.") from exc
         except sa.exc.ProgrammingError as exc:
             raise StorageError(f"The catalog database refused a query: {str(exc.orig).splitlines()[0]}.",
                                "Cơ sở dữ liệu danh mục từ chối truy vấn.") from exc
@@ -233,10 +257,13 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS document_fields, pages, documents, cases, scan_job_pages, "
+                                     "scan_jobs, scan_services, alembic_version, " + ACCOUNT_TABLES + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts_vocab", "pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts_vocab", "pages_fts", "document_fields", "pages", "documents", "cases",
+                              "scan_job_pages", "scan_jobs", "scan_services", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
@@ -244,7 +271,7 @@ class Catalog:
         with self._tx() as conn:
             if not self.is_postgres:
                 conn.execute(sa.text("DELETE FROM pages_fts"))
-            for table in (pages, documents, cases):
+            for table in (document_fields, pages, documents, cases):
                 conn.execute(table.delete())
 
     # --------------------------------------------------------------------------- writes
@@ -266,6 +293,7 @@ class Catalog:
             "mean_confidence": rec.mean_confidence, "stack_sha256": rec.stack_sha256,
             "stack_first_page": rec.stack_pages[0] if rec.stack_pages else None,
             "stack_last_page": rec.stack_pages[-1] if rec.stack_pages else None,
+            "result_code": rec.result_code, "signatures": list(rec.signatures),
         }
         with self._tx() as conn:
             conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
@@ -281,6 +309,11 @@ class Catalog:
                 conn.execute(sa.text("DELETE FROM pages_fts WHERE rowid IN (SELECT id FROM pages WHERE doc_pk = :d)"),
                              {"d": doc_pk})
             conn.execute(pages.delete().where(pages.c.doc_pk == doc_pk))
+            conn.execute(document_fields.delete().where(document_fields.c.doc_pk == doc_pk))
+            if rec.extracted:
+                conn.execute(document_fields.insert(), [
+                    {"doc_pk": doc_pk, "name": f["name"], "value": str(f["value"])[:256], "page": int(f["page"]),
+                     "box": f.get("box"), "confidence": float(f["confidence"])} for f in rec.extracted])
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
@@ -289,19 +322,62 @@ class Catalog:
                                rows).scalars().all()
             if not self.is_postgres:
                 conn.execute(sa.text("INSERT INTO pages_fts (rowid, folded, exact) VALUES (:id, :folded, :exact)"),
-                             [{"id": i, "folded": fold(r["text"]), "exact": r["text"]} for i, r in zip(ids, rows)])
+                             [{"id": i, "folded": fts_words(fold(r["text"])), "exact": fts_words(r["text"])}
+                              for i, r in zip(ids, rows)])
 
     # ---------------------------------------------------------------------------- reads
     @staticmethod
-    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
+    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = (), field_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
         return DocumentRecord(
             case_id=row.case_id, document_id=row.document_id, source_sha256=row.source_sha256,
             source_name=row.source_name, created_at=_iso(row.created_at), page_count=row.page_count,
             keys=dict(row.keys or {}), kind=row.kind, operator=row.operator, mean_confidence=row.mean_confidence,
             stack_sha256=row.stack_sha256,
             stack_pages=[row.stack_first_page, row.stack_last_page] if row.stack_sha256 else None,
+            result_code=row.result_code, signatures=list(row.signatures or []),
+            extracted=[{"name": f.name, "value": f.value, "page": f.page, "box": f.box, "confidence": f.confidence}
+                       for f in field_rows],
             pages=[PageText(number=p.number, text=p.text, confidence=p.confidence, source_page=p.source_page)
                    for p in page_rows])
+
+    @staticmethod
+    def _fields_of(conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
+        return conn.execute(sa.select(document_fields).where(document_fields.c.doc_pk == doc_pk)
+                            .order_by(document_fields.c.id)).all()
+
+    def find_by_identifier(self, value: str, *, case_prefix: str | None = None,
+                           limit: int = 50) -> list[tuple[DocumentRecord, str]]:
+        """Documents whose result code or an extracted value (citizen ID, document number …) equals ``value``.
+
+        Returns (document with its extracted fields, what matched: ``result_code`` or the field name).
+        """
+        value = unicodedata.normalize("NFC", value.strip())
+        out: list[tuple[DocumentRecord, str]] = []
+        with self._tx() as conn:
+            by_code = sa.select(documents.c.id, sa.literal("result_code").label("matched")).where(
+                sa.func.upper(documents.c.result_code) == value.upper())
+            by_field = sa.select(document_fields.c.doc_pk.label("id"), document_fields.c.name.label("matched")).where(
+                document_fields.c.value == value)
+            hits = conn.execute(sa.union(by_code, by_field)).all()
+            seen: set[int] = set()
+            for pk, matched in hits:
+                if pk in seen:
+                    continue
+                seen.add(pk)
+                row = conn.execute(sa.select(documents).where(documents.c.id == pk)).first()
+                if row is None or (case_prefix and not row.case_id.startswith(case_prefix)):
+                    continue
+                out.append((self._record(row, (), self._fields_of(conn, pk)), matched))
+        out.sort(key=lambda t: (t[0].created_at, t[0].document_id), reverse=True)
+        return out[:limit]
+
+    def unsigned_documents(self) -> list[tuple[str, str]]:
+        """(case ID, document ID) of every document whose searchable PDF the agency has not signed."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(documents.c.case_id, documents.c.document_id, documents.c.signatures,
+                                          documents.c["keys"]).order_by(documents.c.created_at)).all()
+        return [(r.case_id, r.document_id) for r in rows if (r.keys or {}).get("searchable_pdf")
+                and not any(s.get("role") == "agency" for s in (r.signatures or []))]
 
     def _pages_of(self, conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
         return conn.execute(sa.select(pages).where(pages.c.doc_pk == doc_pk).order_by(pages.c.number)).all()
@@ -311,14 +387,16 @@ class Catalog:
         with self._tx() as conn:
             rows = conn.execute(sa.select(documents).where(documents.c.case_id == str(case_id))
                                 .order_by(documents.c.created_at, documents.c.document_id)).all()
-            return [self._record(r, self._pages_of(conn, r.id) if with_pages else ()) for r in rows]
+            return [self._record(r, self._pages_of(conn, r.id) if with_pages else (), self._fields_of(conn, r.id))
+                    for r in rows]
 
     def get_document(self, document_id: str) -> DocumentRecord | None:
         """One document with its page texts, or None (the most recent if several cases hold the same file)."""
         with self._tx() as conn:
             row = conn.execute(sa.select(documents).where(documents.c.document_id == document_id)
                                .order_by(documents.c.created_at.desc()).limit(1)).first()
-            return None if row is None else self._record(row, self._pages_of(conn, row.id))
+            return None if row is None else self._record(row, self._pages_of(conn, row.id),
+                                                         self._fields_of(conn, row.id))
 
     def find_by_sha256(self, case_id: str, sha256: str) -> DocumentRecord | None:
         """The document of a case whose original has this SHA-256, or None."""
@@ -364,7 +442,7 @@ class Catalog:
             if not folded:
                 return self._case_documents(conn, where, params)
             if self.is_postgres:
-                return self._search_postgres(conn, text, where, params)
+                return self._search_postgres(conn, text, folded, where, params)
             return self._search_sqlite(conn, folded, exact, where, params)
 
     @staticmethod
@@ -419,38 +497,43 @@ class Catalog:
                           kind=r.kind, source_page=r.source_page) for r in rows]
         return SearchResults(hits, matched=len(hits) + params["offset"], window=self.search_window)
 
-    def _search_postgres(self, conn: sa.Connection, text: str, where: str, params: dict[str, Any]) -> SearchResults:
+    def _search_postgres(self, conn: sa.Connection, text: str, folded: list[str], where: str,
+                         params: dict[str, Any]) -> SearchResults:
         # The most recent ``window`` matching pages (GIN for rare words, a backward primary-key
         # scan for common ones: the planner picks), ranked by cover density on the folded words
         # plus cover density on the words exactly as typed (diacritics), normalised to the best.
-        params["q"] = unicodedata.normalize("NFC", text)
-        params["opts"] = (f"StartSel={HIGHLIGHT[0]}, StopSel={HIGHLIGHT[1]}, MaxWords=30, MinWords=12, "
-                          "MaxFragments=2, FragmentDelimiter=\" … \"")
+        # Snippets are cut in Python (ts_headline re-parses the whole page: ~2 ms a hit).
+        # The tsqueries are made first and bound as constants, so that the planner estimates how
+        # many pages match (it picks the plan by that) and no row re-parses the query.
+        params["qf"], params["qe"] = conn.execute(
+            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text"),
+            {"q": unicodedata.normalize("NFC", text)}).one()
+        if not params["qf"]:
+            return SearchResults(window=params["window"])
         sql = sa.text(f"""
-            WITH q AS (SELECT plainto_tsquery('sohoa_folded', :q) AS qf, plainto_tsquery('simple', :q) AS qe),
-            cand AS MATERIALIZED (
+            WITH cand AS MATERIALIZED (
                 SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_pk
-                     JOIN cases c ON c.case_id = d.case_id CROSS JOIN q
-                WHERE p.tsv_folded @@ q.qf{where}
+                     JOIN cases c ON c.case_id = d.case_id
+                WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}
                 ORDER BY p.id DESC LIMIT :window),
             ranked AS MATERIALIZED (
-                SELECT p.id, ts_rank_cd(p.tsv_folded, q.qf, {PG_RANK_NORMALIZATION})
-                             + ts_rank_cd(p.tsv_exact, q.qe, {PG_RANK_NORMALIZATION}) AS raw
-                FROM cand JOIN pages p ON p.id = cand.id CROSS JOIN q),
+                SELECT p.id, ts_rank_cd(p.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
+                             + ts_rank_cd(p.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
+                FROM cand JOIN pages p ON p.id = cand.id),
             scored AS (
                 SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
             best AS (
                 SELECT * FROM scored ORDER BY raw DESC, id DESC LIMIT :limit OFFSET :offset)
-            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, d.case_id, d.document_id,
-                   d.source_name, d.kind, ts_headline('sohoa_folded', p.text, q.qf, :opts) AS snippet
-            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk CROSS JOIN q
+            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, p.text, d.case_id, d.document_id,
+                   d.source_name, d.kind
+            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk
             ORDER BY b.raw DESC, b.id DESC""")
         rows = conn.execute(sql, params).all()
         if not rows:
             return SearchResults(window=params["window"])
         matched = int(rows[0].matched)
         hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=" ".join(r.snippet.split()), score=_relative(r.raw, r.top),
+                          snippet=make_snippet(r.text, folded), score=_relative(r.raw, r.top),
                           source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
         return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
 
@@ -462,8 +545,7 @@ class Catalog:
         # folded words plus the words exactly as typed, normalised to the best page.
         params["match"] = " AND ".join(f'folded:"{w}"' for w in folded)
         sql = sa.text(f"""
-            SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name, d.kind,
-                   pages_fts.folded AS ftext, pages_fts.exact AS etext
+            SELECT pages_fts.rowid AS id, pages_fts.folded AS ftext, pages_fts.exact AS etext
             FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
                  JOIN cases c ON c.case_id = d.case_id
             WHERE pages_fts MATCH :match{where}
@@ -472,33 +554,54 @@ class Catalog:
         rows = conn.execute(sql, params).all()
         if not rows:
             return SearchResults(window=params["window"])
-        total = int(conn.execute(sa.text("SELECT count(*) FROM pages")).scalar_one()) or 1
+        # N for the idf: the highest page id (O(1); counts deleted pages too, which barely moves a log).
+        total = int(conn.execute(sa.text("SELECT max(id) FROM pages")).scalar_one() or 1)
         df = self._sqlite_doc_freq(conn, folded, exact)
-        f_tokens = [_tokens(r.ftext) for r in rows]
-        e_tokens = [_tokens(r.etext) for r in rows]
-        avg_f = sum(map(len, f_tokens)) / len(rows) or 1.0
-        avg_e = sum(map(len, e_tokens)) / len(rows) or 1.0
-        raw = [bm25(ft, folded, {w: df.get(("folded", w), 0) for w in folded}, total, avg_f)
-               + bm25(et, exact, {w: df.get(("exact", w), 0) for w in exact}, total, avg_e)
-               for ft, et in zip(f_tokens, e_tokens)]
+        f_scorer = Bm25(folded, {w: df.get(("folded", w), 0) for w in folded}, total)
+        e_scorer = Bm25(exact, {w: df.get(("exact", w), 0) for w in exact}, total)
+        f_tokens = [_fts_tokens(r.ftext) for r in rows]
+        e_tokens = [_fts_tokens(r.etext) for r in rows]
+        avg_f = sum(map(len, f_tokens)) / len(rows)
+        avg_e = sum(map(len, e_tokens)) / len(rows)
+        raw = [f_scorer.score(ft, avg_f) + e_scorer.score(et, avg_e) for ft, et in zip(f_tokens, e_tokens)]
         top = max(raw)
         order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
-        page = order[params["offset"]:params["offset"] + params["limit"]]
-        hits = [SearchHit(case_id=rows[i].case_id, document_id=rows[i].document_id, page=rows[i].number,
-                          snippet=make_snippet(rows[i].text, folded), score=_relative(raw[i], top),
-                          source_name=rows[i].source_name, kind=rows[i].kind, source_page=rows[i].source_page)
-                for i in page]
+        chosen = order[params["offset"]:params["offset"] + params["limit"]]
+        hits: list[SearchHit] = []
+        if chosen:
+            ids = {rows[i].id: i for i in chosen}
+            detail = {r.id: r for r in conn.execute(
+                sa.text("""SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name,
+                                  d.kind
+                           FROM pages p JOIN documents d ON d.id = p.doc_pk WHERE p.id IN ({})""".format(
+                    ", ".join(str(int(i)) for i in ids)))).all()}
+            for i in chosen:
+                r = detail[rows[i].id]
+                hits.append(SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
+                                      snippet=make_snippet(r.text, folded), score=_relative(raw[i], top),
+                                      source_name=r.source_name, kind=r.kind, source_page=r.source_page))
         return SearchResults(hits, matched=len(rows), capped=len(rows) >= params["window"], window=params["window"])
 
-    @staticmethod
-    def _sqlite_doc_freq(conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
-        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary."""
+    def _sqlite_doc_freq(self, conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
+        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary.
+
+        Counting a common word reads its whole posting list (tens of ms at 10^5 pages), so counts
+        are kept for ``DF_CACHE_SECONDS``: a ranking weight that is minutes old is still right.
+        """
         out: dict[tuple[str, str], int] = {}
+        now = time.monotonic()
         for col, words in (("folded", folded), ("exact", exact)):
             for w in set(words):
-                n = conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
-                                 {"t": w, "c": col}).scalar()
-                out[(col, w)] = int(n or 0)
+                cached = self._df_cache.get((col, w))
+                if cached is not None and now - cached[1] < DF_CACHE_SECONDS:
+                    out[(col, w)] = cached[0]
+                    continue
+                n = int(conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
+                                     {"t": w, "c": col}).scalar() or 0)
+                if len(self._df_cache) > 10_000:
+                    self._df_cache.clear()
+                self._df_cache[(col, w)] = (n, now)
+                out[(col, w)] = n
         return out
 
     # ------------------------------------------------------------------------------ cases
@@ -554,29 +657,43 @@ class Catalog:
 
 
 # ------------------------------------------------------------------------------------ ranking
-def _tokens(text: str | None) -> list[str]:
-    return _WORD.findall((text or "").lower())
+class Bm25:
+    """Okapi BM25 of a page for the query words, with Lucene's idf ln(1 + (N − n + 0.5)/(n + 0.5)) > 0.
+
+    ``words`` are lower-case (folded or exact) words; ``df`` their page counts; ``total`` the pages.
+    A page's length is its number of words; the average is taken over the pages being ranked.
+    """
+
+    def __init__(self, words: Sequence[str], df: dict[str, int], total: int, *, k1: float = BM25_K1,
+                 b: float = BM25_B) -> None:
+        self.k1, self.b = k1, b
+        self.idf = {w: math.log(1 + (total - min(df.get(w, 0), total) + 0.5) / (min(df.get(w, 0), total) + 0.5))
+                    for w in set(words)}
+
+    def score(self, tokens: list[str], avg_length: float) -> float:
+        """The page's score from its words (lower case, in order)."""
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / (avg_length or 1.0))
+        total = 0.0
+        for w, idf in self.idf.items():
+            tf = tokens.count(w)
+            if tf:
+                total += idf * tf * (self.k1 + 1) / (tf + norm)
+        return total
 
 
-def bm25(tokens: Sequence[str], words: Sequence[str], df: dict[str, int], total: int, avg_len: float,
-         *, k1: float = BM25_K1, b: float = BM25_B) -> float:
-    """Okapi BM25 of one page for the query words, with Lucene's idf ln(1 + (N − n + 0.5)/(n + 0.5)) > 0."""
-    if not words:
-        return 0.0
-    counts: dict[str, int] = {}
-    wanted = set(words)
-    for t in tokens:
-        if t in wanted:
-            counts[t] = counts.get(t, 0) + 1
-    norm = k1 * (1 - b + b * len(tokens) / (avg_len or 1.0))
-    score = 0.0
-    for w in wanted:
-        tf = counts.get(w, 0)
-        if tf:
-            n = min(df.get(w, 0), total)
-            idf = math.log(1 + (total - n + 0.5) / (n + 0.5))
-            score += idf * tf * (k1 + 1) / (tf + norm)
-    return score
+def fts_words(text: str) -> str:
+    """What the SQLite FTS table stores: the words, lower case, one space apart (scored by splitting)."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+_NOT_FTS_WORDS = re.compile(r"[^\w ]|_|  ")
+
+
+def _fts_tokens(stored: str | None) -> list[str]:
+    stored = stored or ""
+    if _NOT_FTS_WORDS.search(stored):  # a row written before fts_words: tokenise it here
+        return _WORD.findall(stored.lower())
+    return stored.split(" ") if stored else []
 
 
 def _relative(raw: float, top: float) -> float:
@@ -597,6 +714,14 @@ def _date_iso(value: str | dt.date | None) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else value.isoformat()
+
+
+def _postgres_settings(dbapi_conn: Any, _record: Any) -> None:
+    # Plan every search with its own values: whether a word is on 1 % or 60 % of the pages decides
+    # between the GIN index and a backward primary-key scan (a generic plan cannot know).
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.web_fixtures"]
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 

@@ -211,6 +211,8 @@ def test_search_filters_units_kind_and_pages(filled: Catalog) -> None:
 def test_case_id_words_in_the_search_box(filled: Catalog) -> None:
     assert split_case_id_words("000.00.14.h56 quyết định") == ("quyết định", ["000.00.14.H56"])
     assert split_case_id_words("61/2018/NĐ-CP 2018") == ("61/2018/NĐ-CP 2018", [])
+    assert split_case_id_words("2018-10 12.05.2020") == ("2018-10 12.05.2020", [])
+    assert split_case_id_words("h56-200204 200204-0001") == ("", ["H56-200204", "200204-0001"])
     assert {h.case_id for h in filled.search("000.00.14.H56 quyet dinh")} == {CASE_A}
     # Only a case ID (or a part of one): the documents of the matching cases, newest first.
     hits = filled.search("H56-200203")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"minio", "minio-init", "postgres", "prefect-server", "worker"}
+SERVICES = {"minio", "minio-init", "postgres", "prefect-server", "worker", "web"}
 
 
 def _compose() -> str:
@@ -47,3 +47,15 @@ def test_workers_are_pointed_at_minio_and_postgres() -> None:
     targets = [v.get("target") if isinstance(v, dict) else str(v).split(":")[1]
                for v in config["services"]["worker"]["volumes"]]
     assert "/data" in targets
+
+
+def test_web_uses_the_same_store_and_catalog_as_the_workers() -> None:
+    yaml = pytest.importorskip("yaml")
+    result = _config()
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    web, worker = services["web"]["environment"], services["worker"]["environment"]
+    for name in ("SOHOA_S3_ENDPOINT", "SOHOA_S3_BUCKET", "SOHOA_DATABASE_URL"):
+        assert web[name] == worker[name], name
+    assert "sohoa serve" in " ".join(services["web"]["command"]) if isinstance(services["web"]["command"], list) \
+        else "sohoa serve" in services["web"]["command"]

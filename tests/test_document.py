@@ -36,6 +36,8 @@ def test_every_page_read_upright_and_deskewed(processed):
     assert abs(pages[1].skew_degrees - 2.5) < 0.3
     for page, truth in zip(processed.page_texts, sample_truth(), strict=True):
         assert _cer(truth, page) < 0.05, page[:200]
+    # Read pages, the upside-down one included (turned, then read again), are not sent back for rescan.
+    assert not any(i.code == "no_text" for p in pages for i in p.issues)
 
 
 def test_pdftotext_returns_the_vietnamese_text_in_nfc(processed):
