@@ -25,6 +25,8 @@ def _print_summary(summary: dict, *, dry: bool = False) -> None:
     labels = {"stored": "đã lưu (stored)", "skipped": "bỏ qua, đã có (skipped, already stored)",
               "failed": "lỗi (failed)", "no-case-id": "không có mã hồ sơ (no case ID)",
               "interrupted": "dừng giữa chừng, chưa lưu (interrupted, not stored)"}
+    if counts.get("refused"):
+        labels["refused"] = "ngoài thư mục nguồn (refused: outside the tree)"
     for status, label in labels.items():
         if status == "interrupted" and not counts.get(status):
             continue
@@ -53,7 +55,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         settings().data_dir / "reports" / f"backfill{'-dry-run' if args.dry_run else ''}-{dt.datetime.now():%Y%m%d-%H%M%S}.csv"
     print(f"Báo cáo (report): {report}", flush=True)
     if args.dry_run:
-        result = bf.dry_run(source, case_from=case_from, report=report)
+        result = bf.dry_run(source, case_from=case_from, report=report, allow_outside=args.allow_outside)
         print(f"Chạy thử (dry run) {source}: {result.rows} tệp")
         print(f"  {'sẽ xử lý (would ingest)':<45} {result.would_ingest}")
         print(f"  {'bỏ qua, đã có (skipped, already stored)':<45} {result.skipped}")
@@ -79,14 +81,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         summary = flow(source=str(source), case_from=case_from, concurrency=args.concurrency, report=str(report),
                        jobs=args.jobs, stop_after=args.max_files, distributed=distributed,
                        chunk_size=args.chunk_size, chunks_in_flight=args.chunks_in_flight,
-                       stale_after=args.stale_after, echo=True)
+                       stale_after=args.stale_after, allow_outside=args.allow_outside, echo=True)
         return stopper.finish(summary)
 
 
 def _exit_code(summary: dict) -> int:
     if summary.get("counts", {}).get("interrupted") or bf_stop_set():
         return 130
-    bad = summary["counts"].get("failed", 0) + summary["counts"].get("no-case-id", 0)
+    bad = sum(summary["counts"].get(k, 0) for k in ("failed", "no-case-id", "refused"))
     return 3 if bad else 0
 
 
@@ -214,6 +216,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="list what would be ingested, skipped or is unusable; process nothing")
     s.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show Prefect's logs and tracebacks on the screen (default: in <data dir>/logs/sohoa.log)")
+    s.add_argument("--allow-outside", action="store_true",
+                   help="also take files outside the source tree (symlinks out of it, absolute or '..' CSV paths)")
     s.add_argument("--local", action="store_true", help="run on this machine even when workers are registered")
     s.add_argument("--max-files", type=int, default=None, help="stop after this many files (resume later)")
     s.add_argument("--chunk-size", type=int, default=10, help="files per worker run when distributed")

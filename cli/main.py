@@ -278,7 +278,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     """List the documents of a case."""
     from flows.common import open_archive
 
-    docs = open_archive().manifest_records(args.case)
+    from models import DocumentRecord
+
+    listing = open_archive().read_case(args.case)
+    docs = [DocumentRecord.from_manifest(e) for e in listing.documents]
+    for problem in listing.problems:  # an unreadable entry is reported; the readable ones are listed
+        print(f"  ! {problem.key}: không đọc được (unreadable: {problem.problem})", file=sys.stderr)
     if args.json:
         print_json([d.to_manifest() for d in docs])
         return 0 if docs else 7
@@ -513,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+REAPED = {"scan", "demo", "watch", "backfill", "retry", "worker", "pdf"}
+_REAPER: list[Any] = []  # keeps the watchdog's pipe open for this process's whole life
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so ``finally`` blocks remove temporary files on the way out."""
 
@@ -526,9 +535,16 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    if from_command_line and set(argv) & REAPED:
+        # Commands that start Prefect's temporary server or Tesseract: a watchdog ends those
+        # children if this process is killed (kill -9 included); see cli/reaper.py.
+        from cli import reaper
+
+        _REAPER.append(reaper.start())
     command = next((a for a in argv if not a.startswith("-")), None)
     _quiet_prefect("--verbose" in argv, command)
     parser = build_parser()
@@ -543,6 +559,14 @@ def main(argv: list[str] | None = None) -> int:
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        from models.errors import as_disk_full
+
+        full = as_disk_full(exc)
+        if full is None:
+            raise
+        print(full.user_message(), file=sys.stderr)
+        return full.exit_code
     except Terminated:
         print("Đã dừng theo tín hiệu SIGTERM (terminated).", file=sys.stderr)
         return 143

@@ -192,6 +192,8 @@ def _problem_line(p: Any) -> str:
         vi = f"THIẾU {p.key}: có trong bản kê của hồ sơ {p.case_id} nhưng không có trong kho"
     elif p.problem == "checksum_mismatch":
         vi = f"SAI MÃ SHA-256 {p.key}: kho trả về {p.actual}, bản kê ghi {p.expected} (dữ liệu đã bị thay đổi)"
+    elif p.problem == "incomplete":
+        vi = f"CHƯA XONG {p.key}: bản gốc đã lưu nhưng chưa xử lý xong; hãy quét lại tệp"
     else:
         vi = f"LỖI {p.key}: bản kê không đọc được"
     return f"{vi} ({p.message()})"

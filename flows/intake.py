@@ -19,6 +19,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
+from models.errors import as_disk_full
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -389,6 +390,11 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
             results.append(failure_report(Path(f).name, case, exc))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            full = as_disk_full(exc)
+            if full is not None:
+                logger.warning("%s: %s", Path(f).name, full.message_en)
+                results.append(failure_report(Path(f).name, case, full))
+                continue
             logger.exception("internal error on %s", Path(f).name)
             results.append(failure_report(Path(f).name, case, OcrFailed(
                 f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "

@@ -124,3 +124,36 @@ def _work_root() -> Path:
     root = settings().data_dir / "work"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def document_signatures(case_id: str, document_id: str) -> list[dict[str, Any]]:
+    """Signer, time, PAdES level and validity of each signature on a stored document's searchable PDF.
+
+    An empty list means "chưa ký số". The web's document page calls ``stored_pdf_signatures`` with
+    its own store.
+    """
+    archive = open_archive()
+    rec = next((r for r in archive.manifest_records(case_id) if r.document_id == document_id), None)
+    if rec is None or not rec.keys.get("searchable_pdf"):
+        raise NotFound(f"Document {document_id} of case {case_id} has no searchable PDF in the store.",
+                       f"Tài liệu {document_id} của hồ sơ {case_id} không có PDF trong kho.")
+    return stored_pdf_signatures(archive.store, rec.keys["searchable_pdf"], data_dir=settings().data_dir)
+
+
+def stored_pdf_signatures(store: Any, key: str, *, data_dir: Path) -> list[dict[str, Any]]:
+    """Verify the signatures of the PDF at ``key`` in ``store`` against the configured trust roots."""
+    from pipeline.sign import verify_pdf
+
+    config = keyring.load_signing_config(keyring.keys_dir_for(data_dir))
+    work_root = data_dir / "work"
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="sohoa-sigs-", dir=work_root))
+    try:
+        local = work / "searchable.pdf"
+        store.get_file(key, local)
+        return [{"field": c.field, "role": "operator" if c.field.endswith("Operator") else "agency",
+                 "signer": c.signer, "signed_at": c.signed_at, "timestamp": c.timestamp, "level": c.level,
+                 "valid": c.ok, "problems": c.problems}
+                for c in verify_pdf(local, trust_roots=config.trust_roots)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -181,14 +181,24 @@ class HotFolder:
             log.info("SKIPPED       %s (taken by another watcher)", rel)
             return None
         try:
-            return self._handle_claimed(claimed, rel)
+            report = self._handle_claimed(claimed, rel, origin=path)
+            if report.get("outcome") == "waiting":
+                self._unclaim(claimed, path)  # our failure: back into INBOX, tried again later
+            return report
         except BaseException:
             # Could not file it away (e.g. the done/ disk is full): back into INBOX, tried again later.
-            if claimed.exists() and not path.exists():
-                os.replace(claimed, path)
+            self._unclaim(claimed, path)
             raise
 
-    def _handle_claimed(self, path: Path, rel: Path) -> dict[str, Any]:
+    def _unclaim(self, claimed: Path, origin: Path) -> None:
+        """Put a claimed file (and its page verdicts) back where it was in INBOX."""
+        check = _sidecar(claimed, CHECK_SUFFIX)
+        if check.exists() and not _sidecar(origin, CHECK_SUFFIX).exists():
+            os.replace(check, _sidecar(origin, CHECK_SUFFIX))
+        if claimed.exists() and not origin.exists():
+            os.replace(claimed, origin)
+
+    def _handle_claimed(self, path: Path, rel: Path, *, origin: Path) -> dict[str, Any]:
         started = time.perf_counter()
         case: str | None = None
         try:
@@ -204,14 +214,14 @@ class HotFolder:
                 # Our failure (Prefect not ready, a crash in our code), not the scan's: the file stays in
                 # INBOX and is tried again later; it never lands in failed/ for something it did not do.
                 with self._lock:
-                    failures = self._retry.get(path, (0, 0.0))[0] + 1
+                    failures = self._retry.get(origin, (0, 0.0))[0] + 1
                     delay = self.retry_delays[min(failures, len(self.retry_delays)) - 1]
-                    self._retry[path] = (failures, time.monotonic() + delay)
+                    self._retry[origin] = (failures, time.monotonic() + delay)
                 log.exception("ĐANG CHỜ %s: lỗi của hệ thống, thử lại sau %.0f s (waiting: our failure, %s: %s; "
                               "trying again in %.0f s)", rel, delay, type(exc).__name__, exc, delay)
                 return {"source": str(rel), "outcome": "waiting", "case_id": case, "results": []}
         with self._lock:
-            self._retry.pop(path, None)
+            self._retry.pop(origin, None)
         outcome = _outcome(results)
         folder = {"done": self.done, "failed": self.failed, "needs-case-id": self.needs_case}[outcome]
         target = _unique(folder / rel)

@@ -176,6 +176,35 @@ class OcrFailed(SohoaError):
     exit_code = 6
 
 
+class DiskFull(OcrFailed):
+    """A local disk (work folder, catalog, local store) is full: free space, then run again."""
+
+    def __init__(self, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"The disk is full{extra}: free some space, then scan the file again; a stored original is kept "
+            "and listed as not finished.",
+            f"Ổ đĩa đã đầy{extra}: hãy giải phóng dung lượng rồi quét lại tệp; bản gốc đã lưu được giữ lại "
+            "và ghi là chưa xử lý xong.",
+        )
+
+
+def as_disk_full(exc: BaseException) -> DiskFull | None:
+    """A DiskFull for an exception caused by a full disk (ENOSPC, SQLite's "disk is full"), else None."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DiskFull):
+            return seen
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull(seen.filename and str(seen.filename) or "")
+        if "disk is full" in str(seen) or "No space left on device" in str(seen):
+            return DiskFull()
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class NotFound(SohoaError):
     exit_code = 7
 

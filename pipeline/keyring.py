@@ -217,14 +217,19 @@ def init_test_keys(keys_dir: Path, *, operator: str = "demo", agency_name: str |
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    current: SigningConfig | None = None
     if (keys_dir / "signing.json").exists() and not force:
         current = load_signing_config(keys_dir)
         if not current.test:
             raise KeyConfigError(f"{keys_dir} already holds real (non-test) keys; not overwriting them.",
                                  f"{keys_dir} đã có khóa thật (không phải khóa thử nghiệm); không ghi đè.")
+        if operator_slug(operator) in current.operators:
+            return current
+        if not (keys_dir / "test-ca.p12").exists():
+            current = None  # an older TEST set without its CA key: make a new set
     keys_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    agency_name = agency_name or "UBND TỈNH THỬ NGHIỆM (TEST)"
+    agency_name = (current.agency_name if current else None) or agency_name or "UBND TỈNH THỬ NGHIỆM (TEST)"
 
     def name(cn: str, org: str = "sohoa TEST PKI") -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
@@ -235,9 +240,16 @@ def init_test_keys(keys_dir: Path, *, operator: str = "demo", agency_name: str |
         # P-256: what tokens issued today carry, and ~100× faster to load than RSA for every signature.
         return ec.generate_private_key(ec.SECP256R1())
 
-    ca_key = key()
     ca_name = name("sohoa TEST CA – KHÔNG DÙNG THẬT")
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+    if current is not None:
+        # Keep the TEST CA (PDFs already signed must still verify against its root): add the operator only.
+        ca_key, ca, _ = pkcs12.load_key_and_certificates(
+            (keys_dir / "test-ca.p12").read_bytes(), (keys_dir / "test-ca.pass").read_bytes().strip())
+        ca_name = ca.subject
+    else:
+        ca_key = key()
+        ca = None
+    ca = ca or (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now)
           .not_valid_after(now + dt.timedelta(days=3650))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -271,10 +283,14 @@ def init_test_keys(keys_dir: Path, *, operator: str = "demo", agency_name: str |
         _write_private(keys_dir / f"{stem}.pass", password.encode())
         return SignerSpec(type="pkcs12", file=keys_dir / f"{stem}.p12", passphrase_file=keys_dir / f"{stem}.pass")
 
+    op = p12(f"test-operator-{operator_slug(operator)}", *leaf(f"{operator} [TEST]", agency_name))
+    if current is not None:
+        register_operator_signer(keys_dir, operator, op)
+        return load_signing_config(keys_dir)
+    p12("test-ca", ca_key, ca)  # kept so that more TEST operators can be added later
     (keys_dir / "test-ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     agency = p12("test-agency", *leaf(f"{agency_name} [TEST]", agency_name))
     tsa = p12("test-tsa", *leaf("sohoa TEST TSA", "sohoa TEST PKI", tsa=True))
-    op = p12(f"test-operator-{operator_slug(operator)}", *leaf(f"{operator} [TEST]", agency_name))
     save_signing_config(keys_dir, agency_name=agency_name, agency=agency, test_tsa=tsa, trust_roots=["test-ca.pem"],
                         test=True)
     register_operator_signer(keys_dir, operator, op)

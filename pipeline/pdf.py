@@ -492,20 +492,23 @@ def merge_pdfs(
     parts: Sequence[tuple[Path, str]],
     out_path: Path,
     *,
-    title: str,
+    title: str | None = None,
     case_id: str | None = None,
     software_version: str = "source",
 ) -> Path:
     """One PDF of several, in order, with one bookmark (outline item) per part at its first page.
+
+    ``title`` (default: the bookmark titles joined) goes into the XMP and DocInfo.
 
     ``parts`` are (path, bookmark title); pages are copied as they are (images, text layer,
     fonts). The result declares PDF/A-2b, with its own XMP and sRGB output intent, only when every
     part does; otherwise it is a plain PDF (a merged file of non-PDF/A parts claims nothing it is
     not). The viewer opens with the bookmarks shown. Atomic (temp file + rename).
     """
-    if not parts:
-        raise ValueError("a merged PDF needs at least one part")
     out_path = Path(out_path)
+    if not parts:
+        raise EmptyFile(out_path.name)
+    title = unicodedata.normalize("NFC", title or ", ".join(t for _, t in parts))[:500]
     fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp_name)
@@ -523,7 +526,7 @@ def merge_pdfs(
             pdf.pages.extend(src.pages)
         with pdf.open_outline() as outline:
             for part_title, first in bookmarks:
-                outline.root.append(pikepdf.OutlineItem(part_title, first))
+                outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", part_title), first))
         pdf.Root.PageMode = Name.UseOutlines
         if all_pdfa:
             _set_pdfa_metadata(pdf, metadata=PdfMetadata(title=title, case_id=case_id, source_sha256="",
@@ -893,24 +896,3 @@ def _num(value: float) -> str:
 def _round(value: float) -> float:
     return round(value, 3)
 
-
-def merge_pdfs(parts: Sequence[tuple[Path, str]], out: Path) -> Path:
-    """One PDF of several, in order, with one top-level bookmark per part (its title) at its first page.
-
-    A minimal merge for the case download: pages are copied as they are; the result is not claimed
-    to be PDF/A (the parts are, and stay the legal copies).
-    """
-    if not parts:
-        raise EmptyFile(out.name)
-    merged = pikepdf.new()
-    starts: list[tuple[int, str]] = []
-    for path, title in parts:
-        with pikepdf.open(path) as src:
-            starts.append((len(merged.pages), title))
-            merged.pages.extend(src.pages)
-    with merged.open_outline() as outline:
-        for index, title in starts:
-            outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", title), index))
-    merged.docinfo["/Title"] = unicodedata.normalize("NFC", ", ".join(t for _, t in parts))[:500]
-    merged.save(out)
-    return out

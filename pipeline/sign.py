@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "+07:00")
 FONT_SOURCE = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 FONT_SIZE = 10
-OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 58.0, 6.0
+OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 62.0, 6.0
 COPY_KIND = "SAO Y – Bản sao điện tử từ bản giấy"
 OPERATOR_FIELD, AGENCY_FIELD = "SohoaOperator", "SohoaAgency"
 FETCH_TIMEOUT = 5
@@ -113,15 +113,20 @@ def stamp_font(cache_dir: Path | None = None) -> Path:
 # --------------------------------------------------------------------------------------- signers
 # Opening a PKCS#12 file costs ~70 ms of key derivation: keep each one open for the process's life
 # (keyed by path and modification time, so a replaced key file is read again).
-_P12_CACHE: dict[tuple[str, int], object] = {}
+_P12_CACHE: dict[tuple[str, int, str], object] = {}
 _P12_LOCK = threading.Lock()
 
 
 def _load_p12(spec: SignerSpec, role: str):
-    key = (str(spec.file), spec.file.stat().st_mtime_ns if spec.file and spec.file.exists() else 0)
+    import hashlib
+
+    secret = spec.secret() or ""
+    # The passphrase is part of the key (as a digest): a wrong one is never let through by the cache.
+    key = (str(spec.file), spec.file.stat().st_mtime_ns if spec.file and spec.file.exists() else 0,
+           hashlib.sha256(secret.encode()).hexdigest())
     with _P12_LOCK:
         if key not in _P12_CACHE:
-            _P12_CACHE[key] = _open_p12(spec, role)
+            _P12_CACHE[key] = _open_p12(spec, role, secret)
         return _P12_CACHE[key]
 
 
@@ -151,21 +156,17 @@ def _kept_key_signer_class():
     return KeptKeySigner
 
 
-def _open_p12(spec: SignerSpec, role: str):
-    secret = spec.secret()
-    if True:  # noqa: SIM108 - keeps the error path below in one place
-        try:
-            signer = _kept_key_signer_class().load_pkcs12(str(spec.file),
-                                                          passphrase=secret.encode() if secret else None)
-        except (OSError, ValueError) as exc:
-            signer = None
-            detail = str(exc)
-        else:
-            detail = "wrong passphrase or not a PKCS#12 file"
-        if signer is None:
-            raise KeyConfigError(f"The {role} key {spec.file} cannot be opened ({detail}).",
-                                 f"Không mở được khóa {role} {spec.file} ({detail}).")
-        return signer
+def _open_p12(spec: SignerSpec, role: str, secret: str):
+    """A PKCS#12 signer; a missing file or wrong passphrase is one sentence, not a traceback."""
+    try:
+        signer = _kept_key_signer_class().load_pkcs12(str(spec.file), passphrase=secret.encode() if secret else None)
+        detail = "wrong passphrase or not a PKCS#12 file"  # pyHanko logs and returns None for these
+    except (OSError, ValueError) as exc:
+        signer, detail = None, str(exc)
+    if signer is None:
+        raise KeyConfigError(f"The {role} key {spec.file} cannot be opened ({detail}).",
+                             f"Không mở được khóa {role} {spec.file} ({detail}).")
+    return signer
 
 
 def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session to close or None)

@@ -13,7 +13,7 @@ import logging
 import mimetypes
 import tempfile
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "sohoa-manifest/1"
 DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
+PENDING_SUFFIX = ".pending.json"
+
+
+def pending_key(case_id: str, document_id: str) -> str:
+    """``cases/<case>/entries/<doc>.pending.json``: an original stored, its processing not finished."""
+    return entry_key(case_id, document_id).removesuffix(".json") + PENDING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class VerifyProblem:
     case_id: str
     document_id: str | None
     key: str
-    problem: str  # "missing", "checksum_mismatch", "unreadable_manifest"
+    problem: str  # "missing", "checksum_mismatch", "unreadable_manifest", "unreadable_entry", "incomplete"
     expected: str | None = None
     actual: str | None = None
 
@@ -56,6 +62,9 @@ class VerifyProblem:
             return f"{self.key} is listed in the manifest of {self.case_id} but is not in the store"
         if self.problem == "checksum_mismatch":
             return f"{self.key} has sha256 {self.actual}, the manifest recorded {self.expected}"
+        if self.problem == "incomplete":
+            return (f"{self.key}: the original of {self.document_id} is stored but its processing did not "
+                    "finish; scan the file again to finish it")
         return f"{self.key}: {self.problem}"
 
 
@@ -69,6 +78,8 @@ class CaseListing:
     entry_keys: list[str]
     manifest_docs: list[dict[str, Any]] | None  # manifest.json's documents; None when absent/unreadable
     manifest_bad: bool = False
+    # Originals stored whose processing has not finished (no full entry yet): document_id -> entry.
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _checked_entry(entry: Any) -> dict[str, Any]:
@@ -144,7 +155,24 @@ class Archive:
             metadata["stack-sha256"] = stack_sha256
             metadata["stack-pages"] = "-".join(str(n) for n in (stack_pages or []))
         content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
-        return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+        stored = self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+        self._write_pending(case, document_id, stored, source_name=metadata["source-name"], operator=operator)
+        return stored
+
+    def _write_pending(self, case: str, document_id: str, original: StoredObject, *, source_name: str,
+                       operator: str | None) -> None:
+        """List a stored original whose processing is not finished yet: no original is ever in the
+        store without an entry (a disk full or an OCR failure later leaves it listed as incomplete)."""
+        if self.store.exists(entry_key(case, document_id)):
+            return
+        pending = {"case_id": case, "document_id": document_id, "source_sha256": original.sha256,
+                   "source_name": source_name, "operator": operator, "keys": {"source": original.key},
+                   "checksums": {"source": original.sha256}, "state": "original-only",
+                   "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        self.store.put_bytes(pending_key(case, document_id),
+                             json.dumps(pending, ensure_ascii=False, indent=1, sort_keys=True).encode(),
+                             content_type="application/json",
+                             metadata={"case-id": case, "document-id": document_id, "role": "pending-entry"})
 
     # ---------------------------------------------------------------------------- stacks
     def store_stack(self, *, stack_sha256: str, source_path: Path, source_name: str, ext: str,
@@ -256,7 +284,16 @@ class Archive:
                 problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
             else:
                 docs.update((d["document_id"], d) for d in manifest_docs)
-        keys = [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")]
+        listed = [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")]
+        keys = [k for k in listed if not k.endswith(PENDING_SUFFIX)]
+        pending: dict[str, dict[str, Any]] = {}
+        for key in listed:
+            if key.endswith(PENDING_SUFFIX):
+                try:
+                    entry = json.loads(self.store.get_bytes(key))
+                    pending[entry["document_id"]] = entry
+                except (NotFound, ValueError, TypeError, KeyError):
+                    continue
         for key in keys:
             try:
                 entry = _checked_entry(json.loads(self.store.get_bytes(key)))
@@ -268,7 +305,8 @@ class Archive:
                 continue
             docs[entry["document_id"]] = entry
         ordered = sorted(docs.values(), key=lambda d: (d.get("created_at") or "", d.get("document_id") or ""))
-        return CaseListing(case, ordered, problems, keys, manifest_docs, manifest_bad)
+        pending = {d: e for d, e in pending.items() if d not in docs}
+        return CaseListing(case, ordered, problems, keys, manifest_docs, manifest_bad, pending)
 
     def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
         """The case's documents as one manifest dict (from the entries), or None when the case has none."""
@@ -318,7 +356,8 @@ class Archive:
                 body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
                 self.store.put_bytes(manifest_key(case), body, content_type="application/json",
                                      metadata={"case-id": case, "role": "manifest"})
-            if [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")] == listing.entry_keys:
+            if [k for k in self.store.list(entries_prefix(case))
+                    if k.endswith(".json") and not k.endswith(PENDING_SUFFIX)] == listing.entry_keys:
                 return
 
     def record(self, rec: DocumentRecord, *, ocr_json: bytes | None = None) -> DocumentRecord:
@@ -351,6 +390,7 @@ class Archive:
         if full.mean_confidence is None:
             full.mean_confidence = _mean_confidence(pages)
         self._write_manifest_entry(full, checksums)
+        self.store.delete(pending_key(full.case_id, full.document_id))
         self.catalog.record_document(full)
         return full
 
@@ -400,6 +440,8 @@ class Archive:
             for case in cases:
                 listing = self.read_case(case)
                 problems.extend(listing.problems)
+                problems.extend(VerifyProblem(case, doc, entry.get("keys", {}).get("source", pending_key(case, doc)),
+                                              "incomplete") for doc, entry in sorted(listing.pending.items()))
                 for entry in listing.documents:
                     problems += self._entry_problems(case, entry, Path(scratch))
         return problems

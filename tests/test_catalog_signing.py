@@ -46,7 +46,8 @@ def test_fields_and_result_codes_are_findable(catalog_url):
     catalog.migrate()
     with catalog.engine.begin() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM pages")).scalar_one() == 1
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_signing_extraction"
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("documents")}
+        assert {"result_code", "signatures"} <= columns and sa.inspect(conn).has_table("document_fields")
     assert catalog.unsigned_documents() == [(CASE, "aaaaaaaaaa0000000000")]
 
     cid = {"name": "citizen_id", "value": "008189004512", "page": 1, "box": [10, 20, 300, 40], "confidence": 0.93}

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
 from flows.watch import CLAIM_DIR, HotFolder
@@ -79,3 +80,97 @@ def test_a_run_never_removes_another_runs_work_folder(prefect_harness, data_dir:
     assert report["status"] == "stored", report
     for d in others:
         assert (d / "0001_raw.pgm").is_file(), f"{d} was removed by another run"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_kill_9_of_scan_leaves_no_prefect_server_or_tesseract_behind(tmp_path: Path) -> None:
+    """kill -9 of `sohoa scan` used to leave Prefect's temporary server running for 10+ minutes."""
+    import signal
+    import subprocess
+    import sys
+
+    from cli.reaper import _stat, descendants
+
+    page = _png(tmp_path / "page.png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "SOHOA_DATA_DIR": str(tmp_path / "data"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_THREAD_LIMIT": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "scan", str(page), "--case", CASE], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = {p: s for p, s in descendants(proc.pid).items() if "reaper.py" not in _cmdline(p)}
+            seen.update(kids)
+            if any("uvicorn" in _cmdline(p) or "prefect" in _cmdline(p) for p in kids):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the scan ended before Prefect's temporary server was seen"
+        time.sleep(1.0)
+        seen.update({p: s for p, s in descendants(proc.pid).items() if "reaper.py" not in _cmdline(p)})
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = seen
+        while time.monotonic() < deadline:
+            alive = {p: s for p, s in seen.items() if (st := _stat(p)) and st[1] == s}
+            if not alive:
+                break
+            time.sleep(0.2)
+        assert not alive, f"still running after kill -9 of the scan: {[_cmdline(p)[:80] for p in alive]}"
+    finally:
+        for pid, start in seen.items():
+            st = _stat(pid)
+            if st and st[1] == start:
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_disk_full_is_a_clear_error_and_the_stored_original_stays_listed(prefect_harness, data_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A full disk used to end in a traceback, with the original stored but listed in no manifest."""
+    import subprocess
+
+    from flows.common import open_archive
+    from flows.intake import intake
+
+    work = data_dir / "work"
+    work.mkdir(parents=True)
+    # A real full disk: a small tmpfs as the work folder. Reading the colour A4 page for the check
+    # fits (~25 MB), processing it (raw + cleaned + colour + OCR images, ~51 MB) does not.
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=36m", "tmpfs", str(work)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({mounted.stderr.strip()}): disk-full path not tested")
+    try:
+        im = Image.new("RGB", (2480, 3508), "white")
+        draw = ImageDraw.Draw(im)
+        for i in range(12):
+            draw.text((200, 300 + 120 * i), f"CONG HOA XA HOI CHU NGHIA VIET NAM {i}", fill="black", font_size=60)
+        draw.ellipse((1500, 2800, 2100, 3400), outline="red", width=30)  # a seal: the colour is kept
+        src = tmp_path / "a4.png"
+        im.save(src, dpi=(300, 300))
+        [report] = intake(files=[str(src)], case_id=CASE)
+        assert report["status"] == "failed" and report["error_type"] == "DiskFull", report
+        assert report["exit_code"] == 6 and "Ổ đĩa đã đầy" in report["message_vi"]
+        archive = open_archive()
+        listing = archive.read_case(CASE)
+        assert not listing.documents and list(listing.pending), "the stored original is listed nowhere"
+        [problem] = archive.verify(CASE)
+        assert problem.problem == "incomplete"
+        assert not any(work.iterdir()), "work files left on the full disk"
+        # Space again: the same scan finishes and the listing is complete.
+        subprocess.run(["mount", "-o", "remount,size=400m", str(work)], check=True)
+        [again] = intake(files=[str(src)], case_id=CASE)
+        assert again["status"] == "stored", again
+        listing = archive.read_case(CASE)
+        assert [d["document_id"] for d in listing.documents] == [again["document_id"]] and not listing.pending
+        assert archive.verify(CASE) == []
+    finally:
+        subprocess.run(["umount", "-l", str(work)], capture_output=True)

@@ -132,3 +132,34 @@ def test_unreadable_entry_is_reported_and_the_others_still_listed(tmp_path: Path
     assert {p.key for p in problems} == {entry_key(CASE, "broken"), manifest_key(CASE)}
     assert archive.reindex() == 1
     catalog.close()
+
+
+def test_corrupt_manifest_is_reported_by_verify_and_show_and_the_others_carry_on(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """A corrupt manifest.json used to crash `verify`, `verify CASE` and `show` (exit 1, traceback)."""
+    from cli.main import main
+    from flows.common import open_archive
+    from models import DocumentRecord
+
+    bad, good = "000.00.14.H56-200203-0119", CASE
+    monkeypatch.setenv("SOHOA_DATA_DIR", str(tmp_path / "data"))
+    for var in ("SOHOA_S3_ENDPOINT", "SOHOA_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    archive = open_archive()
+    src = tmp_path / "a.tif"
+    src.write_bytes(b"II*\x00" + b"a" * 100)
+    o = archive.store_original(case_id=good, document_id="good", source_path=src, source_name="a.tif", ext="tif")
+    archive.record(DocumentRecord(case_id=good, document_id="good", source_sha256=o.sha256, source_name="a.tif",
+                                  created_at="2020-01-01T00:00:00+00:00", page_count=1, keys={"source": o.key}))
+    archive.store.put_bytes(manifest_key(bad), b'{"documents": [', metadata={}, content_type="application/json")
+    capsys.readouterr()
+    assert main(["verify"]) == 5
+    out = capsys.readouterr()
+    assert bad in out.out and "manifest.json" in out.out and "Traceback" not in out.err
+    assert main(["verify", bad]) == 5
+    assert main(["verify", good]) == 0
+    capsys.readouterr()
+    assert main(["show", bad]) == 7
+    assert "manifest.json" in capsys.readouterr().err
+    assert main(["show", good]) == 0
+    assert "good" in capsys.readouterr().out

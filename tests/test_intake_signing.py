@@ -66,6 +66,11 @@ def test_intake_stores_a_signed_pdf_with_result_code_and_fields(prefect_harness,
     assert report["result_code"] in out and "PAdES-B-T" in out and f"citizen_id: {CITIZEN_ID}" in out
 
     assert main(["verify", "--signatures", CASE]) == 0
+    from flows.signing import document_signatures
+
+    shown = document_signatures(CASE, report["document_id"])
+    assert [(s["signer"], s["valid"]) for s in shown] == [("an [TEST]", True),
+                                                          ("UBND TỈNH THỬ NGHIỆM (TEST) [TEST]", True)]
     # Reindexing from the manifests keeps what the catalog knows about signing and extraction.
     assert main(["reindex"]) == 0
     capsys.readouterr()
@@ -125,3 +130,23 @@ def test_init_test_refuses_to_overwrite_real_keys(data_dir):
     keyring.save_signing_config(keys_dir, agency_name="UBND", agency=None)
     with pytest.raises(keyring.KeyConfigError):
         keyring.init_test_keys(keys_dir)
+
+
+def test_init_test_again_keeps_the_test_ca(data_dir):
+    keys_dir = keyring.keys_dir_for(data_dir, env={})
+    first = keyring.init_test_keys(keys_dir, operator="an")
+    root = first.trust_roots[0].read_bytes()
+    assert keyring.init_test_keys(keys_dir, operator="an").trust_roots[0].read_bytes() == root
+    # Another operator gets a personal TEST key from the same CA: earlier signatures keep verifying.
+    more = keyring.init_test_keys(keys_dir, operator="Lê Thị Lan")
+    assert more.trust_roots[0].read_bytes() == root and set(more.operators) == {"an", "le-thi-lan"}
+    import pikepdf
+
+    pdf = data_dir / "blank.pdf"
+    with pikepdf.new() as doc:
+        doc.add_blank_page(page_size=(595, 842))
+        doc.save(pdf)
+    infos = sign.sign_pdf(pdf, config=more, operator="Lê Thị Lan", result_code=None)
+    assert [i.signer for i in infos] == ["Lê Thị Lan [TEST]", "UBND TỈNH THỬ NGHIỆM (TEST) [TEST]"]
+    assert [c.problems for c in sign.verify_pdf(pdf, trust_roots=first.trust_roots)] == [[], []]
+    assert keyring.init_test_keys(keys_dir, operator="an", force=True).trust_roots[0].read_bytes() != root

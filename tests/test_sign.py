@@ -213,3 +213,49 @@ def test_agency_key_on_a_pkcs11_token(pdf, test_pki, tmp_path, monkeypatch):  # 
     assert "Signature is Valid." in _pdfsig(pdf)
     assert pin not in pdf.read_bytes().decode("latin-1")
     os.environ.pop("SOHOA_TEST_TOKEN_PIN", None)
+
+
+def test_wrong_passphrase_is_one_sentence_and_the_file_is_kept(pdf, pki_config, tmp_path):
+    from flows.signing import sign_file
+
+    bad_pass = tmp_path / "wrong.pass"
+    bad_pass.write_text("not-the-passphrase")
+    bad = dataclasses.replace(pki_config, agency=dataclasses.replace(pki_config.agency, passphrase_file=bad_pass,
+                                                                     file=pki_config.agency.file))
+    before = pdf.read_bytes()
+    with pytest.raises(keyring.KeyConfigError) as err:
+        sign.sign_pdf(pdf, config=bad, operator=None, result_code=RESULT_CODE)
+    assert "cannot be opened" in err.value.message_en and "not-the-passphrase" not in err.value.user_message()
+    report = sign_file(pdf, operator=None, result_code=RESULT_CODE, config=bad)
+    assert report["status"] == "unsigned" and "chưa ký số" in report["message_vi"]
+    assert pdf.read_bytes() == before
+
+
+def test_stamp_font_widths_are_in_thousandths_of_an_em(signed_pdf):
+    # pyHanko writes a TrueType font's advances in its own units into /W, which PDF reads as 1/1000 em:
+    # Liberation Serif (2048 units) came out about twice too wide (digits 1024) until rescaled to 1000.
+    widths = []
+    with pikepdf.open(signed_pdf[0]) as doc:
+        for obj in doc.objects:
+            if isinstance(obj, pikepdf.Dictionary) and str(obj.get("/BaseFont", "")).endswith("LiberationSerif"):
+                for item in obj.W:
+                    if isinstance(item, pikepdf.Array):
+                        widths += [float(w) for w in item]
+    assert widths and max(widths) <= 1000
+    assert 500 in widths  # Times-metric digits are half an em
+
+
+def test_unreachable_ocsp_and_crl_fall_back_to_b_t(pdf, test_pki, tmp_path):  # noqa: F811
+    from tests.pki import start_test_pki
+
+    (tmp_path / "gone").mkdir()
+    gone, stop = start_test_pki(tmp_path / "gone")
+    stop()  # this CA's OCSP responder and CRLs no longer answer; the session PKI's TSA still does
+    base = keyring.load_signing_config(gone.keys_dir, env={})
+    config = dataclasses.replace(base, tsa_url=test_pki.tsa_url,
+                                 trust_roots=(gone.root_pem, test_pki.root_pem))
+    infos = sign.sign_pdf(pdf, config=config, operator=None, result_code=RESULT_CODE)
+    assert [(i.role, i.level) for i in infos] == [("agency", "PAdES-B-T")]
+    [check] = sign.verify_pdf(pdf, trust_roots=config.trust_roots)
+    assert check.level == "PAdES-B-T" and check.problems == []
+    assert "Signature is Valid." in _pdfsig(pdf)

@@ -93,9 +93,14 @@ def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
 
 @router.get("/cases/{case}/documents/{doc}", response_class=HTMLResponse)
 def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
+    from flows.signing import stored_pdf_signatures
+
     rec = load_document(ctx)
     roles = {r.value for r in ctx.principal.roles}
-    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec,
+    signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
+                                       data_dir=ctx.services.settings.data_dir) \
+        if rec.keys.get("searchable_pdf") else []
+    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
                   may_original=bool(roles & {"operator", "archivist"}))
 
 
@@ -109,7 +114,8 @@ def page_view(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int) -> 
 
 
 @router.get("/cases/{case}/documents/{doc}/pages/{number:int}.png")
-def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int, w: int = 200) -> Response:
+def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False)], number: int,
+             w: int = 200) -> Response:
     rec = load_document(ctx)
     width = min(THUMB_WIDTHS, key=lambda t: abs(t - w))
     key = rec.keys.get("searchable_pdf")
