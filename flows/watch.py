@@ -29,6 +29,7 @@ from typing import Any
 
 from models import CaseId, InvalidCaseId
 from pipeline.reader import looks_complete
+from storage.jobs import pid_alive
 
 log = logging.getLogger("sohoa.watch")
 
@@ -160,7 +161,7 @@ class HotFolder:
         for owner in root.iterdir():
             name_host, _, rest = owner.name.rpartition("@")
             pid = rest.split("-", 1)[0]
-            if name_host != host or not pid.isdigit() or _alive(int(pid)) or owner.name == self._owner:
+            if name_host != host or not pid.isdigit() or pid_alive(int(pid)) or owner.name == self._owner:
                 continue
             for f in sorted(p for p in owner.rglob("*") if p.is_file()):
                 back = self.inbox / f.relative_to(owner)
@@ -316,16 +317,6 @@ def _reason_text(results: list[dict[str, Any]]) -> str:
     vi += [i["message_vi"] for i in issues]
     en += [i["message_en"] for i in issues]
     return "\n".join(vi) + "\n\n" + "\n".join(en) + "\n"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
