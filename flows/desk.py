@@ -132,7 +132,9 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
         request = IntakeRequest(path=str(path), case_id=str(segment.case_id), kind=kind, operator=operator,
                                 pages=None if whole else numbers, source_sha256=sha)
         try:
-            report = ingest_one(request, work_root=work_root, jobs=jobs)
+            # Preflight's verdicts were checked on the whole stack above; strict still refuses a
+            # page the OCR finds unreadable.
+            report = ingest_one(request, work_root=work_root, jobs=jobs, strict=strict, prechecked=True)
         except SohoaError as exc:
             # One dossier's failure must not lose the others of the same stack.
             report = failure_report(path.name, str(segment.case_id), exc)
