@@ -1,4 +1,4 @@
-# The sohoa worker image: Debian with Tesseract (Vietnamese), Poppler and the project.
+# The sohoa image (workers and the web app): Debian with Tesseract (Vietnamese), Poppler and the project.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd \
@@ -10,6 +10,8 @@ COPY models ./models
 COPY pipeline ./pipeline
 COPY storage ./storage
 COPY flows ./flows
+COPY cli ./cli
+COPY web ./web
 RUN pip install --no-cache-dir -e .
 ENV OMP_THREAD_LIMIT=1 SOHOA_DATA_DIR=/data
 VOLUME /data

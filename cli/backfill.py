@@ -18,6 +18,8 @@ def _print_summary(summary: dict, *, dry: bool = False) -> None:
           f"{summary['seconds']:.0f} s")
     labels = {"stored": "đã lưu (stored)", "skipped": "bỏ qua, đã có (skipped, already stored)",
               "failed": "lỗi (failed)", "no-case-id": "không có mã hồ sơ (no case ID)"}
+    if counts.get("refused"):
+        labels["refused"] = "ngoài thư mục nguồn (refused: outside the tree)"
     for status, label in labels.items():
         print(f"  {label:<45} {counts.get(status, 0)}")
     if summary["seconds"] > 0 and summary["pages"]:
@@ -37,7 +39,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     report = Path(args.report).resolve() if args.report else \
         Path.cwd() / f"backfill-{dt.datetime.now():%Y%m%d-%H%M%S}.csv"
     if args.dry_run:
-        result = bf.dry_run(source, case_from=case_from, report=report)
+        result = bf.dry_run(source, case_from=case_from, report=report, allow_outside=args.allow_outside)
         print(f"Chạy thử (dry run) {source}: {result.rows} tệp")
         print(f"  {'sẽ xử lý (would ingest)':<45} {result.would_ingest}")
         print(f"  {'bỏ qua, đã có (skipped, already stored)':<45} {result.skipped}")
@@ -61,9 +63,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         flow = flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.concurrency))
     summary = flow(source=str(source), case_from=case_from, concurrency=args.concurrency, report=str(report),
                    jobs=args.jobs, stop_after=args.max_files, distributed=distributed, chunk_size=args.chunk_size,
-                   chunks_in_flight=args.chunks_in_flight, stale_after=args.stale_after)
+                   chunks_in_flight=args.chunks_in_flight, stale_after=args.stale_after,
+                   allow_outside=args.allow_outside)
     _print_summary(summary)
-    bad = summary["counts"].get("failed", 0) + summary["counts"].get("no-case-id", 0)
+    bad = sum(summary["counts"].get(k, 0) for k in ("failed", "no-case-id", "refused"))
     return 3 if bad else 0
 
 
@@ -89,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--report", help="CSV report path (default: ./backfill-<time>.csv)")
     s.add_argument("--dry-run", action="store_true",
                    help="list what would be ingested, skipped or is unusable; process nothing")
+    s.add_argument("--allow-outside", action="store_true",
+                   help="also take files outside the source tree (symlinks out of it, absolute or '..' CSV paths)")
     s.add_argument("--local", action="store_true", help="run on this machine even when workers are registered")
     s.add_argument("--max-files", type=int, default=None, help="stop after this many files (resume later)")
     s.add_argument("--chunk-size", type=int, default=10, help="files per worker run when distributed")

@@ -51,6 +51,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _warm_prefect(watch_log, stop)
     watch_log.info("watching %s (done: %s, failed: %s, needs-case-id: %s, case: %s, workers: %d%s)",
                    folder.inbox, folder.done, folder.failed, folder.needs_case, folder.default_case or "-",
                    folder.workers, ", strict" if args.strict else "")
@@ -62,6 +63,48 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warm_prefect(log: logging.Logger, stop: threading.Event) -> None:
+    """Start Prefect once, before the first file (several workers starting it at once failed a good file)."""
+    from flows.service import start_prefect
+    from models.jobs import retry_delay
+
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            start_prefect()
+            return
+        except Exception as exc:  # noqa: BLE001 - not ready yet: files wait in INBOX, nothing fails
+            log.warning("Prefect chưa sẵn sàng, thử lại (Prefect not ready: %s: %s)", type(exc).__name__, exc)
+            stop.wait(retry_delay(attempt))
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    """Run the desk's intake service until interrupted: page checks at once, storing through Prefect."""
+    from flows.service import IntakeService
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    service_log = logging.getLogger("sohoa.service")
+    service_log.addHandler(handler)
+    service_log.setLevel(logging.INFO)
+    service_log.propagate = False
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service = IntakeService(workers=args.workers, check_workers=args.check_workers, jobs=args.jobs).start()
+    service_log.info("intake service %s started (storing: %d at a time, checks: %d at a time)",
+                     service.instance, args.workers, args.check_workers)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    service_log.info("stopping; jobs in progress are finished or taken up again at the next start")
+    service.stop(wait=False)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``coversheet`` and ``watch`` to the ``sohoa`` command."""
     s = sub.add_parser("coversheet", help="print one A4 cover sheet with a QR code per case ID")
@@ -69,6 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output", required=True, help="the PDF to write")
     s.add_argument("--dpi", type=int, default=200)
     s.set_defaults(func=cmd_coversheet)
+
+    s = sub.add_parser("service", help="run the desk's intake service (scan jobs: instant page checks, then storing)")
+    s.add_argument("--workers", type=int, default=2, help="dossiers stored at once (default 2)")
+    s.add_argument("--check-workers", type=int, default=4, help="uploads whose pages are checked at once (default 4)")
+    s.add_argument("--jobs", type=int, default=None, help="pages in parallel per dossier (default: all cores)")
+    s.set_defaults(func=cmd_service)
 
     s = sub.add_parser("watch", help="hot folder: ingest every complete scan file that lands in INBOX")
     s.add_argument("inbox", metavar="INBOX")

@@ -17,8 +17,9 @@ from typing import Any
 from models import CaseId, SohoaError
 
 # Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
-# (search, link, verify, reindex), the scanning desk (watch, coversheet) and the archivists (backfill, worker).
-EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill")
+# (search, link, verify, reindex), the scanning desk (watch, coversheet), the archivists (backfill, worker),
+# the web administrator (serve, user, token, audit) and signing (keys, sign).
+EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.sign")
 
 CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
 
@@ -32,6 +33,9 @@ def _quiet_prefect(verbose: bool) -> None:
     # Prefect's INFO logs drown the operator's report; keep them for --verbose.
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A fresh PREFECT_HOME migrates its database on the first start: give the temporary server
+    # time for that instead of failing the first scan (Prefect's default is 20 s).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -47,6 +51,14 @@ def _page_lines(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def document_mark(report: dict[str, Any]) -> str:
+    """✓ for a stored document, unless a page must be rescanned (e.g. no readable text): then a warning."""
+    rescan = [p["number"] for p in report.get("pages", [])
+              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
+    # A stored document with a page to rescan is not a success the operator can walk away from.
+    return f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
+
+
 def _print_document(report: dict[str, Any]) -> None:
     name = report.get("source_name", "?")
     if report.get("status") == "failed":
@@ -60,14 +72,15 @@ def _print_document(report: dict[str, Any]) -> None:
         return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
-    rescan = [p["number"] for p in report.get("pages", [])
-              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
-    # A stored document with a page to rescan is not a success the operator can walk away from.
-    mark = f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
-    print(f"  {mark} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
+    print(f"  {document_mark(report)} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
           f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
     for line in _page_lines(report):
         print(line)
+    if report.get("result_code"):
+        print(f"    mã kết quả số hóa: {report['result_code']}")
+    signing = report.get("signing")
+    if signing:
+        print(f"    chữ ký số: {signing['message_vi']} ({signing['message_en']})")
     for role, key in (report.get("stored_keys") or {}).items():
         print(f"    {role}: {key}")
 
@@ -75,12 +88,31 @@ def _print_document(report: dict[str, Any]) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Ingest files as documents of one case through the intake flow."""
     files = [str(Path(f).resolve()) for f in args.files]
-    if not os.environ.get("PREFECT_API_URL") and not args.json:
-        print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; đặt PREFECT_API_URL để bỏ bước này)", file=sys.stderr)
-    from flows.intake import intake
+    results = None
+    if not args.in_process:
+        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
 
-    results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
-                     strict=args.strict)
+        remote = service_url() if args.case else None
+        store = None if remote else open_service_store()
+        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+            results = scan_via_http(*remote, files, case_id=args.case, kind=args.kind, strict=args.strict,
+                                    on_page=None if args.json else
+                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
+        elif store is not None:  # a running intake service does the work: no Prefect start-up here
+            def waiting(job) -> None:
+                print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
+
+            results = scan_via_service(store, files, case_id=args.case, kind=args.kind, operator=args.operator,
+                                       strict=args.strict, jobs=args.jobs,
+                                       on_page=None if args.json else print_page, on_wait=waiting)
+    if results is None:
+        if not os.environ.get("PREFECT_API_URL") and not args.json:
+            print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
+                  "để bỏ bước này)", file=sys.stderr)
+        from flows.intake import intake
+
+        results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
+                         strict=args.strict)
     if args.json:
         print_json(results)
     else:
@@ -99,11 +131,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return max(codes) if codes else 0
 
 
+def _check_output(path: str, what: str) -> None:
+    """Refuse an output path whose folder is missing or not writable, before any OCR is done."""
+    from cli.storage import UsageError as OutputError
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file name.",
+                          f"{path} là một thư mục; hãy ghi tên tệp.")
+    if not folder.is_dir():
+        raise OutputError(f"The folder of {what} {path} does not exist; create it first.",
+                          f"Thư mục của tệp {path} không tồn tại; hãy tạo thư mục trước.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"The folder of {what} {path} is not writable.",
+                          f"Không có quyền ghi vào thư mục của tệp {path}.")
+
+
 def cmd_pdf(args: argparse.Namespace) -> int:
     """Scans → one searchable PDF/A, nothing stored."""
     from pipeline.document import process_document
+    from pipeline.reader import sniff_format
 
     case = case_arg(args.case) if args.case else None
+    # Everything that can be checked is checked before the OCR, not found after minutes of it.
+    _check_output(args.output, "the output")
+    if args.sidecar:
+        _check_output(args.sidecar, "the sidecar")
+    for f in args.inputs:
+        sniff_format(Path(f))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
         result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
@@ -150,7 +206,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     """List the documents of a case."""
     from flows.common import open_archive
 
-    docs = open_archive().manifest_records(args.case)
+    from models import DocumentRecord
+
+    listing = open_archive().read_case(args.case)
+    docs = [DocumentRecord.from_manifest(e) for e in listing.documents]
+    for problem in listing.problems:  # an unreadable entry is reported; the readable ones are listed
+        print(f"  ! {problem.key}: không đọc được (unreadable: {problem.problem})", file=sys.stderr)
     if args.json:
         print_json([d.to_manifest() for d in docs])
         return 0
@@ -162,14 +223,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
         print(f"  {d.document_id}  {d.page_count} trang  OCR {conf}  {d.kind or ''}  {d.source_name}  "
               f"{d.created_at}  {d.operator or ''}")
+        if d.result_code:
+            print(f"      mã kết quả số hóa: {d.result_code}")
+        if d.signatures:
+            for sig in d.signatures:
+                test = " [KHÓA THỬ NGHIỆM/TEST]" if sig.get("test") else ""
+                print(f"      ký số ({sig.get('role')}): {sig.get('signer')}, {sig.get('signed_at')}, "
+                      f"{sig.get('level')}{test}")
+        else:
+            print("      chữ ký số: chưa ký số (not signed)")
+        for f in d.extracted:
+            print(f"      {f['name']}: {f['value']}  (trang {f['page']}, độ tin cậy {float(f['confidence']):.2f})")
     return 0
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    """Write every document of a case (searchable PDF and original) into a folder."""
+    """Write every document of a case (searchable PDF and original) into a folder, or one merged PDF."""
     from flows.common import open_archive
 
     archive = open_archive()
+    if args.merged:
+        from flows.common import write_case_pdf
+
+        print(write_case_pdf(args.case, Path(args.output), archive=archive))
+        return 0
     docs = archive.manifest_records(args.case)
     if not docs:
         print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
@@ -194,6 +271,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.sample import make_sample_dossier
 
     config = settings()
+    from flows.signing import signing_config
+    from pipeline.keyring import init_test_keys, keys_dir_for
+
+    if not signing_config().can_sign:
+        # The embedded default signs: make TEST keys once, and say so.
+        init_test_keys(keys_dir_for(config.data_dir), operator="demo")
+        print(f"Đã tạo khóa THỬ NGHIỆM (TEST) trong {keys_dir_for(config.data_dir)} (sohoa keys init-test).")
+    if signing_config().test:
+        from cli.sign import TEST_NOTICE
+
+        print(TEST_NOTICE)
     sample_dir = config.data_dir / "demo-input"
     tiff = make_sample_dossier(sample_dir)[0]
     case = "000.00.01.H56-181010-0001"
@@ -212,6 +300,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"PDF/A tìm kiếm được: {export}")
     print(f"  (lưu trong kho:    {pdf_key})")
     print(f"Số trang:            {result['page_count']}")
+    print(f"Mã kết quả số hóa:   {result.get('result_code')}")
+    signing = result.get("signing") or {}
+    print(f"Chữ ký số:           {signing.get('message_vi')} ({signing.get('message_en')})")
+    for sig in signing.get("signatures", []):
+        print(f"  {sig['role']}: {sig['signer']}, {sig['signed_at']}, {sig['level']}")
+    for f in result.get("extracted", []):
+        print(f"  {f['name']}: {f['value']} (trang {f['page']}, {float(f['confidence']):.2f})")
     conf = result.get("mean_confidence")
     print(f"Độ tin cậy OCR:      {conf:.1f}%" if conf is not None else "Độ tin cậy OCR: –")
     for page in result["pages"]:
@@ -224,11 +319,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    """Where the data, store, catalog and Prefect API are, and the versions in use (no secrets)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pipeline.document import software_version
+    from pipeline.ocr import engine_version
+    from storage.config import Settings, data_dir_source, prefect_api
+
+    config = Settings.from_env()
+    info: dict[str, Any] = config.describe() | {
+        "data_dir_from": data_dir_source(), "data_dir_exists": config.data_dir.is_dir(),
+        "prefect_api": prefect_api(),
+    }
+    versions = {"sohoa": software_version(), "python": platform.python_version(), "tesseract": engine_version()}
+    for package in ("prefect", "pikepdf", "opencv-python-headless", "sqlalchemy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    info["versions"] = versions
+    if args.json:
+        print_json(info)
+        return 0
+    where = "SOHOA_DATA_DIR" if info["data_dir_from"] == "SOHOA_DATA_DIR" else "mặc định/default"
+    print(f"Thư mục dữ liệu (data dir): {info['data_dir']} ({where}"
+          f"{'' if info['data_dir_exists'] else ', chưa tạo/not created yet'})")
+    print(f"Kho lưu trữ (store):        {info['store']}")
+    print(f"Danh mục (catalog):         {info['catalog']}")
+    print(f"Prefect API:                {info['prefect_api']}")
+    print("Phiên bản (versions):       " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return 0
+
+
+def _data_dir_epilog() -> str:
+    from storage.config import Settings, data_dir_source
+
+    where = "from SOHOA_DATA_DIR" if data_dir_source() == "SOHOA_DATA_DIR" else \
+        "the per-user default; set SOHOA_DATA_DIR to use another folder"
+    return (f"data directory: {Settings.from_env().data_dir}\n  ({where}).\n"
+            "'sohoa info' shows the store, catalog and Prefect API in use.")
+
+
+def warn_legacy_data_dir() -> None:
+    """Say once (per command) that an old ./sohoa-data in this folder is no longer used."""
+    from storage.config import Settings, legacy_data_dir
+
+    old = legacy_data_dir()
+    if old is None:
+        return
+    now = Settings.from_env().data_dir
+    print(f"Chú ý: thư mục cũ {old} không còn được dùng; dữ liệu nằm ở {now}. Để dùng thư mục cũ, đặt "
+          f"SOHOA_DATA_DIR={old}, hoặc chuyển nó thành {now}. (Note: the old {old} is no longer used; the data "
+          f"directory is {now}. Set SOHOA_DATA_DIR={old} to keep using it, or move it to {now}.)", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được")
+    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được",
+                                epilog=_data_dir_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="where the data, store, catalog and Prefect API are; versions (no secrets)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("demo", help="make a sample dossier and ingest it")
     s.add_argument("--jobs", type=int, default=None)
@@ -243,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
     s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--in-process", action="store_true",
+                   help="run the intake flow in this process even when an intake service is running")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("pdf", help="scans → one searchable PDF/A, nothing stored")
@@ -266,9 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
 
-    s = sub.add_parser("get", help="write every document of a case to a folder")
+    s = sub.add_parser("get", help="write every document of a case to a folder, or the whole case as one PDF")
     s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True,
+                   help="the folder to write into; with --merged, the PDF file to write")
+    s.add_argument("--merged", action="store_true",
+                   help="write the whole case as one PDF, one bookmark per document (PDF/A-2b when every part is)")
     s.set_defaults(func=cmd_get)
 
     for module in EXTENSIONS:
@@ -284,9 +445,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+REAPED = {"scan", "demo", "watch", "backfill", "retry", "worker", "pdf"}
+_REAPER: list[Any] = []  # keeps the watchdog's pipe open for this process's whole life
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so ``finally`` blocks remove temporary files on the way out."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a sub-command and turn every known error into a sentence and an exit code."""
+    import signal
+    import threading
+
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    if from_command_line and set(argv) & REAPED:
+        # Commands that start Prefect's temporary server or Tesseract: a watchdog ends those
+        # children if this process is killed (kill -9 included); see cli/reaper.py.
+        from cli import reaper
+
+        _REAPER.append(reaper.start())
     _quiet_prefect("--verbose" in argv)
     parser = build_parser()
     try:
@@ -294,11 +479,23 @@ def main(argv: list[str] | None = None) -> int:
     except SohoaError as exc:  # a malformed case ID, raised by the _case type
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    warn_legacy_data_dir()
     try:
         return args.func(args)
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        from models.errors import as_disk_full
+
+        full = as_disk_full(exc)
+        if full is None:
+            raise
+        print(full.user_message(), file=sys.stderr)
+        return full.exit_code
+    except Terminated:
+        print("Đã dừng theo tín hiệu SIGTERM (terminated).", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("Đã dừng theo yêu cầu (interrupted).", file=sys.stderr)
         return 130

@@ -63,6 +63,17 @@ class Item:
     kind: str | None = None
     reason: str = ""
     case_from_qr: bool = False
+    refused: bool = False  # outside the source tree (reason says why): reported, never ingested
+
+
+def _outside(path: Path, root: Path) -> Item | None:
+    """A refusal for a file that is not inside ``root`` once symlinks and '..' are resolved, else None."""
+    real = path.resolve()
+    if real == root or root in real.parents:
+        return None
+    return Item(path=str(path), case_id=None, refused=True,
+                reason=f"tệp nằm ngoài thư mục nguồn ({real}); dùng --allow-outside nếu đó là chủ ý "
+                       f"(the file is outside the source tree ({real}); use --allow-outside if that is meant)")
 
 
 def _case_of_folder(path: Path, root: Path) -> str | None:
@@ -86,16 +97,27 @@ def _walk_files(root: Path, *, exclude: Path | None = None) -> Iterator[Path]:
                 yield here / name
 
 
-def iter_source(source: Path, *, case_from: str = "folder", exclude: Path | None = None) -> Iterator[Item]:
-    """Stream the items of a directory tree or a CSV of ``path,case_id[,kind]``; never guesses a case."""
+def iter_source(source: Path, *, case_from: str = "folder", exclude: Path | None = None,
+                allow_outside: bool = False) -> Iterator[Item]:
+    """Stream the items of a directory tree or a CSV of ``path,case_id[,kind]``; never guesses a case.
+
+    Files must lie inside the tree (or the CSV's folder) once symlinks and '..' are resolved;
+    others come back refused unless ``allow_outside``.
+    """
     source = Path(source).resolve()
     if case_from == "csv" or (source.is_file() and source.suffix.lower() == ".csv"):
-        yield from _iter_csv(source)
+        for item in _iter_csv(source):
+            refusal = None if allow_outside else _outside(Path(item.path), source.parent)
+            yield refusal or item
         return
     if not source.is_dir():
         raise InputFileError(f"{source} is neither a folder nor a CSV file of path,case_id[,kind].",
                              f"{source} không phải thư mục cũng không phải tệp CSV đường_dẫn,mã_hồ_sơ[,loại].")
     for path in _walk_files(source, exclude=exclude):
+        refusal = None if allow_outside else _outside(path, source)
+        if refusal is not None:
+            yield refusal
+            continue
         if case_from == "qr":
             yield Item(path=str(path), case_id=None, case_from_qr=True)
             continue
@@ -134,7 +156,9 @@ def case_from_first_page(path: Path, work_root: Path) -> tuple[str | None, str]:
     from pipeline.document import check_pages
     from pipeline.reader import sha256_of
 
-    workdir = work_root / f"qr-{sha256_of(path)[:20]}"
+    from flows.intake import _claim_workdir
+
+    workdir = _claim_workdir(work_root, f"qr-{sha256_of(path)[:20]}")
     try:
         outcomes = check_pages([path], workdir=workdir, jobs=1, pages={1}, detect_qr=True)
     finally:
@@ -209,7 +233,8 @@ def failed_row(item: Item, exc: BaseException, seconds: float) -> dict[str, Any]
 
 def no_case_row(item: Item) -> dict[str, Any]:
     """The report row of a file that is not ingested because it has no usable case ID."""
-    return {"path": item.path, "case_id": "", "document_id": "", "pages": "", "status": "no-case-id",
+    return {"path": item.path, "case_id": "", "document_id": "", "pages": "",
+            "status": "refused" if item.refused else "no-case-id",
             "reason": item.reason, "seconds": "0.00", "worker": ""}
 
 
@@ -374,9 +399,9 @@ class Progress:
         self.stream.flush()
 
 
-def count_files(source: Path, *, case_from: str, exclude: Path | None = None) -> int:
+def count_files(source: Path, *, case_from: str, exclude: Path | None = None, allow_outside: bool = False) -> int:
     """How many files the listing holds (a streamed pass, names only), for the ETA."""
-    return sum(1 for _ in iter_source(source, case_from=case_from, exclude=exclude))
+    return sum(1 for _ in iter_source(source, case_from=case_from, exclude=exclude, allow_outside=allow_outside))
 
 
 # ------------------------------------------------------------------------------------- dry run
@@ -392,7 +417,7 @@ class DryRun:
 
 
 def dry_run(source: Path, *, case_from: str, report: Path | None,
-            on_row: Callable[[dict[str, Any]], None] | None = None) -> DryRun:
+            on_row: Callable[[dict[str, Any]], None] | None = None, allow_outside: bool = False) -> DryRun:
     """Classify every file: would ingest, skipped (already stored, same SHA-256), or unusable."""
     from pipeline.reader import sha256_of, sniff_format
 
@@ -401,7 +426,8 @@ def dry_run(source: Path, *, case_from: str, report: Path | None,
     writer = ReportWriter(report)
     result = DryRun()
     try:
-        for item in iter_source(source, case_from=case_from, exclude=_exclude_for(report)):
+        for item in iter_source(source, case_from=case_from, exclude=_exclude_for(report),
+                                allow_outside=allow_outside):
             row = {"path": item.path, "case_id": item.case_id or "", "document_id": "", "pages": "",
                    "status": "", "reason": "", "seconds": "", "worker": ""}
             try:
@@ -410,7 +436,7 @@ def dry_run(source: Path, *, case_from: str, report: Path | None,
                     item = Item(path=item.path, case_id=case, reason=why)
                     row["case_id"] = case or ""
                 if item.case_id is None:
-                    row |= {"status": "no-case-id", "reason": item.reason}
+                    row |= {"status": "refused" if item.refused else "no-case-id", "reason": item.reason}
                     result.no_case_id += 1
                 else:
                     sniff_format(Path(item.path))
@@ -468,13 +494,13 @@ class Summary:
 def backfill(source: str, case_from: str = "folder", concurrency: int = 2, report: str | None = None,
              jobs: int | None = 1, stop_after: int | None = None, distributed: bool = False,
              chunk_size: int = 10, chunks_in_flight: int = 4, stale_after: float = 120.0,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, allow_outside: bool = False) -> dict[str, Any]:
     """Ingest a tree or CSV of scans into the archive, bounded and resumable; returns the summary."""
     logger = get_run_logger()
     src = Path(source).resolve()
     report_path = Path(report).resolve() if report else None
     exclude = _exclude_for(report_path)
-    total = count_files(src, case_from=case_from, exclude=exclude) if progress else None
+    total = count_files(src, case_from=case_from, exclude=exclude, allow_outside=allow_outside) if progress else None
     bar = Progress(total) if progress else None
     writer = ReportWriter(report_path)
     started = time.monotonic()
@@ -489,7 +515,7 @@ def backfill(source: str, case_from: str = "folder", concurrency: int = 2, repor
         if bar:
             bar.update(writer.files, writer.pages, writer.counts)
 
-    items = iter_source(src, case_from=case_from, exclude=exclude)
+    items = iter_source(src, case_from=case_from, exclude=exclude, allow_outside=allow_outside)
     submitted = 0
     try:
         if distributed:

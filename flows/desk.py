@@ -20,7 +20,10 @@ from models.errors import InputFileError
 from pipeline import reader
 from pipeline.document import PageOutcome, check_pages, refuse_rescans
 from pipeline.qr import StackSplit, split_stack
-from flows.intake import IntakeRequest, ingest_one
+from flows.intake import IntakeRequest, _claim_workdir, ingest_one, record_stack, store_stack
+from models import StorageUnavailable
+from pipeline.document import document_id_for
+from pipeline.extract import extension_of_extract, extract_pages
 
 CHECK_SUFFIX = ".check.txt"
 CHECK_DONE = "Kiểm tra xong. (Check complete.)"
@@ -105,7 +108,7 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
     sha = reader.sha256_of(path)
     default = CaseId.parse(default_case) if default_case else None
     check_file = _CheckFile(path) if write_check else None
-    outcomes, split = check_stack(path, workdir=work_root / f"stack-{sha[:20]}", default_case=default, jobs=jobs,
+    outcomes, split = check_stack(path, workdir=_claim_workdir(work_root, f"stack-{sha[:20]}"), default_case=default, jobs=jobs,
                                   on_page=check_file.page if check_file else None)
     summary = stack_summary(outcomes, split)
     if check_file:
@@ -121,24 +124,70 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
             f"Tệp {path.name} chỉ có tờ bìa ({len(outcomes)} trang), không có trang hồ sơ nào; hãy quét giấy tờ "
             "ngay sau tờ bìa của nó.")
     whole = len(split.segments) == 1 and split.segments[0].sheet_page is None
-    results: list[dict[str, Any]] = []
-    for segment in split.segments:
-        if not segment.pages:
-            continue  # a sheet with nothing after it: in the summary's issues
-        numbers = tuple(i + 1 for i in segment.pages)
-        if segment.case_id is None:
-            results.append(_needs_case_id(path.name, numbers) | {"stack": summary})
-            continue
-        request = IntakeRequest(path=str(path), case_id=str(segment.case_id), kind=kind, operator=operator,
-                                pages=None if whole else numbers, source_sha256=sha)
+    if whole:
+        request = IntakeRequest(path=str(path), case_id=str(split.segments[0].case_id), kind=kind,
+                                operator=operator, source_sha256=sha) if split.segments[0].case_id else None
+        numbers = tuple(i + 1 for i in split.segments[0].pages)
+        if request is None:
+            return [_needs_case_id(path.name, numbers) | {"stack": summary}]
         try:
             # Preflight's verdicts were checked on the whole stack above; strict still refuses a
             # page the OCR finds unreadable.
             report = ingest_one(request, work_root=work_root, jobs=jobs, strict=strict, prechecked=True)
         except SohoaError as exc:
-            # One dossier's failure must not lose the others of the same stack.
-            report = failure_report(path.name, str(segment.case_id), exc)
-        results.append(report | {"stack_pages": list(numbers), "stack": summary})
+            report = failure_report(path.name, request.case_id, exc)
+        return [report | {"stack_pages": list(numbers), "stack": summary}]
+    return _ingest_segments(path, sha, split, summary, len(outcomes), work_root=work_root, kind=kind,
+                            operator=operator, jobs=jobs)
+
+
+def _ingest_segments(path: Path, sha: str, split: StackSplit, summary: dict[str, Any], page_count: int, *,
+                     work_root: Path, kind: str | None, operator: str | None,
+                     jobs: int | None) -> list[dict[str, Any]]:
+    """Each dossier of a split stack gets an original of its own pages only, cut losslessly.
+
+    The whole stack (every case's pages) is kept once under ``stacks/<sha256>/``, apart from the
+    cases, with a record of which pages went to which case; each document records the stack's
+    SHA-256 and its pages. One case never receives another case's pages.
+    """
+    stack: dict[str, Any] | None = None
+    try:
+        stack = store_stack(str(path), sha, operator)
+    except StorageUnavailable:
+        stack = None  # each dossier below spools itself; the stack is kept when it is ingested again
+    parts = work_root / f"stack-{sha[:20]}-parts"
+    ext = extension_of_extract(path)
+    results: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    try:
+        for segment in split.segments:
+            if not segment.pages:
+                continue  # a sheet with nothing after it: in the summary's issues
+            numbers = tuple(i + 1 for i in segment.pages)
+            if segment.case_id is None:
+                results.append(_needs_case_id(path.name, numbers) | {"stack": summary})
+                continue
+            span = f"{numbers[0]}-{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+            try:
+                part = extract_pages(path, numbers, parts / f"{path.stem}.p{span}.{ext}")
+                request = IntakeRequest(path=str(part), case_id=str(segment.case_id), kind=kind, operator=operator,
+                                        document_id=document_id_for(sha, numbers), stack_sha256=sha,
+                                        stack_pages=numbers)
+                report = ingest_one(request, work_root=work_root, jobs=jobs)
+            except SohoaError as exc:
+                # One dossier's failure must not lose the others of the same stack.
+                report = failure_report(path.name, str(segment.case_id), exc)
+            if report.get("status") in ("stored", "already-stored"):
+                segments.append({"case_id": str(segment.case_id), "document_id": report.get("document_id"),
+                                 "pages": list(numbers), "source_sha256": report.get("source_sha256")})
+            results.append(report | {"stack_pages": list(numbers), "stack": summary})
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    if stack is not None and segments:
+        try:
+            record_stack(sha, stack["key"], path.name, page_count, segments)
+        except StorageUnavailable:
+            pass  # the stack itself is stored; its record is written again on the next ingest
     return results
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, PageText, SohoaError, StorageUnavailable
+from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
+from models.errors import as_disk_full
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
@@ -22,6 +25,19 @@ from flows.spool import spool_scan, spooled_report
 
 STORE_RETRIES = 3
 STORE_RETRY_DELAYS = [2, 10, 30]
+
+# OCR progress listeners of this process, by key. A task gets the key (a string), never the
+# callable, so its inputs stay plain data; a key nobody registered (another process) means no progress.
+_PROGRESS: dict[str, Callable[[int], None]] = {}
+
+
+def listen_progress(key: str, listener: Callable[[int], None]) -> None:
+    """Call ``listener(page_number)`` as each page of the document processed under ``key`` is read."""
+    _PROGRESS[key] = listener
+
+
+def stop_listening(key: str) -> None:
+    _PROGRESS.pop(key, None)
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -51,6 +67,12 @@ class IntakeRequest:
     document_id: str | None = None
     # The file's SHA-256 when the caller already hashed it (a stack is hashed once, not per dossier).
     source_sha256: str | None = None
+    # A dossier cut from a stack (``path`` then holds only its pages): the stack's SHA-256 and the
+    # dossier's page numbers in the stack. Recorded in the manifest and catalog.
+    stack_sha256: str | None = None
+    stack_pages: tuple[int, ...] | None = None
+    # Key of an OCR progress listener registered with ``listen_progress`` (the desk service).
+    progress: str | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -66,9 +88,30 @@ def store_original(request: IntakeRequest, source_sha256: str) -> dict[str, Any]
     ext = reader.EXTENSIONS[reader.sniff_format(path)]
     stored = archive.store_original(
         case_id=request.case_id, document_id=request.document_id_for(source_sha256), source_path=path,
-        source_name=path.name, ext=ext, operator=request.operator,
+        source_name=path.name, ext=ext, operator=request.operator, stack_sha256=request.stack_sha256,
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
     )
     return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="store-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def store_stack(path: str, stack_sha256: str, operator: str | None = None) -> dict[str, Any]:
+    """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from its cases."""
+    source = Path(path)
+    ext = reader.EXTENSIONS[reader.sniff_format(source)]
+    stored = open_archive().store_stack(stack_sha256=stack_sha256, source_path=source, source_name=source.name,
+                                        ext=ext, operator=operator)
+    return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+@task(name="record-stack", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def record_stack(stack_sha256: str, key: str, source_name: str, page_count: int,
+                 segments: list[dict[str, Any]]) -> None:
+    """Write which pages of the stack went to which case (``stacks/<sha>/stack.json``)."""
+    open_archive().record_stack(stack_sha256=stack_sha256, key=key, source_name=source_name,
+                                page_count=page_count, segments=segments)
 
 
 @task(name="find-stored")
@@ -94,10 +137,21 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
         operator=request.operator, jobs=jobs, strict=strict, source_sha256=source_sha256,
         source_name=Path(request.path).name, pages=request.pages,
         document_id=request.document_id_for(source_sha256),
+        on_ocr_page=_PROGRESS.get(request.progress) if request.progress else None,
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
             "ocr_json": str(result.ocr_json), "page_texts": result.page_texts,
             "dropped_pages": result.dropped_pages}
+
+
+@task(name="sign-document")
+def sign_document(request: IntakeRequest, processed: dict[str, Any]) -> dict[str, Any]:
+    """Extract the key data, issue the result code and sign the searchable PDF in place (flows/signing.py)."""
+    from flows.signing import finish_document
+
+    report = processed["report"]
+    return finish_document(case_id=request.case_id, document_id=report["document_id"], operator=request.operator,
+                           searchable_pdf=Path(processed["searchable_pdf"]), ocr_json=Path(processed["ocr_json"]))
 
 
 @task(name="store-results", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
@@ -119,9 +173,16 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         case_id=request.case_id, document_id=report.document_id, source_sha256=report.source_sha256,
         source_name=report.source_name, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         page_count=len(processed["page_texts"]), keys=keys, kind=request.kind, operator=request.operator,
-        mean_confidence=report.mean_confidence,
-        pages=[PageText(number=p.number, text=t, confidence=p.mean_confidence)
-               for p, t in zip(kept, processed["page_texts"], strict=True)],
+        mean_confidence=report.mean_confidence, stack_sha256=request.stack_sha256,
+        preflight=[{"page": n, **issue.to_dict()} for n, issue in report.warnings if n not in dropped],
+        stack_pages=list(request.stack_pages) if request.stack_pages else None,
+        result_code=(processed.get("finished") or {}).get("result_code"),
+        signatures=((processed.get("finished") or {}).get("signing") or {}).get("signatures", []),
+        extracted=(processed.get("finished") or {}).get("extracted", []),
+        # number = the page of the searchable PDF (what a reader opens); source_page = the page of the
+        # scanned file or stack (blank backs dropped and stacks split make them differ).
+        pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
+               for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
     archive.record(record)
     return record.to_manifest()
@@ -141,13 +202,14 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     document_id = request.document_id_for(sha)
     if strict and not prechecked:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
-        workdir = work_root / f"check-{document_id}"
+        workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:
             refuse_rescans(check_pages([path], workdir=workdir, jobs=jobs, pages=request.pages))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     try:
-        existing = find_stored(request.case_id, sha, None if request.pages is None else document_id)
+        segment = request.pages is not None or request.document_id is not None
+        existing = find_stored(request.case_id, sha, document_id if segment else None)
     except StorageUnavailable:
         existing = None  # the store is down: store-original retries, then the scan waits in the spool
     if existing:
@@ -162,9 +224,10 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         if not spool:
             raise
         return _spool(request, sha, exc, original_stored=False)
-    workdir = work_root / document_id
+    workdir = _claim_workdir(work_root, document_id)
     try:
         processed = process(request, sha, str(workdir), jobs, strict)
+        processed["finished"] = sign_document(request, processed)
         try:
             record = store_results(request, processed, original["key"])
         except StorageUnavailable as exc:  # the original is stored; sending the spooled scan finishes it
@@ -176,15 +239,26 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report = DocumentReport.from_dict(processed["report"])
     report.stored_keys = record["keys"]
     report.status = "stored"
+    finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"])}
+                               "first_lines": _first_lines(processed["page_texts"]),
+                               "result_code": finished["result_code"], "signing": finished["signing"],
+                               "extracted": finished["extracted"]}
+
+
+def _claim_workdir(work_root: Path, name: str) -> Path:
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:
     """Keep the whole scan file in the local spool; ``drain_spool`` runs its intake again later."""
     job = spool_scan(Path(request.path), sha256=sha, case_id=request.case_id, kind=request.kind,
                      operator=request.operator, reason=exc, pages=request.pages,
-                     document_id=request.document_id_for(sha) if request.pages is not None else None)
+                     document_id=(request.document_id_for(sha)
+                                  if request.pages is not None or request.document_id else None),
+                     stack_sha256=request.stack_sha256, stack_pages=request.stack_pages)
     return spooled_report(job, exc, original_stored=original_stored) | {"document_id": request.document_id_for(sha)}
 
 
@@ -216,6 +290,19 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
             logger.warning("%s: %s", Path(f).name, exc.message_en)
             results.append(failure_report(Path(f).name, case, exc))
             continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            full = as_disk_full(exc)
+            if full is not None:
+                logger.warning("%s: %s", Path(f).name, full.message_en)
+                results.append(failure_report(Path(f).name, case, full))
+                continue
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
+            continue
         for r in reports:
             logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
         results.extend(reports)
@@ -225,13 +312,72 @@ def intake(files: list[str], case_id: str | None = None, kind: str | None = None
 @flow(name="intake-request", log_prints=False)
 def intake_request(path: str, case_id: str, kind: str | None = None, operator: str | None = None,
                    pages: list[int] | None = None, document_id: str | None = None,
-                   jobs: int | None = None) -> dict[str, Any]:
+                   jobs: int | None = None, stack_sha256: str | None = None,
+                   stack_pages: list[int] | None = None) -> dict[str, Any]:
     """Ingest exactly one request again (a spooled whole file, or one dossier of a split stack)."""
     request = IntakeRequest(path=path, case_id=str(CaseId.parse(case_id)), kind=kind, operator=operator,
-                            pages=tuple(pages) if pages is not None else None, document_id=document_id)
+                            pages=tuple(pages) if pages is not None else None, document_id=document_id,
+                            stack_sha256=stack_sha256, stack_pages=tuple(stack_pages) if stack_pages else None)
     try:
         return ingest_one(request, work_root=settings().data_dir / "work", jobs=jobs)
     except SohoaError as exc:
         from flows.desk import failure_report
 
         return failure_report(Path(path).name, request.case_id, exc)
+
+
+@flow(name="intake-job", log_prints=False)
+def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = None) -> list[dict[str, Any]]:
+    """Store the documents of one desk scan job (flows/service.py checked its pages already).
+
+    One report per request, in order. A request with a ``stack`` (a dossier of a stack split by
+    cover sheets) gets an original of its own pages only, cut losslessly, and the whole stack is
+    kept once under ``stacks/`` with the record of which pages went where, as ``sohoa scan`` does.
+    A document the scan itself makes impossible is reported ``failed``; a store that stays down
+    raises ``StorageUnavailable`` so the service keeps the job and sends it later.
+    """
+    from flows.desk import failure_report
+    from pipeline.extract import extension_of_extract, extract_pages
+
+    logger = get_run_logger()
+    work_root = settings().data_dir / "work"
+    parts = work_root / f"job-{job_id}-parts"
+    stacks: dict[str, dict[str, Any]] = {}
+    results: list[dict[str, Any]] = []
+    try:
+        for r in requests:
+            case = str(CaseId.parse(r["case_id"]))
+            stack = r.get("stack")
+            try:
+                if stack:
+                    source, sha, numbers = Path(stack["path"]), stack["sha256"], tuple(stack["pages"])
+                    if sha not in stacks:
+                        stacks[sha] = {"key": store_stack(str(source), sha, r.get("operator"))["key"],
+                                       "name": source.name, "page_count": stack["page_count"], "segments": []}
+                    span = f"{numbers[0]}-{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+                    part = extract_pages(source, numbers,
+                                         parts / f"{source.stem}.p{span}.{extension_of_extract(source)}")
+                    request = IntakeRequest(path=str(part), case_id=case, kind=r.get("kind"),
+                                            operator=r.get("operator"), document_id=document_id_for(sha, numbers),
+                                            stack_sha256=sha, stack_pages=numbers, progress=r.get("progress"))
+                else:
+                    request = IntakeRequest(path=r["path"], case_id=case, kind=r.get("kind"),
+                                            operator=r.get("operator"), source_sha256=r.get("source_sha256"),
+                                            progress=r.get("progress"))
+                report = ingest_one(request, work_root=work_root, jobs=jobs, spool=False)
+            except StorageUnavailable:
+                raise
+            except SohoaError as exc:
+                report = failure_report(Path((stack or r)["path"]).name, case, exc)
+            if stack and report.get("status") in ("stored", "already-stored"):
+                stacks[stack["sha256"]]["segments"].append(
+                    {"case_id": case, "document_id": report.get("document_id"), "pages": list(stack["pages"]),
+                     "source_sha256": report.get("source_sha256")})
+            logger.info("job %s: %s as %s/%s", job_id, report.get("status"), case, report.get("document_id"))
+            results.append(report)
+        for sha, st in stacks.items():
+            if st["segments"]:
+                record_stack(sha, st["key"], st["name"], st["page_count"], st["segments"])
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return results

@@ -52,6 +52,9 @@ class SpoolJob:
     # One dossier of a stack split by cover sheets: its pages and document id, replayed exactly.
     pages: tuple[int, ...] | None = None
     document_id: str | None = None
+    # A dossier cut from a stack: the spooled file holds its pages only; the stack it came from.
+    stack_sha256: str | None = None
+    stack_pages: tuple[int, ...] | None = None
 
     @property
     def path(self) -> Path:
@@ -62,7 +65,9 @@ class SpoolJob:
         return {"format": JOB_FORMAT, "sha256": self.sha256, "source_name": self.source_name,
                 "case_id": self.case_id, "kind": self.kind, "operator": self.operator,
                 "spooled_at": self.spooled_at, "reason": self.reason, "attempts": self.attempts,
-                "pages": list(self.pages) if self.pages is not None else None, "document_id": self.document_id}
+                "pages": list(self.pages) if self.pages is not None else None, "document_id": self.document_id,
+                "stack_sha256": self.stack_sha256,
+                "stack_pages": list(self.stack_pages) if self.stack_pages else None}
 
     @classmethod
     def load(cls, directory: Path) -> SpoolJob:
@@ -71,7 +76,8 @@ class SpoolJob:
                    kind=d.get("kind"), operator=d.get("operator"), spooled_at=d.get("spooled_at", ""),
                    reason=d.get("reason", ""), attempts=int(d.get("attempts", 1)),
                    pages=tuple(d["pages"]) if d.get("pages") is not None else None,
-                   document_id=d.get("document_id"))
+                   document_id=d.get("document_id"), stack_sha256=d.get("stack_sha256"),
+                   stack_pages=tuple(d["stack_pages"]) if d.get("stack_pages") else None)
 
 
 @dataclass
@@ -121,13 +127,15 @@ def _job_dir(root: Path, sha256: str, case_id: str, document_id: str | None = No
 
 def spool_scan(path: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
                reason: SohoaError, root: Path | None = None, pages: tuple[int, ...] | None = None,
-               document_id: str | None = None) -> SpoolJob:
+               document_id: str | None = None, stack_sha256: str | None = None,
+               stack_pages: tuple[int, ...] | None = None) -> SpoolJob:
     """Keep a copy of the scan and its job in the spool (idempotent: spooling it again updates the job)."""
     root = root or spool_root()
     path = Path(path)
     try:
         return _spool_scan(path, root, sha256=sha256, case_id=case_id, kind=kind, operator=operator,
-                           reason=reason, pages=pages, document_id=document_id)
+                           reason=reason, pages=pages, document_id=document_id, stack_sha256=stack_sha256,
+                           stack_pages=stack_pages)
     except OSError as exc:
         raise StorageError(
             f"The document store cannot be reached ({reason.message_en}) and the scan {path.name} could not be "
@@ -138,7 +146,8 @@ def spool_scan(path: Path, *, sha256: str, case_id: str, kind: str | None, opera
 
 
 def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str | None, operator: str | None,
-                reason: SohoaError, pages: tuple[int, ...] | None, document_id: str | None) -> SpoolJob:
+                reason: SohoaError, pages: tuple[int, ...] | None, document_id: str | None,
+                stack_sha256: str | None = None, stack_pages: tuple[int, ...] | None = None) -> SpoolJob:
     from pipeline.reader import sha256_of
 
     directory = _job_dir(root, sha256, case_id, document_id)
@@ -160,7 +169,7 @@ def _spool_scan(path: Path, root: Path, *, sha256: str, case_id: str, kind: str 
     job = SpoolJob(directory=directory, sha256=sha256, source_name=path.name, case_id=case_id, kind=kind,
                    operator=operator, spooled_at=previous.spooled_at if previous else _now(),
                    reason=reason.message_en, attempts=(previous.attempts + 1) if previous else 1,
-                   pages=pages, document_id=document_id)
+                   pages=pages, document_id=document_id, stack_sha256=stack_sha256, stack_pages=stack_pages)
     body = json.dumps(job.to_json(), ensure_ascii=False, indent=1).encode()
     write_atomic(directory / JOB_FILE, lambda out: out.write(body))
     log.warning("spooled %s for case %s in %s: %s", path.name, case_id, directory, reason.message_en)
@@ -275,7 +284,8 @@ def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainRe
             # Replay exactly what was spooled: one whole file, or one dossier (pages) of a split stack.
             result = intake_request(path=str(job.path), case_id=job.case_id, kind=job.kind, operator=job.operator,
                                     pages=list(job.pages) if job.pages is not None else None,
-                                    document_id=job.document_id, jobs=jobs)
+                                    document_id=job.document_id, jobs=jobs, stack_sha256=job.stack_sha256,
+                                    stack_pages=list(job.stack_pages) if job.stack_pages else None)
             status = result.get("status")
             if status in STORED:
                 shutil.rmtree(job.directory)

@@ -8,6 +8,7 @@ from models.errors import (
     EncryptedPdf,
     ImageTooLarge,
     InvalidCaseId,
+    JobConflict,
     NotFound,
     OcrFailed,
     PageNeedsRescan,
@@ -15,8 +16,9 @@ from models.errors import (
     StorageError,
     StorageUnavailable,
     UnsupportedFormat,
+    UploadTooLarge,
 )
-from models.records import DocumentRecord, PageText, SearchHit, StoredObject
+from models.records import CaseSummary, DocumentRecord, PageText, SearchHit, SearchResults, StoredObject
 from models.document import (
     BoundingBox,
     DocumentReport,
@@ -30,6 +32,7 @@ from models.document import (
 __all__ = [
     "BoundingBox",
     "CaseId",
+    "CaseSummary",
     "CorruptFile",
     "DocumentRecord",
     "DocumentReport",
@@ -37,6 +40,7 @@ __all__ = [
     "EncryptedPdf",
     "ImageTooLarge",
     "InvalidCaseId",
+    "JobConflict",
     "NotFound",
     "OcrFailed",
     "OcrPage",
@@ -45,6 +49,7 @@ __all__ = [
     "PageReport",
     "PageText",
     "SearchHit",
+    "SearchResults",
     "PreflightIssue",
     "Severity",
     "SohoaError",
@@ -52,4 +57,5 @@ __all__ = [
     "StorageUnavailable",
     "StoredObject",
     "UnsupportedFormat",
+    "UploadTooLarge",
 ]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from models.errors import InvalidCaseId
 
-# <agency ddd.dd.dd.Xdd>-<yymmdd>-<nnnn>; X is H (province) or G (central body).
-_PATTERN = re.compile(r"^(\d{3}\.\d{2}\.\d{2}\.[HG]\d{2})-(\d{6})-(\d{4})$")
+# <agency ddd.dd.dd.Xdd>-<yymmdd>-<nnnn>; X is H (province) or G (central body). Digits are ASCII
+# 0-9 only ([0-9], not \d, which also matches full-width, mathematical and Arabic-Indic digits).
+_PATTERN = re.compile(r"^([0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[HG][0-9]{2})-([0-9]{6})-([0-9]{4})$")
 EXPECTED_SHAPE = "000.00.01.H56-181010-0001"
 
 
@@ -21,7 +22,7 @@ class CaseId:
     sequence: int
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"\d{3}\.\d{2}\.\d{2}\.[HG]\d{2}", self.agency):
+        if not re.fullmatch(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[HG][0-9]{2}", self.agency):
             raise InvalidCaseId(f"{self.agency}-?")
         if not 1 <= self.sequence <= 9999:
             raise InvalidCaseId(f"{self.agency}-{self.received:%y%m%d}-{self.sequence}")
@@ -32,7 +33,7 @@ class CaseId:
         if not isinstance(text, str):
             raise InvalidCaseId(repr(text))
         candidate = text.strip()
-        candidate = re.sub(r"\.([hg])(\d{2})-", lambda m: f".{m.group(1).upper()}{m.group(2)}-", candidate)
+        candidate = re.sub(r"\.([hg])([0-9]{2})-", lambda m: f".{m.group(1).upper()}{m.group(2)}-", candidate)
         match = _PATTERN.fullmatch(candidate)
         if not match:
             raise InvalidCaseId(text)

@@ -98,9 +98,40 @@ class EncryptedPdf(InputFileError):
 class ImageTooLarge(InputFileError):
     def __init__(self, name: str, width: int, height: int, limit: int) -> None:
         super().__init__(
-            f"{name} has a page of {width}×{height} pixels, over the limit of {limit:,} pixels; "
-            "scan at 200–600 dpi.",
-            f"Tệp {name} có trang {width}×{height} điểm ảnh, vượt giới hạn {limit:,}; hãy quét ở 200–600 dpi.",
+            f"{name} has a page of {width}×{height} pixels, over the limit of {limit:,} pixels a page "
+            "(SOHOA_MAX_PIXELS); scan at 200–600 dpi.",
+            f"Tệp {name} có trang {width}×{height} điểm ảnh, vượt giới hạn {limit:,} điểm ảnh một trang "
+            "(SOHOA_MAX_PIXELS); hãy quét ở 200–600 dpi.",
+        )
+
+
+class TooManyPages(InputFileError):
+    def __init__(self, name: str, pages: int, limit: int) -> None:
+        super().__init__(
+            f"{name} has {pages:,} pages, over the limit of {limit:,} pages a file (SOHOA_MAX_PAGES); "
+            "split it into smaller files.",
+            f"Tệp {name} có {pages:,} trang, vượt giới hạn {limit:,} trang một tệp (SOHOA_MAX_PAGES); "
+            "hãy tách thành các tệp nhỏ hơn.",
+        )
+
+
+class FileTooLarge(InputFileError):
+    def __init__(self, name: str, pixels: int, limit: int) -> None:
+        super().__init__(
+            f"{name} holds {pixels:,} pixels in all its pages, over the limit of {limit:,} pixels a file "
+            "(SOHOA_MAX_FILE_PIXELS); split it or scan at 200–300 dpi.",
+            f"Tệp {name} có tổng {pixels:,} điểm ảnh, vượt giới hạn {limit:,} điểm ảnh một tệp "
+            "(SOHOA_MAX_FILE_PIXELS); hãy tách tệp hoặc quét ở 200–300 dpi.",
+        )
+
+
+class NotAPageShape(InputFileError):
+    def __init__(self, name: str, number: int, width: int, height: int) -> None:
+        super().__init__(
+            f"{name}: page {number} is {width}×{height} pixels, which is not the shape of a paper page; "
+            "scan the page again.",
+            f"Tệp {name}: trang {number} có kích thước {width}×{height} điểm ảnh, không phải hình dạng "
+            "một trang giấy; hãy quét lại trang này.",
         )
 
 
@@ -137,5 +168,49 @@ class OcrFailed(SohoaError):
     exit_code = 6
 
 
+class DiskFull(OcrFailed):
+    """A local disk (work folder, catalog, local store) is full: free space, then run again."""
+
+    def __init__(self, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"The disk is full{extra}: free some space, then scan the file again; a stored original is kept "
+            "and listed as not finished.",
+            f"Ổ đĩa đã đầy{extra}: hãy giải phóng dung lượng rồi quét lại tệp; bản gốc đã lưu được giữ lại "
+            "và ghi là chưa xử lý xong.",
+        )
+
+
+def as_disk_full(exc: BaseException) -> DiskFull | None:
+    """A DiskFull for an exception caused by a full disk (ENOSPC, SQLite's "disk is full"), else None."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DiskFull):
+            return seen
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull(seen.filename and str(seen.filename) or "")
+        if "disk is full" in str(seen) or "No space left on device" in str(seen):
+            return DiskFull()
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class NotFound(SohoaError):
     exit_code = 7
+
+
+class UploadTooLarge(InputFileError):
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"{name} is larger than the upload limit of {limit // (1024 * 1024)} MB; split the scan into several files.",
+            f"Tệp {name} lớn hơn giới hạn tải lên {limit // (1024 * 1024)} MB; hãy chia bản quét thành nhiều tệp.",
+        )
+        self.limit = limit
+
+
+class JobConflict(SohoaError):
+    """The job is past the point where this change is possible (e.g. a page of a stored job)."""
+
+    exit_code = 2

@@ -448,4 +448,10 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
 
 def _write(path: Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
+        import errno
+        import shutil
+
+        # OpenCV only answers False: tell a full disk (ENOSPC) apart from other failures.
+        if shutil.disk_usage(path.parent).free < image.nbytes + 65536:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
         raise OSError(f"cannot write {path}")

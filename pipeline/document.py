@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, Severity
+from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
 from pipeline import camera, clean, ocr, pdf, preflight, qr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
@@ -72,6 +72,7 @@ class PageOutcome:
     ocr: OcrPage | None = None
     text: str = ""
     qr: qr.QrFinding | None = None
+    thumbnail: Path | None = None
 
 
 @dataclass
@@ -99,11 +100,14 @@ def check_pages(
     on_page: Callable[[PageReport], None] | None = None,
     pages: Collection[int] | None = None,
     detect_qr: bool = False,
+    thumbnails: Path | None = None,
+    on_outcome: Callable[[PageOutcome], None] | None = None,
 ) -> list[PageOutcome]:
     """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready.
 
     ``pages`` keeps only those page numbers (1-based across all sources); ``detect_qr`` also looks
-    for a case-ID QR code on each page (cover sheets, receipts).
+    for a case-ID QR code on each page (cover sheets, receipts). ``thumbnails``: write a small JPEG
+    of each page there (``page-0003.jpg``); ``on_outcome`` gets each page's whole outcome in order.
     """
     def raws() -> Iterator[RawPage]:
         number = 0
@@ -118,10 +122,18 @@ def check_pages(
     def one(raw: RawPage) -> PageOutcome:
         started = time.perf_counter()
         finding = None
+        thumb = None
         report = PageReport(number=raw.number, width=raw.width, height=raw.height, dpi=raw.dpi,
                             dpi_estimated=raw.dpi_estimated)
         if raw.path is None:
             report.text_source = "pdf-text"
+            stripped = pdf.active_content(raw.source_pdf, raw.source_index) if raw.source_pdf else []
+            if stripped:
+                what = ", ".join(dict.fromkeys(stripped))
+                report.issues = [PreflightIssue(
+                    code="active_content_removed", severity=Severity.INFO,
+                    message_vi=f"Đã gỡ bỏ nội dung chủ động không được phép trong PDF/A: {what}.",
+                    message_en=f"Removed active content PDF/A forbids: {what}.")]
         else:
             grey = cv2.imread(str(raw.path), cv2.IMREAD_GRAYSCALE)
             photo = camera.find_page(grey)
@@ -139,8 +151,10 @@ def check_pages(
             report.blank = result.blank
             if detect_qr and not result.blank:
                 finding = qr.detect_case_qr(grey, dpi=raw.dpi)
+            if thumbnails is not None:
+                thumb = write_thumbnail(grey, thumbnails / f"page-{raw.number:04d}.jpg")
         report.seconds = time.perf_counter() - started
-        return PageOutcome(raw=raw, report=report, qr=finding)
+        return PageOutcome(raw=raw, report=report, qr=finding, thumbnail=thumb)
 
     outcomes: list[PageOutcome] = []
 
@@ -148,6 +162,8 @@ def check_pages(
         outcome = future.result()
         if on_page:
             on_page(outcome.report)
+        if on_outcome:
+            on_outcome(outcome)
         outcomes.append(outcome)
 
     # Preflight a page while the next one is still being read (rasterising a PDF page costs more
@@ -180,6 +196,7 @@ def process_document(
     on_page: Callable[[PageReport], None] | None = None,
     pages: Collection[int] | None = None,
     document_id: str | None = None,
+    on_ocr_page: Callable[[int], None] | None = None,
 ) -> ProcessedDocument:
     """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
 
@@ -188,7 +205,8 @@ def process_document(
     stack split by cover sheets; its ``document_id`` defaults to ``document_id_for(source_sha256, pages)``).
     With ``strict``, a page that must be rescanned stops the
     document before OCR with ``PageNeedsRescan`` (and after OCR, when a page with ink yields no
-    readable text).
+    readable text). ``on_ocr_page`` is called with each page's number once it is cleaned and read (OCR
+    progress).
     """
     started = time.perf_counter()
     sources = [Path(s) for s in sources]
@@ -211,8 +229,13 @@ def process_document(
         refuse_rescans(outcomes)
 
     all_blank = all(o.report.blank for o in outcomes)
+    def clean_and_ocr(o: PageOutcome) -> None:
+        _clean_and_ocr(o, workdir, ocr_blank=all_blank)
+        if on_ocr_page:
+            on_ocr_page(o.raw.number)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(lambda o: _clean_and_ocr(o, workdir, ocr_blank=all_blank), outcomes))
+        list(pool.map(clean_and_ocr, outcomes))
     if strict:
         refuse_rescans(outcomes)  # pages found unreadable by the OCR itself
     _fill_pdf_text(outcomes)
@@ -223,18 +246,33 @@ def process_document(
     metadata = pdf.PdfMetadata(
         title=f"{kind or 'Hồ sơ'} {case_id or ''}".strip(), case_id=case_id, source_sha256=source_sha256,
         software_version=software_version(), operator=operator, kind=kind,
+        result_code=_result_code(case_id, document_id),
     )
     pdf.build_searchable_pdf([o.pdf_page for o in kept], out_pdf, metadata=metadata)
     ocr_json = workdir / "ocr.json"
     ocr_json.write_text(json.dumps({
         "document_id": document_id, "case_id": case_id, "source_sha256": source_sha256,
-        "pages": [{"number": o.raw.number, "text": o.text, "ocr": o.ocr.to_dict() if o.ocr else None}
-                  for o in kept],
+        # "number": the page of the source file (or stack), as the preflight report names it;
+        # "pdf_page": the page of the searchable PDF written here (blank pages dropped).
+        "pages": [{"number": o.raw.number, "pdf_page": i, "text": o.text,
+                   "ocr": o.ocr.to_dict() if o.ocr else None}
+                  for i, o in enumerate(kept, start=1)],
         "dropped_blank_pages": dropped,
     }, ensure_ascii=False), encoding="utf-8")
     report.seconds = time.perf_counter() - started
     return ProcessedDocument(report=report, searchable_pdf=out_pdf, ocr_json=ocr_json,
                              page_texts=[o.text for o in kept], dropped_pages=dropped)
+
+
+def _result_code(case_id: str | None, document_id: str) -> str | None:
+    from models import InvalidCaseId
+    from models.result_code import result_code_for
+
+    try:
+        return result_code_for(case_id, document_id) if case_id else None
+    except (InvalidCaseId, ValueError):  # a provisional case or document id: no result code yet
+        return None
+
 
 
 def _rectify_photo(raw: RawPage, photo: camera.Capture) -> tuple[RawPage, "np.ndarray"]:
@@ -247,6 +285,22 @@ def _rectify_photo(raw: RawPage, photo: camera.Capture) -> tuple[RawPage, "np.nd
         raise OSError(f"cannot write {raw.path}")
     grey = page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
     return replace(raw, dpi=photo.dpi, dpi_estimated=True, width=photo.width, height=photo.height), grey
+
+
+
+THUMBNAIL_WIDTH = 240
+
+
+def write_thumbnail(grey, out: Path, *, width: int = THUMBNAIL_WIDTH) -> Path:
+    """A small JPEG of a page for the desk's screen (area-averaged, so thin strokes stay visible)."""
+    h, w = grey.shape[:2]
+    scale = min(1.0, width / max(w, 1))
+    small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.jpg")
+    cv2.imwrite(str(tmp), small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    os.replace(tmp, out)
+    return out
 
 
 def _renumber(raw: RawPage, number: int) -> RawPage:

@@ -108,6 +108,14 @@ def available_languages() -> list[str]:
     return pytesseract.get_languages(config="")
 
 
+def engine_version() -> str:
+    """Tesseract's version, or a short reason when it cannot be run."""
+    try:
+        return str(pytesseract.get_tesseract_version())
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        return f"unavailable ({type(exc).__name__})"
+
+
 def _is_harmless(exc: Exception) -> bool:
     msg = str(exc)
     return any(s in msg for s in ("Too few characters", "Empty page", "Invalid resolution"))

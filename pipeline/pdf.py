@@ -57,6 +57,7 @@ class PdfMetadata:
     operator: str | None = None
     kind: str | None = None
     created: datetime | None = None  # UTC now when None
+    result_code: str | None = None  # mã kết quả số hóa (models/result_code.py)
 
 
 @dataclass
@@ -186,10 +187,64 @@ def _append_source_page(pdf: pikepdf.Pdf, *, page: SourcePdfPage,
     if not 0 <= page.index < len(src.pages):
         raise ValueError(f"{path.name} has {len(src.pages)} pages; there is no page index {page.index}")
     pdf.pages.append(src.pages[page.index])
-    copied = pdf.pages[-1].obj
-    # Page-level actions are forbidden in PDF/A; nothing else is touched.
-    if Name.AA in copied:
-        del copied[Name.AA]
+    # PDF/A forbids JavaScript, actions that run or launch things, and embedded files: the copy
+    # keeps the page's content and text, never those (the report lists what was removed).
+    _active_parts(pdf.pages[-1].obj, remove=True)
+
+
+# Annotations that carry or play content PDF/A-2 forbids or that embed a file.
+_FORBIDDEN_ANNOTS = {"/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D"}
+
+
+def _active_parts(page: pikepdf.Object, *, remove: bool) -> list[str]:
+    """What on one page PDF/A forbids: page and annotation actions (/AA, /A other than a URI link),
+    JavaScript, and file-attachment or multimedia annotations; removed when ``remove``."""
+    found: list[str] = []
+    if Name.AA in page:
+        found.append("page actions (/AA)")
+        if remove:
+            del page[Name.AA]
+    annots = page.get(Name.Annots)
+    if annots is None:
+        return found
+    kept = []
+    for annot in list(annots):
+        if not isinstance(annot, pikepdf.Dictionary):
+            continue
+        subtype = str(annot.get(Name.Subtype, ""))
+        if subtype in _FORBIDDEN_ANNOTS:
+            found.append(f"{subtype[1:]} annotation" + (" with an embedded file" if subtype == "/FileAttachment" else ""))
+            continue
+        if Name.AA in annot:
+            found.append("annotation actions (/AA)")
+            if remove:
+                del annot[Name.AA]
+        action = annot.get(Name.A)
+        if isinstance(action, pikepdf.Dictionary) and str(action.get(Name.S, "")) != "/URI":
+            found.append(f"{str(action.get(Name.S, '/unknown'))[1:]} action")
+            if remove:
+                del annot[Name.A]
+        kept.append(annot)
+    if remove and len(kept) != len(annots):
+        page[Name.Annots] = Array(kept)
+    return found
+
+
+def active_content(path: Path, index: int) -> list[str]:
+    """What copying page ``index`` (0-based) of ``path`` into an e-file removes ([] = nothing)."""
+    with _open_pdf(Path(path)) as src:
+        if not 0 <= index < len(src.pages):
+            return []
+        found = _active_parts(src.pages[index].obj, remove=False)
+        if index == 0:  # document-level parts are never copied (only pages are): say so once
+            names = src.Root.get(Name.Names, Dictionary())
+            if Name.JavaScript in names:
+                found.append("document JavaScript")
+            if Name.EmbeddedFiles in names:
+                found.append("embedded files")
+            if Name.OpenAction in src.Root and isinstance(src.Root.OpenAction, pikepdf.Dictionary):
+                found.append("open action")
+    return found
 
 
 def _load_bilevel(path: Path) -> Image.Image:
@@ -433,6 +488,78 @@ def _glyphless_font_bytes() -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
+def merge_pdfs(
+    parts: Sequence[tuple[Path, str]],
+    out_path: Path,
+    *,
+    title: str | None = None,
+    case_id: str | None = None,
+    software_version: str = "source",
+) -> Path:
+    """One PDF of several, in order, with one bookmark (outline item) per part at its first page.
+
+    ``title`` (default: the bookmark titles joined) goes into the XMP and DocInfo.
+
+    ``parts`` are (path, bookmark title); pages are copied as they are (images, text layer,
+    fonts). The result declares PDF/A-2b, with its own XMP and sRGB output intent, only when every
+    part does; otherwise it is a plain PDF (a merged file of non-PDF/A parts claims nothing it is
+    not). The viewer opens with the bookmarks shown. Atomic (temp file + rename).
+    """
+    out_path = Path(out_path)
+    if not parts:
+        raise EmptyFile(out_path.name)
+    title = unicodedata.normalize("NFC", title or ", ".join(t for _, t in parts))[:500]
+    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp_name)
+    sources: list[pikepdf.Pdf] = []
+    pdf = pikepdf.new()
+    try:
+        all_pdfa = True
+        bookmarks: list[tuple[str, int]] = []
+        for path, part_title in parts:
+            src = _open_pdf(Path(path))
+            sources.append(src)
+            meta = src.open_metadata()
+            all_pdfa = all_pdfa and meta.get("pdfaid:part") == "2" and Name.OutputIntents in src.Root
+            bookmarks.append((part_title, len(pdf.pages)))
+            pdf.pages.extend(src.pages)
+        with pdf.open_outline() as outline:
+            for part_title, first in bookmarks:
+                outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", part_title), first))
+        pdf.Root.PageMode = Name.UseOutlines
+        if all_pdfa:
+            _set_pdfa_metadata(pdf, metadata=PdfMetadata(title=title, case_id=case_id, source_sha256="",
+                                                         software_version=software_version))
+            _add_srgb_output_intent(pdf)
+        else:
+            pdf.docinfo[Name.Title] = pikepdf.String(title)
+        pdf.save(tmp_path, object_stream_mode=pikepdf.ObjectStreamMode.generate, min_version="1.7")
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, out_path)
+    except pikepdf.PdfError as exc:
+        raise CorruptFile(out_path.name, _short(exc)) from exc
+    finally:
+        pdf.close()
+        for src in sources:
+            src.close()
+        tmp_path.unlink(missing_ok=True)
+    return out_path
+
+
+def pdf_outline(path: Path) -> list[tuple[str, int]]:
+    """(title, 0-based page index) of each top-level bookmark of a PDF."""
+    with _open_pdf(Path(path)) as pdf:
+        pages = {p.objgen: i for i, p in enumerate(pdf.pages)}
+        out = []
+        with pdf.open_outline() as outline:
+            for item in outline.root:
+                dest = item.destination
+                page = dest[0] if isinstance(dest, pikepdf.Array) else None
+                out.append((item.title, pages.get(page.objgen, -1) if page is not None else -1))
+        return out
+
+
 # PDF/A-2b metadata and output intent
 
 
@@ -474,6 +601,7 @@ _OWN_PROPERTIES = {
     "softwareVersion": "Version of the sohoa software that made this file",
     "operator": "Scanning-desk operator who converted the paper",
     "kind": "Kind of document (thanh phan ho so)",
+    "resultCode": "Digitization result code (ma ket qua so hoa) of this e-file",
 }
 
 
@@ -485,6 +613,7 @@ def _own_properties(metadata: PdfMetadata) -> list[tuple[str, str, str]]:
         "softwareVersion": metadata.software_version,
         "operator": metadata.operator,
         "kind": metadata.kind,
+        "resultCode": metadata.result_code,
     }
     return [(name, value, _OWN_PROPERTIES[name]) for name, value in values.items() if value]
 
@@ -578,8 +707,11 @@ def _font_embedded(font: pikepdf.Object) -> bool:
 # Incoming PDFs
 
 
-def inspect_pdf(path: Path) -> PdfInfo:
-    """Page sizes, image resolution and presence of text; typed errors for unusable PDFs."""
+def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
+    """Page sizes, image resolution and presence of text; typed errors for unusable PDFs.
+
+    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at.
+    """
     path = Path(path)
     if path.stat().st_size == 0:
         raise EmptyFile(path.name)
@@ -588,6 +720,10 @@ def inspect_pdf(path: Path) -> PdfInfo:
             page_count = len(pdf.pages)
             if page_count == 0:
                 raise CorruptFile(path.name, "the PDF has no pages")
+            if max_pages is not None and page_count > max_pages:
+                from models.errors import TooManyPages
+
+                raise TooManyPages(path.name, page_count, max_pages)
             texts = _page_texts(path, page_count=page_count)
             infos = []
             for index, page in enumerate(pdf.pages):
@@ -608,6 +744,32 @@ def extract_text(path: Path) -> list[str]:
     with _open_pdf(path) as pdf:
         page_count = len(pdf.pages)
     return _page_texts(path, page_count=page_count)
+
+
+def extract_pdf_pages(source: Path, pages: Sequence[int], dest: Path) -> Path:
+    """Copy the 1-based ``pages`` of ``source`` into a new PDF at ``dest``, losslessly.
+
+    Page objects (content streams, images, fonts) are copied as they are, never decoded or
+    re-encoded; the output is deterministic (same input and pages, same bytes), so a dossier cut
+    from a stack twice is the same original.
+    """
+    source, dest = Path(source), Path(dest)
+    with _open_pdf(source) as src, pikepdf.new() as out:
+        count = len(src.pages)
+        for n in pages:
+            if not 1 <= n <= count:
+                raise CorruptFile(source.name, f"page {n} is not in the file ({count} pages)")
+            out.pages.append(src.pages[n - 1])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        out.save(dest, deterministic_id=True, stream_decode_level=pikepdf.StreamDecodeLevel.none,
+                 compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve)
+    return dest
+
+
+def pdf_page_count(path: Path) -> int:
+    """Number of pages of a PDF (typed errors for encrypted or damaged files)."""
+    with _open_pdf(Path(path)) as pdf:
+        return len(pdf.pages)
 
 
 def _open_pdf(path: Path) -> pikepdf.Pdf:
@@ -733,3 +895,4 @@ def _num(value: float) -> str:
 
 def _round(value: float) -> float:
     return round(value, 3)
+

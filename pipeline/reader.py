@@ -7,6 +7,7 @@ name: a text file called ``.pdf`` is refused as what it is. pdf2image is importe
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,12 +15,25 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+import numpy as np
+
 from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
+from models.errors import FileTooLarge, NotAPageShape, TooManyPages
 from pipeline import pdf
 
-# The largest page accepted: A3 at 600 dpi is ~70 MP; beyond this a file is a mistake, not a scan,
-# and decoding it would take gigabytes of memory.
-MAX_PIXELS = int(os.environ.get("SOHOA_MAX_PIXELS", 120_000_000))
+# Input limits, checked from the file's headers before any pixel is decoded (each can be set in
+# the environment). A page: A3 at 600 dpi is ~70 MP; beyond 80 MP a file is a mistake, not a scan,
+# and decoding it takes gigabytes of memory. A file: the pages' intermediates stay on local disk
+# until the PDF is built (~3 bytes a pixel), so 2.5 GP (~290 A4 pages at 300 dpi) bounds the
+# temporary space to a few GB. Pages: a one-stop-shop dossier has tens of pages, a bound register
+# a few hundred.
+MAX_PIXELS = 80_000_000
+MAX_FILE_PIXELS = 2_500_000_000
+MAX_PAGES = 1000
+# Tesseract cannot read a side over 32767 px; a page longer than 25 times its width is a strip
+# (a scanner fault or a crafted file), not a page.
+MAX_SIDE = 32_000
+MAX_ASPECT = 25.0
 # A file's own DPI is trusted within this range; outside it (or missing) it is estimated from A4.
 PLAUSIBLE_DPI = (72.0, 1200.0)
 A4_LONG_SIDE_IN = 11.69
@@ -51,6 +65,40 @@ class RawPage:
     height: int
     source_pdf: Path | None = None  # set when the page is a PDF page with its own text layer
     source_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input file may hold; from SOHOA_MAX_PAGES, SOHOA_MAX_PIXELS, SOHOA_MAX_FILE_PIXELS."""
+
+    pages: int = MAX_PAGES
+    page_pixels: int = MAX_PIXELS
+    file_pixels: int = MAX_FILE_PIXELS
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        def get(name: str, default: int) -> int:
+            raw = os.environ.get(name, "").strip().replace("_", "")
+            return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+        return cls(pages=get("SOHOA_MAX_PAGES", MAX_PAGES), page_pixels=get("SOHOA_MAX_PIXELS", MAX_PIXELS),
+                   file_pixels=get("SOHOA_MAX_FILE_PIXELS", MAX_FILE_PIXELS))
+
+    def check_page(self, name: str, number: int, width: int, height: int) -> None:
+        """Refuse a page too large, too small or not shaped like paper."""
+        if width * height > self.page_pixels:
+            raise ImageTooLarge(name, width, height, self.page_pixels)
+        if width < 16 or height < 16:
+            raise CorruptFile(name, f"page {number} is only {width}×{height} pixels")
+        if max(width, height) > MAX_SIDE or max(width, height) / min(width, height) > MAX_ASPECT:
+            raise NotAPageShape(name, number, width, height)
+
+    def check_file(self, name: str, pages: int, pixels: int) -> None:
+        """Refuse a file with too many pages or pixels in all."""
+        if pages > self.pages:
+            raise TooManyPages(name, pages, self.pages)
+        if pixels > self.file_pixels:
+            raise FileTooLarge(name, pixels, self.file_pixels)
 
 
 def sha256_of(path: Path) -> str:
@@ -112,6 +160,7 @@ def read_pages(source: Path, workdir: Path) -> Iterator[RawPage]:
 
 
 def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
+    limits = Limits.from_env()
     try:
         im = Image.open(source)
     except UnidentifiedImageError as exc:
@@ -119,17 +168,29 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
     except OSError as exc:
         raise CorruptFile(source.name, str(exc)) from exc
     with im:
-        frames = getattr(im, "n_frames", 1)
+        # Every frame's size from the headers first: a file over the limits is refused whole,
+        # before a single pixel is decoded or written to disk.
+        index = 0
+        try:
+            frames = getattr(im, "n_frames", 1)
+            if frames > limits.pages:
+                raise TooManyPages(source.name, frames, limits.pages)
+            total = 0
+            for index in range(frames):
+                im.seek(index)
+                width, height = im.size
+                limits.check_page(source.name, index + 1, width, height)
+                total += width * height
+            limits.check_file(source.name, frames, total)
+        except EOFError as exc:
+            raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise CorruptFile(source.name, str(exc)) from exc
         for index in range(frames):
             try:
                 im.seek(index)
             except EOFError as exc:
                 raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise ImageTooLarge(source.name, width, height, MAX_PIXELS)
-            if width < 16 or height < 16:
-                raise CorruptFile(source.name, f"page {index + 1} is only {width}×{height} pixels")
             dpi = _file_dpi(im)
             try:
                 frame = ImageOps.exif_transpose(im) if index == 0 else im.copy()
@@ -139,9 +200,23 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
             yield _write_frame(frame, source, workdir, index + 1, dpi)
 
 
+def _to_grey8(frame: Image.Image) -> Image.Image:
+    """8-bit grey from 16-bit or 32-bit grey, scaled (not clipped: clipping turns a 16-bit scan white)."""
+    if frame.mode in ("1", "L", "LA"):
+        return frame.convert("L")
+    arr = np.asarray(frame)
+    if frame.mode == "F":
+        top = float(np.nanmax(arr)) if arr.size else 0.0
+        scaled = arr * (255.0 if top <= 1.0 else 255.0 / max(top, 1.0))
+    else:  # I;16 variants and I (16-bit PNG/TIFF grey)
+        top = int(arr.max()) if arr.size else 0
+        scaled = arr / 257.0 if top > 255 else arr
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
 def _write_frame(frame: Image.Image, source: Path, workdir: Path, number: int, dpi: float | None) -> RawPage:
-    if frame.mode in ("1", "L", "I;16", "I", "F", "LA"):
-        frame, ext = frame.convert("L"), "pgm"
+    if frame.mode in ("1", "L", "I", "F", "LA") or frame.mode.startswith("I;16"):
+        frame, ext = _to_grey8(frame), "pgm"
     else:
         frame, ext = frame.convert("RGB"), "ppm"
     width, height = frame.size
@@ -157,7 +232,17 @@ def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
     from pdf2image import convert_from_path
     from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 
-    info = pdf.inspect_pdf(source)
+    limits = Limits.from_env()
+    info = pdf.inspect_pdf(source, max_pages=limits.pages)
+    limits.check_file(source.name, info.page_count, 0)
+    plan = []
+    for page in info.pages:  # every page's size at its render DPI, before anything is rendered
+        dpi = min(max(page.image_dpi or DEFAULT_PDF_DPI, 72.0), 600.0)
+        width, height = round(page.width_pt / 72 * dpi), round(page.height_pt / 72 * dpi)
+        if not page.has_text:
+            limits.check_page(source.name, page.index + 1, width, height)
+        plan.append(0 if page.has_text else width * height)
+    limits.check_file(source.name, info.page_count, sum(plan))
     for page in info.pages:
         number = page.index + 1
         if page.has_text:
@@ -169,9 +254,6 @@ def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
         dpi = page.image_dpi or DEFAULT_PDF_DPI
         estimated = page.image_dpi is None
         dpi = min(max(dpi, 72.0), 600.0)
-        px = (page.width_pt / 72 * dpi) * (page.height_pt / 72 * dpi)
-        if px > MAX_PIXELS:
-            raise ImageTooLarge(source.name, int(page.width_pt / 72 * dpi), int(page.height_pt / 72 * dpi), MAX_PIXELS)
         try:
             paths = convert_from_path(
                 source, dpi=dpi, first_page=number, last_page=number, output_folder=workdir,
@@ -218,3 +300,61 @@ def looks_complete(path: Path) -> bool:
     except (OSError, EOFError, SyntaxError, ValueError):
         return False
     return True
+
+
+def render_page_png(pdf_path: Path, page: int, *, width: int = 300) -> bytes:
+    """One page (1-based) of a PDF rendered by Poppler as a PNG ``width`` pixels wide (thumbnails, page views)."""
+    from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+
+    try:
+        images = convert_from_path(str(pdf_path), first_page=page, last_page=page, size=(width, None),
+                                   fmt="png", timeout=60)
+    except (PDFPageCountError, PDFSyntaxError) as exc:
+        raise CorruptFile(pdf_path.name, str(exc).splitlines()[0] if str(exc) else "") from exc
+    if not images:
+        raise CorruptFile(pdf_path.name, f"no page {page}")
+    out = io.BytesIO()
+    images[0].save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def assemble_pages(parts: list[tuple[Path, int]], out: Path, workdir: Path) -> Path:
+    """One multi-page TIFF of the given (file, 1-based page) pairs, in order, pixels and DPI unchanged.
+
+    The desk's original when an operator combined several files or replaced a page: lossless
+    (Deflate), each page at its own resolution, so the stored original shows exactly what was scanned.
+    A PDF page with its own text is rendered at 300 dpi.
+    """
+    wanted: dict[Path, set[int]] = {}
+    for path, page in parts:
+        wanted.setdefault(Path(path), set()).add(page)
+    frames: dict[tuple[Path, int], tuple[Path, float]] = {}
+    for index, (path, numbers) in enumerate(wanted.items()):
+        for raw in read_pages(path, workdir / f"assemble{index:03d}"):
+            if raw.number not in numbers:
+                continue
+            if raw.path is None:
+                from pdf2image import convert_from_path
+
+                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number)
+                rendered = workdir / f"assemble{index:03d}" / f"{raw.number:04d}_text.png"
+                image.save(rendered)
+                frames[(path, raw.number)] = (rendered, 300.0)
+            else:
+                frames[(path, raw.number)] = (raw.path, raw.dpi)
+    images = []
+    for path, page in parts:
+        frame, dpi = frames[(Path(path), page)]
+        im = Image.open(frame)
+        im.encoderinfo = {"dpi": (dpi, dpi)}
+        images.append((im, dpi))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    first, first_dpi = images[0]
+    first.save(tmp, format="TIFF", compression="tiff_adobe_deflate", dpi=(first_dpi, first_dpi), save_all=True,
+               append_images=[im for im, _ in images[1:]])
+    for im, _ in images:
+        im.close()
+    os.replace(tmp, out)
+    return out

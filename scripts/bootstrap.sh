@@ -11,7 +11,8 @@ with_test=0
 
 apt_packages=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils fonts-liberation2
               fonts-dejavu-core python3-venv)
-[ "$with_test" = 1 ] && apt_packages+=(docker-compose)
+# chromium: the browser tests (Playwright, executable_path); softhsm2: the PKCS#11 signing test
+[ "$with_test" = 1 ] && apt_packages+=(docker-compose chromium softhsm2)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import logging
 import mimetypes
 import tempfile
-import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,28 @@ from models import CaseId, DocumentRecord, NotFound, PageText, StorageError, Sto
 from storage.catalog import Catalog
 from storage.objectstore import (
     ObjectStore,
+    entries_prefix,
+    entry_key,
     manifest_key,
     ocr_key,
     searchable_key,
     sha256_file,
     sha256_of_object,
     source_key,
+    stack_key,
+    stack_manifest_key,
 )
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "sohoa-manifest/1"
 DERIVED_ROLES = {"searchable_pdf": "application/pdf", "ocr_json": "application/json"}
+PENDING_SUFFIX = ".pending.json"
+
+
+def pending_key(case_id: str, document_id: str) -> str:
+    """``cases/<case>/entries/<doc>.pending.json``: an original stored, its processing not finished."""
+    return entry_key(case_id, document_id).removesuffix(".json") + PENDING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class VerifyProblem:
     case_id: str
     document_id: str | None
     key: str
-    problem: str  # "missing", "checksum_mismatch", "unreadable_manifest"
+    problem: str  # "missing", "checksum_mismatch", "unreadable_manifest", "unreadable_entry", "incomplete"
     expected: str | None = None
     actual: str | None = None
 
@@ -52,19 +62,50 @@ class VerifyProblem:
             return f"{self.key} is listed in the manifest of {self.case_id} but is not in the store"
         if self.problem == "checksum_mismatch":
             return f"{self.key} has sha256 {self.actual}, the manifest recorded {self.expected}"
+        if self.problem == "incomplete":
+            return (f"{self.key}: the original of {self.document_id} is stored but its processing did not "
+                    "finish; scan the file again to finish it")
         return f"{self.key}: {self.problem}"
 
 
+@dataclass
+class CaseListing:
+    """What the store lists for one case: its document entries and what could not be read."""
+
+    case_id: str
+    documents: list[dict[str, Any]]
+    problems: list[VerifyProblem]
+    entry_keys: list[str]
+    manifest_docs: list[dict[str, Any]] | None  # manifest.json's documents; None when absent/unreadable
+    manifest_bad: bool = False
+    # Originals stored whose processing has not finished (no full entry yet): document_id -> entry.
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _checked_entry(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("document_id"), str):
+        raise ValueError("not a document entry (no document_id)")
+    DocumentRecord.from_manifest(entry)  # every field a record needs is there
+    return entry
+
+
 def pages_from_ocr_json(data: bytes) -> list[PageText]:
-    """Page texts of an ocr.json: ``pages[*].number``, ``pages[*].text``, confidence = mean of ``ocr.words[*][5]``."""
+    """Page texts of an ocr.json, numbered as pages of the searchable PDF.
+
+    ``pages`` lists the pages of the searchable PDF in order: ``pdf_page`` (written since the
+    catalog reports PDF pages; otherwise the position in the list, which is the same thing),
+    ``number`` = the page of the source file or stack, ``text``; confidence = mean of ``ocr.words[*][5]``.
+    """
     doc = json.loads(data)
     out: list[PageText] = []
-    for page in doc.get("pages", []):
+    for position, page in enumerate(doc.get("pages", []), start=1):
         words = ((page.get("ocr") or {}).get("words") or [])
         confs = [float(w[5]) for w in words if len(w) > 5 and w[5] is not None]
-        out.append(PageText(number=int(page["number"]),
+        source = page.get("number")
+        out.append(PageText(number=int(page.get("pdf_page") or position),
                             text=unicodedata.normalize("NFC", page.get("text") or ""),
-                            confidence=sum(confs) / len(confs) if confs else None))
+                            confidence=sum(confs) / len(confs) if confs else None,
+                            source_page=int(source) if source is not None else None))
     return out
 
 
@@ -73,23 +114,27 @@ def _mean_confidence(pages: list[PageText]) -> float | None:
     return sum(confs) / len(confs) if confs else None
 
 
+_STACK_LOCKS: dict[str, threading.Lock] = {}
+_STACK_LOCKS_GUARD = threading.Lock()
+
+
+def _stack_lock(stack_sha256: str) -> threading.Lock:
+    # stack.json is read-modify-write: serialise its writers within this process.
+    with _STACK_LOCKS_GUARD:
+        return _STACK_LOCKS.setdefault(stack_sha256, threading.Lock())
+
+
 class Archive:
     """What the flows call to keep documents: the store holds the record, the catalog indexes it."""
 
     def __init__(self, store: ObjectStore, catalog: Catalog) -> None:
         self.store = store
         self.catalog = catalog
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    def _case_lock(self, case_id: str) -> threading.Lock:
-        # Manifests are read-modify-write: serialise writers of one case within this process.
-        with self._locks_guard:
-            return self._locks.setdefault(case_id, threading.Lock())
 
     # ------------------------------------------------------------------------------ objects
     def store_original(self, *, case_id: str | CaseId, document_id: str, source_path: Path, source_name: str,
-                       ext: str, operator: str | None = None) -> StoredObject:
+                       ext: str, operator: str | None = None, stack_sha256: str | None = None,
+                       stack_pages: list[int] | None = None) -> StoredObject:
         """Store the scan unchanged; skipped when already there, refused if a different file is."""
         case = str(case_id)
         key = source_key(case, document_id, ext)
@@ -106,8 +151,96 @@ class Archive:
                     "source-name": unicodedata.normalize("NFC", source_name), "sha256": sha}
         if operator:
             metadata["operator"] = operator
+        if stack_sha256:
+            metadata["stack-sha256"] = stack_sha256
+            metadata["stack-pages"] = "-".join(str(n) for n in (stack_pages or []))
+        content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
+        stored = self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+        self._write_pending(case, document_id, stored, source_name=metadata["source-name"], operator=operator)
+        return stored
+
+    def _write_pending(self, case: str, document_id: str, original: StoredObject, *, source_name: str,
+                       operator: str | None) -> None:
+        """List a stored original whose processing is not finished yet: no original is ever in the
+        store without an entry (a disk full or an OCR failure later leaves it listed as incomplete)."""
+        if self.store.exists(entry_key(case, document_id)):
+            return
+        pending = {"case_id": case, "document_id": document_id, "source_sha256": original.sha256,
+                   "source_name": source_name, "operator": operator, "keys": {"source": original.key},
+                   "checksums": {"source": original.sha256}, "state": "original-only",
+                   "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        self.store.put_bytes(pending_key(case, document_id),
+                             json.dumps(pending, ensure_ascii=False, indent=1, sort_keys=True).encode(),
+                             content_type="application/json",
+                             metadata={"case-id": case, "document-id": document_id, "role": "pending-entry"})
+
+    # ---------------------------------------------------------------------------- stacks
+    def store_stack(self, *, stack_sha256: str, source_path: Path, source_name: str, ext: str,
+                    operator: str | None = None) -> StoredObject:
+        """Keep a whole stack split by cover sheets once, under ``stacks/``, apart from every case.
+
+        Each case receives only its own pages (cut losslessly); the stack itself, which holds all
+        the cases' pages, is for the roles that manage intake only and is never listed with a case.
+        """
+        key = stack_key(stack_sha256, ext)
+        existing = self.store.stat(key)
+        if existing is not None and existing.sha256 == stack_sha256:
+            return existing
+        metadata = {"role": "stack", "sha256": stack_sha256,
+                    "source-name": unicodedata.normalize("NFC", source_name)}
+        if operator:
+            metadata["operator"] = operator
         content_type = mimetypes.guess_type(f"x.{ext.lstrip('.')}")[0] or "application/octet-stream"
         return self.store.put_file(key, Path(source_path), metadata=metadata, content_type=content_type)
+
+    def read_stack(self, stack_sha256: str) -> dict[str, Any] | None:
+        """The record of a stack (its key, name, and which pages went to which case), or None."""
+        try:
+            return json.loads(self.store.get_bytes(stack_manifest_key(stack_sha256)))
+        except NotFound:
+            return None
+
+    def record_stack(self, *, stack_sha256: str, key: str, source_name: str, page_count: int,
+                     segments: list[dict[str, Any]]) -> None:
+        """Write ``stacks/<sha>/stack.json``: the stack's key and each dossier cut from it (merged by document)."""
+        with _stack_lock(stack_sha256):
+            record = self.read_stack(stack_sha256) or {"format": "sohoa-stack/1", "sha256": stack_sha256,
+                                                      "segments": []}
+            old = json.dumps(record, sort_keys=True)
+            by_doc = {(s.get("case_id"), s.get("document_id")): s for s in record.get("segments", [])}
+            for seg in segments:
+                by_doc[(seg.get("case_id"), seg.get("document_id"))] = dict(seg)
+            record.update(key=key, source_name=unicodedata.normalize("NFC", source_name), page_count=page_count,
+                          segments=sorted(by_doc.values(), key=lambda s: (s.get("pages") or [0])[0]))
+            if json.dumps(record, sort_keys=True) == old:
+                return
+            body = json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(stack_manifest_key(stack_sha256), body, content_type="application/json",
+                                 metadata={"role": "stack-record"})
+
+    def replace_original(self, rec: DocumentRecord, *, source_path: Path, stack_sha256: str,
+                         stack_pages: list[int]) -> DocumentRecord:
+        """Repair: make a case's original hold only its own pages (the stack's bytes stay as an old version).
+
+        The object store keeps the previous bytes (S3 versioning; the local folder store copies
+        them under ``.versions/``). The manifest entry and the catalog row get the new checksum and
+        the stack's SHA-256 and page range; derived objects are unchanged (they already held only
+        the case's pages).
+        """
+        key = rec.keys["source"]
+        keep = getattr(self.store, "keep_version", None)
+        if keep is not None:
+            keep(key)
+        current = self.store.stat(key)
+        metadata = dict(current.metadata if current else {})
+        metadata.pop("sha256", None)
+        metadata.update({"case-id": rec.case_id, "document-id": rec.document_id, "role": "source",
+                         "stack-sha256": stack_sha256, "stack-pages": "-".join(str(n) for n in stack_pages)})
+        stored = self.store.put_file(key, Path(source_path), metadata=metadata,
+                                     content_type=current.content_type if current else "application/octet-stream")
+        fixed = DocumentRecord(**{**rec.to_manifest(), "source_sha256": stored.sha256,
+                                  "stack_sha256": stack_sha256, "stack_pages": list(stack_pages)})
+        return self.record(fixed)
 
     def store_derived(self, *, case_id: str | CaseId, document_id: str, role: str, path: Path,
                       content_type: str, source_sha256: str) -> StoredObject:
@@ -125,33 +258,107 @@ class Archive:
         raise ValueError(f"unknown derived role {role!r}: expected one of {sorted(DERIVED_ROLES)}")
 
     # ----------------------------------------------------------------------------- manifest
-    def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
-        """The manifest of a case as stored, or None when the case has none yet."""
+    # Each document has its own entry object, cases/<case>/entries/<doc>.json, written only by
+    # the run that stores that document: concurrent writers of one case (processes or machines)
+    # never read-modify-write a shared object, so none can drop another's entry. manifest.json
+    # is a derived copy of the entries for people and older tools (see _refresh_manifest); the
+    # entries are what sohoa reads. A manifest.json without entries (written before entries
+    # existed) is still read, and its documents are carried over.
+    def read_case(self, case_id: str | CaseId) -> CaseListing:
+        """Every document entry of a case, and the entries or manifest that could not be read."""
+        case = str(case_id)
+        docs: dict[str, dict[str, Any]] = {}
+        problems: list[VerifyProblem] = []
+        manifest_docs: list[dict[str, Any]] | None = None
+        manifest_bad = False
         try:
-            return json.loads(self.store.get_bytes(manifest_key(case_id)))
+            raw = self.store.get_bytes(manifest_key(case))
         except NotFound:
+            raw = None
+        if raw is not None:
+            try:
+                manifest = json.loads(raw)
+                manifest_docs = [_checked_entry(d) for d in manifest.get("documents", [])]
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                manifest_bad = True
+                problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
+            else:
+                docs.update((d["document_id"], d) for d in manifest_docs)
+        listed = [k for k in self.store.list(entries_prefix(case)) if k.endswith(".json")]
+        keys = [k for k in listed if not k.endswith(PENDING_SUFFIX)]
+        pending: dict[str, dict[str, Any]] = {}
+        for key in listed:
+            if key.endswith(PENDING_SUFFIX):
+                try:
+                    entry = json.loads(self.store.get_bytes(key))
+                    pending[entry["document_id"]] = entry
+                except (NotFound, ValueError, TypeError, KeyError):
+                    continue
+        for key in keys:
+            try:
+                entry = _checked_entry(json.loads(self.store.get_bytes(key)))
+            except NotFound:
+                continue
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                problems.append(VerifyProblem(case, key.rsplit("/", 1)[-1].removesuffix(".json"), key,
+                                              f"unreadable_entry: {exc}"))
+                continue
+            docs[entry["document_id"]] = entry
+        ordered = sorted(docs.values(), key=lambda d: (d.get("created_at") or "", d.get("document_id") or ""))
+        pending = {d: e for d, e in pending.items() if d not in docs}
+        return CaseListing(case, ordered, problems, keys, manifest_docs, manifest_bad, pending)
+
+    def read_manifest(self, case_id: str | CaseId) -> dict[str, Any] | None:
+        """The case's documents as one manifest dict (from the entries), or None when the case has none."""
+        listing = self.read_case(case_id)
+        if not listing.documents and listing.manifest_docs is None and not listing.problems:
             return None
+        return {"format": MANIFEST_FORMAT, "case_id": str(case_id), "documents": listing.documents}
 
     def manifest_records(self, case_id: str | CaseId) -> list[DocumentRecord]:
-        """The documents a case's manifest lists (without page texts)."""
-        manifest = self.read_manifest(case_id) or {}
-        return [DocumentRecord.from_manifest(e) for e in manifest.get("documents", [])]
+        """The documents a case lists (without page texts); unreadable entries are logged and left out."""
+        listing = self.read_case(case_id)
+        for problem in listing.problems:
+            log.warning("%s", problem.message())
+        return [DocumentRecord.from_manifest(e) for e in listing.documents]
 
     def _write_manifest_entry(self, rec: DocumentRecord, checksums: dict[str, str]) -> None:
         case = rec.case_id
         entry = rec.to_manifest() | {"checksums": checksums}
-        with self._case_lock(case):
-            manifest = self.read_manifest(case) or {"format": MANIFEST_FORMAT, "case_id": case, "documents": []}
-            docs = [d for d in manifest.get("documents", []) if d.get("document_id") != rec.document_id]
-            old = next((d for d in manifest.get("documents", []) if d.get("document_id") == rec.document_id), None)
-            if old == entry:
-                return  # idempotent: nothing new, no new object version
-            docs.append(entry)
-            docs.sort(key=lambda d: (d.get("created_at", ""), d.get("document_id", "")))
-            manifest.update(documents=docs, updated_at=dt.datetime.now(dt.UTC).isoformat())
-            body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
-            self.store.put_bytes(manifest_key(case), body, content_type="application/json",
-                                 metadata={"case-id": case, "role": "manifest"})
+        key = entry_key(case, rec.document_id)
+        try:
+            old = json.loads(self.store.get_bytes(key))
+        except NotFound:
+            old = None
+        except ValueError:
+            old = None  # an unreadable entry is replaced by the good one
+        if old != entry:
+            body = json.dumps(entry, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            self.store.put_bytes(key, body, content_type="application/json",
+                                 metadata={"case-id": case, "document-id": rec.document_id, "role": "manifest-entry"})
+        self._refresh_manifest(case)
+
+    def _refresh_manifest(self, case: str, *, rounds: int = 5) -> None:
+        """Rewrite manifest.json from the entries until a fresh listing shows no entry it missed.
+
+        Every writer writes its entry first and refreshes after, so the last manifest.json written
+        was built from a listing taken after every entry then present: it converges to all of them.
+        A manifest.json that cannot be read is left alone for ``verify`` to report.
+        """
+        for _ in range(rounds):
+            listing = self.read_case(case)
+            if listing.manifest_bad:
+                log.warning("manifest.json of %s is unreadable; it is not rewritten (the entries are kept)", case)
+                return
+            if listing.manifest_docs != listing.documents:
+                manifest = {"format": MANIFEST_FORMAT, "case_id": case, "documents": listing.documents,
+                            "derived_from": "entries", "updated_at": dt.datetime.now(dt.UTC).isoformat()}
+                body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
+                self.store.put_bytes(manifest_key(case), body, content_type="application/json",
+                                     metadata={"case-id": case, "role": "manifest"})
+            if [k for k in self.store.list(entries_prefix(case))
+                    if k.endswith(".json") and not k.endswith(PENDING_SUFFIX)] == listing.entry_keys:
+                return
 
     def record(self, rec: DocumentRecord, *, ocr_json: bytes | None = None) -> DocumentRecord:
         """Add a document to its case's manifest, then to the catalog; returns what was catalogued.
@@ -183,6 +390,7 @@ class Archive:
         if full.mean_confidence is None:
             full.mean_confidence = _mean_confidence(pages)
         self._write_manifest_entry(full, checksums)
+        self.store.delete(pending_key(full.case_id, full.document_id))
         self.catalog.record_document(full)
         return full
 
@@ -195,13 +403,13 @@ class Archive:
 
     # ------------------------------------------------------------------------ whole-store
     def manifest_cases(self) -> list[str]:
-        """Case IDs that have a manifest in the store."""
-        out = []
+        """Case IDs that have document entries or a manifest in the store."""
+        out: dict[str, None] = {}
         for key in self.store.list("cases/"):
             parts = key.split("/")
-            if len(parts) == 3 and parts[2] == "manifest.json":
-                out.append(parts[1])
-        return out
+            if (len(parts) == 3 and parts[2] == "manifest.json") or (len(parts) == 4 and parts[2] == "entries"):
+                out.setdefault(parts[1])
+        return list(out)
 
     def reindex(self) -> int:
         """Rebuild the catalog from the manifests and ocr.json files; returns the number of documents."""
@@ -209,12 +417,10 @@ class Archive:
         self.catalog.clear()
         count = 0
         for case in self.manifest_cases():
-            try:
-                records = self.manifest_records(case)
-            except (ValueError, TypeError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
-                log.warning("reindex: manifest of %s is unreadable (%s); its documents are not catalogued",
-                            case, exc)
-                continue
+            listing = self.read_case(case)
+            for problem in listing.problems:
+                log.warning("reindex: %s; that document is not catalogued", problem.message())
+            records = [DocumentRecord.from_manifest(e) for e in listing.documents]
             for rec in records:
                 key = rec.keys.get("ocr_json")
                 if key:
@@ -232,12 +438,11 @@ class Archive:
         problems: list[VerifyProblem] = []
         with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as scratch:
             for case in cases:
-                try:
-                    manifest = self.read_manifest(case)
-                except ValueError as exc:
-                    problems.append(VerifyProblem(case, None, manifest_key(case), f"unreadable_manifest: {exc}"))
-                    continue
-                for entry in (manifest or {}).get("documents", []):
+                listing = self.read_case(case)
+                problems.extend(listing.problems)
+                problems.extend(VerifyProblem(case, doc, entry.get("keys", {}).get("source", pending_key(case, doc)),
+                                              "incomplete") for doc, entry in sorted(listing.pending.items()))
+                for entry in listing.documents:
                     checksums = dict(entry.get("checksums") or {})
                     checksums.setdefault("source", entry.get("source_sha256"))
                     for role, key in sorted((entry.get("keys") or {}).items()):

@@ -3,13 +3,29 @@
 The catalog is an index, not the record: ``storage.archive.Archive.reindex`` rebuilds it from the
 object store at any time. Search folds diacritics and đ→d, so "quyet dinh", "Quyết Định" and
 "QUYẾT ĐỊNH" all find "quyết định"; a page that also matches the words exactly as typed ranks higher.
+
+Relevance. A page must hold every word of the query (folded). The matching pages are ranked by
+  - PostgreSQL: ``ts_rank_cd`` (cover density: how often and how close together the words occur,
+    divided by 1 + log(page length)) on the folded words, plus the same on the words exactly as
+    typed, so a page spelled like the query ranks above one that only matches without diacritics;
+  - SQLite: Okapi BM25 (k1 1.2, b 0.75, idf ln(1 + (N − n + 0.5)/(n + 0.5)), which stays positive
+    for a word found on most pages) on the folded words plus the same on the exact words; the
+    document frequencies come from the FTS5 vocabulary.
+Both report ``score`` relative to the best page of the query: 1.0 = the best page, 0.5 = half as
+relevant by that measure. Scores compare pages of one query, not different queries or databases.
+Ranking reads at most ``SEARCH_WINDOW`` matching pages, the most recently catalogued ones: a query
+matching more (a very common word on a large catalog) comes back with ``capped`` set, and the
+user narrows it (more words, a unit, a date range). That bound keeps search in tens of
+milliseconds on millions of pages (bench/search_bench.py).
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,10 +35,28 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import CaseId, DocumentRecord, InvalidCaseId, PageText, SearchHit, StorageError, StorageUnavailable
+from models import (
+    CaseId,
+    CaseSummary,
+    DocumentRecord,
+    InvalidCaseId,
+    PageText,
+    SearchHit,
+    SearchResults,
+    StorageError,
+    StorageUnavailable,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
+# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
+SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
+BM25_K1, BM25_B = 1.2, 0.75
+RECENT_SCAN_FACTOR = 10  # PostgreSQL: first walk the newest 10 windows of pages (10 000)
+SCAN_BUDGET = 50_000  # ... and keep walking back if the rest is expected within this many pages
+DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
+PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
 metadata = sa.MetaData()
 cases = sa.Table(
@@ -45,7 +79,22 @@ documents = sa.Table(
     sa.Column("page_count", sa.Integer(), nullable=False),
     sa.Column("keys", sa.JSON(), nullable=False),
     sa.Column("mean_confidence", sa.Float()),
+    sa.Column("stack_sha256", sa.String(64)),
+    sa.Column("stack_first_page", sa.Integer()),
+    sa.Column("stack_last_page", sa.Integer()),
+    sa.Column("result_code", sa.String(96)),
+    sa.Column("signatures", sa.JSON()),
     sa.UniqueConstraint("case_id", "document_id", name="uq_documents_case_document"),
+)
+document_fields = sa.Table(
+    "document_fields", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("doc_pk", sa.Integer(), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("page", sa.Integer(), nullable=False),
+    sa.Column("box", sa.JSON()),
+    sa.Column("confidence", sa.Float(), nullable=False),
 )
 pages = sa.Table(
     "pages", metadata,
@@ -54,9 +103,14 @@ pages = sa.Table(
     sa.Column("number", sa.Integer(), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("confidence", sa.Float()),
+    sa.Column("source_page", sa.Integer()),
 )
 
 _WORD = re.compile(r"[^\W_]+")
+# A case ID is <ddd.dd.dd.Xdd>-<yymmdd>-<nnnn>; a word of the query that fits somewhere in that
+# shape (and has a separator, so "2018" stays a word) is taken as (part of) a case ID.
+_CASE_ID_SHAPE = "ddd.dd.dd.Xdd-dddddd-dddd"
+_CASE_ID_START = re.compile(r"^\d{3}\.")
 
 
 # ------------------------------------------------------------------------------------ folding
@@ -76,6 +130,32 @@ def query_words(query: str) -> tuple[list[str], list[str]]:
     """(folded words, exact lower-case NFC words) of what the user typed."""
     nfc = unicodedata.normalize("NFC", query)
     return _WORD.findall(fold(nfc)), _WORD.findall(nfc.lower())
+
+
+def _fits_case_id(word: str) -> bool:
+    w = word.upper()
+    # An agency part (has a dot), a unit letter and number (H56-), or yymmdd-nnnn; so that "2018-10"
+    # or a decree number stays text.
+    if len(w) < 5 or not ("." in w or re.search(r"[HG]\d\d-", w) or re.fullmatch(r"\d{6}-\d{1,4}", w)):
+        return False
+    for start in range(len(_CASE_ID_SHAPE) - len(w) + 1):
+        if all((s == "d" and c.isdigit()) or (s == "X" and c in "HG") or (s in ".-" and c == s)
+               for s, c in zip(_CASE_ID_SHAPE[start:], w)):
+            return True
+    return False
+
+
+def split_case_id_words(query: str) -> tuple[str, list[str]]:
+    """(the text words, the case-ID words) of a search box: ``"000.00.14.H56 quyết định"`` →
+    (``"quyết định"``, [``"000.00.14.H56"``])."""
+    text, ids = [], []
+    for word in unicodedata.normalize("NFC", query).split():
+        bare = word.strip(",;()[]\"'")
+        if _fits_case_id(bare):
+            ids.append(bare.upper())
+        else:
+            text.append(word)
+    return " ".join(text), ids
 
 
 def make_snippet(text: str, words: Sequence[str], *, width: int = 160) -> str:
@@ -126,9 +206,13 @@ class Catalog:
                 url = "postgresql+psycopg://" + url[len("postgresql://"):]
             connect_args = {"connect_timeout": 5}
         self.url = url
+        self.search_window = SEARCH_WINDOW
+        self._df_cache: dict[tuple[str, str], tuple[int, float]] = {}  # SQLite document frequencies
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgres_settings)
         elif self.engine.dialect.name != "postgresql":
             raise StorageError(f"Unsupported catalog database {self.engine.dialect.name}: use SQLite or PostgreSQL.")
 
@@ -155,6 +239,9 @@ class Catalog:
                 raise StorageError(f"The catalog has no schema ({detail}); run the migration first.",
                                    "Cơ sở dữ liệu danh mục chưa được khởi tạo.") from exc
             raise StorageUnavailable(f"catalog database: {detail}") from exc
+        except sa.exc.IntegrityError as exc:  # e.g. a result code that another document already has
+            raise StorageError(f"The catalog refused a duplicate: {str(exc.orig).splitlines()[0]}.",
+                               "Danh mục từ chối một bản ghi trùng lặp.") from exc
         except sa.exc.ProgrammingError as exc:
             raise StorageError(f"The catalog database refused a query: {str(exc.orig).splitlines()[0]}.",
                                "Cơ sở dữ liệu danh mục từ chối truy vấn.") from exc
@@ -172,10 +259,13 @@ class Catalog:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""
         with self._tx() as conn:
             if self.is_postgres:
-                conn.execute(sa.text("DROP TABLE IF EXISTS pages, documents, cases, alembic_version CASCADE"))
+                conn.execute(sa.text("DROP TABLE IF EXISTS document_fields, pages, documents, cases, scan_job_pages, "
+                                     "scan_jobs, scan_services, alembic_version, " + ACCOUNT_TABLES + " CASCADE"))
                 conn.execute(sa.text("DROP TEXT SEARCH CONFIGURATION IF EXISTS sohoa_folded"))
             else:
-                for table in ("pages_fts", "pages", "documents", "cases", "alembic_version"):
+                for table in ("pages_fts_vocab", "pages_fts", "document_fields", "pages", "documents", "cases",
+                              "scan_job_pages", "scan_jobs", "scan_services", "alembic_version",
+                              *ACCOUNT_TABLES.split(", ")):
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
     def clear(self) -> None:
@@ -183,7 +273,7 @@ class Catalog:
         with self._tx() as conn:
             if not self.is_postgres:
                 conn.execute(sa.text("DELETE FROM pages_fts"))
-            for table in (pages, documents, cases):
+            for table in (document_fields, pages, documents, cases):
                 conn.execute(table.delete())
 
     # --------------------------------------------------------------------------- writes
@@ -202,7 +292,10 @@ class Catalog:
             "case_id": rec.case_id, "document_id": rec.document_id, "source_sha256": rec.source_sha256,
             "source_name": rec.source_name, "kind": rec.kind, "operator": rec.operator,
             "created_at": _utc(rec.created_at), "page_count": rec.page_count, "keys": dict(rec.keys),
-            "mean_confidence": rec.mean_confidence,
+            "mean_confidence": rec.mean_confidence, "stack_sha256": rec.stack_sha256,
+            "stack_first_page": rec.stack_pages[0] if rec.stack_pages else None,
+            "stack_last_page": rec.stack_pages[-1] if rec.stack_pages else None,
+            "result_code": rec.result_code, "signatures": list(rec.signatures),
         }
         with self._tx() as conn:
             conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
@@ -218,24 +311,75 @@ class Catalog:
                 conn.execute(sa.text("DELETE FROM pages_fts WHERE rowid IN (SELECT id FROM pages WHERE doc_pk = :d)"),
                              {"d": doc_pk})
             conn.execute(pages.delete().where(pages.c.doc_pk == doc_pk))
+            conn.execute(document_fields.delete().where(document_fields.c.doc_pk == doc_pk))
+            if rec.extracted:
+                conn.execute(document_fields.insert(), [
+                    {"doc_pk": doc_pk, "name": f["name"], "value": str(f["value"])[:256], "page": int(f["page"]),
+                     "box": f.get("box"), "confidence": float(f["confidence"])} for f in rec.extracted])
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
-                     "confidence": p.confidence} for p in rec.pages]
+                     "confidence": p.confidence, "source_page": p.source_page} for p in rec.pages]
             ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
                                rows).scalars().all()
             if not self.is_postgres:
                 conn.execute(sa.text("INSERT INTO pages_fts (rowid, folded, exact) VALUES (:id, :folded, :exact)"),
-                             [{"id": i, "folded": fold(r["text"]), "exact": r["text"]} for i, r in zip(ids, rows)])
+                             [{"id": i, "folded": fts_words(fold(r["text"])), "exact": fts_words(r["text"])}
+                              for i, r in zip(ids, rows)])
 
     # ---------------------------------------------------------------------------- reads
     @staticmethod
-    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
+    def _record(row: sa.Row, page_rows: Sequence[sa.Row] = (), field_rows: Sequence[sa.Row] = ()) -> DocumentRecord:
         return DocumentRecord(
             case_id=row.case_id, document_id=row.document_id, source_sha256=row.source_sha256,
             source_name=row.source_name, created_at=_iso(row.created_at), page_count=row.page_count,
             keys=dict(row.keys or {}), kind=row.kind, operator=row.operator, mean_confidence=row.mean_confidence,
-            pages=[PageText(number=p.number, text=p.text, confidence=p.confidence) for p in page_rows])
+            stack_sha256=row.stack_sha256,
+            stack_pages=[row.stack_first_page, row.stack_last_page] if row.stack_sha256 else None,
+            result_code=row.result_code, signatures=list(row.signatures or []),
+            extracted=[{"name": f.name, "value": f.value, "page": f.page, "box": f.box, "confidence": f.confidence}
+                       for f in field_rows],
+            pages=[PageText(number=p.number, text=p.text, confidence=p.confidence, source_page=p.source_page)
+                   for p in page_rows])
+
+    @staticmethod
+    def _fields_of(conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
+        return conn.execute(sa.select(document_fields).where(document_fields.c.doc_pk == doc_pk)
+                            .order_by(document_fields.c.id)).all()
+
+    def find_by_identifier(self, value: str, *, case_prefix: str | None = None,
+                           limit: int = 50) -> list[tuple[DocumentRecord, str]]:
+        """Documents whose result code or an extracted value (citizen ID, document number …) equals ``value``.
+
+        Returns (document with its extracted fields, what matched: ``result_code`` or the field name).
+        """
+        value = unicodedata.normalize("NFC", value.strip())
+        out: list[tuple[DocumentRecord, str]] = []
+        with self._tx() as conn:
+            by_code = sa.select(documents.c.id, sa.literal("result_code").label("matched")).where(
+                sa.func.upper(documents.c.result_code) == value.upper())
+            by_field = sa.select(document_fields.c.doc_pk.label("id"), document_fields.c.name.label("matched")).where(
+                document_fields.c.value == value)
+            hits = conn.execute(sa.union(by_code, by_field)).all()
+            seen: set[int] = set()
+            for pk, matched in hits:
+                if pk in seen:
+                    continue
+                seen.add(pk)
+                row = conn.execute(sa.select(documents).where(documents.c.id == pk)).first()
+                if row is None or (case_prefix and not row.case_id.startswith(case_prefix)):
+                    continue
+                out.append((self._record(row, (), self._fields_of(conn, pk)), matched))
+        out.sort(key=lambda t: (t[0].created_at, t[0].document_id), reverse=True)
+        return out[:limit]
+
+    def unsigned_documents(self) -> list[tuple[str, str]]:
+        """(case ID, document ID) of every document whose searchable PDF the agency has not signed."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(documents.c.case_id, documents.c.document_id, documents.c.signatures,
+                                          documents.c["keys"]).order_by(documents.c.created_at)).all()
+        return [(r.case_id, r.document_id) for r in rows if (r.keys or {}).get("searchable_pdf")
+                and not any(s.get("role") == "agency" for s in (r.signatures or []))]
 
     def _pages_of(self, conn: sa.Connection, doc_pk: int) -> Sequence[sa.Row]:
         return conn.execute(sa.select(pages).where(pages.c.doc_pk == doc_pk).order_by(pages.c.number)).all()
@@ -245,14 +389,16 @@ class Catalog:
         with self._tx() as conn:
             rows = conn.execute(sa.select(documents).where(documents.c.case_id == str(case_id))
                                 .order_by(documents.c.created_at, documents.c.document_id)).all()
-            return [self._record(r, self._pages_of(conn, r.id) if with_pages else ()) for r in rows]
+            return [self._record(r, self._pages_of(conn, r.id) if with_pages else (), self._fields_of(conn, r.id))
+                    for r in rows]
 
     def get_document(self, document_id: str) -> DocumentRecord | None:
         """One document with its page texts, or None (the most recent if several cases hold the same file)."""
         with self._tx() as conn:
             row = conn.execute(sa.select(documents).where(documents.c.document_id == document_id)
                                .order_by(documents.c.created_at.desc()).limit(1)).first()
-            return None if row is None else self._record(row, self._pages_of(conn, row.id))
+            return None if row is None else self._record(row, self._pages_of(conn, row.id),
+                                                         self._fields_of(conn, row.id))
 
     def find_by_sha256(self, case_id: str, sha256: str) -> DocumentRecord | None:
         """The document of a case whose original has this SHA-256, or None."""
@@ -272,71 +418,350 @@ class Catalog:
             return list(conn.execute(sa.select(cases.c.case_id).order_by(cases.c.case_id)).scalars())
 
     # --------------------------------------------------------------------------- search
-    def search(self, query: str, *, case_prefix: str | None = None, since: dt.date | None = None,
-               limit: int = 20) -> list[SearchHit]:
-        """Pages matching every word of ``query`` (diacritics and case ignored), best first."""
-        folded, exact = query_words(query)
-        if not folded or limit <= 0:
-            return []
-        filters: list[str] = []
-        params: dict[str, Any] = {"limit": int(limit)}
-        if case_prefix:
-            escaped = case_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            filters.append("d.case_id LIKE :prefix ESCAPE '\\'")
-            params["prefix"] = escaped + "%"
-        if since is not None:
-            filters.append("d.created_at >= :since")
-            start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
-            # SQLite keeps naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff"): compare like with like.
-            params["since"] = start if self.is_postgres else start.strftime("%Y-%m-%d %H:%M:%S.%f")
-        where = "".join(f" AND {f}" for f in filters)
+    def search(self, query: str, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+               since: dt.date | None = None, until: dt.date | None = None, kind: str | None = None,
+               limit: int = 20, offset: int = 0) -> SearchResults:
+        """Pages matching every word of ``query`` (diacritics, đ/d and case ignored), best first.
+
+        ``query`` may also hold a case ID or part of one (``000.00.14.H56``, ``H56-200204``,
+        ``200204-0001``): such words filter the cases instead of being searched in the text; a query
+        of only such words lists the documents of the matching cases (newest first, score 1.0).
+        ``units``: the agency codes the caller may see (None = every case, for administrators; an
+        empty list sees nothing). ``since``/``until``: the received date from the case ID,
+        inclusive. ``kind``: the document kind exactly. ``limit``/``offset`` page through the
+        ranked hits. Scores are relative (0..1, 1.0 = the best page of this query); see the module
+        docstring for the measure.
+        """
+        limit, offset = max(0, int(limit)), max(0, int(offset))
+        text, id_parts = split_case_id_words(query)
+        folded, exact = query_words(text)
+        if (not folded and not id_parts) or limit == 0 or (units is not None and not list(units)):
+            return SearchResults(window=self.search_window)
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until,
+                                      kind=kind, id_parts=id_parts)
+        params.update(limit=limit, offset=offset, window=self.search_window)
         with self._tx() as conn:
+            if not folded:
+                return self._case_documents(conn, where, params)
             if self.is_postgres:
-                return self._search_postgres(conn, query, where, params)
+                return self._search_postgres(conn, text, folded, where, params)
             return self._search_sqlite(conn, folded, exact, where, params)
 
     @staticmethod
-    def _search_postgres(conn: sa.Connection, query: str, where: str, params: dict[str, Any]) -> list[SearchHit]:
-        params["q"] = unicodedata.normalize("NFC", query)
-        opts = f"StartSel={HIGHLIGHT[0]}, StopSel={HIGHLIGHT[1]}, MaxWords=30, MinWords=12, MaxFragments=2, " \
-               "FragmentDelimiter=\" … \""
-        sql = sa.text(f"""
-            WITH q AS (SELECT plainto_tsquery('sohoa_folded', :q) AS qf, plainto_tsquery('simple', :q) AS qe),
-            best AS (
-                SELECT p.id, p.number, p.text, d.case_id, d.document_id, d.source_name, d.kind, d.created_at,
-                       ts_rank(p.tsv_folded, q.qf) + ts_rank(p.tsv_exact, q.qe) AS score, q.qf
-                FROM pages p JOIN documents d ON d.id = p.doc_pk CROSS JOIN q
-                WHERE p.tsv_folded @@ q.qf{where}
-                ORDER BY score DESC, d.created_at DESC, p.id
-                LIMIT :limit)
-            SELECT case_id, document_id, number, source_name, kind, score,
-                   ts_headline('sohoa_folded', text, qf, :opts) AS snippet
-            FROM best ORDER BY score DESC, created_at DESC, id""")
-        params["opts"] = opts
-        rows = conn.execute(sql, params).all()
-        return [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=" ".join(r.snippet.split()), score=float(r.score), source_name=r.source_name,
-                          kind=r.kind) for r in rows]
+    def _filters(*, units: Collection[str] | None, case_prefix: str | None, since: dt.date | None,
+                 until: dt.date | None, kind: str | None,
+                 id_parts: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+        """SQL conditions on ``c`` (cases) and ``d`` (documents), each starting with AND, and their values."""
+        filters: list[str] = []
+        params: dict[str, Any] = {}
+        if units is not None:
+            names = []
+            for i, unit in enumerate(sorted({str(u).strip() for u in units})):
+                params[f"unit{i}"] = unit
+                names.append(f":unit{i}")
+            filters.append(f"c.agency IN ({', '.join(names) or 'NULL'})")
+        if case_prefix:
+            filters.append("c.case_id LIKE :prefix ESCAPE '\\'")
+            params["prefix"] = _like_escape(case_prefix.strip()) + "%"
+        for i, part in enumerate(id_parts):
+            if CaseId.is_valid(part):
+                filters.append(f"c.case_id = :cid{i}")
+                params[f"cid{i}"] = str(CaseId.parse(part))
+            elif _CASE_ID_START.match(part):
+                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                params[f"cid{i}"] = _like_escape(part) + "%"
+            else:
+                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                params[f"cid{i}"] = "%" + _like_escape(part) + "%"
+        if since is not None:
+            filters.append("c.received_on >= :since")
+            params["since"] = since
+        if until is not None:
+            filters.append("c.received_on <= :until")
+            params["until"] = until
+        if kind:
+            filters.append("d.kind = :kind")
+            params["kind"] = kind
+        return "".join(f" AND {f}" for f in filters), params
 
-    @staticmethod
-    def _search_sqlite(conn: sa.Connection, folded: list[str], exact: list[str], where: str,
-                       params: dict[str, Any]) -> list[SearchHit]:
-        # Every folded word must match; the OR'd exact phrase set adds to bm25 when the words were
-        # typed with their diacritics as they appear on the page.
-        must = " AND ".join(f'folded:"{w}"' for w in folded)
-        bonus = " AND ".join(f'exact:"{w}"' for w in exact)
-        params["match"] = f"({must}) OR ({bonus})" if bonus else must
+    def _case_documents(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> SearchResults:
+        """A query of case-ID words only: every document of the matching cases, first page, newest first."""
         sql = sa.text(f"""
-            SELECT p.id, p.number, p.text, d.case_id, d.document_id, d.source_name, d.kind,
-                   -bm25(pages_fts) AS score
-            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
-            WHERE pages_fts MATCH :match{where}
-            ORDER BY score DESC, d.created_at DESC, p.id
-            LIMIT :limit""")
+            SELECT d.case_id, d.document_id, d.source_name, d.kind, p.number, p.source_page, p.text
+            FROM documents d JOIN cases c ON c.case_id = d.case_id
+            LEFT JOIN pages p ON p.doc_pk = d.id AND p.number = 1
+            WHERE 1 = 1{where}
+            ORDER BY c.received_on DESC, c.case_id DESC, d.created_at, d.document_id
+            LIMIT :limit OFFSET :offset""")
         rows = conn.execute(sql, params).all()
-        return [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=make_snippet(r.text, folded), score=float(r.score), source_name=r.source_name,
-                          kind=r.kind) for r in rows]
+        hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number or 1,
+                          snippet=make_snippet(r.text or "", []), score=1.0, source_name=r.source_name,
+                          kind=r.kind, source_page=r.source_page) for r in rows]
+        return SearchResults(hits, matched=len(hits) + params["offset"], window=self.search_window)
+
+    def _search_postgres(self, conn: sa.Connection, text: str, folded: list[str], where: str,
+                         params: dict[str, Any]) -> SearchResults:
+        # The most recent ``window`` matching pages (``_pg_candidates``), ranked by cover density on
+        # the folded words plus cover density on the words exactly as typed (diacritics),
+        # normalised to the best. Snippets are cut in Python (ts_headline re-parses the whole page:
+        # ~2 ms a hit). The tsqueries are made once and bound as constants (no row re-parses them).
+        params["qf"], params["qe"] = conn.execute(
+            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text"),
+            {"q": unicodedata.normalize("NFC", text)}).one()
+        if not params["qf"]:
+            return SearchResults(window=params["window"])
+        scope = (f" AND p.doc_pk IN (SELECT d.id FROM documents d JOIN cases c ON c.case_id = d.case_id"
+                 f" WHERE 1 = 1{where})") if where else ""
+        ids = self._pg_candidates(conn, scope, params)
+        if not ids:
+            return SearchResults(window=params["window"])
+        params["ids"] = ids
+        sql = sa.text(f"""
+            WITH cand AS (SELECT unnest(CAST(:ids AS integer[])) AS id),
+            ranked AS MATERIALIZED (
+                SELECT p.id, ts_rank_cd(p.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
+                             + ts_rank_cd(p.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
+                FROM cand JOIN pages p ON p.id = cand.id),
+            scored AS (
+                SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
+            best AS (
+                SELECT * FROM scored ORDER BY raw DESC, id DESC LIMIT :limit OFFSET :offset)
+            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, p.text, d.case_id, d.document_id,
+                   d.source_name, d.kind
+            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk
+            ORDER BY b.raw DESC, b.id DESC""")
+        rows = conn.execute(sql, params).all()
+        if not rows:
+            return SearchResults(window=params["window"])
+        matched = int(rows[0].matched)
+        hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
+                          snippet=make_snippet(r.text, folded), score=_relative(r.raw, r.top),
+                          source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
+        return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
+
+    def _pg_candidates(self, conn: sa.Connection, scope: str, params: dict[str, Any]) -> list[int]:
+        """Ids of the newest ``window`` pages matching the folded query, newest first.
+
+        The planner cannot know that "giấy chứng nhận quyền sử dụng đất" are seven words that go
+        together (it multiplies their frequencies and expects a thousand pages where there are
+        80 000), so the plan is chosen from a sample: first the newest ``RECENT_SCAN`` pages are
+        walked backwards on the primary key (bounded work); the share of them that matched tells
+        whether walking further back (common words) or the GIN index (rare words) finds the rest
+        sooner.
+        """
+        window = params["window"]
+        newest = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM pages")).scalar_one())
+        scan = RECENT_SCAN_FACTOR * window
+        low = newest - scan
+        select = f"SELECT p.id FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){scope}"
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        ids = list(conn.execute(sa.text(f"{select} AND p.id > :low ORDER BY p.id DESC LIMIT :window"),
+                                params | {"low": low}).scalars())
+        if len(ids) >= window or low <= 0:
+            return ids
+        rest = window - len(ids)
+        share = len(ids) / scan
+        if share > 0 and rest / share <= SCAN_BUDGET:  # common: keep walking back
+            pass
+        else:  # rare: the GIN index
+            conn.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
+            conn.execute(sa.text("SET LOCAL enable_indexscan = off"))
+        ids += conn.execute(sa.text(f"{select} AND p.id <= :low ORDER BY p.id DESC LIMIT :rest"),
+                            params | {"low": low, "rest": rest}).scalars()
+        conn.execute(sa.text("RESET enable_bitmapscan"))
+        conn.execute(sa.text("RESET enable_seqscan"))
+        conn.execute(sa.text("RESET enable_indexscan"))
+        return ids
+
+    def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
+                       params: dict[str, Any]) -> SearchResults:
+        # FTS5 finds the most recent ``window`` pages holding every folded word; they are ranked
+        # here by Okapi BM25 with a never-negative idf (FTS5's own bm25() gives a word found on
+        # more than half the pages an idf of 1e-6, so every common word scored 0.000), over the
+        # folded words plus the words exactly as typed, normalised to the best page.
+        params["match"] = " AND ".join(f'folded:"{w}"' for w in folded)
+        sql = sa.text(f"""
+            SELECT pages_fts.rowid AS id, pages_fts.folded AS ftext, pages_fts.exact AS etext
+            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
+                 JOIN cases c ON c.case_id = d.case_id
+            WHERE pages_fts MATCH :match{where}
+            ORDER BY pages_fts.rowid DESC
+            LIMIT :window""")
+        rows = conn.execute(sql, params).all()
+        if not rows:
+            return SearchResults(window=params["window"])
+        # N for the idf: the highest page id (O(1); counts deleted pages too, which barely moves a log).
+        total = int(conn.execute(sa.text("SELECT max(id) FROM pages")).scalar_one() or 1)
+        df = self._sqlite_doc_freq(conn, folded, exact)
+        f_scorer = Bm25(folded, {w: df.get(("folded", w), 0) for w in folded}, total)
+        e_scorer = Bm25(exact, {w: df.get(("exact", w), 0) for w in exact}, total)
+        f_tokens = [_fts_tokens(r.ftext) for r in rows]
+        e_tokens = [_fts_tokens(r.etext) for r in rows]
+        avg_f = sum(map(len, f_tokens)) / len(rows)
+        avg_e = sum(map(len, e_tokens)) / len(rows)
+        raw = [f_scorer.score(ft, avg_f) + e_scorer.score(et, avg_e) for ft, et in zip(f_tokens, e_tokens)]
+        top = max(raw)
+        order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
+        chosen = order[params["offset"]:params["offset"] + params["limit"]]
+        hits: list[SearchHit] = []
+        if chosen:
+            ids = {rows[i].id: i for i in chosen}
+            detail = {r.id: r for r in conn.execute(
+                sa.text("""SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name,
+                                  d.kind
+                           FROM pages p JOIN documents d ON d.id = p.doc_pk WHERE p.id IN ({})""".format(
+                    ", ".join(str(int(i)) for i in ids)))).all()}
+            for i in chosen:
+                r = detail[rows[i].id]
+                hits.append(SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
+                                      snippet=make_snippet(r.text, folded), score=_relative(raw[i], top),
+                                      source_name=r.source_name, kind=r.kind, source_page=r.source_page))
+        return SearchResults(hits, matched=len(rows), capped=len(rows) >= params["window"], window=params["window"])
+
+    def _sqlite_doc_freq(self, conn: sa.Connection, folded: list[str], exact: list[str]) -> dict[tuple[str, str], int]:
+        """(column, word) -> number of pages whose column holds the word, from the FTS5 vocabulary.
+
+        Counting a common word reads its whole posting list (tens of ms at 10^5 pages), so counts
+        are kept for ``DF_CACHE_SECONDS``: a ranking weight that is minutes old is still right.
+        """
+        out: dict[tuple[str, str], int] = {}
+        now = time.monotonic()
+        for col, words in (("folded", folded), ("exact", exact)):
+            for w in set(words):
+                cached = self._df_cache.get((col, w))
+                if cached is not None and now - cached[1] < DF_CACHE_SECONDS:
+                    out[(col, w)] = cached[0]
+                    continue
+                n = int(conn.execute(sa.text("SELECT doc FROM pages_fts_vocab WHERE term = :t AND col = :c"),
+                                     {"t": w, "c": col}).scalar() or 0)
+                if len(self._df_cache) > 10_000:
+                    self._df_cache.clear()
+                self._df_cache[(col, w)] = (n, now)
+                out[(col, w)] = n
+        return out
+
+    # ------------------------------------------------------------------------------ cases
+    def list_cases(self, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+                   since: dt.date | None = None, until: dt.date | None = None, limit: int = 50,
+                   offset: int = 0) -> list[CaseSummary]:
+        """Cases newest first (received date from the case ID, then case ID), with document and page counts.
+
+        The filters mean what they mean in ``search``; a provisional case ID (no date) sorts last.
+        """
+        if units is not None and not list(units):
+            return []
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until, kind=None)
+        params.update(limit=max(0, int(limit)), offset=max(0, int(offset)))
+        sql = sa.text(f"""
+            WITH page AS (
+                SELECT c.case_id, c.agency, c.received_on, c.first_seen_at FROM cases c
+                WHERE 1 = 1{where}
+                ORDER BY c.received_on IS NULL, c.received_on DESC, c.case_id DESC
+                LIMIT :limit OFFSET :offset)
+            SELECT page.case_id, page.agency, page.received_on, page.first_seen_at,
+                   count(d.id) AS documents, coalesce(sum(d.page_count), 0) AS pages,
+                   max(d.created_at) AS last_stored_at
+            FROM page LEFT JOIN documents d ON d.case_id = page.case_id
+            GROUP BY page.case_id, page.agency, page.received_on, page.first_seen_at
+            ORDER BY page.received_on IS NULL, page.received_on DESC, page.case_id DESC""")
+        with self._tx() as conn:
+            rows = conn.execute(sql, params).all()
+        return [CaseSummary(case_id=r.case_id, agency=r.agency, received_on=_date_iso(r.received_on),
+                            document_count=int(r.documents), page_count=int(r.pages),
+                            first_seen_at=_iso(_when(r.first_seen_at)),
+                            last_stored_at=_iso(_when(r.last_stored_at)) if r.last_stored_at else None)
+                for r in rows]
+
+    def count_cases(self, *, units: Collection[str] | None = None, case_prefix: str | None = None,
+                    since: dt.date | None = None, until: dt.date | None = None) -> int:
+        """How many cases ``list_cases`` would page through with these filters."""
+        if units is not None and not list(units):
+            return 0
+        where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until, kind=None)
+        with self._tx() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM cases c WHERE 1 = 1{where}"), params).scalar_one())
+
+    def kinds(self, *, units: Collection[str] | None = None) -> list[str]:
+        """The document kinds catalogued (for a search filter), sorted."""
+        if units is not None and not list(units):
+            return []
+        where, params = self._filters(units=units, case_prefix=None, since=None, until=None, kind=None)
+        sql = sa.text(f"""SELECT DISTINCT d.kind FROM documents d JOIN cases c ON c.case_id = d.case_id
+                          WHERE d.kind IS NOT NULL{where} ORDER BY d.kind""")
+        with self._tx() as conn:
+            return list(conn.execute(sql, params).scalars())
+
+
+# ------------------------------------------------------------------------------------ ranking
+class Bm25:
+    """Okapi BM25 of a page for the query words, with Lucene's idf ln(1 + (N − n + 0.5)/(n + 0.5)) > 0.
+
+    ``words`` are lower-case (folded or exact) words; ``df`` their page counts; ``total`` the pages.
+    A page's length is its number of words; the average is taken over the pages being ranked.
+    """
+
+    def __init__(self, words: Sequence[str], df: dict[str, int], total: int, *, k1: float = BM25_K1,
+                 b: float = BM25_B) -> None:
+        self.k1, self.b = k1, b
+        self.idf = {w: math.log(1 + (total - min(df.get(w, 0), total) + 0.5) / (min(df.get(w, 0), total) + 0.5))
+                    for w in set(words)}
+
+    def score(self, tokens: list[str], avg_length: float) -> float:
+        """The page's score from its words (lower case, in order)."""
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / (avg_length or 1.0))
+        total = 0.0
+        for w, idf in self.idf.items():
+            tf = tokens.count(w)
+            if tf:
+                total += idf * tf * (self.k1 + 1) / (tf + norm)
+        return total
+
+
+def fts_words(text: str) -> str:
+    """What the SQLite FTS table stores: the words, lower case, one space apart (scored by splitting)."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+_NOT_FTS_WORDS = re.compile(r"[^\w ]|_|  ")
+
+
+def _fts_tokens(stored: str | None) -> list[str]:
+    stored = stored or ""
+    if _NOT_FTS_WORDS.search(stored):  # a row written before fts_words: tokenise it here
+        return _WORD.findall(stored.lower())
+    return stored.split(" ") if stored else []
+
+
+def _relative(raw: float, top: float) -> float:
+    return round(float(raw) / float(top), 4) if top and top > 0 else 1.0
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _when(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, str):  # SQLite hands back text for computed columns (max())
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def _date_iso(value: str | dt.date | None) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _postgres_settings(dbapi_conn: Any, _record: Any) -> None:
+    # Plan every search with its own values: whether a word is on 1 % or 60 % of the pages decides
+    # between the GIN index and a backward primary-key scan (a generic plan cannot know).
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+        # Catalog queries are short; JIT compiling them (triggered by the cost of a forced plan)
+        # costs more than it saves.
+        cur.execute("SET jit = off")
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

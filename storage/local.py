@@ -28,6 +28,7 @@ from storage.objectstore import (
 )
 
 META_SUFFIX = ".meta.json"
+VERSIONS_DIR = ".versions"  # old bytes of replaced objects (what S3 versioning keeps); never listed
 
 
 def _not_found(key: str) -> NotFound:
@@ -40,7 +41,9 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.root.stat().st_mode & 0o077 and self.root.stat().st_uid == os.getuid():
+                self.root.chmod(0o700)
         except OSError as exc:
             raise StorageError(f"Cannot create the object folder {self.root}: {exc.strerror}.",
                                f"Không tạo được thư mục lưu trữ {self.root}: {exc.strerror}.") from exc
@@ -193,6 +196,33 @@ class LocalStore:
         path = self._path(key)
         path.unlink(missing_ok=True)
         self._meta_path(path).unlink(missing_ok=True)
+
+    def keep_version(self, key: str) -> Path | None:
+        """Copy the object's current bytes and metadata under ``.versions/<key>/`` before it is replaced.
+
+        The folder store's answer to S3 versioning for deliberate replacements (``sohoa
+        repair-stacks``); returns the copy, or None when there is no object yet.
+        """
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        stat = self.stat(key)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.root.joinpath(VERSIONS_DIR, *key.split("/"), f"{stamp}-{(stat.sha256 if stat else '')[:16]}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "rb") as f:
+            write_atomic(target, lambda out: shutil.copyfileobj(f, out, CHUNK))
+        meta = self._meta_path(path)
+        if meta.is_file():
+            shutil.copyfile(meta, target.with_name(target.name + META_SUFFIX))
+        return target
+
+    def versions(self, key: str) -> list[Path]:
+        """The kept old versions of a key, oldest first (not counting the current object)."""
+        folder = self.root.joinpath(VERSIONS_DIR, *check_key(key).split("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if not p.name.endswith(META_SUFFIX) and not p.name.startswith("."))
 
     def presign(self, key: str, *, expires: dt.timedelta) -> str:
         """A file:// URL (a folder has no expiry; ``expires`` is accepted for the same signature)."""

@@ -109,6 +109,35 @@ def manifest_key(case_id: str | CaseId) -> str:
     return f"{case_prefix(case_id)}manifest.json"
 
 
+def stack_key(stack_sha256: str, ext: str) -> str:
+    """Key of a whole scanned stack split by cover sheets: ``stacks/<sha256>/source.<ext>``.
+
+    It holds every case's pages of that stack, so it lives apart from the cases: no case lists,
+    gets, shows or links it; only intake-managing roles may read it.
+    """
+    clean = ext.lower().lstrip(".")
+    if not _EXT.fullmatch(clean) or not re.fullmatch(r"[0-9a-f]{64}", stack_sha256):
+        raise ValueError(f"stack {stack_sha256!r}.{ext!r} cannot be used in an object key")
+    return f"stacks/{stack_sha256}/source.{clean}"
+
+
+def stack_manifest_key(stack_sha256: str) -> str:
+    """Key of a stack's record of which pages went to which case: ``stacks/<sha256>/stack.json``."""
+    if not re.fullmatch(r"[0-9a-f]{64}", stack_sha256):
+        raise ValueError(f"stack {stack_sha256!r} cannot be used in an object key")
+    return f"stacks/{stack_sha256}/stack.json"
+
+
+def entry_key(case_id: str | CaseId, doc_id: str) -> str:
+    """Key of one document's manifest entry: ``cases/<case>/entries/<doc>.json`` (written by that document only)."""
+    return f"{case_prefix(case_id)}entries/{_segment(doc_id, 'document id')}.json"
+
+
+def entries_prefix(case_id: str | CaseId) -> str:
+    """``cases/<case>/entries/``: one object per document of the case."""
+    return f"{case_prefix(case_id)}entries/"
+
+
 def check_key(key: str) -> str:
     """Reject keys that could escape a folder or that S3 and a file system would treat differently."""
     if not key or key.startswith("/") or key.endswith("/") or "//" in key or "\\" in key:

@@ -184,7 +184,9 @@ class S3Store:
             problem = (f"the file changed while it was sent ({reader.size} bytes, sha256 "
                        f"{reader.sha256.hexdigest()}; expected {length} bytes, {sha256})")
         else:
-            stored = self.stat(key)
+            # Check the version this upload made, not whatever is newest: another writer may
+            # already have put a newer version of a shared key (manifest.json).
+            stored = self.stat(key, version_id=result.version_id)
             etag = (result.etag or "").strip('"')
             if stored is None:
                 problem = "the object is missing right after the upload"
@@ -265,13 +267,13 @@ class S3Store:
         self._stream(key, parts.append)
         return b"".join(parts)
 
-    def stat(self, key: str) -> StoredObject | None:
-        """Size, sha256 (from user metadata) and metadata; None when missing."""
+    def stat(self, key: str, *, version_id: str | None = None) -> StoredObject | None:
+        """Size, sha256 (from user metadata) and metadata (of the latest or the given version); None when missing."""
         check_key(key)
         self.ensure_bucket()
         try:
-            obj = self._call(f"stat {key}",
-                             lambda: self._client.stat_object(bucket_name=self.bucket, object_name=key))
+            obj = self._call(f"stat {key}", lambda: self._client.stat_object(
+                bucket_name=self.bucket, object_name=key, version_id=version_id))
         except NotFound:
             return None
         meta: dict[str, str] = {}

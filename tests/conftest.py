@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.web_fixtures"]
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+# No test may write into the real per-user data directory (~/.local/share/sohoa) or into a
+# SOHOA_DATA_DIR the developer set in their shell: point both at a throw-away folder for the whole
+# session. Tests that store anything use the ``data_dir`` fixture, which gives each a fresh folder.
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="sohoa-tests-"))
+os.environ["XDG_DATA_HOME"] = str(_SESSION_ROOT / "xdg-data")
+os.environ["SOHOA_DATA_DIR"] = str(_SESSION_ROOT / "session-data")
 
 
 @pytest.fixture(scope="session")

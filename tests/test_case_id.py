@@ -44,3 +44,18 @@ def test_error_survives_pickling_with_both_messages():
         CaseId.parse("abc")
     copy = pickle.loads(pickle.dumps(err.value))
     assert copy.message_vi == err.value.message_vi and copy.exit_code == 2
+
+
+def _digits(text: str, zero: int) -> str:
+    return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+
+@pytest.mark.parametrize("zero", [0xFF10, 0x1D7CE, 0x0660, 0x06F0, 0x0966], ids=[
+    "full-width", "mathematical-bold", "arabic-indic", "extended-arabic-indic", "devanagari"])
+def test_only_ascii_digits_are_accepted(zero):
+    # \d matched these; they then crashed later (full-width, mathematical) or silently became ASCII.
+    text = _digits("000.00.01.H56-181010-0001", zero)
+    with pytest.raises(InvalidCaseId) as err:
+        CaseId.parse(text)
+    assert err.value.exit_code == 2
+    assert not CaseId.is_valid(_digits("000.00.01.H56-181010-0001", 0x30)[:-1] + text[-1])

@@ -186,3 +186,75 @@ def test_retry_with_an_empty_spool(data_dir, capsys) -> None:
     assert "Hàng đợi trống" in capsys.readouterr().out
     assert main(["retry", "--json"]) == 0
     assert _json(capsys)["exit_code"] == 0
+
+
+# ----------------------------------------------------------------------- cases, get --merged (issue 9 item 6)
+def test_cases_lists_newest_first_with_counts_and_filters(dossiers, tmp_path, capsys) -> None:
+    third = "000.00.14.H56-190312-0004"
+    _record(tmp_path, third, "doc-old", [TEXT_3, TEXT_2, TEXT_1], "Hồ sơ cũ.tif")
+    assert main(["cases", "--json"]) == 0
+    cases = _json(capsys)
+    assert [c["case_id"] for c in cases] == [CASE, third, OTHER], "newest received first"
+    assert (cases[0]["document_count"], cases[0]["page_count"], cases[0]["received_on"]) == (1, 2, "2020-02-03")
+    assert main(["cases", "--unit", "000.00.14.H56", "--json"]) == 0
+    assert [c["case_id"] for c in _json(capsys)] == [CASE, third]
+    assert main(["cases", "--since", "2019-01-01", "--until", "2019-12-31", "--json"]) == 0
+    assert [c["case_id"] for c in _json(capsys)] == [third]
+    assert main(["cases", "--limit", "1", "--json"]) == 0
+    assert [c["case_id"] for c in _json(capsys)] == [CASE]
+    assert main(["cases"]) == 0
+    out = capsys.readouterr().out
+    assert "3 hồ sơ" in out and f"{third}  tiếp nhận/received 2019-03-12  1 tài liệu/documents  3 trang/pages" in out
+    assert main(["cases", "--since", "2030-01-01"]) == 0
+    assert "Không có hồ sơ" in capsys.readouterr().out
+
+
+def _real_pdf(tmp: Path, name: str, words: str, pages: int) -> Path:
+    """A small searchable PDF/A (drawn words as the text layer, no Tesseract)."""
+    from PIL import Image
+
+    from models import BoundingBox, OcrPage, OcrWord
+    from pipeline.pdf import PdfMetadata, RasterPage, build_searchable_pdf
+
+    img = tmp / f"{name}.png"
+    Image.new("1", (600, 200), 1).save(img, dpi=(200, 200))
+    ocr = OcrPage(width=600, height=200, dpi=200, words=[
+        OcrWord(text=w, box=BoundingBox(20 + 110 * i, 50, 100, 40), confidence=95.0) for i, w in enumerate(words.split())])
+    return build_searchable_pdf([RasterPage(ocr_image=img, colour_image=None, dpi=200, ocr=ocr)] * pages,
+                                tmp / f"{name}.pdf",
+                                metadata=PdfMetadata(title=name, case_id=CASE, source_sha256="ab" * 32,
+                                                     software_version="test"))
+
+
+def test_get_merged_writes_one_pdf_with_a_bookmark_per_document(data_dir, tmp_path, capsys) -> None:
+    import subprocess
+
+    from flows.common import open_archive
+    from pipeline.pdf import pdf_outline, pdfa_problems
+
+    archive = open_archive()
+    for n, (doc, words, pages, kind) in enumerate([("doc-don", "ĐƠN ĐỀ NGHỊ", 1, "Đơn đề nghị"),
+                                                    ("doc-qd", "QUYẾT ĐỊNH GIAO ĐẤT", 2, "Quyết định")]):
+        src = tmp_path / f"{doc}.tif"
+        src.write_bytes(f"II*\0 scan of {doc}".encode())
+        original = archive.store_original(case_id=CASE, document_id=doc, source_path=src, source_name=f"{doc}.tif",
+                                          ext="tif")
+        pdf = archive.store_derived(case_id=CASE, document_id=doc, role="searchable_pdf",
+                                    path=_real_pdf(tmp_path, doc, words, pages), content_type="application/pdf",
+                                    source_sha256=original.sha256)
+        archive.record(DocumentRecord(case_id=CASE, document_id=doc, source_sha256=original.sha256,
+                                      source_name=f"{doc}.tif", created_at=f"2020-02-03T0{8 + n}:00:00+00:00",
+                                      page_count=pages, kind=kind, keys={"source": original.key,
+                                                                         "searchable_pdf": pdf.key}))
+    out = tmp_path / "out" / "ho-so.pdf"
+    assert main(["get", CASE, "--merged", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert pdf_outline(out) == [("1. Đơn đề nghị — doc-don.tif (1 trang)", 0),
+                                ("2. Quyết định — doc-qd.tif (2 trang)", 1)]
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert [t.split() for t in text.strip("\f\n").split("\f")] == [["ĐƠN", "ĐỀ", "NGHỊ"]] + \
+        [["QUYẾT", "ĐỊNH", "GIAO", "ĐẤT"]] * 2
+    assert pdfa_problems(out) == []
+    assert main(["get", "000.00.01.H56-181010-0001", "--merged", "-o", str(tmp_path / "x.pdf")]) == 7
+    err = capsys.readouterr().err
+    assert "000.00.01.H56-181010-0001" in err and "(" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,12 @@ def test_a_stack_with_sheets_becomes_one_document_per_case(prefect_harness, data
         assert not any(o in text for o in others)
         assert "BÌA" not in text.upper()  # the cover sheet is not part of the e-file
         assert report["page_count"] == 1
-        # The original kept for each dossier is the whole stack, unchanged.
+        # The original kept for each dossier holds its own page only; the whole stack is kept apart.
         source = data_dir / "objects" / report["stored_keys"]["source"]
-        assert sha256_of(source) == sha
+        assert sha256_of(source) != sha
+        assert subprocess.run(["pdfinfo", str(source)], capture_output=True, text=True).stdout.count("Pages:") == 1
+        assert "Pages:           1" in subprocess.run(["pdfinfo", str(source)], capture_output=True, text=True).stdout
+    assert sha256_of(data_dir / "objects" / "stacks" / sha / "source.pdf") == sha
     archive = open_archive()
     assert [len(archive.manifest_records(c)) for c in (DEFAULT, CASE, OTHER)] == [1, 1, 1]
     hits = archive.catalog.search("BRAVO")
@@ -148,7 +152,7 @@ def test_strict_refuses_a_page_to_rescan_before_anything_is_stored(prefect_harne
 def test_check_json_lists_the_verdicts_of_a_stack(tmp_path):
     """``sohoa check`` gives the page verdicts of a stack with no Prefect and no OCR; exit 0 when fine."""
     path = write_stack(tmp_path / "xap.pdf", [sheet(CASE), text_page("INDIA")])
-    run = subprocess.run([str(Path(__file__).resolve().parents[1] / ".venv/bin/python"), "-m", "cli",
+    run = subprocess.run([sys.executable, "-m", "cli",
                           "check", "--json", str(path)], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr

@@ -27,6 +27,8 @@ from pipeline.pdf import (
     build_searchable_pdf,
     extract_text,
     inspect_pdf,
+    merge_pdfs,
+    pdf_outline,
     pdfa_problems,
 )
 
@@ -481,3 +483,36 @@ def _minimal_pdf(objects: list[bytes], *, trailer: bytes) -> bytes:
     out += b"trailer\n<< /Size %d /Root 1 0 R " % (len(objects) + 1) + trailer + b" >>\n"
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# One PDF for a whole case (issue 9 item 6, issue 11: "the whole case as one merged PDF")
+
+
+def test_merge_pdfs_one_bookmark_per_document(work: Path, known_box_pdf: Path,
+                                              text_page: tuple[Path, list[OcrWord]]) -> None:
+    ocr_image, _ = text_page
+    other = [OcrWord(text=t, box=BoundingBox(80 + 200 * i, 60, 180, 60), confidence=95.0)
+             for i, t in enumerate("Biên bản bàn giao".split())]
+    second = build_searchable_pdf(
+        [RasterPage(ocr_image=ocr_image, colour_image=None, dpi=DPI, ocr=OcrPage(1500, 460, DPI, other))] * 2,
+        work / "second.pdf", metadata=META)
+    merged = merge_pdfs([(known_box_pdf, "Đơn đề nghị — đơn.pdf"), (second, "Biên bản — bb.pdf")],
+                        work / "case.pdf", title="Hồ sơ 000.00.14.H56-200203-0118",
+                        case_id="000.00.14.H56-200203-0118")
+    assert pdf_outline(merged) == [("Đơn đề nghị — đơn.pdf", 0), ("Biên bản — bb.pdf", 1)]
+    pages = [subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(merged), "-"], capture_output=True,
+                            text=True, check=True).stdout for n in (1, 2, 3)]
+    assert "Quyết định" in pages[0] and "Biên bản" in pages[1] and "Biên bản" in pages[2]
+    assert "Biên" not in pages[0]
+    assert pdfa_problems(merged) == [], "PDF/A-2b parts make a PDF/A-2b whole"
+    info = subprocess.run(["pdfinfo", str(merged)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Pages:\s+3$", info, re.M) and "Hồ sơ 000.00.14.H56-200203-0118" in info
+
+
+def test_merge_pdfs_does_not_claim_pdfa_for_a_plain_part(work: Path, known_box_pdf: Path) -> None:
+    plain = work / "plain.pdf"
+    Image.new("RGB", (200, 200), "white").save(plain, format="PDF", resolution=72.0)
+    merged = merge_pdfs([(known_box_pdf, "A"), (plain, "B")], work / "mixed.pdf", title="Hồ sơ")
+    assert pdf_outline(merged) == [("A", 0), ("B", 1)]
+    assert any("PDF/A-2b" in p for p in pdfa_problems(merged))

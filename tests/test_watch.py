@@ -156,7 +156,8 @@ def test_restart_in_the_middle_processes_nothing_twice_and_forgets_nothing(prefe
     try:
         write_slowly(inbox / "mot.pdf", pdf_bytes([sheet(CASE), text_page("ALPHA"), text_page("BRAVO")]))
         # The page verdicts land next to the file before OCR is done: kill the service right then.
-        wait_for("the page verdicts", lambda: (inbox / "mot.pdf.check.txt").exists()
+        # (The file and its verdicts are in INBOX/.processing/<watcher>/ while that watcher has it.)
+        wait_for("the page verdicts", lambda: any(inbox.rglob("mot.pdf.check.txt"))
                  or (tmp_path / "done" / "mot.pdf").exists())
     finally:
         first.send_signal(signal.SIGKILL)
@@ -203,3 +204,29 @@ def test_strict_watcher_refuses_a_page_to_rescan(prefect_harness, data_dir, tmp_
     assert "Cần quét lại: trang 2" in reason and "Rescan needed: page 2" in reason
     assert "QUÉT LẠI" in (tmp_path / "failed" / "mo.pdf.check.txt").read_text("utf-8")
     assert open_archive().manifest_records(CASE) == []
+
+
+def test_our_own_failure_leaves_a_good_file_in_the_inbox_and_it_is_stored_later(prefect_harness, data_dir,
+                                                                                 tmp_path):
+    """Regression: Prefect not starting ("Server process did not start") moved a good file to failed/."""
+    inbox, done, failed = tmp_path / "inbox", tmp_path / "done", tmp_path / "failed"
+    calls = []
+
+    def ingest(path: Path, case_id: str | None) -> list[dict]:
+        calls.append(path.name)
+        if len(calls) == 1:  # what the hot folder met with two workers and no Prefect server
+            raise RuntimeError("Server process did not start")
+        return intake(files=[str(path)], case_id=case_id, write_check=True)
+
+    folder = HotFolder(inbox=inbox, done=done, failed=failed, ingest=ingest, default_case=DEFAULT, workers=1,
+                       settle=0.3, poll=0.1, retry_delays=(0.5,))
+    (inbox / "don.jpg").parent.mkdir(parents=True, exist_ok=True)
+    (inbox / "don.jpg").write_bytes(jpeg_bytes(text_page("ALPHA")))
+    stop = threading.Event()
+    worker = threading.Thread(target=folder.run, args=(stop,), kwargs={"max_files": 1}, daemon=True)
+    worker.start()
+    wait_for("the file to be filed away", lambda: not worker.is_alive())
+    stop.set()
+    assert calls == ["don.jpg", "don.jpg"]
+    assert not (failed / "don.jpg").exists()
+    assert report_of(done / "don.jpg")["results"][0]["status"] == "stored"

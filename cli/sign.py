@@ -1,0 +1,182 @@
+"""Signing commands: ``keys init-test``, ``sign CASE|--all-unsigned``, ``verify --signatures [CASE]``.
+
+Registered into ``sohoa`` by cli/main.py (``register(subparsers)``). ``verify --signatures`` is an
+option of the fixity command ``verify`` (cli/storage.py): this module adds the option and takes
+over the command when it is given.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from models import NotFound
+
+PROBLEM_EXIT_CODE = 5
+TEST_NOTICE = ("Chú ý: đang ký bằng KHÓA THỬ NGHIỆM (TEST) do `sohoa keys init-test` tạo, không có giá trị pháp lý. "
+               "(Signing with TEST keys made by `sohoa keys init-test`; not legally valid.)")
+
+
+def _keys_dir() -> Path:
+    from flows.common import settings
+    from pipeline.keyring import keys_dir_for
+
+    return keys_dir_for(settings().data_dir)
+
+
+def cmd_keys_init_test(args: argparse.Namespace) -> int:
+    """Make a TEST CA with an agency, an operator and a TSA certificate in the keys folder."""
+    from pipeline.keyring import init_test_keys
+
+    keys_dir = _keys_dir()
+    config = init_test_keys(keys_dir, operator=args.operator, agency_name=args.agency, force=args.force)
+    print(f"Đã tạo bộ khóa THỬ NGHIỆM (TEST) trong {keys_dir}: CA thử nghiệm, chữ ký cơ quan "
+          f"“{config.agency_name}”, chữ ký cá nhân của người số hóa “{args.operator}”, máy chủ dấu thời gian thử nghiệm.")
+    print(f"(Made TEST keys in {keys_dir}: a TEST CA, the agency signer, operator {args.operator!r}'s signer and a "
+          "TEST timestamp authority. Every PDF signed with them says so; they have no legal value.)")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """Say which signers are configured (never a secret)."""
+    from flows.signing import signing_config
+
+    config = signing_config()
+    print(f"Thư mục khóa (keys folder): {config.keys_dir}")
+    print(f"Cơ quan (agency): {config.agency_name} — {'có khóa ký' if config.agency else 'CHƯA có khóa ký'}"
+          f"{' (TEST)' if config.test else ''}")
+    print(f"Dấu thời gian (TSA): {config.tsa_url or ('TEST, trong tiến trình' if config.test_tsa else 'chưa cấu hình')}")
+    print(f"Người số hóa có khóa (operators with a key): {', '.join(sorted(config.operators)) or '–'}")
+    return 0
+
+
+def _targets(archive: Any, case: str | None, all_unsigned: bool) -> list[tuple[str, str]]:
+    if all_unsigned:
+        return archive.catalog.unsigned_documents()
+    records = archive.manifest_records(case)
+    if not records:
+        raise NotFound(f"Case {case} has no documents in the store.", f"Hồ sơ {case} chưa có tài liệu nào trong kho.")
+    return [(r.case_id, r.document_id) for r in records if not r.signed]
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign stored documents that are not signed yet (agency signature; a new version of each PDF)."""
+    from cli.main import print_json
+    from flows.common import open_archive
+    from flows.signing import sign_stored, signing_config
+
+    if not args.case and not args.all_unsigned:
+        from cli.storage import UsageError
+
+        raise UsageError("Name a case ID or give --all-unsigned.", "Hãy ghi mã hồ sơ hoặc dùng --all-unsigned.")
+    config = signing_config()
+    archive = open_archive()
+    targets = _targets(archive, args.case, args.all_unsigned)
+    if config.test and targets and not args.json:
+        print(TEST_NOTICE, file=sys.stderr)
+    results = [sign_stored(case, doc, config=config) for case, doc in targets]
+    failed = [r for r in results if r["signing"]["status"] != "signed"]
+    if args.json:
+        print_json(results)
+    else:
+        if not targets:
+            print("Không có tài liệu nào chưa ký số. (Nothing unsigned.)")
+        for r in results:
+            s = r["signing"]
+            mark = "✓" if s["status"] == "signed" else "✗"
+            print(f"  {mark} {r['case_id']} [{r['document_id']}] {r['result_code'] or ''}: {s['message_vi']} "
+                  f"({s['message_en']})")
+    return PROBLEM_EXIT_CODE if failed else 0
+
+
+def signature_problems(case: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """(documents checked, problems): every searchable PDF's signatures against the trust roots."""
+    from flows.common import open_archive
+    from flows.signing import signing_config
+    from pipeline.sign import verify_pdf
+
+    config = signing_config()
+    archive = open_archive()
+    cases = [case] if case else archive.manifest_cases()
+    problems: list[dict[str, Any]] = []
+    checked = 0
+    with tempfile.TemporaryDirectory(prefix="sohoa-verify-sig-") as tmp:
+        for c in cases:
+            for rec in archive.manifest_records(c):
+                key = rec.keys.get("searchable_pdf")
+                if not key:
+                    continue
+                checked += 1
+                local = Path(tmp) / f"{rec.document_id}.pdf"
+                try:
+                    archive.store.get_file(key, local)
+                except NotFound:
+                    problems.append({"case_id": c, "document_id": rec.document_id, "signature": None,
+                                     "problem": f"{key} is missing from the store"})
+                    continue
+                checks = verify_pdf(local, trust_roots=config.trust_roots)
+                if not checks:
+                    problems.append({"case_id": c, "document_id": rec.document_id, "signature": None,
+                                     "problem": "chưa ký số (not signed)"})
+                elif len(checks) < len(rec.signatures):
+                    problems.append({"case_id": c, "document_id": rec.document_id, "signature": None,
+                                     "problem": f"the manifest lists {len(rec.signatures)} signatures, "
+                                                f"the PDF has {len(checks)}"})
+                for check in checks:
+                    for p in check.problems:
+                        problems.append({"case_id": c, "document_id": rec.document_id,
+                                         "signature": f"{check.field} ({check.signer})", "problem": p})
+    return checked, problems
+
+
+def cmd_verify_signatures(args: argparse.Namespace) -> int:
+    """Check every signature of one case's (or every case's) searchable PDFs; exit 5 on any problem."""
+    from cli.main import print_json
+
+    checked, problems = signature_problems(args.case)
+    if args.json:
+        print_json({"documents": checked, "ok": not problems, "problems": problems})
+    elif problems:
+        print(f"{len(problems)} vấn đề về chữ ký số trong {checked} tài liệu "
+              f"({len(problems)} signature problems in {checked} documents):")
+        for p in problems:
+            where = f" {p['signature']}" if p["signature"] else ""
+            print(f"  {p['case_id']} [{p['document_id']}]{where}: {p['problem']}")
+    else:
+        print(f"Đã kiểm tra chữ ký số của {checked} tài liệu: toàn vẹn, tin cậy, có dấu thời gian, không bị sửa sau khi ký. "
+              f"(Checked the signatures of {checked} documents: intact, trusted, timestamped, nothing added after.)")
+    return PROBLEM_EXIT_CODE if problems else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``keys``, ``sign`` and ``verify --signatures``."""
+    from cli.main import CASE_HELP, case_arg
+
+    keys = subparsers.add_parser("keys", help="signing keys: init-test (TEST CA and signers), show")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    s = keys_sub.add_parser("init-test", help="make a clearly labelled TEST CA, agency, operator and TSA key")
+    s.add_argument("--operator", default="demo", help="the operator name to give a TEST personal key (default demo)")
+    s.add_argument("--agency", help="agency name printed in the agency signature")
+    s.add_argument("--force", action="store_true", help="replace existing TEST keys")
+    s.set_defaults(func=cmd_keys_init_test)
+    s = keys_sub.add_parser("show", help="which signers are configured")
+    s.set_defaults(func=cmd_keys_show)
+
+    s = subparsers.add_parser("sign", help="sign stored documents that are not signed yet (agency signature)")
+    s.add_argument("case", nargs="?", type=case_arg, help=CASE_HELP)
+    s.add_argument("--all-unsigned", action="store_true", help="every unsigned document in the catalog")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sign)
+
+    verify = subparsers.choices.get("verify")
+    if verify is not None:
+        verify.add_argument("--signatures", action="store_true",
+                            help="check the digital signatures (integrity, trust, timestamp, changes after)")
+        fixity = verify.get_default("func")
+
+        def dispatch(args: argparse.Namespace) -> int:
+            return cmd_verify_signatures(args) if args.signatures else fixity(args)
+
+        verify.set_defaults(func=dispatch)

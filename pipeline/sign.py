@@ -1,0 +1,450 @@
+"""PAdES signatures on searchable PDFs (the only module that imports pyHanko), and their verification.
+
+``sign_pdf`` adds the operator's signature (visible, top left of page 1: name and time of copying),
+then the agency's (visible, top right, text only: kind of copy, agency name, ISO 8601 time with
++07:00, result code), each as an incremental update: the bytes already there, PDF/A XMP included,
+are never rewritten. Each signature gets an RFC 3161 timestamp (PAdES B-T) from the configured TSA
+and, when the CA's OCSP responder or CRL can be reached, its revocation data in the DSS (B-LT).
+
+``verify_pdf`` checks every signature: integrity, chain to the trust roots, timestamp, and whether
+anything other than later signatures and validation data was added after it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models import SohoaError
+from pipeline.keyring import TEST_LABEL, KeyConfigError, SignerSpec, SigningConfig
+
+log = logging.getLogger(__name__)
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "+07:00")
+FONT_SOURCE = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
+FONT_SIZE = 10
+OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 62.0, 6.0
+COPY_KIND = "SAO Y – Bản sao điện tử từ bản giấy"
+OPERATOR_FIELD, AGENCY_FIELD = "SohoaOperator", "SohoaAgency"
+FETCH_TIMEOUT = 5
+RESERVED_CMS_BYTES = 16384
+
+
+class SigningFailed(SohoaError):
+    """A signature could not be made (key, token, TSA); the unsigned PDF is kept (exit 6)."""
+
+    exit_code = 6
+    retryable = True
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What one signing step did."""
+
+    role: str  # "operator" | "agency"
+    signer: str  # the certificate's common name
+    signed_at: str  # ISO 8601, +07:00
+    level: str  # "PAdES-B-B" | "PAdES-B-T" | "PAdES-B-LT"
+    test: bool = False
+
+
+@dataclass
+class SignatureCheck:
+    """The verdict on one signature of a PDF; ``problems`` is empty when it is sound."""
+
+    field: str
+    signer: str
+    signed_at: str | None
+    timestamp: str | None
+    level: str
+    intact: bool
+    trusted: bool
+    modified_after: bool
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# ---------------------------------------------------------------------------------------- font
+_FONT_LOCK = threading.Lock()
+
+
+def stamp_font(cache_dir: Path | None = None) -> Path:
+    """Liberation Serif rescaled to 1000 units per em (pyHanko spaces 2048-unit fonts about twice too wide).
+
+    Cut down to Latin and Vietnamese, so each signature parses a ~60 KB font instead of ~400 KB.
+    """
+    cache_dir = cache_dir or Path(tempfile.gettempdir()) / "sohoa-fonts"
+    target = cache_dir / "LiberationSerif-Regular-1000upem-vi.ttf"
+    with _FONT_LOCK:
+        if target.exists():
+            return target
+        from fontTools.ttLib import TTFont
+        from fontTools.ttLib.scaleUpem import scale_upem
+
+        if not FONT_SOURCE.exists():
+            raise KeyConfigError(f"{FONT_SOURCE} is missing: apt-get install fonts-liberation2.",
+                                 f"Thiếu phông {FONT_SOURCE}: hãy cài fonts-liberation2.")
+        from fontTools import subset
+
+        font = TTFont(str(FONT_SOURCE))
+        options = subset.Options()
+        options.layout_features = ["*"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=[*range(0x20, 0x17F), *range(0x1A0, 0x1B1), *range(0x300, 0x324),
+                                     *range(0x1EA0, 0x1EFA), *range(0x2010, 0x2027), 0x20AB])
+        subsetter.subset(font)
+        scale_upem(font, 1000)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        font.save(str(tmp))
+        os.replace(tmp, target)
+        return target
+
+
+# --------------------------------------------------------------------------------------- signers
+# Opening a PKCS#12 file costs ~70 ms of key derivation: keep each one open for the process's life
+# (keyed by path and modification time, so a replaced key file is read again).
+_P12_CACHE: dict[tuple[str, int, str], object] = {}
+_P12_LOCK = threading.Lock()
+
+
+def _load_p12(spec: SignerSpec, role: str):
+    import hashlib
+
+    secret = spec.secret() or ""
+    # The passphrase is part of the key (as a digest): a wrong one is never let through by the cache.
+    key = (str(spec.file), spec.file.stat().st_mtime_ns if spec.file and spec.file.exists() else 0,
+           hashlib.sha256(secret.encode()).hexdigest())
+    with _P12_LOCK:
+        if key not in _P12_CACHE:
+            _P12_CACHE[key] = _open_p12(spec, role, secret)
+        return _P12_CACHE[key]
+
+
+def _kept_key_signer_class():
+    """A SimpleSigner that parses its private key once, not on every signature (RSA: ~70 ms each)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from pyhanko.sign import signers
+    from pyhanko.sign.general import get_pyca_cryptography_hash
+
+    class KeptKeySigner(signers.SimpleSigner):
+        _pyca_key = None
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            if self._pyca_key is None:
+                self._pyca_key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+            hash_algo = get_pyca_cryptography_hash(digest_algorithm)
+            if mechanism == "rsassa_pkcs1v15" and isinstance(self._pyca_key, RSAPrivateKey):
+                return self._pyca_key.sign(data, PKCS1v15(), hash_algo)
+            if mechanism == "ecdsa" and isinstance(self._pyca_key, EllipticCurvePrivateKey):
+                return self._pyca_key.sign(data, ECDSA(hash_algo))
+            return super().sign_raw(data, digest_algorithm)
+
+    return KeptKeySigner
+
+
+def _open_p12(spec: SignerSpec, role: str, secret: str):
+    """A PKCS#12 signer; a missing file or wrong passphrase is one sentence, not a traceback."""
+    try:
+        signer = _kept_key_signer_class().load_pkcs12(str(spec.file), passphrase=secret.encode() if secret else None)
+        detail = "wrong passphrase or not a PKCS#12 file"  # pyHanko logs and returns None for these
+    except (OSError, ValueError) as exc:
+        signer, detail = None, str(exc)
+    if signer is None:
+        raise KeyConfigError(f"The {role} key {spec.file} cannot be opened ({detail}).",
+                             f"Không mở được khóa {role} {spec.file} ({detail}).")
+    return signer
+
+
+def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session to close or None)
+    if spec.type == "pkcs12":
+        return _load_p12(spec, role), None
+    from pyhanko.config.pkcs11 import TokenCriteria
+    from pyhanko.sign import pkcs11
+
+    try:
+        session = pkcs11.open_pkcs11_session(spec.module, token_criteria=TokenCriteria(label=spec.token_label),
+                                             user_pin=spec.secret())
+    except Exception as exc:  # noqa: BLE001 - python-pkcs11 raises many types; all mean "token unusable"
+        raise KeyConfigError(f"The {role} token {spec.token_label!r} ({spec.module}) cannot be opened: "
+                             f"{type(exc).__name__}.",
+                             f"Không mở được thẻ khóa {role} {spec.token_label!r}: {type(exc).__name__}.") from None
+    return pkcs11.PKCS11Signer(session, key_label=spec.key_label, cert_label=spec.cert_label or spec.key_label,
+                               use_raw_mechanism=spec.raw_mechanism), session
+
+
+def _common_name(cert) -> str:  # asn1crypto x509.Certificate
+    return cert.subject.native.get("common_name") or cert.subject.human_friendly
+
+
+def _timestamper(config: SigningConfig):
+    if config.tsa_url:
+        # The requests client, not aiohttp's: no new TLS context (~70 ms) per request.
+        from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
+
+        return HTTPTimeStamper(config.tsa_url, timeout=FETCH_TIMEOUT)
+    if config.test_tsa is not None:
+        # The embedded default: a TEST TSA key answering in-process, so the demo reaches B-T offline.
+        tsa = _load_p12(config.test_tsa, "TSA")
+        return _test_timestamper_class()(tsa_cert=tsa.signing_cert, tsa_key=tsa.signing_key,
+                                certs_to_embed=list(tsa.cert_registry))
+    return None
+
+
+def _test_timestamper_class():
+    """pyHanko's in-process (test) TSA, parsing its RSA key once instead of for every timestamp."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from asn1crypto import cms, core
+    from pyhanko.sign import general
+    from pyhanko.sign.general import get_pyca_cryptography_hash, simple_cms_attribute
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    class TestTimeStamper(DummyTimeStamper):
+        _pyca_key = None
+
+        def _sign_tst_info(self, tst_info_data: bytes, md_algorithm: str, dt: dt.datetime):
+            md = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+            md.update(tst_info_data)
+            signed_attrs = cms.CMSAttributes([
+                simple_cms_attribute("content_type", "tst_info"),
+                simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
+                simple_cms_attribute("signing_certificate", general.as_signing_certificate(self.tsa_cert)),
+                simple_cms_attribute("message_digest", md.finalize()),
+            ])
+            if self._pyca_key is None:
+                type(self)._pyca_key = serialization.load_der_private_key(self.tsa_key.dump(), password=None)
+            signature = self._pyca_key.sign(signed_attrs.dump(), PKCS1v15(),
+                                            get_pyca_cryptography_hash(md_algorithm.upper()))
+            return signature, signed_attrs
+
+    return TestTimeStamper
+
+
+def _trust_roots(config: SigningConfig) -> list:
+    from pyhanko.keys import load_certs_from_pemder
+
+    return list(load_certs_from_pemder([str(p) for p in config.trust_roots])) if config.trust_roots else []
+
+
+def _validation_context(config: SigningConfig, *, fetch: bool):
+    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+    return ValidationContext(trust_roots=_trust_roots(config), allow_fetching=fetch,
+                             revocation_mode="hard-fail" if fetch else "soft-fail",
+                             fetcher_backend=RequestsFetcherBackend(per_request_timeout=FETCH_TIMEOUT))
+
+
+def _shared_context(contexts: dict, config: SigningConfig):
+    if "fetch" not in contexts:
+        contexts["fetch"] = _validation_context(config, fetch=True)
+    return contexts["fetch"]
+
+
+# ----------------------------------------------------------------------------------------- sign
+def _stamp_style(text: str):
+    from pyhanko import stamp
+    from pyhanko.pdf_utils import layout, text as pdftext
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+
+    box = pdftext.TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE),
+                               font_size=FONT_SIZE, leading=FONT_SIZE + 1)
+    return stamp.TextStampStyle(stamp_text=text, text_box_style=box, border_width=0, background=None,
+                                inner_content_layout=layout.SimpleBoxLayoutRule(
+                                    x_align=layout.AxisAlignment.ALIGN_MIN, y_align=layout.AxisAlignment.ALIGN_MAX,
+                                    margins=layout.Margins(left=2, right=2, top=2, bottom=2)))
+
+
+def _page_one_size(data: bytes) -> tuple[float, float]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    page = PdfFileReader(io.BytesIO(data)).root["/Pages"]
+    while "/Kids" in page:
+        page = page["/Kids"][0]
+    box = [float(v) for v in page["/MediaBox"]]
+    return box[2] - box[0], box[3] - box[1]
+
+
+def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: str, field_name: str,
+               text: str, left: bool, revocation: bool, contexts: dict) -> tuple[bytes, SignatureInfo]:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko.sign.general import SigningError
+
+    signer, session = _signer(spec, role)
+    try:
+        width, height = _page_one_size(data)
+        stamp_w = OPERATOR_W if left else AGENCY_W
+        x = MARGIN if left else width - MARGIN - stamp_w
+        box = (int(x), int(height - MARGIN - STAMP_H), int(x + stamp_w), int(height - MARGIN))
+        timestamper = _timestamper(config)
+        cert = signer.signing_cert
+        has_revocation = bool(cert.ocsp_urls or cert.crl_distribution_points)
+        attempts = [True, False] if (revocation and has_revocation and timestamper is not None
+                                     and config.trust_roots) else [False]
+        last_exc: Exception | None = None
+        for embed in attempts:
+            meta = signers.PdfSignatureMetadata(
+                field_name=field_name, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES,
+                embed_validation_info=embed, validation_context=_shared_context(contexts, config) if embed
+                else None, reason="Số hóa hồ sơ" if role == "operator" else "Chứng thực bản sao điện tử",
+                location=config.agency_name)
+            pdf_signer = signers.PdfSigner(
+                meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(text),
+                new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=0, box=box))
+            out = io.BytesIO()
+            try:
+                try:
+                    # Reserving room for the CMS skips pyHanko's dry-run signature (a third of the time);
+                    # revocation data goes into the DSS, not the CMS, so the size hardly varies.
+                    pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out,
+                                        bytes_reserved=RESERVED_CMS_BYTES)
+                except SigningError as exc:
+                    if "reserved" not in str(exc).lower() and "too small" not in str(exc).lower():
+                        raise
+                    out = io.BytesIO()
+                    pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
+            except Exception as exc:  # noqa: BLE001 - pyHanko wraps network, token and validation errors
+                last_exc = exc
+                if embed:
+                    log.info("revocation data unreachable for %s (%s); signing without it (B-T)", role, exc)
+                    continue
+                raise SigningFailed(f"The {role} signature could not be made: {type(exc).__name__}: {exc}",
+                                    f"Không ký số được chữ ký {role}: {type(exc).__name__}.") from None
+            level = "PAdES-B-LT" if embed else ("PAdES-B-T" if timestamper is not None else "PAdES-B-B")
+            info = SignatureInfo(role=role, signer=_common_name(signer.signing_cert),
+                                 signed_at=dt.datetime.now(VIETNAM).isoformat(timespec="seconds"), level=level,
+                                 test=config.test)
+            return out.getvalue(), info
+        raise SigningFailed(f"The {role} signature could not be made: {last_exc}")
+    finally:
+        if session is not None:
+            session.close()
+
+
+def operator_text(name: str, when: dt.datetime, *, test: bool) -> str:
+    """The operator's visible signature: who digitized, and when."""
+    lines = [f"Người số hóa: {name}", f"Thời gian số hóa: {when.astimezone(VIETNAM).isoformat(timespec='seconds')}"]
+    return "\n".join(lines + ([TEST_LABEL] if test else []))
+
+
+def agency_text(agency: str, when: dt.datetime, result_code: str | None, *, test: bool) -> str:
+    """The agency's visible signature, text only: kind of copy, agency, ISO 8601 time (+07:00), result code."""
+    lines = [COPY_KIND, f"Cơ quan: {agency}", f"Thời gian ký: {when.astimezone(VIETNAM).isoformat(timespec='seconds')}"]
+    if result_code:
+        lines.append(f"Mã kết quả số hóa: {result_code}")
+    return "\n".join(lines + ([TEST_LABEL] if test else []))
+
+
+def sign_pdf(path: Path, *, config: SigningConfig, operator: str | None, result_code: str | None,
+             copied_at: dt.datetime | None = None, with_operator: bool = True,
+             revocation: bool = True) -> list[SignatureInfo]:
+    """Sign ``path`` in place: the operator (when one with a key is given), then the agency.
+
+    Returns what was signed; an empty list when no agency key is configured (the PDF is untouched).
+    The file is replaced atomically only once every signature succeeded.
+    """
+    if not config.can_sign:
+        return []
+    data = Path(path).read_bytes()
+    infos: list[SignatureInfo] = []
+    contexts: dict = {}  # one validation context for both signatures: the CA's CRL is fetched once
+    existing = existing_signature_fields(data)
+    op_spec = config.operator_signer(operator) if with_operator else None
+    if op_spec is not None and OPERATOR_FIELD not in existing:
+        when = copied_at or dt.datetime.now(VIETNAM)
+        data, info = _sign_once(data, config=config, spec=op_spec, role="operator", field_name=OPERATOR_FIELD,
+                                text=operator_text(operator or "", when, test=config.test), left=True,
+                                revocation=revocation, contexts=contexts)
+        infos.append(info)
+    if AGENCY_FIELD not in existing:
+        now = dt.datetime.now(VIETNAM)
+        data, info = _sign_once(data, config=config, spec=config.agency, role="agency", field_name=AGENCY_FIELD,
+                                text=agency_text(config.agency_name, now, result_code, test=config.test), left=False,
+                                revocation=revocation, contexts=contexts)
+        infos.append(info)
+    if infos:
+        tmp = Path(path).with_name(Path(path).name + ".signing")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return infos
+
+
+def existing_signature_fields(data: bytes) -> set[str]:
+    """Names of the signature fields that already carry a signature."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    return {s.field_name for s in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures}
+
+
+# --------------------------------------------------------------------------------------- verify
+def _pades_level(has_ts: bool, reader) -> str:
+    dss = reader.root.get("/DSS")
+    dss = dss.get_object() if dss is not None else None
+    has_revinfo = dss is not None and ("/OCSPs" in dss or "/CRLs" in dss)
+    if has_ts and has_revinfo:
+        return "PAdES-B-LT"
+    return "PAdES-B-T" if has_ts else "PAdES-B-B"
+
+
+def verify_pdf(path: Path, *, trust_roots: Sequence[Path]) -> list[SignatureCheck]:
+    """Check every signature of a PDF; one ``SignatureCheck`` each (an unsigned PDF gives an empty list)."""
+    from pyhanko.keys import load_certs_from_pemder
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.diff_analysis import ModificationLevel
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    roots = list(load_certs_from_pemder([str(p) for p in trust_roots])) if trust_roots else []
+    checks: list[SignatureCheck] = []
+    with open(path, "rb") as f:
+        reader = PdfFileReader(f, strict=False)
+        for sig in reader.embedded_signatures:
+            vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+            problems: list[str] = []
+            try:
+                status = validate_pdf_signature(sig, signer_validation_context=vc, ts_validation_context=vc)
+            except Exception as exc:  # noqa: BLE001 - a mangled signature dictionary
+                checks.append(SignatureCheck(sig.field_name, "?", None, None, "?", False, False, True,
+                                             [f"cannot be validated: {type(exc).__name__}: {exc}"]))
+                continue
+            signer = _common_name(status.signing_cert) if status.signing_cert is not None else "?"
+            if not status.intact or not status.valid:
+                problems.append("the signed bytes were changed (integrity check failed)")
+            if not status.trusted:
+                problems.append("the signer's certificate does not chain to a configured trust root")
+            ts = status.timestamp_validity
+            if ts is None:
+                problems.append("no RFC 3161 timestamp")
+            elif not (ts.intact and ts.valid and ts.trusted):
+                problems.append("the timestamp is not valid or its TSA is not trusted")
+            modified = status.coverage != SignatureCoverageLevel.ENTIRE_FILE
+            level = status.modification_level
+            if status.coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
+                problems.append("the signature does not cover its whole revision")
+            if level is not None and level > ModificationLevel.FORM_FILLING or not status.docmdp_ok:
+                problems.append("content was added or changed after this signature")
+            signed_at = status.signer_reported_dt
+            checks.append(SignatureCheck(
+                field=sig.field_name, signer=signer,
+                signed_at=signed_at.astimezone(VIETNAM).isoformat(timespec="seconds") if signed_at else None,
+                timestamp=ts.timestamp.astimezone(VIETNAM).isoformat(timespec="seconds") if ts else None,
+                level=_pades_level(ts is not None, reader), intact=bool(status.intact and status.valid),
+                trusted=bool(status.trusted), modified_after=modified, problems=problems))
+    return checks

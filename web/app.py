@@ -1,0 +1,178 @@
+"""The web app factory: pages for case handlers, the /api/v1 JSON API, static assets, security headers.
+
+``create_app()`` opens the same store and catalog as the CLI (storage.config.Settings from the
+environment). Nothing is kept in one process's memory that another replica would need: sessions,
+sign-in failures and the audit trail are in the database, files in the object store (the local
+cache under ``web-cache/`` is content-addressed and only saves downloads).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from storage.accounts import Accounts
+from storage.audit import AuditTrail
+from storage.catalog import Catalog
+from storage.config import Settings, open_catalog, open_store
+from storage.objectstore import ObjectStore
+from web.config import WebSettings
+
+log = logging.getLogger("sohoa.web")
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@dataclass
+class Services:
+    """What every request uses, opened once per process."""
+
+    settings: Settings
+    web: WebSettings
+    store: ObjectStore
+    catalog: Catalog
+    accounts: Accounts
+    audit: AuditTrail
+    cache_dir: Path
+
+
+class NeedSignIn(Exception):
+    """Raised by the access dependency when nobody is signed in (pages: redirect; API: 401)."""
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """CSP without inline script, no framing by others, no MIME sniffing, no referrer leaks."""
+
+    async def dispatch(self, request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        framable = response.headers.get("x-sohoa-framable") == "1"
+        if framable:  # the inline PDF is shown in an <iframe> of our own document page
+            del response.headers["x-sohoa-framable"]
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") if framable else CSP)
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN" if framable else "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.url.path.startswith(("/api/", "/cases", "/search", "/admin", "/documents")):
+            response.headers.setdefault("Cache-Control", "private, no-cache")
+        return response
+
+
+def open_services(settings: Settings | None = None, web: WebSettings | None = None) -> Services:
+    """Open the store, catalog (migrated), accounts and audit trail the settings point at."""
+    settings = settings or Settings.from_env()
+    web = web or WebSettings.from_env()
+    catalog = open_catalog(settings)
+    cache = web.cache_dir or settings.data_dir / "web-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    return Services(settings=settings, web=web, store=open_store(settings), catalog=catalog,
+                    accounts=Accounts(catalog.engine, idle=web.idle), audit=AuditTrail(catalog.engine),
+                    cache_dir=cache)
+
+
+def export_audit(services: Services) -> list[str]:
+    """Export the audit trail's new days to the object store; a failure is logged, never fatal."""
+    try:
+        return services.audit.export(services.store)
+    except Exception as exc:  # noqa: BLE001 - the store may be down; the next run catches up
+        log.warning("audit export failed: %s", exc)
+        return []
+
+
+async def _export_loop(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.web.audit_export_every.total_seconds())
+        await run_in_threadpool(export_audit, services)
+        await run_in_threadpool(services.accounts.purge_sessions)
+
+
+def create_app(settings: Settings | None = None, web: WebSettings | None = None) -> FastAPI:
+    """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
+    services = open_services(settings, web)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        await run_in_threadpool(export_audit, services)
+        task = asyncio.create_task(_export_loop(services))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="sohoa", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json",
+                  description="Hồ sơ số hóa: cases, documents, search and downloads of the units you may see. "
+                              "Authenticate with `Authorization: Bearer sohoa_…` (an API token from `sohoa token add`).")
+    app.state.services = services
+    app.add_middleware(SecurityHeaders)
+    if services.web.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(services.web.trusted_proxies))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    from web.routes import admin, api, auth, pages
+
+    app.include_router(auth.router)
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(admin.router)
+
+    @app.exception_handler(NeedSignIn)
+    async def need_sign_in(request: Request, exc: NeedSignIn):  # type: ignore[no-untyped-def]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "authentication required"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="sohoa"'})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
+        if request.url.path.startswith("/api/") or request.url.path.startswith("/static/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return error_page(request, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "invalid request", "errors": exc.errors()[:5]}, status_code=422)
+        return error_page(request, 400)
+
+    return app
+
+
+MESSAGES = {
+    400: ("Yêu cầu không hợp lệ.", "Bad request."),
+    403: ("Bạn không có quyền thực hiện thao tác này.", "Forbidden."),
+    404: ("Không tìm thấy.", "Not found."),
+    429: ("Đăng nhập sai quá nhiều lần. Hãy thử lại sau 15 phút.", "Too many failed sign-ins; try again later."),
+    501: ("Chức năng này chưa có.", "Not implemented yet."),
+}
+
+
+def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A plain Vietnamese/English error page (nothing about whether a dossier exists)."""
+    vi, en = MESSAGES.get(status, ("Đã có lỗi.", "Error."))
+    principal = getattr(request.state, "principal", None)
+    return templates.TemplateResponse(request, "error.html", {"status": status, "message_vi": vi, "message_en": en,
+                                                              "principal": principal, "csrf": getattr(request.state, "csrf", "")},
+                                      status_code=status, headers=headers)

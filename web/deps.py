@@ -1,0 +1,167 @@
+"""Who is asking, and may they: the one dependency every route declares.
+
+``Guard(action)`` resolves the principal (session cookie or bearer token), validates the IDs in the
+URL before anything reaches storage, asks ``models.policy.decide``, checks the CSRF token of a
+state-changing browser request, and writes the audit entry — allowed or refused — in one place.
+A route cannot reach data without it, because the validated IDs and the services come from it.
+"""
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from models import InvalidCaseId
+from models.policy import UNIT_PATTERN, Action, Decision, Outcome, Principal, decide
+from storage.accounts import WebSession
+from storage.dossiers import parse_case_id, valid_document_id
+from web.app import NeedSignIn, Services
+
+SESSION_COOKIE = "sohoa_session"
+CSRF_COOKIE = "sohoa_csrf"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
+# Reads whose allowed requests are worth a line in the trail (every refusal is always recorded).
+AUDITED_READS = frozenset(Action) - {Action.LIST_CASES}
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@dataclass
+class Ctx:
+    """What a guarded route receives: who, the validated case and document, and the services."""
+
+    principal: Principal
+    services: Services
+    request: Request
+    action: Action
+    case_id: str | None = None
+    document_id: str | None = None
+    unit: str | None = None
+    session: WebSession | None = None
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf if self.session else ""
+
+    def audit(self, action: str | Action, outcome: str = "allowed", **fields: Any) -> None:
+        """Append an entry for this principal and client (case and document default to the request's)."""
+        fields.setdefault("case_id", self.case_id)
+        fields.setdefault("document_id", self.document_id)
+        self.services.audit.append(actor=self.principal.actor, action=str(getattr(action, "value", action)),
+                                   outcome=outcome, client=client_of(self.request), **fields)
+
+
+def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | None]:
+    """The bearer token's or the session cookie's principal (cached on the request); a bad token is audited."""
+    if hasattr(request.state, "resolved"):
+        return request.state.resolved
+    services = services_of(request)
+    principal: Principal | None = None
+    session: WebSession | None = None
+    header = request.headers.get("authorization")
+    if header:
+        m = _BEARER.fullmatch(header.strip())
+        token = services.accounts.token_for(m.group(1)) if m else None
+        if token is None:
+            services.audit.append(actor="anonymous", action="token_use", outcome="refused", client=client_of(request),
+                                  detail="unknown, revoked or expired token")
+        else:
+            principal = token.principal()
+    else:
+        session = services.accounts.session_for(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            principal = session.user.principal()
+    request.state.resolved = (principal, session)
+    request.state.principal = principal
+    request.state.csrf = session.csrf if session else ""
+    return principal, session
+
+
+async def _csrf_ok(request: Request, session: WebSession | None) -> bool:
+    if request.method in SAFE_METHODS or session is None:
+        return True  # bearer-token requests carry no ambient credentials
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        presented = (await request.form()).get(CSRF_FIELD)
+    return isinstance(presented, str) and hmac.compare_digest(presented, session.csrf)
+
+
+def _refuse(decision: Decision) -> HTTPException:
+    if decision.outcome is Outcome.UNAUTHENTICATED:
+        return NeedSignIn()  # type: ignore[return-value]
+    return HTTPException(status_code=decision.status_code,
+                         detail="not found" if decision.outcome is Outcome.NOT_FOUND else "forbidden")
+
+
+class Guard:
+    """``Depends(Guard(Action.VIEW_CASE))``: authenticate, validate IDs, decide, check CSRF, audit."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    async def __call__(self, request: Request) -> Ctx:
+        services = services_of(request)
+        principal, session = await run_in_threadpool(resolve_principal, request)
+        params = request.path_params
+        case_id = document_id = unit = None
+        decision: Decision | None = None
+        try:
+            if "case" in params:
+                case_id = parse_case_id(params["case"])
+            if "doc" in params and not valid_document_id(params["doc"]):
+                raise InvalidCaseId(params["doc"])
+        except InvalidCaseId:
+            decision = Decision(Outcome.NOT_FOUND, "malformed id in URL")
+        document_id = params.get("doc") if decision is None else None
+        raw_unit = request.query_params.get("unit") or None
+        if raw_unit is not None:
+            if UNIT_PATTERN.fullmatch(raw_unit):
+                unit = raw_unit
+            else:
+                decision = decision or Decision(Outcome.NOT_FOUND, "malformed unit")
+        if principal is None:
+            decision = Decision(Outcome.UNAUTHENTICATED, "not signed in")
+        decision = decision or decide(principal, self.action, case_id=case_id, unit=unit)
+        if decision.allowed and not await _csrf_ok(request, session):
+            decision = Decision(Outcome.FORBIDDEN, "missing or wrong CSRF token")
+        actor = principal.actor if principal else "anonymous"
+        if not decision.allowed:
+            await run_in_threadpool(
+                services.audit.append, actor=actor, action=self.action.value, outcome=decision.outcome.value,
+                case_id=case_id, document_id=document_id, client=client_of(request),
+                detail=f"{decision.reason}: {request.method} {request.url.path}"[:500])
+            raise _refuse(decision)
+        ctx = Ctx(principal=principal, services=services, request=request, action=self.action,  # type: ignore[arg-type]
+                  case_id=case_id, document_id=document_id, unit=unit, session=session)
+        if self.action in AUDITED_READS:
+            detail = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            await run_in_threadpool(ctx.audit, self.action, "allowed", detail=detail[:500])
+        return ctx
+
+
+def guard(action: Action) -> Any:
+    """The dependency for a route doing ``action``: ``ctx: Annotated[Ctx, guard(Action.SEARCH)]``."""
+    return Depends(Guard(action))
+
+
+def anonymous_csrf(request: Request) -> str:
+    """The double-submit CSRF value for forms shown before sign-in (cookie + hidden field)."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+CaseRead = Annotated[Ctx, guard(Action.VIEW_CASE)]

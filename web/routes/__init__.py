@@ -1,0 +1,1 @@
+"""One module per resource: auth (sign in/out, OIDC), pages (HTML), api (/api/v1), admin."""

@@ -1,0 +1,144 @@
+"""The HTML pages for case handlers: search, case list, case, document, page views."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup, escape
+
+from models import NotFound
+from models.policy import Action, readable_units
+from pipeline.reader import render_page_png
+from storage import dossiers
+from storage.catalog import HIGHLIGHT
+from web.app import templates
+from web.deps import Ctx, guard, resolve_principal
+from web.routes.api import load_case, load_document
+
+router = APIRouter(include_in_schema=False)
+PER_PAGE = 25
+THUMB_WIDTHS = (120, 200, 1000)
+
+
+def highlight(snippet: str) -> Markup:
+    """A snippet with «matched words» as <mark>, everything else escaped."""
+    out, rest = [], snippet
+    while HIGHLIGHT[0] in rest:
+        before, _, after = rest.partition(HIGHLIGHT[0])
+        word, _, rest = after.partition(HIGHLIGHT[1])
+        out += [str(escape(before)), f"<mark>{escape(word)}</mark>"]
+    out.append(str(escape(rest)))
+    return Markup("".join(out))
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def when(value: str | None) -> str:
+    if not value:
+        return "–"
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return t.astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M UTC")
+
+
+templates.env.filters.update(highlight=highlight, percent=percent, when=when)
+
+
+def render(ctx: Ctx, name: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(ctx.request, name, {"principal": ctx.principal, "csrf": ctx.csrf,
+                                                          "units": sorted(ctx.principal.units), **context})
+
+
+def _day(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(ctx: Annotated[Ctx, guard(Action.SEARCH)], q: Annotated[str, Query(max_length=200)] = "",
+                since: str = "", until: str = "", kind: Annotated[str, Query(max_length=64)] = "") -> Response:
+    groups = []
+    if q.strip():
+        groups = dossiers.search_cases(ctx.services.catalog, q, units=readable_units(ctx.principal), unit=ctx.unit,
+                                       since=_day(since), until=_day(until), kind=kind or None, limit=60)
+    return render(ctx, "search.html", q=q, unit=ctx.unit or "", since=since, until=until, kind=kind, groups=groups)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], page: Annotated[int, Query(ge=1, le=100000)] = 1,
+               since: str = "", until: str = "") -> Response:
+    rows = dossiers.list_cases(ctx.services.catalog, units=readable_units(ctx.principal), unit=ctx.unit,
+                               since=_day(since), until=_day(until), limit=PER_PAGE + 1,
+                               offset=(page - 1) * PER_PAGE)
+    return render(ctx, "cases.html", cases=rows[:PER_PAGE], page=page, more=len(rows) > PER_PAGE,
+                  unit=ctx.unit or "", since=since, until=until)
+
+
+@router.get("/cases/{case}", response_class=HTMLResponse)
+def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
+    docs, notes = load_case(ctx)
+    may_original = "operator" in {r.value for r in ctx.principal.roles} or \
+        "archivist" in {r.value for r in ctx.principal.roles}
+    return render(ctx, "case.html", case_id=ctx.case_id, documents=docs, notes=notes, may_original=may_original)
+
+
+@router.get("/cases/{case}/documents/{doc}", response_class=HTMLResponse)
+def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
+    from flows.signing import stored_pdf_signatures
+
+    rec = load_document(ctx)
+    roles = {r.value for r in ctx.principal.roles}
+    signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
+                                       data_dir=ctx.services.settings.data_dir) \
+        if rec.keys.get("searchable_pdf") else []
+    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
+                  may_original=bool(roles & {"operator", "archivist"}))
+
+
+@router.get("/cases/{case}/documents/{doc}/pages/{number:int}", response_class=HTMLResponse)
+def page_view(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int) -> Response:
+    rec = load_document(ctx)
+    if not 1 <= number <= rec.page_count:
+        raise HTTPException(404, "not found")
+    text = next((p.text for p in rec.pages if p.number == number), "")
+    return render(ctx, "page.html", case_id=ctx.case_id, doc=rec, number=number, text=text)
+
+
+@router.get("/cases/{case}/documents/{doc}/pages/{number:int}.png")
+def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int, w: int = 200) -> Response:
+    rec = load_document(ctx)
+    width = min(THUMB_WIDTHS, key=lambda t: abs(t - w))
+    key = rec.keys.get("searchable_pdf")
+    if not key or not 1 <= number <= rec.page_count:
+        raise HTTPException(404, "not found")
+    try:
+        pdf, st = dossiers.local_copy(ctx.services.store, key, ctx.services.cache_dir / "objects")
+    except NotFound:
+        raise HTTPException(404, "not found") from None
+    thumb = ctx.services.cache_dir / "pages" / st.sha256[:2] / f"{st.sha256}-{number}-{width}.png"
+    if not thumb.exists():
+        thumb.parent.mkdir(parents=True, exist_ok=True)
+        part = thumb.with_suffix(".part")
+        part.write_bytes(render_page_png(pdf, number, width=width))
+        part.replace(thumb)
+    etag = '"' + hashlib.sha256(f"{st.sha256}-{number}-{width}".encode()).hexdigest()[:32] + '"'
+    if ctx.request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(thumb.read_bytes(), media_type="image/png",
+                    headers={"ETag": etag, "Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    principal, session = resolve_principal(request)
+    return templates.TemplateResponse(request, "api_docs.html", {"principal": principal,
+                                                                 "csrf": session.csrf if session else ""})

@@ -1,0 +1,239 @@
+// sohoa scanning desk: upload scans, show each page's verdict as it arrives, replace a page, store.
+// Served by the app (the CSP allows no inline script); talks only to /api/v1 on the same origin.
+"use strict";
+(() => {
+  const root = document.getElementById("desk");
+  if (!root) return;
+  const csrf = root.dataset.csrf || "";
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, props = {}, ...children) => {
+    const node = document.createElement(tag);
+    Object.assign(node, props);
+    for (const c of children) node.append(c);
+    return node;
+  };
+  const STATUS = {
+    received: "Đã nhận", checking: "Đang kiểm tra từng trang", checked: "Đã kiểm tra",
+    waiting: "Đang chờ", processing: "Đang nhận dạng chữ (OCR)", stored: "Đã lưu",
+    spooled: "Chờ kho lưu trữ", failed: "Lỗi",
+  };
+  const DOC_STATUS = {
+    planned: "chờ xử lý", processing: "đang nhận dạng chữ", stored: "đã lưu", "already-stored": "đã lưu trước đó",
+    failed: "lỗi", refused: "không lưu", "needs-case-id": "chưa có mã hồ sơ", spooled: "chờ kho lưu trữ",
+  };
+  let files = [];
+  let current = null; // job id being followed
+  let timer = null;
+
+  // ------------------------------------------------------------------ choosing files
+  const showChosen = () => {
+    const list = $("chosen");
+    list.textContent = "";
+    for (const f of files) list.append(el("li", { textContent: `${f.name} (${Math.ceil(f.size / 1024)} KB)` }));
+  };
+  $("files").addEventListener("change", (e) => { files = Array.from(e.target.files); showChosen(); });
+  const drop = $("drop");
+  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
+  drop.addEventListener("drop", (e) => { files = Array.from(e.dataTransfer.files); showChosen(); });
+
+  // ------------------------------------------------------------------ upload with a progress bar
+  const send = (url, form, onProgress) => new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.responseType = "json";
+    if (onProgress) xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    xhr.addEventListener("load", () => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr.response) : reject(xhr)));
+    xhr.addEventListener("error", () => reject(xhr));
+    xhr.send(form);
+  });
+  const problem = (xhr) => {
+    const r = xhr && xhr.response;
+    if (r && r.message_vi) return `${r.message_vi} (${r.message_en})`;
+    if (xhr && xhr.status === 403) return "Bạn không có quyền gửi bản quét cho hồ sơ này (forbidden).";
+    if (xhr && xhr.status === 401) return "Phiên đăng nhập đã hết, hãy đăng nhập lại (signed out).";
+    return "Không gửi được, hãy thử lại (upload failed, try again).";
+  };
+
+  $("upload-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const caseId = $("case").value.trim();
+    const status = $("upload-status");
+    if (!files.length) { status.textContent = "Hãy chọn tệp bản quét (choose the scan files)."; return; }
+    const form = new FormData();
+    for (const f of files) form.append("files", f, f.name);
+    if ($("kind").value.trim()) form.append("kind", $("kind").value.trim());
+    form.append("on_rescan", "hold");
+    form.append("review_split", $("review").checked ? "1" : "0");
+    const bar = $("upload-progress");
+    bar.hidden = false; bar.value = 0;
+    $("send").disabled = true;
+    status.textContent = "Đang tải lên… (uploading)";
+    try {
+      const res = await send(`/api/v1/cases/${encodeURIComponent(caseId)}/scans`, form, (p) => { bar.value = Math.round(p * 100); });
+      bar.value = 100;
+      status.textContent = "Đã tải lên, đang kiểm tra từng trang… (uploaded, checking)";
+      files = []; $("files").value = ""; showChosen();
+      follow(res.job_id);
+      refreshToday();
+    } catch (xhr) {
+      status.textContent = problem(xhr);
+    } finally {
+      $("send").disabled = false;
+    }
+  });
+
+  // ------------------------------------------------------------------ following a job
+  const follow = (jobId) => {
+    current = jobId;
+    if (timer) clearTimeout(timer);
+    poll();
+  };
+  const poll = async () => {
+    if (!current) return;
+    const jobId = current;
+    let job = null;
+    try {
+      const r = await fetch(`/api/v1/jobs/${jobId}`, { credentials: "same-origin", cache: "no-store" });
+      if (r.ok) job = await r.json();
+    } catch (_) { /* network hiccup: try again */ }
+    if (job && jobId === current) render(job);
+    const done = job && (job.status === "stored" || job.status === "failed" || (job.status === "checked" && job.hold));
+    timer = setTimeout(poll, done ? 3000 : 400);
+  };
+
+  const render = (job) => {
+    $("job").hidden = false;
+    $("job-case").textContent = job.case_id || "";
+    $("job-id").textContent = job.id;
+    const badge = $("job-status");
+    badge.textContent = STATUS[job.status] || job.status;
+    badge.className = `badge ${job.status}`;
+    const err = job.error || {};
+    $("job-message").textContent = err.message_vi ? `${err.message_vi} (${err.message_en || ""})` : "";
+    const hold = job.status === "checked" && job.hold;
+    $("hold").hidden = !hold;
+    if (hold) $("hold-message").textContent = `${job.hold.message_vi} (${job.hold.message_en})`;
+    renderSplit(job);
+    renderPages(job);
+    renderDocuments(job);
+  };
+
+  const renderSplit = (job) => {
+    const segs = (job.stack && job.stack.segments) || [];
+    const split = segs.some((s) => s.sheet_page !== null) || ((job.stack && job.stack.issues) || []).length;
+    $("split").hidden = !split;
+    const list = $("segments");
+    list.textContent = "";
+    for (const s of segs) {
+      const span = s.pages.length ? `trang ${s.pages[0]}–${s.pages[s.pages.length - 1]} (${s.pages.length} trang)` : "không có trang nào";
+      const sheet = s.sheet_page ? `, tờ bìa ở trang ${s.sheet_page}` : "";
+      list.append(el("li", { textContent: `${s.case_id || "CHƯA CÓ MÃ HỒ SƠ"}: ${span}${sheet}` }));
+    }
+    for (const i of (job.stack && job.stack.issues) || []) list.append(el("li", { className: "error", textContent: `${i.message_vi} (${i.message_en})` }));
+  };
+
+  const renderPages = (job) => {
+    const box = $("pages");
+    const editable = ["received", "checking", "checked", "waiting"].includes(job.status);
+    const key = JSON.stringify(job.pages.map((p) => [p.number, p.version, p.status])) + editable;
+    if (box.dataset.key === key) return; // nothing changed: keep the file inputs as they are
+    box.dataset.key = key;
+    box.textContent = "";
+    for (const p of job.pages) {
+      const card = el("figure", { className: `page ${p.status !== "checked" ? "" : p.needs_rescan ? "rescan" : "ok"}` });
+      card.dataset.page = p.number;
+      if (p.thumbnail) card.append(el("img", { src: p.thumbnail, alt: `trang ${p.number}` }));
+      card.append(el("figcaption", { className: "verdict", textContent: p.sentence_vi }));
+      if (editable && p.status === "checked") {
+        const input = el("input", { type: "file", accept: ".pdf,.tif,.tiff,.jpg,.jpeg,.png" });
+        input.dataset.replace = p.number;
+        input.addEventListener("change", () => replacePage(job.id, p.number, input.files[0]));
+        card.append(el("label", { className: "replace" }, `Thay trang ${p.number} (replace page): `, input));
+      }
+      box.append(card);
+    }
+  };
+
+  const renderDocuments = (job) => {
+    const box = $("documents");
+    box.textContent = "";
+    for (const d of job.documents) {
+      const row = el("div", { className: "doc" });
+      row.append(el("strong", { textContent: `${d.case_id || "chưa có mã hồ sơ"}: ` }),
+        `${d.pages.length} trang, ${DOC_STATUS[d.status] || d.status}`);
+      if (d.status === "processing") {
+        row.append(" ", el("progress", { max: d.pages.length, value: d.pages_done }), ` OCR ${d.pages_done}/${d.pages.length}`);
+      }
+      if (d.links) {
+        row.append(" · ", el("a", { href: d.links.page, textContent: "Mở hồ sơ điện tử (open)" }),
+          " · ", el("a", { href: d.links.searchable_pdf, textContent: "PDF tìm kiếm được", target: "_blank" }));
+      }
+      if (d.message_vi) row.append(el("p", { className: "error", textContent: `${d.message_vi} (${d.message_en})` }));
+      box.append(row);
+    }
+  };
+
+  const replacePage = async (jobId, number, file) => {
+    if (!file) return;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    $("upload-status").textContent = `Đang thay trang ${number}… (replacing page ${number})`;
+    try {
+      render(await send(`/api/v1/jobs/${jobId}/pages/${number}`, form));
+      $("upload-status").textContent = `Đã thay trang ${number}, đang kiểm tra lại (page ${number} replaced, checking)`;
+      follow(jobId);
+    } catch (xhr) {
+      $("upload-status").textContent = problem(xhr);
+    }
+  };
+
+  $("store-anyway").addEventListener("click", async () => {
+    if (!current) return;
+    try {
+      render(await send(`/api/v1/jobs/${current}/store`, new FormData()));
+      follow(current);
+    } catch (xhr) {
+      $("upload-status").textContent = problem(xhr);
+    }
+  });
+
+  // ------------------------------------------------------------------ today at this counter, receipts
+  const refreshToday = async () => {
+    let data = null;
+    try {
+      const r = await fetch("/api/v1/desk/today", { credentials: "same-origin", cache: "no-store" });
+      if (r.ok) data = await r.json();
+    } catch (_) { return; }
+    if (!data) return;
+    const body = $("today");
+    body.textContent = "";
+    for (const j of data.jobs) {
+      const err = j.error && j.error.message_vi ? ` — ${j.error.message_vi}` : "";
+      const open = el("button", { type: "button", textContent: "Xem (show)" });
+      open.addEventListener("click", () => follow(j.id));
+      body.append(el("tr", {},
+        el("td", { textContent: (j.created || "").slice(11, 16) }),
+        el("td", { textContent: j.case_id || "–" }),
+        el("td", { textContent: j.files.map((f) => f.name).join(", ") }),
+        el("td", { textContent: `${STATUS[j.status] || j.status}${err}`, className: j.status }),
+        el("td", {}, open)));
+    }
+    const list = $("receipts");
+    list.textContent = "";
+    for (const c of data.receipts) list.append(el("option", { value: c }));
+  };
+  refreshToday();
+  setInterval(refreshToday, 5000);
+
+  // ------------------------------------------------------------------ cover sheets
+  $("sheets-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const ids = $("sheet-cases").value.split(/\s+/).map((s) => s.trim()).filter(Boolean);
+    if (!ids.length && $("case").value.trim()) ids.push($("case").value.trim());
+    if (!ids.length) return;
+    const q = ids.map((c) => `case=${encodeURIComponent(c)}`).join("&");
+    window.open(`/desk/coversheets.pdf?${q}`, "_blank", "noopener");
+  });
+})();
