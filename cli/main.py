@@ -29,14 +29,62 @@ def case_arg(text: str) -> str:
     return str(CaseId.parse(text))
 
 
-def _quiet_prefect(verbose: bool) -> None:
-    # Prefect's INFO logs drown the operator's report; keep them for --verbose.
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Commands that run Prefect flows: their Prefect log lines go to the log file unless --verbose.
+PREFECT_COMMANDS = {"demo", "scan", "backfill", "watch", "worker", "retry", "repair-stacks", "verify"}
+LOG_FILE = "logs/sohoa.log"
+
+
+def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
+    """Keep Prefect's log lines (and its first-run usage-data notice) off the operator's screen.
+
+    Without --verbose, Prefect logs to ``<data dir>/logs/sohoa.log`` (tracebacks included) instead of
+    the terminal. Usage data is not sent (server analytics off, DO_NOT_TRACK=1 unless set), so its
+    notice never shows: dossiers of public administration stay on machines the agency chose.
+    """
     # A fresh PREFECT_HOME migrates its database on the first start: give the temporary server
     # time for that instead of failing the first scan (Prefect's default is 20 s).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if verbose:
+        return
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    ours = os.environ.get("PREFECT_LOGGING_SETTINGS_PATH", "").endswith("/logs/prefect-logging.yml")
+    if command in PREFECT_COMMANDS and ("PREFECT_LOGGING_SETTINGS_PATH" not in os.environ or ours):
+        try:
+            os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(_prefect_logging_to_file())
+        except (OSError, ImportError, ValueError):
+            pass  # no writable data dir yet: Prefect logs to the screen as usual
+
+
+def log_file() -> Path:
+    """Where Prefect's and the flows' log lines go without --verbose."""
+    from storage.config import default_data_dir
+
+    return Path(os.environ.get("SOHOA_DATA_DIR") or default_data_dir()).expanduser().resolve() / LOG_FILE
+
+
+def _prefect_logging_to_file() -> Path:
+    """Prefect's own logging.yml with its console handlers replaced by a file under the data dir."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("prefect")
+    default = Path(list(spec.submodule_search_locations)[0]) / "logging" / "logging.yml"
+    config = yaml.safe_load(default.read_text(encoding="utf-8"))
+    target = log_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for name, formatter in (("console", "standard"), ("debug", "debug")):
+        config["handlers"][name] = {"level": 0, "class": "logging.FileHandler", "formatter": formatter,
+                                    "filename": str(target), "encoding": "utf-8"}
+    path = target.with_name("prefect-logging.yml")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def print_json(data: Any) -> None:
@@ -178,28 +226,56 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     return 0
 
 
+# How bad a file's outcome is for ``sohoa check``: a file that cannot be read at all outranks a
+# page to rescan, which outranks a good file.
+_CHECK_SEVERITY = {0: 0, 4: 1, 3: 2, 2: 2, 7: 2, 1: 3}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Preflight only: the verdict per page within a second or two; exit 4 when a page must be rescanned."""
+    """Preflight only: the verdict of every page of every file; exit 4 when a page must be rescanned, 3 for a bad file."""
     from pipeline.document import check_pages
 
     worst = 0
-    results = []
-    with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
-        def show(page):
-            if not args.json:
-                verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
-                print(f"trang {page.number}: {verdict} ({page.dpi:.0f} dpi{', ước tính' if page.dpi_estimated else ''}, "
-                      f"{page.seconds * 1000:.0f} ms)")
-                for issue in page.issues:
-                    print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
-        outcomes = check_pages([Path(f) for f in args.files], workdir=Path(tmp), jobs=args.jobs, on_page=show)
-    for o in outcomes:
-        results.append(o.report.to_dict())
-        if o.report.needs_rescan:
-            worst = 4
+    results: list[dict[str, Any]] = []
+    for f in args.files:
+        name = Path(f).name
+        code = 0
+        with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
+            def show(page, name=name):  # type: ignore[no-untyped-def]
+                if not args.json:
+                    verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
+                    print(f"{name} trang {page.number}: {verdict} ({page.dpi:.0f} dpi"
+                          f"{', ước tính' if page.dpi_estimated else ''}, {page.seconds * 1000:.0f} ms)")
+                    for issue in page.issues:
+                        print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
+            try:
+                outcomes = check_pages([Path(f)], workdir=Path(tmp), jobs=args.jobs, on_page=show)
+            except SohoaError as exc:
+                code = exc.exit_code
+                results.append({"file": f, "error": exc.user_message(), "message_vi": exc.message_vi,
+                                "message_en": exc.message_en, "exit_code": exc.exit_code})
+                if not args.json:
+                    print(f"{name}: {exc.user_message()}")
+            else:
+                for o in outcomes:
+                    results.append(o.report.to_dict() | {"file": f})
+                    if o.report.needs_rescan:
+                        code = 4
+        if _CHECK_SEVERITY.get(code, 3) > _CHECK_SEVERITY.get(worst, 3):
+            worst = code
     if args.json:
         print_json(results)
     return worst
+
+
+def _no_documents(case: str) -> SohoaError:
+    from models import NotFound
+    from storage.config import Settings
+
+    return NotFound(f"Case {case} has no documents in the store ({Settings.from_env().describe()['store']}); "
+                    "check the case ID, or 'sohoa info' for the store in use.",
+                    f"Hồ sơ {case} chưa có tài liệu nào trong kho ({Settings.from_env().describe()['store']}); "
+                    "hãy kiểm tra mã hồ sơ, hoặc chạy 'sohoa info' để xem kho đang dùng.")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -214,10 +290,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  ! {problem.key}: không đọc được (unreadable: {problem.problem})", file=sys.stderr)
     if args.json:
         print_json([d.to_manifest() for d in docs])
-        return 0
+        return 0 if docs else 7
     if not docs:
-        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.")
-        return 7
+        raise _no_documents(args.case)
     print(f"Hồ sơ {args.case}: {len(docs)} tài liệu")
     for d in docs:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
@@ -249,8 +324,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         return 0
     docs = archive.manifest_records(args.case)
     if not docs:
-        print(f"Hồ sơ {args.case}: chưa có tài liệu nào.", file=sys.stderr)
-        return 7
+        raise _no_documents(args.case)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for d in docs:
@@ -289,6 +363,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("(Prefect: khởi động máy chủ tạm thời, ~20 giây)", file=sys.stderr)
     started = time.perf_counter()
     [result] = intake(files=[str(tiff)], case_id=case, kind="Đơn đề nghị", operator="demo", jobs=args.jobs)
+    if result.get("status") == "already-stored":
+        print(f"Hồ sơ mẫu đã được lưu từ trước ({result.get('created_at') or '?'}); không xử lý lại. "
+              "(The sample dossier was already stored; it was not processed again.)")
     if result.get("status") == "failed":
         print(result["error"], file=sys.stderr)
         return result.get("exit_code", 1)
@@ -472,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         from cli import reaper
 
         _REAPER.append(reaper.start())
-    _quiet_prefect("--verbose" in argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    _quiet_prefect("--verbose" in argv, command)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

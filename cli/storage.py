@@ -167,12 +167,19 @@ def cmd_link(args: argparse.Namespace) -> int:
         raise NotFound(f"Case {args.case} has no searchable PDF in the store.",
                        f"Hồ sơ {args.case} chưa có PDF tìm kiếm được nào trong kho.")
     until = dt.datetime.now(dt.UTC) + args.expires
+    expire = archive.links_expire
     if args.json:
         print_json([{"case_id": args.case, "document_id": doc, "source_name": names.get(doc), "url": url,
-                     "expires_at": until.isoformat(timespec="seconds")} for doc, url in links])
+                     "expires_at": until.isoformat(timespec="seconds") if expire else None} for doc, url in links])
         return 0
-    print(f"Hồ sơ {args.case}: {len(links)} PDF, đường dẫn có hiệu lực {_format_expiry(args.expires)} "
-          f"(links valid until {until:%Y-%m-%d %H:%M} UTC)")
+    if expire:
+        print(f"Hồ sơ {args.case}: {len(links)} PDF, đường dẫn có hiệu lực {_format_expiry(args.expires)} "
+              f"(links valid until {until:%Y-%m-%d %H:%M} UTC)")
+    else:
+        print(f"Hồ sơ {args.case}: {len(links)} PDF trong kho thư mục cục bộ: đây là đường dẫn tệp trên máy này, "
+              "không hết hạn, ai mở được thư mục này đều đọc được; --expires không áp dụng. "
+              "(Local folder store: these are plain file paths on this machine; they do not expire and anyone "
+              "who can open the folder can read them; --expires does not apply.)")
     for doc, url in links:
         print(f"  {names.get(doc) or ''} [{doc}]")
         print(f"    {url}")
@@ -193,7 +200,7 @@ def _problem_line(p: Any) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Fixity: re-read every stored object of one case (or all) and compare its SHA-256."""
+    """Fixity: re-read every stored object of one case (or all) and compare its SHA-256; --repair heals."""
     from cli.main import print_json
     from flows.common import open_archive
 
@@ -204,20 +211,40 @@ def cmd_verify(args: argparse.Namespace) -> int:
     cases = [args.case] if args.case is not None else archive.manifest_cases()
     objects = sum(len(r.keys) for c in cases for r in archive.manifest_records(c))
     problems = archive.verify(args.case)
+    uncatalogued = archive.uncatalogued(args.case)
+    repaired: list[dict[str, Any]] = []
+    if args.repair and (problems or uncatalogued):
+        from flows.intake import heal_documents
+
+        repaired = heal_documents(problems=[{"case_id": p.case_id, "document_id": p.document_id, "key": p.key,
+                                             "problem": p.problem} for p in problems],
+                                  uncatalogued=[list(u) for u in uncatalogued])
+        problems = archive.verify(args.case)
+        uncatalogued = archive.uncatalogued(args.case)
     if args.json:
-        print_json({"cases": len(cases), "objects": objects, "ok": not problems,
+        print_json({"cases": len(cases), "objects": objects, "ok": not problems and not uncatalogued,
                     "problems": [{"case_id": p.case_id, "document_id": p.document_id, "key": p.key,
                                   "problem": p.problem, "expected": p.expected, "actual": p.actual,
-                                  "message": _problem_line(p)} for p in problems]})
-    elif problems:
-        print(f"{len(problems)} vấn đề trong {objects} đối tượng của {len(cases)} hồ sơ "
-              f"({len(problems)} problems in {objects} objects of {len(cases)} cases):")
+                                  "message": _problem_line(p)} for p in problems],
+                    "uncatalogued": [{"case_id": c, "document_id": d} for c, d in uncatalogued],
+                    "repaired": repaired})
+        return PROBLEM_EXIT_CODE if problems or uncatalogued else 0
+    for r in repaired:
+        mark = "✓" if r["ok"] else "✗"
+        print(f"  {mark} {r['case_id']} [{r['document_id']}]: {r['message']}")
+    if problems or uncatalogued:
+        total = len(problems) + len(uncatalogued)
+        print(f"{total} vấn đề trong {objects} đối tượng của {len(cases)} hồ sơ "
+              f"({total} problems in {objects} objects of {len(cases)} cases):")
         for p in problems:
             print(f"  {_problem_line(p)}")
+        for case, doc in uncatalogued:
+            print(f"  THIẾU TRONG DANH MỤC {case} [{doc}]: có trong bản kê nhưng tìm kiếm không thấy; chạy "
+                  f"'sohoa verify --repair' (in the manifest but not in the catalog: search cannot find it)")
     else:
         print(f"Đã kiểm tra {objects} đối tượng của {len(cases)} hồ sơ: mọi mã SHA-256 đều khớp. "
               f"(Checked {objects} objects of {len(cases)} cases: every SHA-256 matches.)")
-    return PROBLEM_EXIT_CODE if problems else 0
+    return PROBLEM_EXIT_CODE if problems or uncatalogued else 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -340,6 +367,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     s = subparsers.add_parser("verify", help="re-read stored objects and check every SHA-256 (exit 5: problems)")
     s.add_argument("case", nargs="?", type=case_arg, default=None, help=f"{CASE_HELP}; every case when left out")
+    s.add_argument("--repair", action="store_true",
+                   help="rebuild missing or altered searchable PDFs / OCR text from the original and put lost "
+                        "documents back into the catalog (an altered original cannot be repaired: it is reported)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_verify)
 

@@ -41,7 +41,7 @@ from flows.common import open_archive, settings
 
 SCAN_SUFFIXES = {".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png"}
 REPORT_FIELDS = ["path", "case_id", "document_id", "pages", "status", "reason", "seconds", "worker"]
-STATUSES = ("stored", "skipped", "failed", "no-case-id")
+STATUSES = ("stored", "skipped", "failed", "no-case-id")  # "interrupted" too, after a Ctrl-C
 CASE_FROM = ("folder", "csv", "qr")
 
 WORK_POOL = "sohoa"
@@ -51,6 +51,14 @@ FILE_RETRIES = 2
 FILE_RETRY_DELAYS = [5, 30]
 CHUNK_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 5.0
+# Ctrl-C: files under way get this long to finish, then whatever is left is reported as interrupted.
+STOP_GRACE_SECONDS = 1.5
+
+# Set (by the command's Ctrl-C handler) to stop a running backfill: no new file starts, the report is
+# made exact (see run_items) and FINISHED is set with the summary as soon as the report is final.
+STOP = threading.Event()
+FINISHED = threading.Event()
+LAST_SUMMARY: dict[str, Any] = {}
 
 
 # ------------------------------------------------------------------------------------- listing
@@ -231,6 +239,40 @@ def failed_row(item: Item, exc: BaseException, seconds: float) -> dict[str, Any]
             "status": "failed", "reason": reason, "seconds": f"{seconds:.2f}", "worker": worker_name()}
 
 
+def interrupted_row(item: Item, seconds: float) -> dict[str, Any]:
+    """The report row of a file that was under way when the run was stopped, and is not stored."""
+    return {"path": item.path, "case_id": item.case_id or "", "document_id": "", "pages": "",
+            "status": "interrupted", "seconds": f"{seconds:.2f}", "worker": worker_name(),
+            "reason": "dừng giữa chừng, chưa lưu; chạy lại lệnh để hoàn tất (stopped before it was stored; run the "
+                      "same command again to finish it)"}
+
+
+def _settle_after_stop(item: Item, row: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
+    """The true row of a file once no document can be recorded any more: stored, skipped or interrupted."""
+    from flows.intake import GATE
+    from pipeline.reader import sha256_of
+
+    if row is not None and row.get("status") in ("stored", "skipped", "no-case-id"):
+        return row
+    entry = GATE.recorded.get(item.path)
+    if entry is not None:
+        return {"path": item.path, "case_id": entry["case_id"], "document_id": entry["document_id"],
+                "pages": entry["page_count"], "status": "stored", "reason": "", "seconds": f"{seconds:.2f}",
+                "worker": worker_name()}
+    if item.case_id:
+        try:
+            rec = open_archive().is_stored(item.case_id, sha256_of(Path(item.path)))
+        except (SohoaError, OSError):
+            rec = None
+        if rec is not None:
+            return {"path": item.path, "case_id": item.case_id, "document_id": rec.document_id,
+                    "pages": rec.page_count, "status": "skipped", "seconds": f"{seconds:.2f}",
+                    "worker": worker_name(), "reason": "đã lưu trước đó (already stored, same SHA-256)"}
+    # Not stored: a failure seen after Ctrl-C may be the Ctrl-C itself (it also stops the OCR
+    # programs), so the file is reported as interrupted and the next run takes it again.
+    return interrupted_row(item, seconds)
+
+
 def no_case_row(item: Item) -> dict[str, Any]:
     """The report row of a file that is not ingested because it has no usable case ID."""
     return {"path": item.path, "case_id": "", "document_id": "", "pages": "",
@@ -270,7 +312,8 @@ def run_items(items: Iterable[Item], *, concurrency: int, on_row: Callable[[dict
     def collect(block: bool) -> None:
         if not inflight:
             return
-        done, _ = cf.wait(list(inflight), timeout=None if block else 0, return_when=cf.FIRST_COMPLETED)
+        # Wake up now and then even while files run, so a Ctrl-C (STOP) is seen at once.
+        done, _ = cf.wait(list(inflight), timeout=0.25 if block else 0, return_when=cf.FIRST_COMPLETED)
         for fut in done:
             item, prefect_future, started = inflight.pop(fut)
             busy.discard(item.case_id or item.path)
@@ -278,9 +321,27 @@ def run_items(items: Iterable[Item], *, concurrency: int, on_row: Callable[[dict
                 row = prefect_future.result()
             except Exception as exc:  # noqa: BLE001 - every failure becomes a report row, the run goes on
                 row = failed_row(item, exc, time.monotonic() - started)
+            if STOP.is_set():
+                # A scanner program killed by the same Ctrl-C fails its file: say what really happened.
+                row = _settle_after_stop(item, row, time.monotonic() - started)
             on_row(row)
 
+    def stop() -> int:
+        from flows.intake import GATE
+
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while inflight and time.monotonic() < deadline:
+            collect(block=True)
+        GATE.close(timeout=STOP_GRACE_SECONDS)  # from here on, nothing more enters a manifest
+        collect(block=False)
+        for fut, (item, _prefect_future, started) in list(inflight.items()):
+            inflight.pop(fut)
+            on_row(_settle_after_stop(item, None, time.monotonic() - started))
+        return submitted
+
     while True:
+        if STOP.is_set():
+            return stop()
         while not exhausted and len(pending) < lookahead:
             if stop_after is not None and submitted + len(pending) >= stop_after:
                 exhausted = True
@@ -310,6 +371,8 @@ def run_items(items: Iterable[Item], *, concurrency: int, on_row: Callable[[dict
             started_any = True
         if inflight and (not started_any or len(inflight) >= concurrency or not pending):
             collect(block=True)
+        elif not inflight and not started_any and pending:
+            time.sleep(0.05)
 
 
 # ------------------------------------------------------------------------------------- report
@@ -439,7 +502,7 @@ def dry_run(source: Path, *, case_from: str, report: Path | None,
                     row |= {"status": "refused" if item.refused else "no-case-id", "reason": item.reason}
                     result.no_case_id += 1
                 else:
-                    sniff_format(Path(item.path))
+                    _usable(Path(item.path))
                     sha = sha256_of(Path(item.path))
                     rec = archive.is_stored(item.case_id, sha)
                     if rec is not None:
@@ -461,6 +524,25 @@ def dry_run(source: Path, *, case_from: str, report: Path | None,
     finally:
         writer.close()
     return result
+
+
+def _usable(path: Path) -> None:
+    """What a dry run can tell without processing a page: the format, and that the file is complete.
+
+    A truncated JPEG (no end marker), a PDF cut after its header (no %%EOF) or with no page, and a
+    TIFF whose frames cannot all be walked raise a typed error, as the real run would.
+    """
+    from models import CorruptFile
+    from pipeline.reader import looks_complete, sniff_format
+
+    kind = sniff_format(path)
+    if not looks_complete(path):
+        raise CorruptFile(path.name, "truncated: the file stops before its end / tệp bị cắt cụt")
+    if kind == "pdf":
+        from pipeline.extract import page_count
+
+        if page_count(path) == 0:
+            raise CorruptFile(path.name, "no pages / không có trang nào")
 
 
 def _exclude_for(report: Path | None) -> Path | None:
@@ -494,8 +576,18 @@ class Summary:
 def backfill(source: str, case_from: str = "folder", concurrency: int = 2, report: str | None = None,
              jobs: int | None = 1, stop_after: int | None = None, distributed: bool = False,
              chunk_size: int = 10, chunks_in_flight: int = 4, stale_after: float = 120.0,
-             progress: bool = True, allow_outside: bool = False) -> dict[str, Any]:
-    """Ingest a tree or CSV of scans into the archive, bounded and resumable; returns the summary."""
+             progress: bool = True, allow_outside: bool = False,
+             echo: bool = False) -> dict[str, Any]:
+    """Ingest a tree or CSV of scans into the archive, bounded and resumable; returns the summary.
+
+    ``echo`` prints one line per file that failed or was interrupted to stderr (the command's view;
+    tracebacks stay in the log). ``STOP`` (set on Ctrl-C) ends the run early with an exact report.
+    """
+    from flows.intake import GATE
+
+    GATE.reset()  # a fresh gate per run (a process may run several backfills)
+    FINISHED.clear()
+    LAST_SUMMARY.clear()
     logger = get_run_logger()
     src = Path(source).resolve()
     report_path = Path(report).resolve() if report else None
@@ -512,6 +604,13 @@ def backfill(source: str, case_from: str = "folder", concurrency: int = 2, repor
             workers.add(row["worker"])
         if row["status"] == "failed":
             logger.warning("%s: %s", row["path"], row["reason"])
+        if echo and row["status"] in ("failed", "interrupted", "refused"):
+            mark = "✗" if row["status"] == "failed" else "…"
+            stream = sys.stderr
+            if bar and getattr(bar, '_tty', False):
+                stream.write("\r\x1b[2K")
+            stream.write(f"{mark} {row['path']}: {row['reason']}\n")
+            stream.flush()
         if bar:
             bar.update(writer.files, writer.pages, writer.counts)
 
@@ -536,8 +635,10 @@ def backfill(source: str, case_from: str = "folder", concurrency: int = 2, repor
     summary = Summary(counts=writer.counts, files=writer.files, pages=writer.pages,
                       seconds=time.monotonic() - started, report=str(report_path) if report_path else None,
                       mode="distributed" if distributed else "local", workers=sorted(workers),
-                      interrupted=stop_after is not None and submitted >= stop_after)
+                      interrupted=STOP.is_set() or (stop_after is not None and submitted >= stop_after))
     logger.info("backfill done: %s", summary.counts)
+    LAST_SUMMARY.update(summary.to_dict())
+    FINISHED.set()  # the report is final: a stopping command may leave now (see cli/backfill.py)
     return summary.to_dict()
 
 

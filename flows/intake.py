@@ -6,8 +6,10 @@ or image arrays. Only the storage tasks retry, and only on errors a retry can fi
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
+import threading
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from models.errors import as_disk_full
 from pipeline import reader
 from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
+from storage.archive import DERIVED_ROLES
 from flows.spool import spool_scan, spooled_report
 
 STORE_RETRIES = 3
@@ -38,6 +41,63 @@ def listen_progress(key: str, listener: Callable[[int], None]) -> None:
 
 def stop_listening(key: str) -> None:
     _PROGRESS.pop(key, None)
+
+
+class Stopped(SohoaError):
+    """The run is being stopped (Ctrl-C): this document was not recorded; the same command again finishes it."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("Stopped before this document was recorded; run the same command again to finish it.",
+                         "Đã dừng trước khi ghi nhận tài liệu này; chạy lại lệnh để hoàn tất.")
+
+
+class RecordGate:
+    """Lets a stopping run know exactly what was recorded: once closed, no document enters the manifest.
+
+    Every manifest+catalog write of a document passes through ``enter``; ``close`` refuses new
+    ones and waits for those under way, so after it the store holds exactly the documents noted
+    in ``recorded`` (plus what was stored before).
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._active = 0
+        self.closed = False
+        self.recorded: dict[str, dict[str, Any]] = {}  # source path -> manifest entry
+
+    def reset(self) -> None:
+        """Open again and forget what was noted (a new run in the same process)."""
+        with self._cv:
+            self.closed = False
+            self.recorded = {}
+
+    @contextlib.contextmanager
+    def enter(self, path: str):  # type: ignore[no-untyped-def]
+        with self._cv:
+            if self.closed:
+                raise Stopped()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._active -= 1
+                self._cv.notify_all()
+
+    def note(self, path: str, entry: dict[str, Any]) -> None:
+        with self._cv:
+            self.recorded[path] = entry
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Refuse new records and wait (at most ``timeout`` s) for those under way; True when none is left."""
+        with self._cv:
+            self.closed = True
+            return self._cv.wait_for(lambda: self._active == 0, timeout)
+
+
+GATE = RecordGate()
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -128,6 +188,23 @@ def find_stored(case_id: str, source_sha256: str, document_id: str | None = None
     return None
 
 
+@task(name="check-stored")
+def check_stored(case_id: str, document_id: str) -> dict[str, Any]:
+    """Is an already stored document whole? Its objects re-read against the manifest, and its catalog row."""
+    archive = open_archive()
+    # The derived objects are re-read (small); the original is not (it may be large; verify checks it).
+    problems = archive.document_problems(case_id, document_id, roles=set(DERIVED_ROLES))
+    return {"problems": [{"key": p.key, "problem": p.problem} for p in problems],
+            "catalogued": archive.is_catalogued(case_id, document_id)}
+
+
+@task(name="recatalog", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAYS,
+      retry_condition_fn=_retry_transient)
+def recatalog(case_id: str, document_id: str) -> None:
+    """Put a stored document back into the catalog from its manifest (a crash between manifest and catalog)."""
+    open_archive().recatalog(case_id, document_id)
+
+
 @task(name="process-document")
 def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int | None,
             strict: bool) -> dict[str, Any]:
@@ -184,7 +261,9 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
         pages=[PageText(number=n, text=t, confidence=p.mean_confidence, source_page=p.number)
                for n, (p, t) in enumerate(zip(kept, processed["page_texts"], strict=True), start=1)],
     )
-    archive.record(record)
+    with GATE.enter(request.path):
+        archive.record(record)
+        GATE.note(request.path, record.to_manifest())
     return record.to_manifest()
 
 
@@ -212,12 +291,26 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
         existing = find_stored(request.case_id, sha, document_id if segment else None)
     except StorageUnavailable:
         existing = None  # the store is down: store-original retries, then the scan waits in the spool
+    healed: list[str] = []
+    if existing:
+        health = check_stored(request.case_id, existing["document_id"])
+        derived = [p for p in health["problems"] if p["key"] != existing["keys"].get("source")]
+        if derived:
+            # A derived object is missing or altered: build them again from the original (kept as it is).
+            healed = [f"{p['problem']}: {p['key']}" for p in derived]
+            existing = None
+        elif not health["catalogued"]:
+            recatalog(request.case_id, existing["document_id"])
+            healed = ["catalog"]
     if existing:
         report = DocumentReport(source_name=path.name, source_sha256=sha, document_id=existing["document_id"],
                                 case_id=request.case_id, kind=existing.get("kind"),
                                 operator=existing.get("operator"), stored_keys=existing["keys"],
                                 status="already-stored")
-        return report.to_dict() | {"page_count": existing["page_count"]}
+        return report.to_dict() | {"page_count": existing["page_count"],
+                                   "mean_confidence": existing.get("mean_confidence"),
+                                   "first_lines": _stored_first_lines(request.case_id, existing["document_id"]),
+                                   "created_at": existing.get("created_at"), "healed": healed}
     try:
         original = store_original(request, sha)
     except StorageUnavailable as exc:  # still down after the task's retries: keep the scan locally
@@ -241,9 +334,20 @@ def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = No
     report.status = "stored"
     finished = processed["finished"]
     return report.to_dict() | {"page_count": record["page_count"],
-                               "first_lines": _first_lines(processed["page_texts"]),
+                               "first_lines": _first_lines(processed["page_texts"]), "healed": healed,
                                "result_code": finished["result_code"], "signing": finished["signing"],
                                "extracted": finished["extracted"]}
+
+
+def _stored_first_lines(case_id: str, document_id: str) -> list[str]:
+    """The first lines of an already stored document, from the catalog."""
+    try:
+        for rec in open_archive().catalog.documents_for_case(case_id, with_pages=True):
+            if rec.document_id == document_id:
+                return _first_lines([p.text for p in rec.pages])
+    except SohoaError:
+        pass
+    return []
 
 
 def _claim_workdir(work_root: Path, name: str) -> Path:
@@ -324,6 +428,65 @@ def intake_request(path: str, case_id: str, kind: str | None = None, operator: s
         from flows.desk import failure_report
 
         return failure_report(Path(path).name, request.case_id, exc)
+
+
+@flow(name="heal-documents", log_prints=False)
+def heal_documents(problems: list[dict[str, Any]], uncatalogued: list[list[str]],
+                   jobs: int | None = None) -> list[dict[str, Any]]:
+    """``sohoa verify --repair``: rebuild missing/altered derived objects from the stored original, recatalog.
+
+    An original that is missing or altered cannot be rebuilt from the store; it is reported (the
+    scan itself, ingested again, or the object store's older version is the way back).
+    """
+    import tempfile
+
+    from pipeline.document import document_id_for
+
+    archive = open_archive()
+    out: list[dict[str, Any]] = []
+    by_doc: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for p in problems:
+        if p.get("document_id"):
+            by_doc.setdefault((p["case_id"], p["document_id"]), []).append(p)
+    work_root = settings().data_dir / "work"
+    work_root.mkdir(parents=True, exist_ok=True)
+    for (case, doc), probs in by_doc.items():
+        rec = next((r for r in archive.manifest_records(case) if r.document_id == doc), None)
+        if rec is None:
+            continue
+        if any(p["key"] == rec.keys.get("source") for p in probs):
+            out.append({"case_id": case, "document_id": doc, "ok": False,
+                        "message": "bản gốc bị thiếu hoặc bị thay đổi, không thể dựng lại từ kho; hãy nạp lại bản "
+                                   "quét (the original is missing or altered and cannot be rebuilt from the store; "
+                                   "ingest the scan again)"})
+            continue
+        if not rec.stack_sha256 and rec.document_id != document_id_for(rec.source_sha256):
+            out.append({"case_id": case, "document_id": doc, "ok": False,
+                        "message": "bản gốc là cả xấp nhiều hồ sơ: chạy 'sohoa repair-stacks' trước "
+                                   "(the original is a whole stack: run 'sohoa repair-stacks' first)"})
+            continue
+        with tempfile.TemporaryDirectory(prefix="heal-", dir=work_root) as tmp:
+            source = Path(tmp) / (Path(rec.source_name).name or f"source{Path(rec.keys['source']).suffix}")
+            archive.store.get_file(rec.keys["source"], source)
+            request = IntakeRequest(path=str(source), case_id=case, kind=rec.kind, operator=rec.operator,
+                                    document_id=rec.document_id, source_sha256=rec.source_sha256,
+                                    stack_sha256=rec.stack_sha256,
+                                    stack_pages=tuple(rec.stack_pages) if rec.stack_pages else None)
+            try:
+                report = ingest_one(request, work_root=work_root, jobs=jobs, spool=False)
+            except SohoaError as exc:
+                out.append({"case_id": case, "document_id": doc, "ok": False, "message": exc.user_message()})
+                continue
+        keys = ", ".join(p["key"].rsplit("/", 1)[-1] for p in probs)
+        out.append({"case_id": case, "document_id": doc, "ok": report.get("status") == "stored",
+                    "message": f"đã dựng lại {keys} từ bản gốc (rebuilt {keys} from the original)"})
+    for case, doc in uncatalogued:
+        if (case, doc) in by_doc:
+            continue  # rebuilt above, which catalogued it again
+        archive.recatalog(case, doc)
+        out.append({"case_id": case, "document_id": doc, "ok": archive.is_catalogued(case, doc),
+                    "message": "đã đưa lại vào danh mục tìm kiếm (put back into the search catalog)"})
+    return out
 
 
 @flow(name="intake-job", log_prints=False)

@@ -15,6 +15,7 @@ from models.errors import (
     SohoaError,
     StorageError,
     StorageUnavailable,
+    MissingFile,
     UnsupportedFormat,
     UploadTooLarge,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredObject",
+    "MissingFile",
     "UnsupportedFormat",
     "UploadTooLarge",
 ]

@@ -69,6 +69,14 @@ class EmptyFile(InputFileError):
         )
 
 
+class MissingFile(InputFileError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} does not exist (no file or folder by that name); check the name and the folder.",
+            f"Không có tệp {name} (không có tệp hay thư mục nào tên như vậy); hãy kiểm tra tên và thư mục.",
+        )
+
+
 class UnsupportedFormat(InputFileError):
     def __init__(self, name: str, detail: str = "") -> None:
         extra = f" ({detail})" if detail else ""

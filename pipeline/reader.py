@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 import numpy as np
 
 from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
+from models.errors import MissingFile
 from models.errors import FileTooLarge, NotAPageShape, TooManyPages
 from pipeline import pdf
 
@@ -104,7 +105,11 @@ class Limits:
 def sha256_of(path: Path) -> str:
     """SHA-256 of a file, streamed."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise MissingFile(str(path)) from None
+    with f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -115,7 +120,7 @@ def sniff_format(path: Path) -> str:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise UnsupportedFormat(path.name, "file not found") from None
+        raise MissingFile(str(path)) from None
     if path.is_dir():
         raise UnsupportedFormat(path.name, "it is a folder")
     if size == 0:

@@ -443,19 +443,70 @@ class Archive:
                 problems.extend(VerifyProblem(case, doc, entry.get("keys", {}).get("source", pending_key(case, doc)),
                                               "incomplete") for doc, entry in sorted(listing.pending.items()))
                 for entry in listing.documents:
-                    checksums = dict(entry.get("checksums") or {})
-                    checksums.setdefault("source", entry.get("source_sha256"))
-                    for role, key in sorted((entry.get("keys") or {}).items()):
-                        expected = checksums.get(role)
-                        try:
-                            actual = sha256_of_object(self.store, key, Path(scratch))
-                        except NotFound:
-                            problems.append(VerifyProblem(case, entry.get("document_id"), key, "missing", expected))
-                            continue
-                        if expected and actual != expected:
-                            problems.append(VerifyProblem(case, entry.get("document_id"), key,
-                                                          "checksum_mismatch", expected, actual))
+                    problems += self._entry_problems(case, entry, Path(scratch))
         return problems
+
+    def _entry_problems(self, case: str, entry: dict[str, Any], scratch: Path,
+                        roles: set[str] | None = None) -> list[VerifyProblem]:
+        problems = []
+        checksums = dict(entry.get("checksums") or {})
+        checksums.setdefault("source", entry.get("source_sha256"))
+        for role, key in sorted((entry.get("keys") or {}).items()):
+            if roles is not None and role not in roles:
+                continue
+            expected = checksums.get(role)
+            try:
+                actual = sha256_of_object(self.store, key, scratch)
+            except NotFound:
+                problems.append(VerifyProblem(case, entry.get("document_id"), key, "missing", expected))
+                continue
+            if expected and actual != expected:
+                problems.append(VerifyProblem(case, entry.get("document_id"), key,
+                                              "checksum_mismatch", expected, actual))
+        return problems
+
+    def document_problems(self, case_id: str | CaseId, document_id: str,
+                          roles: set[str] | None = None) -> list[VerifyProblem]:
+        """The fixity problems of one document (its objects, or those of ``roles``, re-read and hashed)."""
+        entry = next((e for e in self.read_case(case_id).documents if e.get("document_id") == document_id), None)
+        if entry is None:
+            return []
+        with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as scratch:
+            return self._entry_problems(str(case_id), entry, Path(scratch), roles)
+
+    def is_catalogued(self, case_id: str | CaseId, document_id: str) -> bool:
+        """True when the catalog has a row for this document of this case."""
+        return any(d.document_id == document_id for d in self.catalog.documents_for_case(str(case_id)))
+
+    def recatalog(self, case_id: str | CaseId, document_id: str) -> DocumentRecord | None:
+        """Put one document back into the catalog from its manifest entry and ocr.json (heals a lost row)."""
+        rec = next((r for r in self.manifest_records(case_id) if r.document_id == document_id), None)
+        if rec is None:
+            return None
+        key = rec.keys.get("ocr_json")
+        if key:
+            try:
+                rec.pages = pages_from_ocr_json(self.store.get_bytes(key))
+            except (NotFound, ValueError, KeyError, TypeError):
+                log.warning("recatalog: %s is missing or unreadable; %s is catalogued without text", key, document_id)
+        self.catalog.record_document(rec)
+        return rec
+
+    def uncatalogued(self, case_id: str | CaseId | None = None) -> list[tuple[str, str]]:
+        """(case, document) pairs a manifest lists but the catalog lacks (a crash between the two)."""
+        out = []
+        for case in [str(case_id)] if case_id is not None else self.manifest_cases():
+            have = {d.document_id for d in self.catalog.documents_for_case(case)}
+            try:
+                out += [(case, r.document_id) for r in self.manifest_records(case) if r.document_id not in have]
+            except (ValueError, TypeError, KeyError):
+                continue
+        return out
+
+    @property
+    def links_expire(self) -> bool:
+        """False when the store's links are plain file paths (the local folder store): they never expire."""
+        return bool(getattr(self.store, "presign_expires", True))
 
     def link(self, case_id: str | CaseId, *, expires: dt.timedelta) -> list[tuple[str, str]]:
         """(document_id, presigned URL of its searchable PDF) for every document of a case that has one."""

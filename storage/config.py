@@ -125,13 +125,24 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    """Create ``path`` (if missing) as 0600, or narrow an existing one of ours to 0600.
+
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, and this runs on the SQLite catalog while the process may already have it
+    open (a second ``open_catalog`` in the web app): its locks would silently go, and another
+    process's commits could be lost.
+    """
     try:
-        if os.fstat(fd).st_uid == os.getuid():
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return path
+    except FileExistsError:
+        pass
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass
     return path
 
 

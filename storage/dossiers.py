@@ -7,7 +7,6 @@ later), and checked again on every row as a second line.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import io
 import shutil
 import zipfile
@@ -16,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from models import CaseId, DocumentRecord, InvalidCaseId, NotFound, SearchHit, StoredObject
 from models.policy import unit_of
-from storage.catalog import Catalog, cases, documents
+from storage.catalog import Catalog
 from storage.objectstore import CHUNK, ObjectStore, write_atomic
 
 DOCUMENT_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-_")
@@ -48,47 +45,35 @@ class CaseHits:
 
     def to_dict(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "score": self.score,
-                "hits": [h.to_dict() if hasattr(h, "to_dict") else h.__dict__ for h in self.hits]}
+                "hits": [h.to_dict() for h in self.hits]}
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
+class CaseResults(list):  # list[CaseHits]
+    """Search results grouped by case; ``capped`` when the catalog ranked only its window of matches."""
+
+    capped: bool = False
 
 
 def search_cases(catalog: Catalog, query: str, *, units: Collection[str], unit: str | None = None,
                  since: dt.date | None = None, until: dt.date | None = None, kind: str | None = None,
-                 limit: int = 50) -> list[CaseHits]:
+                 limit: int = 50) -> CaseResults:
     """Search the pages of the cases of ``units`` (narrowed to ``unit``), grouped by case, best case first."""
     allowed = sorted(set(units) if unit is None else set(units) & {unit})
+    out = CaseResults()
     if not allowed or not query.strip():
-        return []
-    if _accepts(catalog.search, "units"):
-        hits = list(catalog.search(query, units=allowed, since=since, until=until, kind=kind, limit=limit))
-    else:  # the catalog of before unit filters: one query per unit, merged by score
-        hits = []
-        for u in allowed:
-            hits += catalog.search(query, case_prefix=u + "-", limit=limit)
-        hits.sort(key=lambda h: -h.score)
+        return out
+    found = catalog.search(query, units=allowed, since=since, until=until, kind=kind, limit=limit)
+    out.capped = bool(getattr(found, "capped", False))
+    hits = list(found)
     groups: dict[str, CaseHits] = {}
     for h in hits:
         if unit_of(h.case_id) not in allowed:  # second line of defence: never show another unit's row
             continue
-        received = _received(h.case_id)
-        if (since and (received is None or received < since)) or (until and (received is None or received > until)):
-            continue
-        if kind and h.kind != kind:
-            continue
         g = groups.setdefault(h.case_id, CaseHits(case_id=h.case_id, score=h.score))
         g.score = max(g.score, h.score)
         g.hits.append(h)
-    return sorted(groups.values(), key=lambda g: -g.score)
-
-
-def _received(case_id: str) -> dt.date | None:
-    try:
-        return CaseId.parse(case_id).received
-    except InvalidCaseId:
-        return None
+    out.extend(sorted(groups.values(), key=lambda g: -g.score))
+    return out
 
 
 def list_cases(catalog: Catalog, *, units: Collection[str], unit: str | None = None, since: dt.date | None = None,
@@ -97,27 +82,8 @@ def list_cases(catalog: Catalog, *, units: Collection[str], unit: str | None = N
     allowed = sorted(set(units) if unit is None else set(units) & {unit})
     if not allowed:
         return []
-    if hasattr(catalog, "list_cases"):
-        rows = catalog.list_cases(units=allowed, since=since, until=until, limit=limit, offset=offset)
-        return [r.to_dict() for r in rows if unit_of(r.case_id) in allowed]
-    q = (sa.select(cases.c.case_id, cases.c.agency, cases.c.received_on, cases.c.first_seen_at,
-                   sa.func.count(documents.c.id).label("document_count"),
-                   sa.func.coalesce(sa.func.sum(documents.c.page_count), 0).label("page_count"),
-                   sa.func.max(documents.c.created_at).label("last_stored_at"))
-         .select_from(cases.outerjoin(documents, documents.c.case_id == cases.c.case_id))
-         .where(cases.c.agency.in_(allowed))
-         .group_by(cases.c.case_id, cases.c.agency, cases.c.received_on, cases.c.first_seen_at)
-         .order_by(cases.c.received_on.desc(), cases.c.case_id.desc()).limit(limit).offset(offset))
-    if since:
-        q = q.where(cases.c.received_on >= since)
-    if until:
-        q = q.where(cases.c.received_on <= until)
-    with catalog.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    iso = lambda v: None if v is None else v.isoformat()  # noqa: E731
-    return [{"case_id": r.case_id, "agency": r.agency, "received_on": iso(r.received_on),
-             "document_count": int(r.document_count), "page_count": int(r.page_count),
-             "first_seen_at": iso(r.first_seen_at), "last_stored_at": iso(r.last_stored_at)} for r in rows]
+    rows = catalog.list_cases(units=allowed, since=since, until=until, limit=limit, offset=offset)
+    return [r.to_dict() for r in rows if unit_of(r.case_id) in allowed]
 
 
 def case_documents(catalog: Catalog, case_id: str) -> list[DocumentRecord]:

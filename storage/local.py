@@ -38,6 +38,8 @@ def _not_found(key: str) -> NotFound:
 class LocalStore:
     """Objects as files under ``root``; ``<file>.meta.json`` holds size, sha256, content type, metadata."""
 
+    presign_expires = False  # presign() gives a plain file:// path: nothing expires, nothing is signed
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         try:

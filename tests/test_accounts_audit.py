@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -137,3 +138,31 @@ def test_drop_all_and_migrate_again(db):
     db.drop_all()
     db.migrate()
     assert Accounts(db.engine).list_users() == []
+
+
+def test_opening_the_catalog_again_keeps_this_processs_sqlite_locks(tmp_path):
+    """Regression: open_catalog used to open and close the database file, which drops every POSIX
+    lock the process holds on it. A WAL connection keeps a shared lock on the file for its whole
+    life; without it another process believes it is the last user, checkpoints and resets the WAL,
+    and a write it made (a token revoked from the CLI) was lost under the running web app."""
+    import subprocess
+    import sys
+
+    from storage.config import Settings, open_catalog
+
+    settings = Settings.from_env({"SOHOA_DATA_DIR": str(tmp_path / "data")})
+    first = open_catalog(settings)
+    db = settings.database_url[len("sqlite:///"):]
+    probe = ("import fcntl, os\n"
+             f"fd = os.open({db!r}, os.O_RDWR)\n"
+             "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002, 0)\n"
+             "except OSError:\n    print('held')\nelse:\n    print('free')\n")
+    with first.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM users").scalar()  # the connection holds SQLite's shared lock
+        before = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+        open_catalog(settings, migrate=False)
+        after = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+    assert before.strip() == "held"
+    assert after.strip() == "held"
+    assert (Path(db).stat().st_mode & 0o777) == 0o600
+    first.close()

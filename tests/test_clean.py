@@ -1,11 +1,9 @@
-"""Page cleaning on synthetic counter scans with known skew and rotation (made by synth_scans.py)."""
+"""Page cleaning on synthetic counter scans with known skew and rotation (pipeline.sample.synthetic_scans).
+
+The pages are made here from the project's own sample text: no shared data is needed.
+"""
 from __future__ import annotations
 
-import os
-
-import csv
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -16,29 +14,21 @@ from PIL import Image
 
 from pipeline import ocr
 from pipeline.clean import CleanedPage, clean_page, remove_speckle
+from pipeline.sample import synthetic_scans
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
-
-SYNTH = SHARED / "bench" / "synth_scans.py"
-SEED = next(iter(sorted((SHARED / "seed").glob("*.txt"))), None)
-# A fresh clone has no ../shared: the tests on synthetic scans skip (in synth), saying why; the others run.
 DPI = 300
 
 
-def synth(out: Path, *extra: str) -> list[dict[str, str]]:
+def synth(out: Path, *, pages: int, profile: str, stamp: bool = False, fmt: str = "png") -> list[dict[str, str]]:
     """Synthetic scanned pages and their manifest rows (true skew, rotation, truth file)."""
-    if SEED is None or not SYNTH.exists():
-        pytest.skip(f"no shared generator/seed text at {SHARED} (set SOHOA_SHARED)")
-    subprocess.run([sys.executable, str(SYNTH), str(SEED), str(out), *extra], check=True, capture_output=True)
-    with open(out / "manifest.tsv", encoding="utf-8") as f:
-        return [{**row, "dir": str(out)} for row in csv.DictReader(f, delimiter="\t")]
+    return synthetic_scans(out, pages=pages, profile=profile, stamp=stamp, fmt=fmt, dpi=DPI)
 
 
 @pytest.fixture(scope="module")
 def rough(tmp_path_factory) -> list[tuple[dict[str, str], CleanedPage]]:
-    """Four rough pages (seed 61: rotated 180, upright, 270 and 90; skew up to 4°), cleaned with OSD."""
+    """Four rough pages (rotated 180, upright, 270 and 90; skew up to 4°), cleaned with OSD."""
     out = tmp_path_factory.mktemp("rough")
-    rows = synth(out, "--pages", "4", "--profile", "rough")
+    rows = synth(out, pages=4, profile="rough")
     return [(row, clean_page(Path(row["dir"]) / row["page"], dpi=DPI, workdir=out / "work", stem=f"p{n}"))
             for n, row in enumerate(rows, start=1)]
 
@@ -47,7 +37,7 @@ def rough(tmp_path_factory) -> list[tuple[dict[str, str], CleanedPage]]:
 def stamped(tmp_path_factory) -> tuple[Path, Path]:
     """A colour JPEG with a red seal, and the same kind of page in grey saved as colour JPEG."""
     out = tmp_path_factory.mktemp("stamp")
-    row = synth(out, "--pages", "1", "--profile", "office", "--stamp", "--format", "jpg")[0]
+    row = synth(out, pages=1, profile="office", stamp=True, fmt="jpg")[0]
     seal = Path(row["dir"]) / row["page"]
     grey = cv2.cvtColor(cv2.imread(str(seal)), cv2.COLOR_BGR2GRAY)
     grey[grey.shape[0] // 2:] = 225  # no seal: the lower half is plain paper
@@ -96,7 +86,7 @@ def test_ocr_image_is_one_bit_and_named_after_the_page(rough):
 
 
 def test_scanner_border_removed(rough):
-    row, page = rough[1]  # upright; synth_scans paints a dark band down the left and along the top
+    row, page = rough[1]  # upright; synthetic_scans paints a dark band down the left and along the top
     raw = cv2.imread(str(Path(row["dir"]) / row["page"]), cv2.IMREAD_GRAYSCALE)
     assert raw[:, :8].mean() < 80 and raw[:4].mean() < 80
     cleaned = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)

@@ -28,7 +28,7 @@ def page_images(path: Path) -> list[str]:
     with pikepdf.open(path) as pdf:
         out = []
         for page in pdf.pages:
-            images = list(page.images.values())
+            images = list(page.get_images().values())
             out.append(hashlib.sha256(images[0].read_raw_bytes()).hexdigest() if images else "")
         return out
 
@@ -171,3 +171,29 @@ def test_repair_stacks_rewrites_only_the_affected_originals(prefect_harness, dat
     capsys.readouterr()
     assert main(["repair-stacks"]) == 0
     assert "nothing to repair" in capsys.readouterr().out
+
+
+def test_repair_on_s3_keeps_the_stack_as_the_older_object_version(s3_store, tmp_path, two_case_stack):
+    """The same repair on a real S3 server (SeaweedFS, versioning on): the old bytes stay a version back."""
+    from flows.repair import repair_stacks
+    from storage.archive import Archive
+    from storage.catalog import Catalog
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    catalog.migrate()
+    archive = Archive(s3_store, catalog)
+    stack_sha = sha256_of(two_case_stack)
+    stack_images = page_images(two_case_stack)
+    old = _write_old_layout(archive, two_case_stack, tmp_path)
+    repairs = repair_stacks(archive, work_root=tmp_path / "work")
+    assert sorted((r.case_id, r.status, r.pages) for r in repairs) == [
+        (CASE_B, "repaired", [5]), (CASE_A, "repaired", [2, 3])]
+    for case, own in ((CASE_A, stack_images[1:3]), (CASE_B, [stack_images[4]])):
+        key = old[case].keys["source"]
+        now = tmp_path / f"s3-{case}.pdf"
+        s3_store.get_file(key, now)
+        assert page_images(now) == own
+        assert len(s3_store.versions(key)) == 2  # the whole stack is the older version, not lost
+        assert archive.manifest_records(case)[0].stack_sha256 == stack_sha
+    assert s3_store.stat(f"stacks/{stack_sha}/source.pdf").sha256 == stack_sha
+    assert repair_stacks(archive, work_root=tmp_path / "work") == []

@@ -91,14 +91,16 @@ def test_range_etag_and_stable_urls_with_a_read_token(web_server, web_data, lan)
     assert api.get(f"/api/v1/cases/{CASE_B}").status_code == 404
     # A read token cannot upload (the scope check answers before any upload code runs).
     assert api.post(f"/api/v1/cases/{CASE_A}/scans", files={"file": ("a.pdf", b"%PDF-1.7")}).status_code == 403
-    run_cli(web_data, "token", "revoke", "egov-read")
+    revoked = run_cli(web_data, "token", "revoke", "egov-read")
+    assert revoked.returncode == 0, revoked.stderr
     assert api.get(url).status_code == 401
 
 
 def test_write_token_passes_the_scope_check(web_server, web_data):
     res = run_cli(web_data, "token", "add", "scanner-1", "--unit", "000.00.14.H56", "--scope", "write")
     api = httpx.Client(base_url=web_server.url, headers={"Authorization": f"Bearer {res.stdout.strip()}"})
-    assert api.post(f"/api/v1/cases/{CASE_A}/scans").status_code == 501  # allowed; the upload arrives with the desk
+    # Past the scope check: the desk's upload itself answers (415: no multipart body was sent).
+    assert api.post(f"/api/v1/cases/{CASE_A}/scans").status_code == 415
     assert api.post(f"/api/v1/cases/{CASE_B}/scans").status_code == 403
 
 
@@ -112,7 +114,7 @@ def test_case_zip_and_merged_pdf(lan):
     with pikepdf.open(io.BytesIO(merged.content)) as pdf:
         assert len(pdf.pages) == 3
         with pdf.open_outline() as outline:
-            assert [o.title for o in outline.root] == ["Đơn đề nghị — ho-so-mau.tif"]
+            assert [o.title for o in outline.root] == ["1. Đơn đề nghị — ho-so-mau.tif (3 trang)"]
 
 
 def test_original_only_for_archivists(web_server, lan):
@@ -155,6 +157,12 @@ def test_another_units_case_is_not_found_like_a_missing_one(lan):
 def test_ids_in_urls_are_validated_before_storage(lan, path):
     r = lan.get(path)
     assert r.status_code == 404
+
+
+def test_a_malformed_id_is_refused_by_the_guard_and_audited(web_data, lan):
+    assert lan.get("/api/v1/cases/..%2F..%2Fetc%2Fpasswd/files.zip").status_code == 404
+    entries = __import__("json").loads(run_cli(web_data, "audit", "--json", "--limit", "5").stdout)
+    assert any(e["outcome"] == "not_found" and e["detail"].startswith("malformed id in URL") for e in entries)
 
 
 def test_unauthenticated_goes_to_sign_in_or_401(web_server):
@@ -231,6 +239,15 @@ def test_sessions_are_shared_by_replicas(web_server, proxied_server):
         assert other.get(f"/api/v1/cases/{CASE_A}").status_code == 401  # signed out on one, gone on both
 
 
+def test_operator_reaches_the_desk_and_a_handler_is_not_offered_it(web_server, lan):
+    assert 'href="/desk"' not in lan.get("/cases").text
+    with signed_in(web_server.url, "hoa") as hoa:
+        assert 'href="/desk"' in hoa.get("/cases").text
+        desk = hoa.get("/desk")
+        assert desk.status_code == 200 and "Quầy nhận hồ sơ" in desk.text
+        assert re.search(r'data-csrf="[^"]{20,}"', desk.text)
+
+
 def test_csrf_token_required_on_every_form(web_server, lan):
     forms = []
     doc = doc_of(lan, CASE_A)
@@ -253,15 +270,26 @@ def test_csrf_token_required_on_every_form(web_server, lan):
         assert c.post(f"/api/v1/cases/{CASE_A}/scans").status_code == 403
 
 
+def test_signed_in_users_are_sent_on_from_the_sign_in_page(web_server, lan):
+    """Regression: the sign-in page's ``next`` parameter shadowed next() and a signed-in user got a 500."""
+    r = lan.get("/sign-in")
+    assert r.status_code == 303 and r.headers["location"] == "/search"
+    assert lan.get("/").headers["location"] == "/search"
+    with signed_in(web_server.url, "quan") as quan:
+        assert quan.get("/sign-in").headers["location"] == "/admin/audit"
+        assert quan.get("/").headers["location"] == "/admin/audit"
+
+
 def test_security_headers_and_no_inline_script(lan):
     doc = doc_of(lan, CASE_A)
     for path in ("/sign-in", "/search?q=x", f"/cases/{CASE_A}", f"/cases/{CASE_A}/documents/{doc}", "/api/docs"):
         r = lan.get(path)
+        assert "content-security-policy" in r.headers, (path, r.status_code, dict(r.headers))
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text), path
-        assert " on" not in re.sub(r"<[^>]*>", "", r.text) or not re.search(r"<[^>]+\son\w+=", r.text)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", r.text), path  # no inline event handlers either
         assert "http://" not in r.text.replace("http://127.0.0.1", "") and "https://" not in r.text  # no CDN
 
 

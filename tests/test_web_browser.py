@@ -66,6 +66,7 @@ def test_handler_signs_in_searches_opens_downloads_is_refused_and_signs_out(brow
     page.wait_for_selector("iframe.pdf")
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator(".thumbs img").count() == 3
+    page.wait_for_timeout(2500)  # let Chromium's PDF viewer draw inside the iframe before the screenshot
     page.screenshot(path=ARTIFACTS / "05-document.png", full_page=True)
 
     page.click(".thumbs a >> nth=1")  # page 2 of the PDF, rendered by the server
@@ -93,4 +94,31 @@ def test_handler_signs_in_searches_opens_downloads_is_refused_and_signs_out(brow
     assert "/sign-in" in page.url
     page.screenshot(path=ARTIFACTS / "08-signed-out.png", full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+    context.close()
+
+
+def test_admin_sees_who_saw_the_dossier_and_the_api_page_renders(browser, web_server):
+    from tests.web_fixtures import signed_in
+
+    with signed_in(web_server.url, "lan") as lan:
+        assert lan.get(f"/cases/{CASE_A}").status_code == 200
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{web_server.url}/sign-in")
+    page.fill("input[name=name]", "quan")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/audit")  # an administrator reads no dossiers: the audit page, not search
+    assert "Tìm kiếm" not in page.inner_text("header")
+    page.goto(f"{web_server.url}/admin/audit?case={CASE_A}&verify=true")
+    assert "Chuỗi băm nguyên vẹn" in page.inner_text("main")
+    assert "user:lan" in page.inner_text("table.audit")
+    page.screenshot(path=ARTIFACTS / "09-admin-audit.png", full_page=False)
+    page.goto(f"{web_server.url}/api/docs")
+    page.wait_for_selector("#api-endpoints .ep")  # rendered by /static/app.js from the OpenAPI JSON
+    assert "/api/v1/cases/{case}/documents/{doc}/searchable.pdf" in page.inner_text("#api-endpoints")
+    page.screenshot(path=ARTIFACTS / "10-api-docs.png", full_page=False)
+    assert not errors, errors
     context.close()

@@ -27,6 +27,7 @@ USERS = {  # name: (role, units)
     "minh": ("handler", ["000.00.22.H56"]),
     "thu": ("archivist", ["000.00.14.H56"]),
     "quan": ("admin", []),
+    "hoa": ("operator", ["000.00.14.H56"]),
     "vy": ("handler", ["000.00.14.H56"]),    # is disabled by a test
     "khoa": ("handler", ["000.00.14.H56"]),  # its sign-ins are throttled by a test
 }
@@ -59,25 +60,31 @@ def ingest(path: Path, case_id: str, *, kind: str, operator: str, work: Path) ->
     return store_results.fn(request, processed, original["key"])
 
 
-def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None = None) -> dict[str, str]:
-    """Ingest the sample into two cases of two units and create the test accounts; returns the env used."""
+def seed(data_dir: Path, sample: list[Path], *, extra_env: dict[str, str] | None = None,
+         documents: list[tuple[int, str, str, str]] | None = None) -> dict[str, str]:
+    """Ingest the sample into two cases of two units and create the test accounts; returns the env used.
+
+    ``documents``: (index into ``sample``, case ID, kind, operator) to ingest instead of the default two.
+    """
     values = {"SOHOA_DATA_DIR": str(data_dir), **(extra_env or {})}
+    documents = documents or [(0, CASE_A, "Đơn đề nghị", "hoa.tran"), (2, CASE_B, "Quyết định", "binh.le")]
     with env(**values):
         from storage.accounts import Accounts
         from storage.config import Settings, open_catalog
 
         work = data_dir / "work"
-        ingest(sample[0], CASE_A, kind="Đơn đề nghị", operator="hoa.tran", work=work)
-        ingest(sample[2], CASE_B, kind="Quyết định", operator="binh.le", work=work)
-        # CASE_A's document carries the agency's (TEST) signature, CASE_B's is left "chưa ký số".
-        from flows.signing import sign_stored
-        from pipeline.keyring import init_test_keys, keys_dir_for
+        for index, case_id, kind, operator in documents:
+            ingest(sample[index], case_id, kind=kind, operator=operator, work=work)
+        if any(case_id == CASE_A for _, case_id, _, _ in documents):
+            # CASE_A's document carries the agency's (TEST) signature, CASE_B's is left "chưa ký số".
+            from flows.signing import sign_stored
+            from pipeline.keyring import init_test_keys, keys_dir_for
 
-        init_test_keys(keys_dir_for(data_dir), operator="hoa.tran")
-        catalog = open_catalog(Settings.from_env())
-        [(case_a, doc_a)] = [(c, d) for c, d in catalog.unsigned_documents() if c == CASE_A]
-        catalog.close()
-        sign_stored(case_a, doc_a)
+            init_test_keys(keys_dir_for(data_dir), operator="hoa.tran")
+            catalog = open_catalog(Settings.from_env())
+            [(case_a, doc_a)] = [(c, d) for c, d in catalog.unsigned_documents() if c == CASE_A]
+            catalog.close()
+            sign_stored(case_a, doc_a)
         catalog = open_catalog(Settings.from_env())
         accounts = Accounts(catalog.engine)
         for name, (role, units) in USERS.items():
@@ -100,7 +107,8 @@ class WebServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        full = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        # The desk's intake service (issue 12) is not started by these servers unless a test asks for it.
+        full = {**os.environ, "SOHOA_INTAKE_SERVICE": "0", **self.env, "PYTHONPATH": str(ROOT)}
         self.log = Path(self.env["SOHOA_DATA_DIR"]) / f"web-{self.port}.log"
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port)],

@@ -105,9 +105,12 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
     services = open_services(settings, web)
 
+    from web.routes import admin, api, auth, desk, pages
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         await run_in_threadpool(export_audit, services)
+        await run_in_threadpool(desk.start, app)  # the desk's intake service (SOHOA_INTAKE_SERVICE=0: elsewhere)
         task = asyncio.create_task(_export_loop(services))
         try:
             yield
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await run_in_threadpool(desk.stop, app)
 
     app = FastAPI(title="sohoa", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
@@ -128,9 +132,9 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(services.web.trusted_proxies))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from web.routes import admin, api, auth, pages
-
+    desk.install(app)
     app.include_router(auth.router)
+    app.include_router(desk.router)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(admin.router)

@@ -28,8 +28,8 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
-# Reads whose allowed requests are worth a line in the trail (every refusal is always recorded).
-AUDITED_READS = frozenset(Action) - {Action.LIST_CASES}
+# Actions whose allowed requests are written to the trail (every refusal is always recorded).
+AUDITED_READS = frozenset(Action)
 
 
 def services_of(request: Request) -> Services:
@@ -111,8 +111,9 @@ def _refuse(decision: Decision) -> HTTPException:
 class Guard:
     """``Depends(Guard(Action.VIEW_CASE))``: authenticate, validate IDs, decide, check CSRF, audit."""
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: Action, *, audit_allowed: bool = True) -> None:
         self.action = action
+        self.audit_allowed = audit_allowed
 
     async def __call__(self, request: Request) -> Ctx:
         services = services_of(request)
@@ -148,15 +149,19 @@ class Guard:
             raise _refuse(decision)
         ctx = Ctx(principal=principal, services=services, request=request, action=self.action,  # type: ignore[arg-type]
                   case_id=case_id, document_id=document_id, unit=unit, session=session)
-        if self.action in AUDITED_READS:
+        if self.action in AUDITED_READS and self.audit_allowed:
             detail = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             await run_in_threadpool(ctx.audit, self.action, "allowed", detail=detail[:500])
         return ctx
 
 
-def guard(action: Action) -> Any:
-    """The dependency for a route doing ``action``: ``ctx: Annotated[Ctx, guard(Action.SEARCH)]``."""
-    return Depends(Guard(action))
+def guard(action: Action, *, audit_allowed: bool = True) -> Any:
+    """The dependency for a route doing ``action``: ``ctx: Annotated[Ctx, guard(Action.SEARCH)]``.
+
+    ``audit_allowed=False`` only for page thumbnails: the page that shows them is the recorded view,
+    and a refused thumbnail is still recorded.
+    """
+    return Depends(Guard(action, audit_allowed=audit_allowed))
 
 
 def anonymous_csrf(request: Request) -> str:

@@ -7,13 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from models import DocumentRecord, NotFound
 from models.policy import Action, readable_units
-from pipeline.pdf import merge_pdfs
 from storage import dossiers
 from storage.objectstore import sha256_file
 from web.deps import Ctx, guard
@@ -83,7 +81,7 @@ def search(ctx: Annotated[Ctx, guard(Action.SEARCH)], q: Annotated[str, Query(mi
            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     groups = dossiers.search_cases(ctx.services.catalog, q, units=readable_units(ctx.principal), unit=ctx.unit,
                                    since=parse_day(since), until=parse_day(until), kind=kind or None, limit=limit)
-    return {"query": q, "cases": [g.to_dict() for g in groups]}
+    return {"query": q, "capped": groups.capped, "cases": [g.to_dict() for g in groups]}
 
 
 @router.get("/cases/{case}", summary="One case and its documents")
@@ -167,24 +165,26 @@ def case_zip(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)]) -> Response:
 
 
 def _merged(ctx: Ctx, docs: list[DocumentRecord]) -> tuple[Path, str]:
-    cache = ctx.services.cache_dir / "objects"
-    parts = []
+    """The case's merged PDF (flows.common.write_case_pdf, as ``sohoa get --merged``), cached by its parts' hashes."""
+    from flows.common import write_case_pdf
+    from storage.archive import Archive
+
+    hashes = []
     for rec in docs:
         if rec.keys.get("searchable_pdf"):
-            path, st = dossiers.local_copy(ctx.services.store, rec.keys["searchable_pdf"], cache)
-            title = f"{rec.kind or 'Tài liệu'} — {rec.source_name}"
-            parts.append((path, title, st.sha256))
-    if not parts:
+            st = ctx.services.store.stat(rec.keys["searchable_pdf"])
+            if st is not None:
+                hashes.append(f"{rec.document_id}:{st.sha256}:{rec.kind}:{rec.source_name}")
+    if not hashes:
         raise HTTPException(404, "not found")
-    digest = hashlib.sha256("".join(f"{s}:{t}\n" for _, t, s in parts).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
     out = ctx.services.cache_dir / "merged" / f"{digest}.pdf"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".part", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
-        merge_pdfs([(p, t) for p, t, _ in parts], tmp_path, title=f"Hồ sơ {ctx.case_id}",
-                   case_id=str(ctx.case_id))
-        tmp_path.replace(out)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+            built = write_case_pdf(ctx.case_id, Path(tmp) / "case.pdf",  # type: ignore[arg-type]
+                                   archive=Archive(ctx.services.store, ctx.services.catalog))
+            built.replace(out)
     return out, sha256_file(out)
 
 
@@ -196,9 +196,3 @@ def merged_pdf(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)], download: bool 
     path, sha = _merged(ctx, docs)
     return file_response(ctx.request, path, sha256=sha, filename=f"{ctx.case_id}.pdf",
                          content_type="application/pdf", inline=not download)
-
-
-@router.post("/cases/{case}/scans", status_code=501,
-             summary="Upload scans to a case (write scope, operators); the upload itself arrives with the desk")
-async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)]) -> Response:
-    return Response('{"detail": "upload not implemented yet"}', status_code=501, media_type="application/json")

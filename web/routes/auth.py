@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from models.policy import Principal
 from storage.accounts import NAME_PATTERN
 from web.app import templates
 from web.deps import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, resolve_principal, services_of
@@ -24,6 +25,17 @@ def safe_next(target: str | None) -> str:
         return "/search"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else "/search"
+
+
+def only_role(principal: Principal) -> str:
+    """The role of a principal that has exactly one (every account), else ''."""
+    roles = [r.value for r in principal.roles]
+    return roles[0] if len(roles) == 1 else ""
+
+
+def landing(user_role: str, next_url: str) -> str:
+    """Where a user goes after signing in: an administrator reads no dossiers, so the audit page."""
+    return "/admin/audit" if user_role == "admin" and next_url == "/search" else next_url
 
 
 def set_session_cookie(request: Request, response: Response, value: str) -> None:
@@ -47,14 +59,16 @@ def sign_in_page(request: Request, *, error: str | None = None, status: int = 20
 @router.get("/")
 def home(request: Request) -> Response:
     principal, _ = resolve_principal(request)
-    return RedirectResponse("/search" if principal else "/sign-in", status_code=303)
+    if principal is None:
+        return RedirectResponse("/sign-in", status_code=303)
+    return RedirectResponse(landing(only_role(principal), "/search"), status_code=303)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request, next: str | None = None) -> Response:
     principal, _ = resolve_principal(request)
     if principal is not None and principal.kind == "user":
-        return RedirectResponse(safe_next(next), status_code=303)
+        return RedirectResponse(landing(only_role(principal), safe_next(next)), status_code=303)
     return sign_in_page(request, next_url=safe_next(next))
 
 
@@ -96,7 +110,7 @@ async def sign_in(request: Request) -> Response:
                             error="Tên đăng nhập hoặc mật khẩu không đúng. (Wrong name or password.)")
     cookie, _ = await run_in_threadpool(services.accounts.start_session, user, client=client)
     await run_in_threadpool(audit.append, actor=f"user:{user.name}", action="sign_in", outcome="allowed", client=client)
-    response = RedirectResponse(next_url, status_code=303)
+    response = RedirectResponse(landing(user.role.value, next_url), status_code=303)
     set_session_cookie(request, response, cookie)
     return response
 
@@ -170,7 +184,7 @@ def oidc_callback(request: Request, code: str = "", state: str = "", error: str 
     next_url = safe_next(json.loads(pending).get("next"))
     cookie, _ = services.accounts.start_session(user, client=client)
     services.audit.append(actor=f"user:{user.name}", action="sign_in", outcome="allowed", client=client, detail="oidc")
-    response = RedirectResponse(next_url, status_code=303)
+    response = RedirectResponse(landing(user.role.value, next_url), status_code=303)
     set_session_cookie(request, response, cookie)
     response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
     return response

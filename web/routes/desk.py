@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -176,8 +176,8 @@ class JobGuard:
         return ctx, found
 
 
-JobRead = Annotated[tuple[Ctx, ScanJob], JobGuard(Action.VIEW_CASE)]
-JobWrite = Annotated[tuple[Ctx, ScanJob], JobGuard(Action.UPLOAD)]
+JobRead = Annotated[tuple[Ctx, ScanJob], Depends(JobGuard(Action.VIEW_CASE))]
+JobWrite = Annotated[tuple[Ctx, ScanJob], Depends(JobGuard(Action.UPLOAD))]
 
 
 # ------------------------------------------------------------------------------ API

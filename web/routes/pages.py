@@ -114,7 +114,8 @@ def page_view(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int) -> 
 
 
 @router.get("/cases/{case}/documents/{doc}/pages/{number:int}.png")
-def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)], number: int, w: int = 200) -> Response:
+def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False)], number: int,
+             w: int = 200) -> Response:
     rec = load_document(ctx)
     width = min(THUMB_WIDTHS, key=lambda t: abs(t - w))
     key = rec.keys.get("searchable_pdf")
