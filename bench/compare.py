@@ -329,7 +329,7 @@ class Row:
     extra: str = ""
 
 
-def measure_set(ps: PageSet, out: Path, *, jobs: int, with_ocrmypdf: bool) -> list[Row]:
+def measure_set(ps: PageSet, out: Path, *, jobs: int, with_ocrmypdf: bool, with_legibility: bool = True) -> list[Row]:
     """Run the three engines one after another on one set and score them."""
     out.mkdir(parents=True, exist_ok=True)
     runs = [run_sohoa(ps, out, jobs=jobs)]
@@ -348,7 +348,8 @@ def measure_set(ps: PageSet, out: Path, *, jobs: int, with_ocrmypdf: bool) -> li
         extra = ""
         if run.output is not None:
             kb = run.output.stat().st_size / 1024 / len(ps.pages)
-            leg = legibility(run.output, ps, out / f"legibility-{run.engine}", jobs=jobs)
+            if with_legibility:
+                leg = legibility(run.output, ps, out / f"legibility-{run.engine}", jobs=jobs)
             if "seal" in ps.name or "stamp" in ps.name:
                 extra = f"red kept {red_kept(run.output, ps, out / f'red-{run.engine}'):.2f}"
         pages_out = len([t for t in run.texts if t is not None])
@@ -453,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default=",".join([*SYNTH_SETS, "real-pages", "real-lines"]))
     ap.add_argument("--no-ocrmypdf", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the 8- vs 64-page memory run")
+    ap.add_argument("--no-legibility", action="store_true",
+                    help="skip re-reading the output PDFs (two more OCR passes per set)")
     a = ap.parse_args(argv)
 
     wanted = a.sets.split(",")
@@ -461,8 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         print("OCRmyPDF is not installed: `pip install ocrmypdf` (and apt-get install ghostscript unpaper)."
               " Running sohoa and the Tesseract floor only.", file=sys.stderr)
         with_ocrmypdf = False
-    sets = [synth_set(n, args, pages=a.pages, workdir=a.workdir) for n, args in SYNTH_SETS.items() if n in wanted]
-    sets += [s for s in real_sets() if s.name in wanted]
+    reals = {s.name: s for s in real_sets()}
+    sets = [synth_set(n, SYNTH_SETS[n], pages=a.pages, workdir=a.workdir) if n in SYNTH_SETS else reals[n]
+            for n in wanted if n in SYNTH_SETS or n in reals]  # in the order asked for
     env = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     report = [f"# sohoa vs OCRmyPDF vs plain Tesseract", "",
               f"{time.strftime('%Y-%m-%d %H:%M')}, {a.jobs} jobs, {os.cpu_count()} CPUs, load "
@@ -474,11 +478,15 @@ def main(argv: list[str] | None = None) -> int:
         for ps in sets:
             print(f"pass {n}: {ps.name} ({len(ps.pages)} pages)…", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(dir=a.workdir, prefix=f"run-{ps.name}-") as tmp:
-                rows = measure_set(ps, Path(tmp), jobs=a.jobs, with_ocrmypdf=with_ocrmypdf)
+                rows = measure_set(ps, Path(tmp), jobs=a.jobs, with_ocrmypdf=with_ocrmypdf,
+                                   with_legibility=not a.no_legibility)
             passes[-1][ps.name] = rows
             text = table(ps.name, len(ps.pages), rows)
             print(text, flush=True)
             report.append(text)
+            # Written after every set: a long run on a busy machine still leaves what it measured.
+            a.out.write_text("\n".join(report[:4] + [summary(passes, {p.name: len(p.pages) for p in sets})]
+                                        + report[4:]), encoding="utf-8")
     text = summary(passes, {ps.name: len(ps.pages) for ps in sets})
     print(text, flush=True)
     report.insert(4, text)

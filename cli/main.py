@@ -99,6 +99,14 @@ def _page_lines(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def document_mark(report: dict[str, Any]) -> str:
+    """✓ for a stored document, unless a page must be rescanned (e.g. no readable text): then a warning."""
+    rescan = [p["number"] for p in report.get("pages", [])
+              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
+    # A stored document with a page to rescan is not a success the operator can walk away from.
+    return f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
+
+
 def _print_document(report: dict[str, Any]) -> None:
     name = report.get("source_name", "?")
     if report.get("status") == "failed":
@@ -112,11 +120,7 @@ def _print_document(report: dict[str, Any]) -> None:
         return
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
-    rescan = [p["number"] for p in report.get("pages", [])
-              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
-    # A stored document with a page to rescan is not a success the operator can walk away from.
-    mark = f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
-    print(f"  {mark} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
+    print(f"  {document_mark(report)} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
           f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
     for line in _page_lines(report):
         print(line)

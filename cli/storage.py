@@ -266,7 +266,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
-    from cli.main import print_json
+    from cli.main import document_mark, print_json
     from flows.spool import drain_spool, pending_jobs, spool_root
 
     pending = pending_jobs()
@@ -283,7 +283,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         print_json(report.to_json())
         return report.exit_code
     for r in report.stored:
-        print(f"  ✓ {r.get('source_name')} → {r.get('case_id')} [{r.get('document_id')}]: "
+        print(f"  {document_mark(r)} {r.get('source_name')} → {r.get('case_id')} [{r.get('document_id')}]: "
               f"{r.get('status')}")
     for r in report.failed:
         print(f"  ✗ {r.get('source_name')} → {r.get('case_id')}: {r.get('error')} "

@@ -131,7 +131,9 @@ def ingest_stack(path: Path, *, default_case: str | None, work_root: Path, kind:
         if request is None:
             return [_needs_case_id(path.name, numbers) | {"stack": summary}]
         try:
-            report = ingest_one(request, work_root=work_root, jobs=jobs)
+            # Preflight's verdicts were checked on the whole stack above; strict still refuses a
+            # page the OCR finds unreadable.
+            report = ingest_one(request, work_root=work_root, jobs=jobs, strict=strict, prechecked=True)
         except SohoaError as exc:
             report = failure_report(path.name, request.case_id, exc)
         return [report | {"stack_pages": list(numbers), "stack": summary}]

@@ -268,13 +268,18 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
 
 
 def ingest_one(request: IntakeRequest, *, work_root: Path, jobs: int | None = None,
-               strict: bool = False, spool: bool = True) -> dict[str, Any]:
-    """Ingest one file as one document of its case; returns the report as a dict."""
+               strict: bool = False, spool: bool = True, prechecked: bool = False) -> dict[str, Any]:
+    """Ingest one file as one document of its case; returns the report as a dict.
+
+    ``strict`` refuses a page to rescan: preflight's verdicts before anything is stored (unless
+    ``prechecked``: the caller ran them), and a page found unreadable by the OCR before the document
+    is stored (the original is kept in the store, as for any processing failure).
+    """
     path = Path(request.path)
     reader.sniff_format(path)  # refuse empty / unknown files before anything is stored
     sha = request.source_sha256 or reader.sha256_of(path)
     document_id = request.document_id_for(sha)
-    if strict:
+    if strict and not prechecked:
         # Refuse a page that must be rescanned before anything is stored: the operator rescans now.
         workdir = _claim_workdir(work_root, f"check-{document_id}")
         try:

@@ -177,3 +177,21 @@ def test_strict_refuses_a_page_with_no_readable_text(tmp_path, scribbles):
     assert caught.value.pages == [1]
     assert "no readable text" in caught.value.message_en
     assert not (tmp_path / "o.pdf").exists()
+
+
+def test_intake_stores_an_unreadable_page_without_a_tick_and_strict_refuses_it(prefect_harness, data_dir,
+                                                                               scribbles, capsys):
+    from flows.intake import intake
+
+    case = "000.00.01.H56-181010-0001"
+    [refused] = intake(files=[str(scribbles)], case_id=case, strict=True)
+    assert refused["status"] == "failed" and refused["exit_code"] == 4
+    assert "no readable text" in refused["error"]
+
+    [stored] = intake(files=[str(scribbles)], case_id=case)
+    assert stored["status"] == "stored"  # the operator decides; the verdict travels with the document
+    [page] = stored["pages"]
+    assert any(i["code"] == "no_text" and i["severity"] == "rescan" for i in page["issues"])
+    _print_document(stored)
+    out = capsys.readouterr().out
+    assert "✓" not in out and "cần quét lại trang 1" in out
