@@ -259,3 +259,30 @@ def test_unreachable_ocsp_and_crl_fall_back_to_b_t(pdf, test_pki, tmp_path):  # 
     [check] = sign.verify_pdf(pdf, trust_roots=config.trust_roots)
     assert check.level == "PAdES-B-T" and check.problems == []
     assert "Signature is Valid." in _pdfsig(pdf)
+
+
+def test_revocation_data_is_reused_across_documents_within_its_bound(unsigned_pdf, test_pki, pki_config,  # noqa: F811
+                                                                     tmp_path, monkeypatch):
+    # B-LT signing used to ask the OCSP responder (and fetch the CRL) again for every document; within
+    # REVOCATION_REUSE_S (and the responses' nextUpdate) a process now reuses what it fetched, per signer.
+    sign.clear_revocation_cache()
+    docs = []
+    for name in ("a", "b", "c"):
+        docs.append(tmp_path / f"{name}.pdf")
+        shutil.copy(unsigned_pdf, docs[-1])
+
+    def signed(path: Path) -> int:
+        before = test_pki.hits["ocsp"]
+        infos = sign.sign_pdf(path, config=pki_config, operator=OPERATOR, result_code=RESULT_CODE)
+        assert [i.level for i in infos] == ["PAdES-B-LT", "PAdES-B-LT"]
+        with pikepdf.open(path) as doc:
+            assert len(doc.Root.DSS.OCSPs) >= 2  # each document still carries its own revocation data
+        assert [c.problems for c in sign.verify_pdf(path, trust_roots=pki_config.trust_roots)] == [[], []]
+        return test_pki.hits["ocsp"] - before
+
+    assert signed(docs[0]) >= 2  # operator's and agency's certificates: asked once each
+    assert signed(docs[1]) == 0  # the second document reuses them
+    # Past the bound the responder is asked again, so a revoked or changed status is seen.
+    monkeypatch.setattr(sign, "REVOCATION_REUSE_S", 0.0)
+    assert signed(docs[2]) >= 2
+    sign.clear_revocation_cache()
