@@ -192,10 +192,19 @@ def _common_name(cert) -> str:  # asn1crypto x509.Certificate
 
 def _timestamper(config: SigningConfig):
     if config.tsa_url:
-        # The requests client, not aiohttp's: no new TLS context (~70 ms) per request.
+        # The requests client, not aiohttp's: no new TLS context (~70 ms) per request. One per TSA URL
+        # is kept for REVOCATION_REUSE_S: pyHanko asks a new timestamper for a dummy timestamp (to learn
+        # the TSA's certificates and the token size) before its first real one, a round trip per signature.
+        import time
+
         from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
 
-        return HTTPTimeStamper(config.tsa_url, timeout=FETCH_TIMEOUT)
+        with _VC_LOCK:
+            entry = _TSA_CACHE.get(config.tsa_url)
+            if entry is None or time.monotonic() - entry[0] >= REVOCATION_REUSE_S:
+                entry = _TSA_CACHE[config.tsa_url] = (time.monotonic(),
+                                                      HTTPTimeStamper(config.tsa_url, timeout=FETCH_TIMEOUT))
+            return entry[1]
     if config.test_tsa is not None:
         # The embedded default: a TEST TSA key answering in-process, so the demo reaches B-T offline.
         tsa = _load_p12(config.test_tsa, "TSA")
@@ -258,6 +267,7 @@ def _validation_context(config: SigningConfig, *, fetch: bool):
 REVOCATION_REUSE_S = 300.0
 _VC_CACHE: dict[tuple, tuple[float, object]] = {}  # key -> (monotonic creation time, ValidationContext)
 _VC_LOCK = threading.Lock()
+_TSA_CACHE: dict[str, tuple[float, object]] = {}  # TSA URL -> (monotonic creation time, HTTPTimeStamper)
 
 
 def _context_key(config: SigningConfig, cert) -> tuple:
@@ -307,6 +317,7 @@ def clear_revocation_cache() -> None:
     """Forget every cached revocation context (the next B-LT signature fetches OCSP/CRL again)."""
     with _VC_LOCK:
         _VC_CACHE.clear()
+        _TSA_CACHE.clear()
 
 
 # ----------------------------------------------------------------------------------------- sign

@@ -271,18 +271,20 @@ def test_revocation_data_is_reused_across_documents_within_its_bound(unsigned_pd
         docs.append(tmp_path / f"{name}.pdf")
         shutil.copy(unsigned_pdf, docs[-1])
 
-    def signed(path: Path) -> int:
-        before = test_pki.hits["ocsp"]
+    def signed(path: Path) -> tuple[int, int]:
+        before, tsa_before = test_pki.hits["ocsp"], test_pki.hits["tsa"]
         infos = sign.sign_pdf(path, config=pki_config, operator=OPERATOR, result_code=RESULT_CODE)
         assert [i.level for i in infos] == ["PAdES-B-LT", "PAdES-B-LT"]
         with pikepdf.open(path) as doc:
             assert len(doc.Root.DSS.OCSPs) >= 2  # each document still carries its own revocation data
         assert [c.problems for c in sign.verify_pdf(path, trust_roots=pki_config.trust_roots)] == [[], []]
-        return test_pki.hits["ocsp"] - before
+        return test_pki.hits["ocsp"] - before, test_pki.hits["tsa"] - tsa_before
 
-    assert signed(docs[0]) >= 2  # operator's and agency's certificates: asked once each
-    assert signed(docs[1]) == 0  # the second document reuses them
+    assert signed(docs[0])[0] >= 2  # operator's and agency's certificates: asked once each
+    # The second document reuses them, and the TSA is asked once per signature (no dummy timestamp).
+    assert signed(docs[1]) == (0, 2)
     # Past the bound the responder is asked again, so a revoked or changed status is seen.
     monkeypatch.setattr(sign, "REVOCATION_REUSE_S", 0.0)
-    assert signed(docs[2]) >= 2
+    ocsp_asked, tsa_asked = signed(docs[2])
+    assert ocsp_asked >= 2 and tsa_asked > 2
     sign.clear_revocation_cache()
