@@ -288,3 +288,25 @@ def test_revocation_data_is_reused_across_documents_within_its_bound(unsigned_pd
     ocsp_asked, tsa_asked = signed(docs[2])
     assert ocsp_asked >= 2 and tsa_asked > 2
     sign.clear_revocation_cache()
+
+
+def test_an_unusable_cached_context_is_replaced_not_downgraded_to_b_t(pdf, unsigned_pdf, test_pki,  # noqa: F811
+                                                                       pki_config, tmp_path):
+    # If a reused context fails for any reason (here: one that trusts no root, so no path can be built),
+    # signing retries once with a freshly fetched one instead of quietly dropping to B-T.
+    from pyhanko_certvalidator import ValidationContext
+
+    sign.clear_revocation_cache()
+    sign.sign_pdf(pdf, config=pki_config, operator=None, result_code=RESULT_CODE)
+    [key] = list(sign._VC_CACHE)
+    stale = ValidationContext(trust_roots=[], allow_fetching=True, revocation_mode="hard-fail")
+    sign._VC_CACHE[key] = (sign._VC_CACHE[key][0], stale)
+    second = tmp_path / "second.pdf"
+    shutil.copy(unsigned_pdf, second)
+    before = test_pki.hits["ocsp"]
+    infos = sign.sign_pdf(second, config=pki_config, operator=None, result_code=RESULT_CODE)
+    assert [i.level for i in infos] == ["PAdES-B-LT"]
+    assert test_pki.hits["ocsp"] > before
+    assert sign._VC_CACHE[key][1] is not stale
+    assert [c.problems for c in sign.verify_pdf(second, trust_roots=pki_config.trust_roots)] == [[]]
+    sign.clear_revocation_cache()
