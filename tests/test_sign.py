@@ -310,3 +310,30 @@ def test_an_unusable_cached_context_is_replaced_not_downgraded_to_b_t(pdf, unsig
     assert sign._VC_CACHE[key][1] is not stale
     assert [c.problems for c in sign.verify_pdf(second, trust_roots=pki_config.trust_roots)] == [[]]
     sign.clear_revocation_cache()
+
+
+@pytest.mark.skipif(not shutil.which("certutil"), reason="certutil is not installed (apt-get install libnss3-tools)")
+def test_pdfsig_trusts_a_demo_pdf_once_the_test_ca_is_in_its_nss_db(pdf, tmp_path):
+    # The embedded default (sohoa keys init-test): pdfsig checks the chain against an NSS database.
+    # (With the certomancer loopback PKI, NSS answers "Unknown issue with Certificate" even with its
+    # root trusted, although `certutil -V -u S` accepts the leaf; not chased further.)
+    config = keyring.init_test_keys(tmp_path / "keys", operator="demo")
+    assert [i.level for i in sign.sign_pdf(pdf, config=config, operator="demo", result_code=RESULT_CODE)] == [
+        "PAdES-B-T", "PAdES-B-T"]
+
+    def nss_db(name: str, *roots: Path) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        subprocess.run(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"], check=True, capture_output=True)
+        for root in roots:
+            subprocess.run(["certutil", "-A", "-d", f"sql:{folder}", "-n", "sohoa TEST CA", "-t", "CT,C,C",
+                            "-a", "-i", str(root)], check=True, capture_output=True)
+        return f"sql:{folder}"
+
+    def pdfsig(db: str) -> str:
+        return subprocess.run(["pdfsig", "-nssdir", db, str(pdf)], capture_output=True, text=True, timeout=60).stdout
+
+    trusted, untrusted = pdfsig(nss_db("with-ca", *config.trust_roots)), pdfsig(nss_db("empty"))
+    assert trusted.count("Signature Validation: Signature is Valid.") == 2, trusted
+    assert trusted.count("Certificate Validation: Certificate is Trusted.") == 2, trusted
+    assert "Certificate is Trusted." not in untrusted, untrusted  # the trust comes from the CA we added
