@@ -192,10 +192,19 @@ def _common_name(cert) -> str:  # asn1crypto x509.Certificate
 
 def _timestamper(config: SigningConfig):
     if config.tsa_url:
-        # The requests client, not aiohttp's: no new TLS context (~70 ms) per request.
+        # The requests client, not aiohttp's: no new TLS context (~70 ms) per request. One per TSA URL
+        # is kept for REVOCATION_REUSE_S: pyHanko asks a new timestamper for a dummy timestamp (to learn
+        # the TSA's certificates and the token size) before its first real one, a round trip per signature.
+        import time
+
         from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
 
-        return HTTPTimeStamper(config.tsa_url, timeout=FETCH_TIMEOUT)
+        with _VC_LOCK:
+            entry = _TSA_CACHE.get(config.tsa_url)
+            if entry is None or time.monotonic() - entry[0] >= REVOCATION_REUSE_S:
+                entry = _TSA_CACHE[config.tsa_url] = (time.monotonic(),
+                                                      HTTPTimeStamper(config.tsa_url, timeout=FETCH_TIMEOUT))
+            return entry[1]
     if config.test_tsa is not None:
         # The embedded default: a TEST TSA key answering in-process, so the demo reaches B-T offline.
         tsa = _load_p12(config.test_tsa, "TSA")
@@ -249,10 +258,66 @@ def _validation_context(config: SigningConfig, *, fetch: bool):
                              fetcher_backend=RequestsFetcherBackend(per_request_timeout=FETCH_TIMEOUT))
 
 
-def _shared_context(contexts: dict, config: SigningConfig):
-    if "fetch" not in contexts:
-        contexts["fetch"] = _validation_context(config, fetch=True)
-    return contexts["fetch"]
+# Revocation data (OCSP responses, CRLs) fetched for a signer is reused across documents, for at most
+# REVOCATION_REUSE_S seconds and never past the earliest nextUpdate of what was fetched: each signer
+# keeps one fetching ValidationContext (with its fetch caches) per process. Once the bound passes, the
+# next signature builds a new context and asks the OCSP responder / CRL again, so a revoked or changed
+# status is picked up at most REVOCATION_REUSE_S later. A context is taken out of the cache while it is
+# in use (two threads never share one) and is put back only after a B-LT signature succeeded with it.
+REVOCATION_REUSE_S = 300.0
+_VC_CACHE: dict[tuple, tuple[float, object]] = {}  # key -> (monotonic creation time, ValidationContext)
+_VC_LOCK = threading.Lock()
+_TSA_CACHE: dict[str, tuple[float, object]] = {}  # TSA URL -> (monotonic creation time, HTTPTimeStamper)
+
+
+def _context_key(config: SigningConfig, cert) -> tuple:
+    return (tuple(str(p) for p in config.trust_roots), cert.sha256)
+
+
+def _revinfo_expiry(vc) -> dt.datetime | None:
+    """The earliest nextUpdate of the OCSP responses and CRLs a context holds (None: none says)."""
+    times = []
+    for resp in vc.ocsps:
+        try:
+            for single in resp["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]:
+                if single["next_update"].native is not None:
+                    times.append(single["next_update"].native)
+        except (KeyError, TypeError, ValueError):
+            continue
+    times += [c["tbs_cert_list"]["next_update"].native for c in vc.crls
+              if c["tbs_cert_list"]["next_update"].native is not None]
+    return min(times) if times else None
+
+
+def _take_context(config: SigningConfig, cert):
+    """A fetching ValidationContext for this signer: the cached one while fresh, else a new one.
+
+    Returns (context, created_at, reused).
+    """
+    import time
+
+    key = _context_key(config, cert)
+    with _VC_LOCK:
+        entry = _VC_CACHE.pop(key, None)
+    if entry is not None:
+        created, vc = entry
+        expiry = _revinfo_expiry(vc)
+        if (time.monotonic() - created < REVOCATION_REUSE_S
+                and (expiry is None or dt.datetime.now(dt.timezone.utc) < expiry)):
+            return vc, created, True
+    return _validation_context(config, fetch=True), time.monotonic(), False
+
+
+def _keep_context(config: SigningConfig, cert, vc, created: float) -> None:
+    with _VC_LOCK:
+        _VC_CACHE[_context_key(config, cert)] = (created, vc)
+
+
+def clear_revocation_cache() -> None:
+    """Forget every cached revocation context (the next B-LT signature fetches OCSP/CRL again)."""
+    with _VC_LOCK:
+        _VC_CACHE.clear()
+        _TSA_CACHE.clear()
 
 
 # ----------------------------------------------------------------------------------------- sign
@@ -280,7 +345,7 @@ def _page_one_size(data: bytes) -> tuple[float, float]:
 
 
 def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: str, field_name: str,
-               text: str, left: bool, revocation: bool, contexts: dict) -> tuple[bytes, SignatureInfo]:
+               text: str, left: bool, revocation: bool) -> tuple[bytes, SignatureInfo]:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko.sign.fields import SigSeedSubFilter
@@ -298,10 +363,19 @@ def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: st
         attempts = [True, False] if (revocation and has_revocation and timestamper is not None
                                      and config.trust_roots) else [False]
         last_exc: Exception | None = None
-        for embed in attempts:
+        vc = created = None
+        while attempts:
+            embed = attempts.pop(0)
+            reused = False
+            if embed:
+                vc, created, reused = _take_context(config, cert)
+                if reused:
+                    # A reused context validates as of its creation; should it fail for any reason
+                    # (e.g. data it must fetch now is newer than that), try once with a fresh one.
+                    attempts.insert(0, True)
             meta = signers.PdfSignatureMetadata(
                 field_name=field_name, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES,
-                embed_validation_info=embed, validation_context=_shared_context(contexts, config) if embed
+                embed_validation_info=embed, validation_context=vc if embed
                 else None, reason="Số hóa hồ sơ" if role == "operator" else "Chứng thực bản sao điện tử",
                 location=config.agency_name)
             pdf_signer = signers.PdfSigner(
@@ -321,11 +395,16 @@ def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: st
                     pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
             except Exception as exc:  # noqa: BLE001 - pyHanko wraps network, token and validation errors
                 last_exc = exc
+                if embed and reused:
+                    log.info("cached revocation data unusable for %s (%s); fetching it again", role, exc)
+                    continue
                 if embed:
                     log.info("revocation data unreachable for %s (%s); signing without it (B-T)", role, exc)
                     continue
                 raise SigningFailed(f"The {role} signature could not be made: {type(exc).__name__}: {exc}",
                                     f"Không ký số được chữ ký {role}: {type(exc).__name__}.") from None
+            if embed:
+                _keep_context(config, cert, vc, created)
             level = "PAdES-B-LT" if embed else ("PAdES-B-T" if timestamper is not None else "PAdES-B-B")
             info = SignatureInfo(role=role, signer=_common_name(signer.signing_cert),
                                  signed_at=dt.datetime.now(VIETNAM).isoformat(timespec="seconds"), level=level,
@@ -363,20 +442,19 @@ def sign_pdf(path: Path, *, config: SigningConfig, operator: str | None, result_
         return []
     data = Path(path).read_bytes()
     infos: list[SignatureInfo] = []
-    contexts: dict = {}  # one validation context for both signatures: the CA's CRL is fetched once
     existing = existing_signature_fields(data)
     op_spec = config.operator_signer(operator) if with_operator else None
     if op_spec is not None and OPERATOR_FIELD not in existing:
         when = copied_at or dt.datetime.now(VIETNAM)
         data, info = _sign_once(data, config=config, spec=op_spec, role="operator", field_name=OPERATOR_FIELD,
                                 text=operator_text(operator or "", when, test=config.test), left=True,
-                                revocation=revocation, contexts=contexts)
+                                revocation=revocation)
         infos.append(info)
     if AGENCY_FIELD not in existing:
         now = dt.datetime.now(VIETNAM)
         data, info = _sign_once(data, config=config, spec=config.agency, role="agency", field_name=AGENCY_FIELD,
                                 text=agency_text(config.agency_name, now, result_code, test=config.test), left=False,
-                                revocation=revocation, contexts=contexts)
+                                revocation=revocation)
         infos.append(info)
     if infos:
         tmp = Path(path).with_name(Path(path).name + ".signing")

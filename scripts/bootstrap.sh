@@ -11,8 +11,9 @@ with_test=0
 
 apt_packages=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils fonts-liberation2
               fonts-dejavu-core python3-venv)
-# chromium: the browser tests (Playwright, executable_path); softhsm2: the PKCS#11 signing test
-[ "$with_test" = 1 ] && apt_packages+=(docker-compose chromium softhsm2)
+# chromium: the browser tests (Playwright, executable_path); softhsm2: the PKCS#11 signing test;
+# libnss3-tools: certutil, an NSS database with the TEST CA for pdfsig
+[ "$with_test" = 1 ] && apt_packages+=(docker-compose chromium softhsm2 libnss3-tools)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class TestPki:
     tsa_url: str
     arch: object  # certomancer PKIArchitecture
     key_files: dict[str, Path]
+    hits: Counter  # requests served, by kind: "ocsp", "crl", "tsa", "other"
 
     __test__ = False  # not a test class
 
@@ -123,8 +125,18 @@ def start_test_pki(folder: Path) -> tuple[TestPki, Callable[[], None]]:
     url = f"http://127.0.0.1:{port}"
     config = CertomancerConfig(_config(folder), key_search_dir=str(folder), external_url_prefix=url)
     arch = config.get_pki_arch(ARCH)
-    server = make_server("127.0.0.1", port, Animator(AnimatorArchStore(config.pki_archs), with_web_ui=False),
-                         threaded=True)
+    animator = Animator(AnimatorArchStore(config.pki_archs), with_web_ui=False)
+    hits: Counter = Counter()
+    lock = threading.Lock()
+
+    def counted(environ, start_response):  # counts what the PKI is asked, so tests can see cache reuse
+        parts = environ.get("PATH_INFO", "").strip("/").split("/")
+        kind = parts[1] if len(parts) > 1 and parts[1] in ("ocsp", "crls", "tsa") else "other"
+        with lock:
+            hits[kind.rstrip("s") if kind == "crls" else kind] += 1
+        return animator(environ, start_response)
+
+    server = make_server("127.0.0.1", port, counted, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="test-pki", daemon=True)
     thread.start()
 
@@ -149,7 +161,7 @@ def start_test_pki(folder: Path) -> tuple[TestPki, Callable[[], None]]:
         thread.join(timeout=10)
 
     return TestPki(url=url, keys_dir=keys_dir, root_pem=root_pem, tsa_url=tsa_url, arch=arch,
-                   key_files=key_files), stop
+                   key_files=key_files, hits=hits), stop
 
 
 @pytest.fixture(scope="session")
