@@ -18,10 +18,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import CaseId, DocumentRecord, DocumentReport, OcrFailed, PageText, SohoaError, StorageUnavailable
+from models import (CaseId, DocumentRecord, DocumentReport, OcrFailed, PageReport, PageText, SohoaError,
+                    StorageUnavailable)
 from models.errors import as_disk_full
 from pipeline import reader
-from pipeline.document import check_pages, document_id_for, process_document, refuse_rescans
+from pipeline.document import PageOutcome, check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
 from storage.archive import DERIVED_ROLES
 from flows.spool import spool_scan, spooled_report
@@ -133,6 +134,9 @@ class IntakeRequest:
     stack_pages: tuple[int, ...] | None = None
     # Key of an OCR progress listener registered with ``listen_progress`` (the desk service).
     progress: str | None = None
+    # Pages the desk service already read and checked, in order (flows/service.py plan_requests): each
+    # {"path", "dpi", "dpi_estimated", "width", "height", "verdict"}. Processing reuses them.
+    checked: tuple[dict[str, Any], ...] | None = None
 
     def document_id_for(self, source_sha256: str) -> str:
         """This request's document id: its own, else derived from the file's hash (and pages)."""
@@ -215,10 +219,21 @@ def process(request: IntakeRequest, source_sha256: str, workdir: str, jobs: int 
         source_name=Path(request.path).name, pages=request.pages,
         document_id=request.document_id_for(source_sha256),
         on_ocr_page=_PROGRESS.get(request.progress) if request.progress else None,
+        checked=_checked_outcomes(request.checked) if request.checked else None,
     )
     return {"report": result.report.to_dict(), "searchable_pdf": str(result.searchable_pdf),
             "ocr_json": str(result.ocr_json), "page_texts": result.page_texts,
             "dropped_pages": result.dropped_pages}
+
+
+def _checked_outcomes(checked: tuple[dict[str, Any], ...]) -> list[PageOutcome]:
+    """The service's read and checked pages as outcomes, numbered as the document's pages (1, 2, …)."""
+    outcomes = []
+    for number, c in enumerate(checked, start=1):
+        raw = reader.RawPage(number=number, path=Path(c["path"]), dpi=c["dpi"], dpi_estimated=c["dpi_estimated"],
+                             width=c["width"], height=c["height"])
+        outcomes.append(PageOutcome(raw=raw, report=PageReport.from_dict(dict(c["verdict"]) | {"number": number})))
+    return outcomes
 
 
 @task(name="sign-document")
@@ -511,6 +526,7 @@ def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = N
         for r in requests:
             case = str(CaseId.parse(r["case_id"]))
             stack = r.get("stack")
+            checked = tuple(r["checked"]) if r.get("checked") else None
             try:
                 if stack:
                     source, sha, numbers = Path(stack["path"]), stack["sha256"], tuple(stack["pages"])
@@ -522,11 +538,12 @@ def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = N
                                          parts / f"{source.stem}.p{span}.{extension_of_extract(source)}")
                     request = IntakeRequest(path=str(part), case_id=case, kind=r.get("kind"),
                                             operator=r.get("operator"), document_id=document_id_for(sha, numbers),
-                                            stack_sha256=sha, stack_pages=numbers, progress=r.get("progress"))
+                                            stack_sha256=sha, stack_pages=numbers, progress=r.get("progress"),
+                                            checked=checked)
                 else:
                     request = IntakeRequest(path=r["path"], case_id=case, kind=r.get("kind"),
                                             operator=r.get("operator"), source_sha256=r.get("source_sha256"),
-                                            progress=r.get("progress"))
+                                            progress=r.get("progress"), checked=checked)
                 report = ingest_one(request, work_root=work_root, jobs=jobs, spool=False)
             except StorageUnavailable:
                 raise

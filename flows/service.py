@@ -19,6 +19,7 @@ files sit under ``$SOHOA_DATA_DIR/jobs``, so several replicas share the work and
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -393,8 +394,44 @@ def check_job(store: JobStore, job: ScanJob) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _kept_page(base: Path, number: int, version: int) -> tuple[Path, Path]:
+    """Where the service keeps a checked page's image (as read) and its reading, for storing it later."""
+    stem = base / "work" / "pages" / f"p{number:04d}-v{version}"
+    return stem.with_suffix(".img"), stem.with_suffix(".json")
+
+
+def _keep_page(base: Path, outcome, *, number: int, version: int) -> None:
+    """Keep the page image check_pages read, so storing the job does not read and check it again."""
+    raw = outcome.raw
+    if raw.path is None or not raw.path.is_file():
+        return  # a PDF page with its own text: the intake flow reads it (cheaply) again
+    image, meta = _kept_page(base, number, version)
+    image.parent.mkdir(parents=True, exist_ok=True)
+    suffix = raw.path.suffix  # OpenCV needs the image's own extension to read it back
+    os.replace(raw.path, image.with_suffix(suffix))
+    meta.write_text(json.dumps({"path": str(image.with_suffix(suffix)), "dpi": raw.dpi,
+                                "dpi_estimated": raw.dpi_estimated, "width": raw.width, "height": raw.height}),
+                    encoding="utf-8")
+
+
+def _checked_pages(base: Path, pages: list[JobPage]) -> list[dict[str, Any]] | None:
+    """The kept readings of these pages with the verdicts the operator saw; None unless every page has one."""
+    out = []
+    for p in pages:
+        _, meta = _kept_page(base, p.number, p.version)
+        try:
+            reading = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if p.verdict is None or not Path(reading["path"]).is_file():
+            return None
+        out.append(reading | {"verdict": p.verdict})
+    return out
+
+
 def _save_page(store: JobStore, job_id: str, outcome, *, number: int, file: str, file_page: int, version: int,
                thumbnail: str | None) -> None:
+    _keep_page(store.job_dir(job_id), outcome, number=number, version=version)
     verdict = outcome.report.to_dict() | {"number": number}
     page = JobPage(number=number, file=file, file_page=file_page, version=version, status="checked",
                    verdict=verdict, qr=outcome.qr.text if outcome.qr else None, thumbnail=thumbnail)
@@ -478,6 +515,9 @@ def plan_requests(store: JobStore, job: ScanJob) -> list[tuple[int, dict[str, An
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
             request |= {"path": str(target)}
+        checked = _checked_pages(base, pages)
+        if checked:
+            request["checked"] = checked
         out.append((index, request))
     return out
 

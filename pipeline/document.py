@@ -197,6 +197,7 @@ def process_document(
     pages: Collection[int] | None = None,
     document_id: str | None = None,
     on_ocr_page: Callable[[int], None] | None = None,
+    checked: Sequence[PageOutcome] | None = None,
 ) -> ProcessedDocument:
     """Turn one or more scan files into one searchable PDF/A, with its OCR JSON and report.
 
@@ -206,7 +207,9 @@ def process_document(
     With ``strict``, a page that must be rescanned stops the
     document before OCR with ``PageNeedsRescan`` (and after OCR, when a page with ink yields no
     readable text). ``on_ocr_page`` is called with each page's number once it is cleaned and read (OCR
-    progress).
+    progress). ``checked``: the pages already read and preflighted by the caller (the desk service
+    checked them as they arrived), in order; they are not read or checked again and their verdicts
+    are the report's.
     """
     started = time.perf_counter()
     sources = [Path(s) for s in sources]
@@ -220,8 +223,14 @@ def process_document(
         source_sha256=source_sha256, document_id=document_id, case_id=case_id, kind=kind, operator=operator,
     )
     jobs = jobs or default_jobs()
-    outcomes = check_pages(sources, workdir=workdir, jobs=jobs, thresholds=thresholds, on_page=on_page,
-                           pages=pages)
+    if checked is not None:
+        outcomes = list(checked)
+        if on_page:
+            for o in outcomes:
+                on_page(o.report)
+    else:
+        outcomes = check_pages(sources, workdir=workdir, jobs=jobs, thresholds=thresholds, on_page=on_page,
+                               pages=pages)
     if not outcomes:
         raise EmptyFile(report.source_name)
     report.pages = [o.report for o in outcomes]

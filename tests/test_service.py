@@ -76,6 +76,31 @@ def service(prefect_harness, data_dir):
     svc.stop()
 
 
+@pytest.fixture
+def page_reads(monkeypatch):
+    """Count every page the pipeline reads from a scan file and every page it preflights, in this process."""
+    from pipeline import document, preflight
+
+    counts = {"read": 0, "preflight": 0}
+    lock = threading.Lock()
+    real_read, real_preflight = document.read_pages, preflight.preflight
+
+    def read_pages(*args, **kwargs):
+        for raw in real_read(*args, **kwargs):
+            with lock:
+                counts["read"] += 1
+            yield raw
+
+    def counted_preflight(*args, **kwargs):
+        with lock:
+            counts["preflight"] += 1
+        return real_preflight(*args, **kwargs)
+
+    monkeypatch.setattr(document, "read_pages", read_pages)
+    monkeypatch.setattr(preflight, "preflight", counted_preflight)
+    return counts
+
+
 # ----------------------------------------------------------------------------------- the job store
 def test_an_upload_is_hashed_while_streaming_and_an_unfinished_one_leaves_nothing(data_dir):
     store = open_job_store()
@@ -132,7 +157,7 @@ def test_a_lease_has_one_owner_and_a_dead_owner_on_this_host_is_replaced(data_di
 
 
 # ----------------------------------------------------------------------------------- the service
-def test_a_blurred_page_is_held_replaced_alone_and_the_dossier_stored(service, data_dir, tmp_path):
+def test_a_blurred_page_is_held_replaced_alone_and_the_dossier_stored(service, data_dir, tmp_path, page_reads):
     pages = [jpeg_page(tmp_path / "1.jpg", "ALPHA"), jpeg_page(tmp_path / "2.jpg", "BRAVO", blur=4.0),
              jpeg_page(tmp_path / "3.jpg", "CHARLIE")]
     job = service.store.create(pages, case_id=DEFAULT, operator="an", kind="Đơn đề nghị")
@@ -168,9 +193,14 @@ def test_a_blurred_page_is_held_replaced_alone_and_the_dossier_stored(service, d
         assert original.n_frames == 3
     [run] = prefect_runs(f"job-{job.id}")
     assert run.state.is_completed()
+    # Storing reused the pages the service read and checked: three pages and the replacement, each
+    # read and preflighted once (issue 12: the intake flow read and checked all three again).
+    assert page_reads == {"read": 4, "preflight": 4}
+    assert [p["number"] for p in doc.report["pages"]] == [1, 2, 3]
+    assert [bool(p["issues"]) for p in doc.report["pages"]] == [bool(p.verdict["issues"]) for p in done.pages]
 
 
-def test_a_stack_split_waits_for_review_then_each_case_gets_its_pages(service, data_dir, tmp_path):
+def test_a_stack_split_waits_for_review_then_each_case_gets_its_pages(service, data_dir, tmp_path, page_reads):
     stack = write_stack(tmp_path / "xap.pdf", [text_page("ALPHA"), sheet(CASE), text_page("BRAVO")])
     job = service.store.create([stack], case_id=DEFAULT, operator="an", review_split=True)
     service.wake()
@@ -186,6 +216,10 @@ def test_a_stack_split_waits_for_review_then_each_case_gets_its_pages(service, d
     assert "ALPHA" in pdf_text(data_dir, by_case[DEFAULT].report["stored_keys"]["searchable_pdf"])
     other = pdf_text(data_dir, by_case[CASE].report["stored_keys"]["searchable_pdf"])
     assert "BRAVO" in other and "ALPHA" not in other
+    # Each page of the stack was read and preflighted once, when it arrived; each dossier's pages
+    # were not read again from the pieces cut for its original.
+    assert page_reads == {"read": 3, "preflight": 3}
+    assert [p["number"] for p in by_case[CASE].report["pages"]] == [1]
 
 
 def test_prefect_not_ready_makes_a_good_scan_wait_not_fail(prefect_harness, data_dir, tmp_path, monkeypatch):
