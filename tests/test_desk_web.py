@@ -43,12 +43,27 @@ def jpeg(marker: str, *, blur: float = 0.0) -> bytes:
     return buf.getvalue()
 
 
+def own_copy(web_data: dict[str, str], dest: Path) -> dict[str, str]:
+    """A private copy of the seeded data folder: the desk's uploads add cases that the handlers' tests,
+    sharing the session's seeded folder, must not see. The SQLite catalog is copied with SQLite's
+    backup API (another test's server may have it open)."""
+    import sqlite3
+
+    src = Path(web_data["SOHOA_DATA_DIR"])
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("catalog.sqlite3*"))
+    with sqlite3.connect(src / "catalog.sqlite3") as a, sqlite3.connect(dest / "catalog.sqlite3") as b:
+        a.backup(b)
+    return dict(web_data, SOHOA_DATA_DIR=str(dest))
+
+
 @pytest.fixture(scope="module")
-def desk_server(prefect_harness, web_data):
-    """``sohoa serve`` with the intake service on, an operator account and the harness's Prefect API."""
+def desk_server(prefect_harness, web_data, tmp_path_factory):
+    """``sohoa serve`` with the intake service on, an operator account and the harness's Prefect API,
+    on its own copy of the seeded data."""
     from prefect.settings import PREFECT_API_URL
 
-    env = dict(web_data, SOHOA_INTAKE_SERVICE="1", PREFECT_API_URL=PREFECT_API_URL.value(),
+    env = dict(own_copy(web_data, tmp_path_factory.mktemp("desk") / "sohoa-data"), SOHOA_INTAKE_SERVICE="1",
+               PREFECT_API_URL=PREFECT_API_URL.value(),
                PREFECT_LOGGING_LEVEL="WARNING")
     res = run_cli(env, "user", "add", "mai.desk", "--role", "operator", "--unit", UNIT, "--password-stdin",
                   stdin=f"{PASSWORD}\n")
@@ -77,7 +92,7 @@ def follow(client: httpx.Client, url: str) -> dict:
     raise AssertionError(f"job {url} did not finish: {job}")
 
 
-def test_api_upload_with_a_write_token_is_streamed_checked_stored_and_audited(desk_server, web_data):
+def test_api_upload_with_a_write_token_is_streamed_checked_stored_and_audited(desk_server):
     env = desk_server.env
     scanner = httpx.Client(base_url=desk_server.url, timeout=60,
                            headers={"Authorization": f"Bearer {token(env, 'scanner-desk', 'read', 'write')}"})
