@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = [synth_set(n, SYNTH_SETS[n], pages=a.pages, workdir=a.workdir) if n in SYNTH_SETS else reals[n]
             for n in wanted if n in SYNTH_SETS or n in reals]  # in the order asked for
     env = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    report = [f"# sohoa vs OCRmyPDF vs plain Tesseract", "",
+    report = ["# sohoa vs OCRmyPDF vs plain Tesseract", "",
               f"{time.strftime('%Y-%m-%d %H:%M')}, {a.jobs} jobs, {os.cpu_count()} CPUs, load "
               f"{os.getloadavg()[0]:.1f}, {env}, sohoa lang {os.environ.get('SOHOA_OCR_LANG', 'default')}", ""]
     passes: list[dict[str, list[Row]]] = []

@@ -7,11 +7,9 @@ No OCRmyPDF, no PDF checks: `make bench` is the measurement, this is for trying 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

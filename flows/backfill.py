@@ -482,7 +482,7 @@ class DryRun:
 def dry_run(source: Path, *, case_from: str, report: Path | None,
             on_row: Callable[[dict[str, Any]], None] | None = None, allow_outside: bool = False) -> DryRun:
     """Classify every file: would ingest, skipped (already stored, same SHA-256), or unusable."""
-    from pipeline.reader import sha256_of, sniff_format
+    from pipeline.reader import sha256_of
 
     archive = open_archive()
     work_root = settings().data_dir / "work"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
 from pipeline import camera, clean, ocr, pdf, preflight, qr
@@ -284,7 +285,7 @@ def _result_code(case_id: str | None, document_id: str) -> str | None:
 
 
 
-def _rectify_photo(raw: RawPage, photo: camera.Capture) -> tuple[RawPage, "np.ndarray"]:
+def _rectify_photo(raw: RawPage, photo: camera.Capture) -> tuple[RawPage, np.ndarray]:
     """Replace a phone photo's page file by the rectified sheet; the new RawPage and its grey image."""
     from dataclasses import replace
 

@@ -21,12 +21,8 @@ import pytest
 from PIL import Image
 
 from tests.test_desk import text_page
-from tests.web_fixtures import PASSWORD, WebServer, run_cli
+from tests.web_fixtures import ARTIFACTS, PASSWORD, WebServer, run_cli
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 UNIT = "000.00.14.H56"
 NEW_CASE = "000.00.14.H56-261129-0007"
 API_CASE = "000.00.14.H56-261129-0008"
@@ -145,17 +141,6 @@ def test_sohoa_scan_hands_its_file_to_the_web_app_with_a_token_from_the_environm
     assert res.returncode == 0, res.stderr
     assert "trang 1: đạt" in res.stderr and "stored" in res.stdout
     assert secret not in res.stdout + res.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; scripts/bootstrap.sh --test does it)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_operator_uploads_sees_the_blurred_page_replaces_it_and_opens_the_stored_dossier(browser, desk_server,

@@ -7,7 +7,6 @@ SIGKILL while it is storing. Waits have generous timeouts; no test asserts on a 
 """
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess

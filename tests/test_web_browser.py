@@ -4,29 +4,9 @@ Screenshots of the main pages go to tests/artifacts/ (git-ignored) to be looked 
 """
 from __future__ import annotations
 
-import shutil
 import zipfile
-from pathlib import Path
 
-import pytest
-
-from tests.web_fixtures import CASE_A, CASE_B, PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; scripts/bootstrap.sh --test does it)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+from tests.web_fixtures import ARTIFACTS, CASE_A, CASE_B, PASSWORD
 
 
 def test_handler_signs_in_searches_opens_downloads_is_refused_and_signs_out(browser, web_server, tmp_path):

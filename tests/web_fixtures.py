@@ -5,6 +5,7 @@ free loopback port. Loaded as a pytest plugin from tests/conftest.py.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -171,3 +172,21 @@ def run_cli(env_values: dict[str, str], *args: str, stdin: str | None = None) ->
     """``python -m cli ARGS`` on the same data as the server."""
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, input=stdin, text=True,
                           capture_output=True, env={**os.environ, **env_values, "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (browser downloads are not possible here)
+ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots of the browser tests (git-ignored)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Headless Debian chromium driven by Playwright, one per test module (skips, saying why, without it)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; scripts/bootstrap.sh --test does it)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
