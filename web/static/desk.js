@@ -119,6 +119,8 @@
     const badge = $("job-status");
     badge.textContent = STATUS[job.status] || job.status;
     badge.className = `badge ${job.status}`;
+    // The upload line speaks of the last upload or replacement; once the job has ended, its badge says it all.
+    if (job.status === "stored" || job.status === "failed") $("upload-status").textContent = "";
     const err = job.error || {};
     $("job-message").textContent = err.message_vi ? `${err.message_vi} (${err.message_en || ""})` : "";
     const hold = job.status === "checked" && job.hold;
