@@ -22,18 +22,24 @@ def cmd_coversheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def console_log(name: str) -> logging.Logger:
+    """The logger ``name`` writing one timestamped line per event to stderr (a long-running command's screen)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     """Serve a hot folder until interrupted: every complete file goes through the intake flow."""
     from flows.watch import HotFolder
     from flows.intake import intake
     from pipeline.document import default_jobs
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    watch_log = logging.getLogger("sohoa.watch")
-    watch_log.addHandler(handler)
-    watch_log.setLevel(logging.INFO)
-    watch_log.propagate = False
+    watch_log = console_log("sohoa.watch")
 
     inbox = Path(args.inbox).resolve()
     # Pages of all files in flight share the cores: N files at once get cores/N pages each.
@@ -83,12 +89,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     """Run the desk's intake service until interrupted: page checks at once, storing through Prefect."""
     from flows.service import IntakeService
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    service_log = logging.getLogger("sohoa.service")
-    service_log.addHandler(handler)
-    service_log.setLevel(logging.INFO)
-    service_log.propagate = False
+    service_log = console_log("sohoa.service")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
