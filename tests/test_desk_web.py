@@ -188,7 +188,8 @@ def test_operator_uploads_sees_the_blurred_page_replaces_it_and_opens_the_stored
     page.click("#documents a:has-text('Mở hồ sơ điện tử')")
     page.wait_for_url(f"**/cases/{NEW_CASE}/documents/**")
     page.wait_for_selector("iframe.pdf")
-    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=WAIT * 1000)  # thumbnails are rendered on first view, beside the OCR
     assert page.locator(".thumbs img").count() == 3
     page.screenshot(path=ARTIFACTS / "desk-04-opened.png", full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
