@@ -17,6 +17,7 @@ from typing import Any
 
 from models import CaseId, DocumentRecord, InvalidCaseId, NotFound, SearchHit, StoredObject
 from models.policy import unit_of
+from storage import cache
 from storage.catalog import Catalog
 from storage.objectstore import CHUNK, ObjectStore, write_atomic
 
@@ -114,7 +115,9 @@ def local_copy(store: ObjectStore, key: str, cache_dir: Path) -> tuple[Path, Sto
     if st is None:
         raise NotFound(f"{key} is not in the store.", f"{key} không có trong kho.")
     path = cache_dir / st.sha256[:2] / st.sha256
-    if not path.exists():
+    if path.exists():
+        cache.touch(path)  # least recently used goes first when the cache is pruned
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         store.get_file(key, tmp)

@@ -3,7 +3,8 @@
 ``create_app()`` opens the same store and catalog as the CLI (storage.config.Settings from the
 environment). Nothing is kept in one process's memory that another replica would need: sessions,
 sign-in failures and the audit trail are in the database, files in the object store (the local
-cache under ``web-cache/`` is content-addressed and only saves downloads).
+cache under ``web-cache/`` is content-addressed, only saves downloads and is pruned, least recently used
+first, above SOHOA_WEB_CACHE_MAX_MB).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from storage import cache
 from storage.accounts import Accounts
 from storage.audit import AuditTrail
 from storage.catalog import Catalog
@@ -94,11 +96,30 @@ def export_audit(services: Services) -> list[str]:
         return []
 
 
+def prune_cache(services: Services) -> cache.PruneReport | None:
+    """Keep the local download cache under its limit (SOHOA_WEB_CACHE_MAX_MB); a failure is logged, never fatal."""
+    try:
+        report = cache.prune(services.cache_dir, max_bytes=services.web.cache_max_bytes)
+    except OSError as exc:
+        log.warning("web cache prune failed: %s", exc)
+        return None
+    if report.removed or report.leftovers_removed:
+        log.info("web cache: %d files (%d MB) removed, %d MB kept, %d leftovers removed", report.removed,
+                 report.bytes_removed >> 20, report.bytes_after >> 20, report.leftovers_removed)
+    return report
+
+
 async def _export_loop(services: Services) -> None:
     while True:
         await asyncio.sleep(services.web.audit_export_every.total_seconds())
         await run_in_threadpool(export_audit, services)
         await run_in_threadpool(services.accounts.purge_sessions)
+
+
+async def _prune_loop(services: Services) -> None:
+    while True:
+        await run_in_threadpool(prune_cache, services)
+        await asyncio.sleep(services.web.cache_prune_every.total_seconds())
 
 
 def create_app(settings: Settings | None = None, web: WebSettings | None = None) -> FastAPI:
@@ -111,13 +132,14 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         await run_in_threadpool(export_audit, services)
         await run_in_threadpool(desk.start, app)  # the desk's intake service (SOHOA_INTAKE_SERVICE=0: elsewhere)
-        task = asyncio.create_task(_export_loop(services))
+        tasks = [asyncio.create_task(_export_loop(services)), asyncio.create_task(_prune_loop(services))]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await run_in_threadpool(desk.stop, app)
 
     app = FastAPI(title="sohoa", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,

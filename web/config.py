@@ -20,6 +20,8 @@ class WebSettings:
     link_max: dt.timedelta = dt.timedelta(minutes=15)
     audit_export_every: dt.timedelta = dt.timedelta(hours=1)
     cache_dir: Path | None = None        # default <data_dir>/web-cache
+    cache_max_bytes: int = 2 << 30       # pruned (least recently used first) above this; SOHOA_WEB_CACHE_MAX_MB
+    cache_prune_every: dt.timedelta = dt.timedelta(minutes=10)
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
@@ -36,7 +38,8 @@ class WebSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
-        """SOHOA_WEB_IDLE_MINUTES, SOHOA_WEB_TRUSTED_PROXIES (comma list), SOHOA_WEB_CACHE_DIR, SOHOA_OIDC_*."""
+        """SOHOA_WEB_IDLE_MINUTES, SOHOA_WEB_TRUSTED_PROXIES (comma list), SOHOA_WEB_CACHE_DIR,
+        SOHOA_WEB_CACHE_MAX_MB, SOHOA_OIDC_*."""
         env = os.environ if env is None else env
         proxies = tuple(p.strip() for p in (env.get("SOHOA_WEB_TRUSTED_PROXIES") or "").split(",") if p.strip())
         cache = env.get("SOHOA_WEB_CACHE_DIR")
@@ -45,6 +48,7 @@ class WebSettings:
             trusted_proxies=proxies,
             max_login_failures=int(env.get("SOHOA_WEB_MAX_LOGIN_FAILURES") or 5),
             cache_dir=Path(cache) if cache else None,
+            cache_max_bytes=int(float(env.get("SOHOA_WEB_CACHE_MAX_MB") or 2048) * (1 << 20)),
             oidc_issuer=env.get("SOHOA_OIDC_ISSUER") or None,
             oidc_client_id=env.get("SOHOA_OIDC_CLIENT_ID") or None,
             oidc_client_secret=env.get("SOHOA_OIDC_CLIENT_SECRET") or None,

@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from models import DocumentRecord, NotFound
 from models.policy import Action, readable_units
-from storage import dossiers
+from storage import cache, dossiers
 from storage.objectstore import sha256_file
 from web.deps import Ctx, guard
 from web.files import disposition, file_response
@@ -179,7 +179,9 @@ def _merged(ctx: Ctx, docs: list[DocumentRecord]) -> tuple[Path, str]:
         raise HTTPException(404, "not found")
     digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
     out = ctx.services.cache_dir / "merged" / f"{digest}.pdf"
-    if not out.exists():
+    if out.exists():
+        cache.touch(out)
+    else:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
             built = write_case_pdf(ctx.case_id, Path(tmp) / "case.pdf",  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from models import NotFound
 from models.policy import Action, readable_units
 from pipeline.reader import render_page_png
-from storage import dossiers
+from storage import cache, dossiers
 from storage.catalog import HIGHLIGHT
 from web.app import templates
 from web.deps import Ctx, guard, resolve_principal
@@ -126,7 +126,9 @@ def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False
     except NotFound:
         raise HTTPException(404, "not found") from None
     thumb = ctx.services.cache_dir / "pages" / st.sha256[:2] / f"{st.sha256}-{number}-{width}.png"
-    if not thumb.exists():
+    if thumb.exists():
+        cache.touch(thumb)
+    else:
         thumb.parent.mkdir(parents=True, exist_ok=True)
         part = thumb.with_suffix(".part")
         part.write_bytes(render_page_png(pdf, number, width=width))
