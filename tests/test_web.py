@@ -126,6 +126,23 @@ def test_original_only_for_archivists(web_server, lan):
         assert r.status_code == 200 and r.content[:4] in (b"II*\x00", b"MM\x00*")
 
 
+def test_case_zip_with_originals_only_for_archivists(web_server, web_data, lan):
+    url = f"/api/v1/cases/{CASE_A}/files.zip"
+    assert lan.get(url, params={"originals": 1}).status_code == 403  # a handler sees the case, not its scans
+    assert "files.zip?originals=1" not in lan.get(f"/cases/{CASE_A}").text
+    with signed_in(web_server.url, "thu") as thu:
+        assert "files.zip?originals=1" in thu.get(f"/cases/{CASE_A}").text
+        z = zipfile.ZipFile(io.BytesIO(thu.get(url, params={"originals": 1}).content))
+        names = z.namelist()
+        assert len(names) == 2 and names[0].endswith(".pdf")
+        assert names[1].startswith("originals/") and names[1].endswith("ho-so-mau.tif")
+        assert z.read(names[1])[:4] in (b"II*\x00", b"MM\x00*")
+    entries = __import__("json").loads(run_cli(web_data, "audit", "--case", CASE_A, "--json").stdout)
+    seen = {(e["actor"], e["action"], e["outcome"]) for e in entries}
+    assert ("user:lan", "download_original", "forbidden") in seen
+    assert ("user:thu", "download_original", "allowed") in seen
+
+
 def test_presigned_link_lives_at_most_15_minutes(lan):
     doc = doc_of(lan, CASE_A)
     ok = lan.get(f"/api/v1/cases/{CASE_A}/documents/{doc}/link", params={"minutes": 15})

@@ -57,6 +57,18 @@ class Ctx:
     def csrf(self) -> str:
         return self.session.csrf if self.session else ""
 
+    def may(self, action: Action) -> bool:
+        """Whether the policy also allows ``action`` on this request's case (to offer a link or button)."""
+        return decide(self.principal, action, case_id=self.case_id, unit=self.unit).allowed
+
+    def require(self, action: Action) -> None:
+        """A second action inside a guarded route (e.g. originals in the case ZIP): refused → audited, 403/404."""
+        decision = decide(self.principal, action, case_id=self.case_id, unit=self.unit)
+        if not decision.allowed:
+            self.audit(action, decision.outcome.value,
+                       detail=f"{decision.reason}: {self.request.method} {self.request.url.path}"[:500])
+            raise _refuse(decision)
+
     def audit(self, action: str | Action, outcome: str = "allowed", **fields: Any) -> None:
         """Append an entry for this principal and client (case and document default to the request's)."""
         fields.setdefault("case_id", self.case_id)

@@ -151,15 +151,25 @@ def link(ctx: Annotated[Ctx, guard(Action.LINK)],
     return {"url": url, "expires_at": (dt.datetime.now(dt.UTC) + expires).isoformat(timespec="seconds")}
 
 
-@router.get("/cases/{case}/files.zip", summary="Every searchable PDF of the case as one ZIP (streamed)")
-def case_zip(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)]) -> Response:
+@router.get("/cases/{case}/files.zip",
+            summary="Every searchable PDF of the case as one ZIP (streamed); ?originals=1 adds the original "
+                    "scans under originals/ (archivists and operators only)")
+def case_zip(ctx: Annotated[Ctx, guard(Action.DOWNLOAD_CASE)], originals: bool = False) -> Response:
+    if originals:
+        ctx.require(Action.DOWNLOAD_ORIGINAL)
     docs, _ = load_case(ctx)
-    cache = ctx.services.cache_dir / "objects"
+    objects = ctx.services.cache_dir / "objects"
     files = []
     for rec in docs:
         if rec.keys.get("searchable_pdf"):
-            path, _st = dossiers.local_copy(ctx.services.store, rec.keys["searchable_pdf"], cache)
+            path, _st = dossiers.local_copy(ctx.services.store, rec.keys["searchable_pdf"], objects)
             files.append((_pdf_name(rec), path))
+    if originals:
+        ctx.audit(Action.DOWNLOAD_ORIGINAL, detail=f"{ctx.request.url.path}?originals=1")
+        for rec in docs:
+            if rec.keys.get("source"):
+                path, _st = dossiers.local_copy(ctx.services.store, rec.keys["source"], objects)
+                files.append((f"originals/{rec.document_id[:8]}-{Path(rec.source_name).name}", path))
     return StreamingResponse(dossiers.zip_stream(files), media_type="application/zip",
                              headers={"Content-Disposition": disposition(f"{ctx.case_id}.zip", inline=False)})
 

@@ -86,8 +86,7 @@ def cases_page(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], page: Annotated[in
 @router.get("/cases/{case}", response_class=HTMLResponse)
 def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
     docs, notes = load_case(ctx)
-    may_original = "operator" in {r.value for r in ctx.principal.roles} or \
-        "archivist" in {r.value for r in ctx.principal.roles}
+    may_original = ctx.may(Action.DOWNLOAD_ORIGINAL)
     return render(ctx, "case.html", case_id=ctx.case_id, documents=docs, notes=notes, may_original=may_original)
 
 
@@ -96,12 +95,11 @@ def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
     from flows.signing import stored_pdf_signatures
 
     rec = load_document(ctx)
-    roles = {r.value for r in ctx.principal.roles}
     signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
                                        data_dir=ctx.services.settings.data_dir) \
         if rec.keys.get("searchable_pdf") else []
     return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
-                  may_original=bool(roles & {"operator", "archivist"}))
+                  may_original=ctx.may(Action.DOWNLOAD_ORIGINAL))
 
 
 @router.get("/cases/{case}/documents/{doc}/pages/{number:int}", response_class=HTMLResponse)
