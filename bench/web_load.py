@@ -1,8 +1,10 @@
 """Load on the web app: N concurrent signed-in clients for T seconds, and server memory while streaming a large PDF.
 
-    python bench/web_load.py [--clients 50] [--seconds 60] [--big-mb 200]
+    python bench/web_load.py [--clients 50] [--seconds 60] [--big-mb 200] [--postgres] [--workers 1]
 
-Starts ``sohoa serve`` (a subprocess, local store + SQLite, the sample dossier ingested), signs in
+Starts ``sohoa serve`` (a subprocess, local store + SQLite, or with ``--postgres`` a throw-away
+database on the local PostgreSQL; ``--workers`` replicas of it on one port range, the clients spread
+over them as a proxy would; the sample dossier ingested), signs in
 one session per client, then each client loops (bounded by the deadline) over a mix of search
 (40%), case page (30%) and searchable-PDF download (30%). Reports errors and p50/p95 per kind. Then
 one client downloads a generated ``--big-mb`` MB PDF twice (first from the store, then from the
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -88,8 +91,8 @@ async def sign_in(base: str, name: str) -> httpx.AsyncClient:
     return client
 
 
-async def load(base: str, clients: int, seconds: float, doc: str) -> dict[str, list[float]]:
-    sessions = [await sign_in(base, "lan") for _ in range(clients)]
+async def load(bases: list[str], clients: int, seconds: float, doc: str) -> dict[str, list[float]]:
+    sessions = [await sign_in(bases[i % len(bases)], "lan") for i in range(clients)]
     timings: dict[str, list[float]] = {"search": [], "case": [], "pdf": []}
     errors: list[str] = []
     words = ["quyet dinh", "giấy phép xây dựng", "ho so", "nguyen van hung", "000.00.14.H56", "thu tuc hanh chinh"]
@@ -158,25 +161,36 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--big-mb", type=int, default=200)
+    ap.add_argument("--postgres", action="store_true", help="catalog on the local PostgreSQL (a throw-away database)")
+    ap.add_argument("--workers", type=int, default=1, help="sohoa serve replicas sharing the store and catalog")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sohoa-web-bench-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sohoa-web-bench-"))
         from pipeline.sample import make_sample_dossier
 
+        extra = {}
+        if args.postgres:
+            from tests.servers import temporary_pg_database
+
+            extra["SOHOA_DATABASE_URL"] = stack.enter_context(temporary_pg_database())
+        print(f"catalog: {'PostgreSQL' if args.postgres else 'SQLite'}, load average {os.getloadavg()[0]:.1f}")
         sample = make_sample_dossier(Path(tmp) / "sample")
-        data = seed(Path(tmp) / "data", sample)
+        data = seed(Path(tmp) / "data", sample, extra_env=extra)
         big = Path(tmp) / "big.pdf"
         make_big_pdf(big, args.big_mb)
         big_doc = store_big(data, big, max(1, args.big_mb // 10))
-        server = WebServer(env=data)
-        server.start()
+        servers = [WebServer(env=data) for _ in range(max(1, args.workers))]
+        server = servers[0]
+        for s_ in servers:
+            s_.start()
         try:
             with env(**data):
                 from flows.common import open_archive
 
                 doc = open_archive().catalog.documents_for_case(CASE_A)[0].document_id
-            print(f"server pid {server.process.pid}, RSS at start {rss_kb(server.process.pid) / 1024:.0f} MB")
+            print(f"{len(servers)} server(s), RSS at start {rss_kb(server.process.pid) / 1024:.0f} MB (first)")
             t0 = time.perf_counter()
-            timings = asyncio.run(load(server.url, args.clients, args.seconds, doc))
+            timings = asyncio.run(load([s_.url for s_ in servers], args.clients, args.seconds, doc))
             wall = time.perf_counter() - t0
             errors = timings.pop("errors")
             total = sum(len(v) for v in timings.values())
@@ -192,7 +206,8 @@ def main() -> int:
                 print(f"  {label}: RSS {base / 1024:.0f} → peak {peak / 1024:.0f} MB "
                       f"(growth {(peak - base) * 1024 / size:.3f} × file size), {size / 1e6 / secs:.0f} MB/s")
         finally:
-            server.stop()
+            for s_ in servers:
+                s_.stop()
     return 0
 
 
