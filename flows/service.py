@@ -19,6 +19,8 @@ files sit under ``$SOHOA_DATA_DIR/jobs``, so several replicas share the work and
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -27,9 +29,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,8 @@ POLL_SECONDS = 0.25
 # OCR threads (and the Tesseract processes they start) run at a lower priority, so that page checks
 # of the next operator's upload are not queued behind another dossier's OCR on a small machine.
 OCR_NICENESS = 10
+
+Gate = Callable[[int], AbstractContextManager[None]]  # check_pages' gate: a place for the k-th page
 
 
 def open_job_store(config: Settings | None = None) -> JobStore:
@@ -139,6 +143,52 @@ def ready() -> bool:
     return bool(_READY())
 
 
+class CheckLane:
+    """The page checks of all jobs in this process share ``slots`` places (one per core), first pages first.
+
+    Each job's check asks for a place per page (``job()`` gives it its ``gate`` for ``check_pages``):
+    the waiting page with the lowest position in its own upload goes next, ties in order of arrival.
+    Four operators uploading at once all get their first page's verdict before anyone's second page
+    is read; the pages wait here, not on the cores, so they do not slow the ones being checked.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self._busy = 0
+        self._waiting: list[tuple[int, int, int]] = []  # (position in its upload, arrival of the upload, ticket)
+        self._cond = threading.Condition()
+        self._arrivals = itertools.count()
+        self._tickets = itertools.count()
+
+    def job(self) -> Gate:
+        """The gate of one check call: ``gate(k)`` holds a place for the k-th page it reads or checks."""
+        arrival = next(self._arrivals)
+        return lambda k: self._place(k, arrival)
+
+    @contextmanager
+    def _place(self, position: int, arrival: int) -> Iterator[None]:
+        entry = (position, arrival, next(self._tickets))
+        with self._cond:
+            heapq.heappush(self._waiting, entry)
+            while self._busy >= self.slots or self._waiting[0] != entry:
+                self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._busy += 1
+            self._cond.notify_all()  # the next in line may take another free place
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    @property
+    def pending(self) -> int:
+        """Pages being checked or waiting for a place."""
+        with self._cond:
+            return self._busy + len(self._waiting)
+
+
 class IntakeService:
     """Runs desk scan jobs: page checks at once (``check_workers`` at a time), storing (``workers`` at a time)."""
 
@@ -163,6 +213,9 @@ class IntakeService:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._check_pool = ThreadPoolExecutor(max_workers=check_workers, thread_name_prefix="sohoa-check")
+        from pipeline.document import default_jobs
+
+        self.check_lane = CheckLane(default_jobs())
         self._store_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sohoa-store",
                                               initializer=_lower_priority)
         self.prefect_error: str | None = None
@@ -303,7 +356,7 @@ class IntakeService:
         options = job_options(self.store, job_id)
         if not job.pages or any(p.status != "checked" for p in job.pages) or job.stack is None:
             self.store.update(job_id, status=CHECKING)
-            check_job(self.store, job)
+            check_job(self.store, job, gate=self.check_lane.job())
             job = self.store.require(job_id)
             job.stack, job.documents = split_job(job, units=options.get("units"))
             job.hold = None if options.get("confirmed") else hold_reason(job)
@@ -350,8 +403,11 @@ class IntakeService:
 
 
 # ----------------------------------------------------------------------------- stages (plain functions)
-def check_job(store: JobStore, job: ScanJob) -> None:
-    """Preflight and QR-read the job's unchecked pages, writing each page's verdict as soon as it is ready."""
+def check_job(store: JobStore, job: ScanJob, *, gate: Gate | None = None) -> None:
+    """Preflight and QR-read the job's unchecked pages, writing each page's verdict as soon as it is ready.
+
+    ``gate``: the service's check lane (``CheckLane.job()``), shared by all jobs being checked.
+    """
     from pipeline.document import check_pages
 
     base = store.job_dir(job.id)
@@ -371,11 +427,13 @@ def check_job(store: JobStore, job: ScanJob) -> None:
 
             try:
                 outcomes = check_pages([base / f.path], workdir=work / f"check-{index + 1:02d}", jobs=None,
-                                       detect_qr=True, thumbnails=base / thumbs, on_outcome=save)
+                                       detect_qr=True, thumbnails=base / thumbs, on_outcome=save,
+                                       gate=shifted(gate, offset))
             finally:
                 shutil.rmtree(work / f"check-{index + 1:02d}", ignore_errors=True)
             offset += len(outcomes)
         return
+    checked = 0
     for page in job.pages:
         if page.status == "checked":
             continue
@@ -389,9 +447,15 @@ def check_job(store: JobStore, job: ScanJob) -> None:
         workdir = work / f"check-p{page.number:04d}"
         try:
             check_pages([base / page.file], workdir=workdir, pages={page.file_page}, detect_qr=True,
-                        thumbnails=base / thumbs, on_outcome=save)
+                        thumbnails=base / thumbs, on_outcome=save, gate=shifted(gate, checked))
+            checked += 1
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def shifted(gate: Gate | None, offset: int) -> Gate | None:
+    """The gate of a job's check for a part of it: its k-th page is the job's (offset + k)-th."""
+    return None if gate is None else (lambda k: gate(offset + k))
 
 
 def _kept_page(base: Path, number: int, version: int) -> tuple[Path, Path]:
