@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,6 +133,44 @@ def one_dossier(service, files: list[Path], case: str, pages: int) -> Watch:
     return Watch(service.store, job_id, committed, pages).run()
 
 
+def time_watch(root: Path, pages: list[Path], case: str, env: dict[str, str]) -> dict[str, float]:
+    """``sohoa watch INBOX`` as a user runs it: start-up until it says "watching", then per page, one at a
+    time, from landing in INBOX (an atomic rename, the scanner's last byte) to its report in done/."""
+    inbox, done = root / "inbox", root / "done"
+    inbox.mkdir(parents=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "watch", str(inbox), "--case", case], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    out: dict[str, float] = {}
+    try:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if " watching " in line:
+                out["watch_start"] = time.perf_counter() - started
+                break
+        else:
+            raise RuntimeError("sohoa watch ended before it was watching")
+        for n, page in enumerate(pages, start=1):
+            staged = root / f"staged-{n}{page.suffix}"
+            shutil.copy(page, staged)
+            name = f"{n:02d}-{page.name}"
+            landed = time.perf_counter()
+            os.replace(staged, inbox / name)
+            report = done / f"{name}.report.json"
+            deadline = landed + 600
+            while not report.exists():
+                if time.perf_counter() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{name} did not reach done/ (failed/: {list((root / 'failed').glob('*'))})")
+                time.sleep(0.02)
+            out[f"watch_page{n}"] = time.perf_counter() - landed
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     if len(values) == 1:
@@ -141,7 +180,7 @@ def pct(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-PARTS = ("one", "ten", "tenjpg", "four", "cli")
+PARTS = ("one", "ten", "tenjpg", "four", "cli", "watch")
 
 
 class LoadSampler:
@@ -274,6 +313,15 @@ def main() -> int:
                                    CASE.format(9000)], cwd=ROOT, env=env, capture_output=True, text=True)
             cli["scan_missing_file"] = time.perf_counter() - t0
             cli["pdf"] = sohoa_pdf([page], tmp / "cli.pdf")
+        if "watch" in parts:
+            # sohoa watch without a Prefect server (its temporary one, started once), two pages in turn.
+            watch_pages = [make_pages(tmp / f"watch-{n}", 1, f"W{n}")[0] for n in range(2)]
+            env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PYTHONPATH": str(ROOT)}
+            try:
+                cli |= time_watch(tmp / "watch", watch_pages, CASE.format(9100), env)
+            except RuntimeError as exc:
+                failures.append(f"watch: {exc}")
+            cli["pdf_watch"] = sohoa_pdf(watch_pages[:1], tmp / "watch.pdf")
     finally:
         service.stop()
 
@@ -313,6 +361,13 @@ def main() -> int:
                   f"| `sohoa scan` handed to the running service | {cli.get('scan_via_service', nan):.2f} |",
                   f"| `sohoa scan` of a missing file (service running) | {cli.get('scan_missing_file', nan):.2f} |",
                   f"| `sohoa pdf` of the same page | {cli.get('pdf', nan):.2f} |"]
+    if "watch" in parts:
+        lines += ["", "`sohoa watch INBOX` (no Prefect server: its temporary one), one page at a time:", "",
+                  "| step | seconds |", "| --- | --- |",
+                  f"| start-up until watching (paid once) | {cli.get('watch_start', nan):.2f} |",
+                  f"| first page: landing in INBOX → report in done/ | {cli.get('watch_page1', nan):.2f} |",
+                  f"| second page: the same | {cli.get('watch_page2', nan):.2f} |",
+                  f"| `sohoa pdf` of the first page | {cli.get('pdf_watch', nan):.2f} |"]
     lines += ["", f"Failed or not stored: {', '.join(failures) if failures else 'none'}.",
               *([f"All runs: {', '.join(f'{k}={[round(x, 2) for x in v]}' for k, v in rows.items() if v)}."]
                 if any(rows.values()) else []),

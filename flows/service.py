@@ -57,8 +57,10 @@ log = logging.getLogger("sohoa.service")
 
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 0.25
-# OCR threads (and the Tesseract processes they start) run at a lower priority, so that page checks
-# of the next operator's upload are not queued behind another dossier's OCR on a small machine.
+# While pages are being checked, the service's OCR in flight (its Tesseract processes) is lowered to
+# this niceness (SOHOA_OCR_NICE), so that the next operator's verdicts are not queued behind another
+# dossier's OCR on a small machine. Otherwise OCR runs at the service's own priority: a lower one for
+# good would let every other program on the machine slow the storing down.
 OCR_NICENESS = 10
 
 Gate = Callable[[int], AbstractContextManager[None]]  # check_pages' gate: a place for the k-th page
@@ -152,8 +154,9 @@ class CheckLane:
     is read; the pages wait here, not on the cores, so they do not slow the ones being checked.
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, *, on_place: Callable[[], object] | None = None) -> None:
         self.slots = max(1, slots)
+        self.on_place = on_place  # called as each page gets its place (the service lowers the OCR in flight)
         self._busy = 0
         self._waiting: list[tuple[int, int, int]] = []  # (position in its upload, arrival of the upload, ticket)
         self._cond = threading.Condition()
@@ -176,6 +179,8 @@ class CheckLane:
             self._busy += 1
             self._cond.notify_all()  # the next in line may take another free place
         try:
+            if self.on_place is not None:
+                self.on_place()
             yield
         finally:
             with self._cond:
@@ -215,9 +220,8 @@ class IntakeService:
         self._check_pool = ThreadPoolExecutor(max_workers=check_workers, thread_name_prefix="sohoa-check")
         from pipeline.document import default_jobs
 
-        self.check_lane = CheckLane(default_jobs())
-        self._store_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sohoa-store",
-                                              initializer=_lower_priority)
+        self.check_lane = CheckLane(default_jobs(), on_place=lower_ocr)
+        self._store_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sohoa-store")
         self.prefect_error: str | None = None
 
     # ------------------------------------------------------------------------- life cycle
@@ -655,9 +659,40 @@ def _error(exc: SohoaError) -> dict[str, Any]:
             "exit_code": exc.exit_code}
 
 
-def _lower_priority() -> None:
-    niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
+def lower_ocr(niceness: int | None = None) -> int:
+    """Lower this process's Tesseract processes (the OCR in flight) to ``niceness``; how many were lowered.
+
+    Raising a niceness needs no privilege (lowering it back would), so a page's OCR stays lowered
+    until that page is read; the next page's Tesseract starts at the service's own priority again.
+    Linux only (``/proc``); elsewhere nothing is lowered.
+    """
+    if niceness is None:
+        niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
+    lowered = 0
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                if f.read().strip() != "tesseract":
+                    continue
+            if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, pid, niceness)
+                lowered += 1
+        except OSError:  # it has just ended
+            continue
+    return lowered
+
+
+def _children() -> set[int]:
+    """This process's child processes (started by any of its threads)."""
+    pids: set[int] = set()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):
-        pass
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
+                pids.update(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids

@@ -228,7 +228,7 @@ def test_the_desk_page_shows_the_limit_sentence_for_an_upload_over_the_limit(bro
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "desk-05-over-the-limit.png", full_page=True)
     assert "lớn hơn giới hạn tải lên 1 MB" in status and "larger than the upload limit of 1 MB" in status, status
-    assert page.locator("figure.page").count() == 0
+    assert page.locator("figure.page").count() == 0 and page.locator("#upload-progress").is_hidden()
     context.close()
 
 

@@ -167,6 +167,32 @@ def test_the_check_lane_lets_every_upload_s_first_page_go_before_anyone_s_second
     assert lane.pending == 0
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="the OCR is lowered through Linux's /proc")
+def test_a_page_check_lowers_the_ocr_in_flight_and_nothing_else(data_dir, tmp_path, monkeypatch):
+    """A checked page's place in the lane lowers this process's Tesseract processes to SOHOA_OCR_NICE's
+    niceness (10); other children keep theirs. The OCR is otherwise at the service's own priority."""
+    import shutil
+
+    fake = tmp_path / "tesseract"  # a stand-in with Tesseract's process name
+    shutil.copy(shutil.which("sleep"), fake)
+    ocr = subprocess.Popen([str(fake), "60"])
+    other = subprocess.Popen([shutil.which("sleep"), "60"])
+    try:
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == own
+        monkeypatch.delenv("SOHOA_OCR_NICE", raising=False)
+        svc = IntakeService(warm_prefect=False)  # not started: only its check lane is used
+        with svc.check_lane.job()(1):
+            pass
+        svc.stop()
+        assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == max(own, 10)
+        assert os.getpriority(os.PRIO_PROCESS, other.pid) == own
+    finally:
+        for p in (ocr, other):
+            p.kill()
+            p.wait()
+
+
 def test_a_lease_has_one_owner_and_a_dead_owner_on_this_host_is_replaced(data_dir, tmp_path):
     from storage.jobs import this_host
 
