@@ -6,6 +6,8 @@ once, when the service starts; after that each job costs one ``intake-job`` flow
 1. **check** (no Prefect, no OCR): every page read, preflighted and QR-read, its verdict and a
    thumbnail written to the job as soon as that page is done — the operator sees "trang 3 bị mờ"
    about a second after the upload completes. A replaced page is the only page checked again.
+   The checks of all uploads share one place per core (``CheckLane``): every upload's first page
+   goes before anyone's second, and the OCR in flight is lowered while pages are checked.
 2. **decide**: the stack is split by its cover sheets; a desk job with a page to rescan, pages
    without a case ID or a split to review waits for the operator (``checked`` with a hold).
 3. **store**: the ``intake-job`` Prefect flow (flows/intake.py) stores each document, with OCR

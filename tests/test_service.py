@@ -182,9 +182,11 @@ def test_a_page_check_lowers_the_ocr_in_flight_and_nothing_else(data_dir, tmp_pa
         assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == own
         monkeypatch.delenv("SOHOA_OCR_NICE", raising=False)
         svc = IntakeService(warm_prefect=False)  # not started: only its check lane is used
-        with svc.check_lane.job()(1):
-            pass
-        svc.stop()
+        try:
+            with svc.check_lane.job()(1):
+                pass
+        finally:
+            svc.stop()
         assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == max(own, 10)
         assert os.getpriority(os.PRIO_PROCESS, other.pid) == own
     finally:
