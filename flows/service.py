@@ -6,6 +6,8 @@ once, when the service starts; after that each job costs one ``intake-job`` flow
 1. **check** (no Prefect, no OCR): every page read, preflighted and QR-read, its verdict and a
    thumbnail written to the job as soon as that page is done — the operator sees "trang 3 bị mờ"
    about a second after the upload completes. A replaced page is the only page checked again.
+   The checks of all uploads share one place per core (``CheckLane``): every upload's first page
+   goes before anyone's second, and the OCR in flight is lowered while pages are checked.
 2. **decide**: the stack is split by its cover sheets; a desk job with a page to rescan, pages
    without a case ID or a split to review waits for the operator (``checked`` with a hold).
 3. **store**: the ``intake-job`` Prefect flow (flows/intake.py) stores each document, with OCR
@@ -19,6 +21,8 @@ files sit under ``$SOHOA_DATA_DIR/jobs``, so several replicas share the work and
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -27,9 +31,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +59,13 @@ log = logging.getLogger("sohoa.service")
 
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 0.25
-# OCR threads (and the Tesseract processes they start) run at a lower priority, so that page checks
-# of the next operator's upload are not queued behind another dossier's OCR on a small machine.
+# While pages are being checked, the service's OCR in flight (its Tesseract processes) is lowered to
+# this niceness (SOHOA_OCR_NICE), so that the next operator's verdicts are not queued behind another
+# dossier's OCR on a small machine. Otherwise OCR runs at the service's own priority: a lower one for
+# good would let every other program on the machine slow the storing down.
 OCR_NICENESS = 10
+
+Gate = Callable[[int], AbstractContextManager[None]]  # check_pages' gate: a place for the k-th page
 
 
 def open_job_store(config: Settings | None = None) -> JobStore:
@@ -139,6 +147,55 @@ def ready() -> bool:
     return bool(_READY())
 
 
+class CheckLane:
+    """The page checks of all jobs in this process share ``slots`` places (one per core), first pages first.
+
+    Each job's check asks for a place per page (``job()`` gives it its ``gate`` for ``check_pages``):
+    the waiting page with the lowest position in its own upload goes next, ties in order of arrival.
+    Four operators uploading at once all get their first page's verdict before anyone's second page
+    is read; the pages wait here, not on the cores, so they do not slow the ones being checked.
+    """
+
+    def __init__(self, slots: int, *, on_place: Callable[[], object] | None = None) -> None:
+        self.slots = max(1, slots)
+        self.on_place = on_place  # called as each page gets its place (the service lowers the OCR in flight)
+        self._busy = 0
+        self._waiting: list[tuple[int, int, int]] = []  # (position in its upload, arrival of the upload, ticket)
+        self._cond = threading.Condition()
+        self._arrivals = itertools.count()
+        self._tickets = itertools.count()
+
+    def job(self) -> Gate:
+        """The gate of one check call: ``gate(k)`` holds a place for the k-th page it reads or checks."""
+        arrival = next(self._arrivals)
+        return lambda k: self._place(k, arrival)
+
+    @contextmanager
+    def _place(self, position: int, arrival: int) -> Iterator[None]:
+        entry = (position, arrival, next(self._tickets))
+        with self._cond:
+            heapq.heappush(self._waiting, entry)
+            while self._busy >= self.slots or self._waiting[0] != entry:
+                self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._busy += 1
+            self._cond.notify_all()  # the next in line may take another free place
+        try:
+            if self.on_place is not None:
+                self.on_place()
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    @property
+    def pending(self) -> int:
+        """Pages being checked or waiting for a place."""
+        with self._cond:
+            return self._busy + len(self._waiting)
+
+
 class IntakeService:
     """Runs desk scan jobs: page checks at once (``check_workers`` at a time), storing (``workers`` at a time)."""
 
@@ -163,8 +220,10 @@ class IntakeService:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._check_pool = ThreadPoolExecutor(max_workers=check_workers, thread_name_prefix="sohoa-check")
-        self._store_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sohoa-store",
-                                              initializer=_lower_priority)
+        from pipeline.document import default_jobs
+
+        self.check_lane = CheckLane(default_jobs(), on_place=lower_ocr)
+        self._store_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sohoa-store")
         self.prefect_error: str | None = None
 
     # ------------------------------------------------------------------------- life cycle
@@ -303,7 +362,7 @@ class IntakeService:
         options = job_options(self.store, job_id)
         if not job.pages or any(p.status != "checked" for p in job.pages) or job.stack is None:
             self.store.update(job_id, status=CHECKING)
-            check_job(self.store, job)
+            check_job(self.store, job, gate=self.check_lane.job())
             job = self.store.require(job_id)
             job.stack, job.documents = split_job(job, units=options.get("units"))
             job.hold = None if options.get("confirmed") else hold_reason(job)
@@ -350,8 +409,11 @@ class IntakeService:
 
 
 # ----------------------------------------------------------------------------- stages (plain functions)
-def check_job(store: JobStore, job: ScanJob) -> None:
-    """Preflight and QR-read the job's unchecked pages, writing each page's verdict as soon as it is ready."""
+def check_job(store: JobStore, job: ScanJob, *, gate: Gate | None = None) -> None:
+    """Preflight and QR-read the job's unchecked pages, writing each page's verdict as soon as it is ready.
+
+    ``gate``: the service's check lane (``CheckLane.job()``), shared by all jobs being checked.
+    """
     from pipeline.document import check_pages
 
     base = store.job_dir(job.id)
@@ -371,11 +433,13 @@ def check_job(store: JobStore, job: ScanJob) -> None:
 
             try:
                 outcomes = check_pages([base / f.path], workdir=work / f"check-{index + 1:02d}", jobs=None,
-                                       detect_qr=True, thumbnails=base / thumbs, on_outcome=save)
+                                       detect_qr=True, thumbnails=base / thumbs, on_outcome=save,
+                                       gate=shifted(gate, offset))
             finally:
                 shutil.rmtree(work / f"check-{index + 1:02d}", ignore_errors=True)
             offset += len(outcomes)
         return
+    checked = 0
     for page in job.pages:
         if page.status == "checked":
             continue
@@ -389,9 +453,15 @@ def check_job(store: JobStore, job: ScanJob) -> None:
         workdir = work / f"check-p{page.number:04d}"
         try:
             check_pages([base / page.file], workdir=workdir, pages={page.file_page}, detect_qr=True,
-                        thumbnails=base / thumbs, on_outcome=save)
+                        thumbnails=base / thumbs, on_outcome=save, gate=shifted(gate, checked))
+            checked += 1
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def shifted(gate: Gate | None, offset: int) -> Gate | None:
+    """The gate of a job's check for a part of it: its k-th page is the job's (offset + k)-th."""
+    return None if gate is None else (lambda k: gate(offset + k))
 
 
 def _kept_page(base: Path, number: int, version: int) -> tuple[Path, Path]:
@@ -591,9 +661,40 @@ def _error(exc: SohoaError) -> dict[str, Any]:
             "exit_code": exc.exit_code}
 
 
-def _lower_priority() -> None:
-    niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
+def lower_ocr(niceness: int | None = None) -> int:
+    """Lower this process's Tesseract processes (the OCR in flight) to ``niceness``; how many were lowered.
+
+    Raising a niceness needs no privilege (lowering it back would), so a page's OCR stays lowered
+    until that page is read; the next page's Tesseract starts at the service's own priority again.
+    Linux only (``/proc``); elsewhere nothing is lowered.
+    """
+    if niceness is None:
+        niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
+    lowered = 0
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                if f.read().strip() != "tesseract":
+                    continue
+            if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, pid, niceness)
+                lowered += 1
+        except OSError:  # it has just ended
+            continue
+    return lowered
+
+
+def _children() -> set[int]:
+    """This process's child processes (started by any of its threads)."""
+    pids: set[int] = set()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):
-        pass
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
+                pids.update(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids

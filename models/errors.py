@@ -210,10 +210,14 @@ class NotFound(SohoaError):
 
 
 class UploadTooLarge(InputFileError):
-    def __init__(self, name: str, limit: int) -> None:
+    """More than the upload limit: one file (``name``), or the whole upload as its length says (``None``)."""
+
+    def __init__(self, name: str | None, limit: int) -> None:
+        mb = limit // (1024 * 1024)
+        what_en, what_vi = (f"{name} is", f"Tệp {name}") if name else ("The upload is", "Lượt tải lên này")
         super().__init__(
-            f"{name} is larger than the upload limit of {limit // (1024 * 1024)} MB; split the scan into several files.",
-            f"Tệp {name} lớn hơn giới hạn tải lên {limit // (1024 * 1024)} MB; hãy chia bản quét thành nhiều tệp.",
+            f"{what_en} larger than the upload limit of {mb} MB; split the scan into several files.",
+            f"{what_vi} lớn hơn giới hạn tải lên {mb} MB; hãy chia bản quét thành nhiều tệp.",
         )
         self.limit = limit
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +105,18 @@ def check_pages(
     detect_qr: bool = False,
     thumbnails: Path | None = None,
     on_outcome: Callable[[PageOutcome], None] | None = None,
+    gate: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> list[PageOutcome]:
     """Read every page and run preflight on it; fast, no OCR. Calls ``on_page`` as each verdict is ready.
 
     ``pages`` keeps only those page numbers (1-based across all sources); ``detect_qr`` also looks
     for a case-ID QR code on each page (cover sheets, receipts). ``thumbnails``: write a small JPEG
-    of each page there (``page-0003.jpg``); ``on_outcome`` gets each page's whole outcome in order.
+    of each page there (``page-0003.jpg``); ``on_outcome`` gets each page's whole outcome in order,
+    as soon as that page and the ones before it are done. ``gate(k)``: a context entered around the
+    reading and around the check of the k-th page this call checks (the desk service's check lane,
+    which lets every upload's first page go before any upload's second page).
     """
+    gate = gate or (lambda _k: nullcontext())
     def raws() -> Iterator[RawPage]:
         number = 0
         for index, src in enumerate(sources):
@@ -120,7 +127,11 @@ def check_pages(
                 elif raw.path is not None:
                     raw.path.unlink(missing_ok=True)
 
-    def one(raw: RawPage) -> PageOutcome:
+    def one(k: int, raw: RawPage) -> PageOutcome:
+        with gate(k):
+            return check_one(raw)
+
+    def check_one(raw: RawPage) -> PageOutcome:
         started = time.perf_counter()
         finding = None
         thumb = None
@@ -168,15 +179,38 @@ def check_pages(
         outcomes.append(outcome)
 
     # Preflight a page while the next one is still being read (rasterising a PDF page costs more
-    # than checking it), and report verdicts in page order as soon as they are ready.
-    pending: deque[Future[PageOutcome]] = deque()
+    # than checking it) in a thread of its own, and report verdicts here in page order as soon as
+    # they are ready: the first page's verdict never waits for the reading of the pages after it.
+    ahead: queue.SimpleQueue[Future[PageOutcome] | BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read_ahead(pool: ThreadPoolExecutor) -> None:
+        try:
+            pages_read = raws()
+            k = 0
+            while not stop.is_set():
+                k += 1
+                with gate(k):
+                    raw = next(pages_read, None)
+                if raw is None:
+                    break
+                ahead.put(pool.submit(one, k, raw))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+            ahead.put(exc)
+        finally:
+            ahead.put(None)
+
     with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
-        for raw in raws():
-            pending.append(pool.submit(one, raw))
-            while pending and pending[0].done():
-                emit(pending.popleft())
-        while pending:
-            emit(pending.popleft())
+        reader = threading.Thread(target=read_ahead, args=(pool,), name="sohoa-read-ahead", daemon=True)
+        reader.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                emit(item)
+        finally:
+            stop.set()
+            reader.join()
     return outcomes
 
 

@@ -52,20 +52,33 @@ def own_copy(web_data: dict[str, str], dest: Path) -> dict[str, str]:
     return dict(web_data, SOHOA_DATA_DIR=str(dest))
 
 
-@pytest.fixture(scope="module")
-def desk_server(prefect_harness, web_data, tmp_path_factory):
+def start_desk_server(web_data: dict[str, str], dest: Path, **extra: str) -> WebServer:
     """``sohoa serve`` with the intake service on, an operator account and the harness's Prefect API,
-    on its own copy of the seeded data."""
+    on its own copy of the seeded data (``extra``: more environment)."""
     from prefect.settings import PREFECT_API_URL
 
-    env = dict(own_copy(web_data, tmp_path_factory.mktemp("desk") / "sohoa-data"), SOHOA_INTAKE_SERVICE="1",
-               PREFECT_API_URL=PREFECT_API_URL.value(),
-               PREFECT_LOGGING_LEVEL="WARNING")
+    env = dict(own_copy(web_data, dest), SOHOA_INTAKE_SERVICE="1", PREFECT_API_URL=PREFECT_API_URL.value(),
+               PREFECT_LOGGING_LEVEL="WARNING", **extra)
     res = run_cli(env, "user", "add", "mai.desk", "--role", "operator", "--unit", UNIT, "--password-stdin",
                   stdin=f"{PASSWORD}\n")
     assert res.returncode == 0, res.stderr
     server = WebServer(env=env)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def desk_server(prefect_harness, web_data, tmp_path_factory):
+    server = start_desk_server(web_data, tmp_path_factory.mktemp("desk") / "sohoa-data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def small_limit_server(prefect_harness, web_data, tmp_path_factory):
+    """The same with an upload limit of 1 MB (``SOHOA_UPLOAD_LIMIT_MB``; the default is 500)."""
+    server = start_desk_server(web_data, tmp_path_factory.mktemp("desk-limit") / "sohoa-data",
+                               SOHOA_UPLOAD_LIMIT_MB="1")
     yield server
     server.stop()
 
@@ -129,6 +142,94 @@ def test_api_upload_with_a_write_token_is_streamed_checked_stored_and_audited(de
     received = [e for e in uploads if e.outcome == "allowed" and job["id"] in (e.detail or "")]
     assert [e.actor for e in received] == ["token:scanner-desk"]
     assert job["files"][0]["sha256"][:16] in received[0].detail
+
+
+def leftovers(env: dict[str, str]) -> tuple[set[str], list[Path]]:
+    """The job folders of a server's data and whatever files sit in its unfinished uploads."""
+    root = Path(env["SOHOA_DATA_DIR"]) / "jobs"
+    jobs = {d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")} if root.is_dir() else set()
+    incoming = root / ".incoming"
+    return jobs, sorted(p for p in incoming.rglob("*") if p.is_file()) if incoming.is_dir() else []
+
+
+def test_an_upload_over_the_limit_gets_413_with_one_sentence_leaves_nothing_and_the_next_upload_is_stored(
+        small_limit_server):
+    env = small_limit_server.env
+    secret = token(env, "scanner-limit", "read", "write")
+    scanner = httpx.Client(base_url=small_limit_server.url, timeout=60, headers={"Authorization": f"Bearer {secret}"})
+    url = f"/api/v1/cases/{API_CASE}/scans"
+    jobs_before, _ = leftovers(env)
+    big = np.random.default_rng(12).integers(0, 256, 3 * 1024 * 1024, dtype=np.uint8).tobytes()  # 3 MB > 1 MB
+
+    # Declared too large (Content-Length), and streamed without a length (chunked): in the second
+    # the limit is only found while writing, after the first megabyte is on disk.
+    boundary = "sohoa-limit-test"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"ho-so-lon.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunked():  # a generator body: httpx sends it with Transfer-Encoding: chunked
+        yield head
+        for i in range(0, len(big), 64 * 1024):
+            yield big[i:i + 64 * 1024]
+        yield tail
+
+    refusals = [scanner.post(url, files={"files": ("ho-so-lon.jpg", big, "image/jpeg")}),
+                scanner.post(url, content=chunked(),
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})]
+    for r in refusals:
+        assert r.status_code == 413, r.text
+        body = r.json()
+        for sentence in (body["message_vi"], body["message_en"]):  # one plain sentence, saying the limit
+            assert "1 MB" in sentence and sentence.endswith(".") and sentence.count(". ") == 0, sentence
+            assert "Traceback" not in sentence and "Error" not in sentence
+        assert body["detail"] == body["message_en"]
+    assert refusals[0].json()["message_en"].startswith("The upload is larger")  # refused on its declared length
+    assert refusals[1].json()["message_vi"].startswith("Tệp ho-so-lon.jpg lớn hơn")  # found while streaming
+    # Nothing half-written is kept: no new job, no file of an unfinished upload.
+    jobs_after, partial = leftovers(env)
+    assert jobs_after == jobs_before and partial == []
+    # The refusals are in the audit trail.
+    from storage.audit import AuditTrail
+    from storage.config import Settings, open_catalog
+
+    catalog = open_catalog(Settings.from_env({"SOHOA_DATA_DIR": env["SOHOA_DATA_DIR"]}))
+    refused = [e for e in AuditTrail(catalog.engine).entries(case_id=API_CASE)
+               if e.action == "upload" and e.outcome == "refused"]
+    assert len(refused) == 2 and all("upload limit" in (e.detail or "") for e in refused)
+
+    # The service keeps working: a normal upload right after is received and stored.
+    body = jpeg("MIKE")
+    assert len(body) < 1024 * 1024
+    r = scanner.post(url, files={"files": ("don.jpg", body, "image/jpeg")})
+    assert r.status_code == 202, r.text
+    job = follow(scanner, r.headers["location"])
+    assert job["status"] == "stored", job
+    assert leftovers(env)[1] == []
+
+
+def test_the_desk_page_shows_the_limit_sentence_for_an_upload_over_the_limit(browser, small_limit_server, tmp_path):
+    big = tmp_path / "ho-so-qua-lon.jpg"
+    big.write_bytes(np.random.default_rng(13).integers(0, 256, 2 * 1024 * 1024, dtype=np.uint8).tobytes())
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    page.goto(f"{small_limit_server.url}/desk")
+    page.fill("input[name=name]", "mai.desk")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/desk")
+    assert "tối đa 1 MB" in page.inner_text("#upload-form")
+    page.fill("#case", NEW_CASE)
+    page.set_input_files("#files", str(big))
+    page.click("#send")
+    page.wait_for_function("() => document.querySelector('#upload-status').textContent.includes('MB')",
+                           timeout=WAIT * 1000)
+    status = page.inner_text("#upload-status")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "desk-05-over-the-limit.png", full_page=True)
+    assert "lớn hơn giới hạn tải lên 1 MB" in status and "larger than the upload limit of 1 MB" in status, status
+    assert page.locator("figure.page").count() == 0 and page.locator("#upload-progress").is_hidden()
+    context.close()
 
 
 def test_sohoa_scan_hands_its_file_to_the_web_app_with_a_token_from_the_environment(desk_server, tmp_path):

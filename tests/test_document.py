@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import unicodedata
 
 import pytest
 
 from models import PageNeedsRescan
-from pipeline.document import document_id_for, process_document
+from pipeline.document import check_pages, document_id_for, process_document
 from pipeline.sample import sample_truth
 
 EXPECTED = ["Ủy ban nhân dân", "Quyết định", "Tuyên Quang", "hồ sơ", "Nghị định"]
@@ -114,3 +115,47 @@ def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_
     info = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
     width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info).groups())
     assert abs(width - 595) < 3 and abs(height - 842) < 3  # still A4: enlarged pixels, same paper
+
+
+def test_the_first_page_s_verdict_does_not_wait_for_the_reading_of_the_next_pages(tmp_path, sample_dossier,
+                                                                                  monkeypatch):
+    """The desk shows page 1's verdict while page 2 is still being read (a big TIFF frame, a PDF page)."""
+    from pipeline import document
+
+    real_read = document.read_pages
+    first_out = threading.Event()
+
+    def slow_after_page_1(source, workdir):  # page 2 is "still being read" until page 1's verdict is out
+        pages = real_read(source, workdir)
+        yield next(pages)
+        if not first_out.wait(120):  # a guard against hanging, not a timing assertion
+            raise AssertionError("page 1's verdict waited for page 2 to be read")
+        yield from pages
+
+    monkeypatch.setattr(document, "read_pages", slow_after_page_1)
+    seen: list[int] = []
+
+    def on_outcome(outcome) -> None:
+        seen.append(outcome.raw.number)
+        first_out.set()
+
+    outcomes = check_pages([sample_dossier[0]], workdir=tmp_path / "w", jobs=2, on_outcome=on_outcome)
+    assert len(outcomes) == 3 and seen == [o.raw.number for o in outcomes] == [1, 2, 3]
+
+
+def test_check_pages_takes_a_place_in_the_gate_for_each_page_it_reads_and_checks(tmp_path, sample_dossier):
+    from contextlib import contextmanager
+
+    places: list[int] = []
+    lock = threading.Lock()
+
+    @contextmanager
+    def gate(k: int):
+        with lock:
+            places.append(k)
+        yield
+
+    outcomes = check_pages([sample_dossier[0]], workdir=tmp_path / "w", jobs=2, gate=gate)
+    assert len(outcomes) == 3
+    # Pages 1-3 each once to be read and once to be checked, plus the read that finds no page 4.
+    assert sorted(places) == [1, 1, 2, 2, 3, 3, 4]

@@ -23,7 +23,7 @@ from PIL import Image
 
 from flows import service as service_module
 from flows.common import open_archive
-from flows.service import IntakeService, open_job_store
+from flows.service import CheckLane, IntakeService, open_job_store
 from models import UploadTooLarge
 from models.jobs import CHECKED, PROCESSING, STORED, WAITING
 from pipeline.reader import sha256_of
@@ -137,6 +137,62 @@ def test_an_upload_is_hashed_while_streaming_and_an_unfinished_one_leaves_nothin
     assert store.discard_stale_uploads(older_than=600) == 2
     assert not stale.exists() and not orphan.exists()
     assert store.job_dir(job.id).is_dir()  # a real job is never touched
+
+
+def test_the_check_lane_lets_every_upload_s_first_page_go_before_anyone_s_second_page():
+    """One place: while upload A's page 1 is checked, A's page 2, then B's and C's page 1 ask; B and C go first."""
+    lane = CheckLane(1)
+    a, b, c = lane.job(), lane.job(), lane.job()
+    order: list[str] = []
+    release = threading.Event()
+
+    def check(gate, k: int, name: str, hold: threading.Event | None = None) -> None:
+        with gate(k):
+            order.append(name)
+            if hold is not None:
+                hold.wait(WAIT)
+
+    first = threading.Thread(target=check, args=(a, 1, "A1", release))
+    first.start()
+    wait_for("A1 checked", lambda: order == ["A1"])
+    threads = []
+    for gate, k, name in ((a, 2, "A2"), (b, 1, "B1"), (c, 1, "C1")):
+        threads.append(threading.Thread(target=check, args=(gate, k, name)))
+        threads[-1].start()
+        wait_for(f"{name} waiting", lambda n=len(threads): lane.pending == 1 + n)
+    release.set()
+    for t in [first, *threads]:
+        t.join(WAIT)
+    assert order == ["A1", "B1", "C1", "A2"]
+    assert lane.pending == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="the OCR is lowered through Linux's /proc")
+def test_a_page_check_lowers_the_ocr_in_flight_and_nothing_else(data_dir, tmp_path, monkeypatch):
+    """A checked page's place in the lane lowers this process's Tesseract processes to SOHOA_OCR_NICE's
+    niceness (10); other children keep theirs. The OCR is otherwise at the service's own priority."""
+    import shutil
+
+    fake = tmp_path / "tesseract"  # a stand-in with Tesseract's process name
+    shutil.copy(shutil.which("sleep"), fake)
+    ocr = subprocess.Popen([str(fake), "60"])
+    other = subprocess.Popen([shutil.which("sleep"), "60"])
+    try:
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == own
+        monkeypatch.delenv("SOHOA_OCR_NICE", raising=False)
+        svc = IntakeService(warm_prefect=False)  # not started: only its check lane is used
+        try:
+            with svc.check_lane.job()(1):
+                pass
+        finally:
+            svc.stop()
+        assert os.getpriority(os.PRIO_PROCESS, ocr.pid) == max(own, 10)
+        assert os.getpriority(os.PRIO_PROCESS, other.pid) == own
+    finally:
+        for p in (ocr, other):
+            p.kill()
+            p.wait()
 
 
 def test_a_lease_has_one_owner_and_a_dead_owner_on_this_host_is_replaced(data_dir, tmp_path):

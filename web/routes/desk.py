@@ -119,7 +119,7 @@ async def receive_files(request: Request, upload: Upload) -> dict[str, str]:
         raise HTTPException(415, "send the scans as multipart/form-data")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > upload.limit + 1024 * 1024:
-        raise UploadTooLarge("upload", upload.limit)
+        raise UploadTooLarge(None, upload.limit)
     receiver = _Receiver(upload)
     parser = MultipartParser(boundary, receiver.callbacks())
     async for chunk in request.stream():

@@ -78,6 +78,7 @@
       follow(res.job_id);
       refreshToday();
     } catch (xhr) {
+      bar.hidden = true;  // nothing was received: no bar left half-full beside the refusal
       status.textContent = problem(xhr);
     } finally {
       $("send").disabled = false;
