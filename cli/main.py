@@ -151,21 +151,22 @@ def cmd_scan(
     files = [str(Path(f).resolve()) for f in files]
     results = None
     if not in_process:
-        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
+        from cli.handoff import open_service_store, page_line, scan_via_http, scan_via_service, service_url
+        from cli.progress import Bar
 
         remote = service_url() if case else None
         store = None if remote else open_service_store()
-        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
-            results = scan_via_http(*remote, files, case_id=case, kind=kind, strict=strict,
-                                    on_page=None if as_json else
-                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
-        elif store is not None:  # a running intake service does the work: no Prefect start-up here
-            def waiting(job) -> None:
-                print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
+        with Bar(len(files) if remote or store is not None else 0, "Tiếp nhận (intake)") as bar:
+            if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+                results = scan_via_http(*remote, files, case_id=case, kind=kind, strict=strict, on_file=bar.advance,
+                                        on_page=None if as_json else (lambda p: bar.note(f"  {p['sentence_vi']}")))
+            elif store is not None:  # a running intake service does the work: no Prefect start-up here
+                def waiting(job) -> None:
+                    bar.note(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})")
 
-            results = scan_via_service(store, files, case_id=case, kind=kind, operator=operator,
-                                       strict=strict, jobs=jobs,
-                                       on_page=None if as_json else print_page, on_wait=waiting)
+                results = scan_via_service(store, files, case_id=case, kind=kind, operator=operator,
+                                           strict=strict, jobs=jobs, on_file=bar.advance, on_wait=waiting,
+                                           on_page=None if as_json else (lambda p: bar.note(page_line(p))))
     if results is None:
         if not os.environ.get("PREFECT_API_URL") and not as_json:
             print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
