@@ -23,7 +23,7 @@ def progress_bar(console: Console) -> Progress:
     """The look of ``sohoa``'s bars: what, bar, done/total, %, elapsed, remaining; gone when the work is done."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                    transient=True)
+                    transient=True, redirect_stdout=False)  # stdout stays the result, even when piped to a file
 
 
 class Bar:

@@ -445,7 +445,7 @@ class Progress:
             self._bar = RichProgress(SpinnerColumn(), TextColumn("backfill"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("tệp/files"), TimeElapsedColumn(), TextColumn("còn/left"),
                                      TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
-                                     console=self._console)
+                                     console=self._console, redirect_stdout=False)  # stdout: the summary
             self._task = self._bar.add_task("backfill", total=total_files, detail="")
             self._bar.start()
 
