@@ -501,7 +501,8 @@ def build_app() -> typer.Typer:
     app = typer.Typer(name="sohoa", help="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được "
                                          "(one-stop-shop scans → searchable PDF/A)",
                       epilog=_data_dir_epilog(), add_completion=False, rich_markup_mode="rich",
-                      pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+                      no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
 
     @app.callback()
     def root(verbose: Annotated[bool, option("--verbose", help="hiện nhật ký của Prefect trên màn hình (show "

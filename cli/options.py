@@ -30,7 +30,9 @@ def argument(*, help: str, **kw: Any) -> Any:  # noqa: A002
 
 
 Json = Annotated[bool, option("--json", help="in kết quả dạng JSON (machine-readable JSON output)")]
-Jobs = Annotated[int | None, option("--jobs", help="số trang xử lý song song (pages in parallel; default: all cores)")]
+Jobs = Annotated[int | None, option(
+    "--jobs", help="số trang xử lý song song, mặc định: mọi lõi (pages in parallel; default: all cores)")]
 CaseArg = Annotated[str, argument(help=CASE_HELP, metavar="CASE_ID", parser=case_arg)]
-OptionalCaseArg = Annotated[str | None, argument(help=f"{CASE_HELP}; bỏ trống: mọi hồ sơ (every case when left out)",
-                                                 metavar="[CASE_ID]", parser=case_arg)]
+OptionalCaseArg = Annotated[str | None, argument(
+    help=f"{CASE_HELP}; bỏ trống: mọi hồ sơ (every case when left out)", metavar="[CASE_ID]",
+    parser=case_arg)]

@@ -10,20 +10,20 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
 
 def stderr_console() -> Console:
-    """A console on this moment's sys.stderr (Rich decides whether it is a terminal: isatty, TTY_* and FORCE_*)."""
+    """A console on this moment's sys.stderr (Rich decides if it is a terminal: isatty, TTY_*, FORCE_*)."""
     return Console(file=sys.stderr, highlight=False)
 
 
 def progress_bar(console: Console) -> Progress:
-    """The look of ``sohoa``'s bars: what, bar, done/total, %, elapsed, remaining; gone when the work is done."""
+    """The look of ``sohoa``'s bars: what, bar, done/total, %, elapsed, remaining; gone when done."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                    transient=True, redirect_stdout=False)  # stdout stays the result, even when piped to a file
+                    transient=True, redirect_stdout=False)  # stdout stays the result, even piped to a file
 
 
 class Bar:

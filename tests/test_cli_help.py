@@ -44,8 +44,8 @@ def test_every_command_and_option_has_a_help_text() -> None:
 
 def _sohoa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=full, cwd=REPO,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=full,
+                          cwd=REPO, timeout=120)
 
 
 def test_help_runs_for_the_command_and_a_subcommand(tmp_path) -> None:
@@ -68,6 +68,8 @@ def test_a_usage_error_is_one_sentence_with_exit_2(tmp_path) -> None:
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "usage error" in res.stderr and "sohoa scan --help" in res.stderr
+    bare = _sohoa(env={"SOHOA_DATA_DIR": str(tmp_path / "data")})  # no command at all: the list of commands
+    assert bare.returncode == 2 and "Usage: sohoa" in bare.stdout and "backfill" in bare.stdout
 
 
 @pytest.fixture()
@@ -82,8 +84,8 @@ def three_cases(data_dir: Path, tmp_path: Path) -> Path:
         original = archive.store_original(case_id=case, document_id=f"doc-{n}", source_path=src,
                                           source_name=src.name, ext="tif")
         archive.record(DocumentRecord(case_id=case, document_id=f"doc-{n}", source_sha256=original.sha256,
-                                      source_name=src.name, created_at="2020-02-03T08:00:00+00:00", page_count=1,
-                                      keys={"source": original.key}))
+                                      source_name=src.name, created_at="2020-02-03T08:00:00+00:00",
+                                      page_count=1, keys={"source": original.key}))
     return data_dir
 
 
