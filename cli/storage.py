@@ -341,6 +341,7 @@ def cmd_reindex(as_json: Json = False) -> int:
 def cmd_retry(jobs: Jobs = None, as_json: Json = False) -> int:
     """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
     from cli.main import document_mark, print_json
+    from cli.progress import Bar
     from flows.spool import drain_spool, pending_jobs, spool_root
 
     pending = pending_jobs()
@@ -352,7 +353,8 @@ def cmd_retry(jobs: Jobs = None, as_json: Json = False) -> int:
         return 0
     if not as_json:
         print(f"{len(pending)} bản quét đang chờ gửi ({len(pending)} scans waiting in the spool)…", file=sys.stderr)
-    report = drain_spool(jobs=jobs)
+    with Bar(len(pending), "Gửi hàng đợi (spool)") as bar:
+        report = drain_spool(jobs=jobs, on_job=bar.advance)
     if as_json:
         print_json(report.to_json())
         return report.exit_code
