@@ -1,7 +1,6 @@
 """The archivists' sub-commands: ``sohoa backfill`` (years of scans → archive) and ``sohoa worker``."""
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import signal
@@ -9,10 +8,18 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from cli.options import argument, option
 
 BACKFILL_EPILOG = """\
-exit codes: 0 every file stored or already stored · 3 some files failed or had no case ID (see the report)
-· 2 usage. Stop it at any time (Ctrl-C); the same command again finishes the rest without duplicates."""
+Mã thoát (exit codes): 0 mọi tệp đã lưu hoặc đã có (every file stored or already stored) · 3 có tệp lỗi hoặc \
+không có mã hồ sơ, xem báo cáo (some files failed or had no case ID: see the report) · 2 lệnh sai cách dùng (usage).
+
+Dừng lúc nào cũng được (Ctrl-C); chạy lại cùng lệnh sẽ làm nốt phần còn lại, không trùng lặp. (Stop it at any \
+time; the same command again finishes the rest without duplicates.)"""
 
 
 def _print_summary(summary: dict, *, dry: bool = False) -> None:
@@ -43,19 +50,62 @@ def _print_summary(summary: dict, *, dry: bool = False) -> None:
         print(f"  {'nhật ký chi tiết (log)':<45} {log_file()}")
 
 
-def cmd_backfill(args: argparse.Namespace) -> int:
+def cmd_backfill(
+    source: Annotated[str, argument(
+        help="cây thư mục (mã hồ sơ lấy từ thư mục gần nhất mang tên mã hồ sơ) hoặc tệp CSV path,case_id[,kind] "
+             "(a folder tree: case ID from the nearest case-named folder; or a CSV of path,case_id[,kind])",
+        metavar="SOURCE")],
+    case_from: Annotated[Literal["folder", "csv", "qr"] | None, option(
+        "--case-from", help="lấy mã hồ sơ từ đâu: mặc định csv cho nguồn .csv, ngoài ra folder; qr: mã QR ở trang đầu "
+                            "mỗi tệp (where the case ID comes from: default csv for a .csv source, else folder; qr: the "
+                            "QR code on each file's first page)")] = None,
+    concurrency: Annotated[int, option("--concurrency", min=1,
+                                       help="số tệp xử lý cùng lúc (mỗi worker khi chạy phân tán), mặc định 2 (files "
+                                            "in flight, per worker when distributed; default 2)")] = 2,
+    jobs: Annotated[int, option("--jobs", min=1, help="số trang song song trong một tệp, mặc định 1 (pages in "
+                                                      "parallel within one file, default 1)")] = 1,
+    report: Annotated[str | None, option("--report", metavar="FILE.csv",
+                                         help="đường dẫn báo cáo CSV, mặc định <thư mục dữ liệu>/reports/backfill-"
+                                              "<thời gian>.csv (CSV report path; default <data dir>/reports/"
+                                              "backfill-<time>.csv)")] = None,
+    dry_run: Annotated[bool, option("--dry-run", help="chỉ liệt kê tệp sẽ xử lý, bỏ qua hoặc không dùng được; không xử "
+                                                     "lý gì (list what would be ingested, skipped or is unusable; "
+                                                     "process nothing)")] = False,
+    verbose: Annotated[bool, option("--verbose", help="hiện nhật ký Prefect và lỗi chi tiết trên màn hình, mặc định ghi "
+                                                     "vào <thư mục dữ liệu>/logs/sohoa.log (show Prefect's logs and "
+                                                     "tracebacks on the screen; default: in the log file)")] = False,
+    allow_outside: Annotated[bool, option("--allow-outside",
+                                          help="nhận cả tệp nằm ngoài cây nguồn: liên kết ra ngoài, đường dẫn CSV tuyệt "
+                                               "đối hoặc có '..' (also take files outside the source tree: symlinks "
+                                               "out of it, absolute or '..' CSV paths)")] = False,
+    local: Annotated[bool, option("--local", help="chạy trên máy này kể cả khi đã có worker đăng ký (run on this "
+                                                 "machine even when workers are registered)")] = False,
+    max_files: Annotated[int | None, option("--max-files", min=1,
+                                            help="dừng sau chừng này tệp, chạy tiếp sau (stop after this many files; "
+                                                 "resume later)")] = None,
+    chunk_size: Annotated[int, option("--chunk-size", min=1, help="số tệp mỗi lượt worker khi chạy phân tán, mặc định "
+                                                                  "10 (files per worker run when distributed)")] = 10,
+    chunks_in_flight: Annotated[int, option("--chunks-in-flight", min=1,
+                                            help="số lượt worker xếp hàng cùng lúc, mặc định 4 (worker runs queued at "
+                                                 "once, default 4)")] = 4,
+    stale_after: Annotated[float, option("--stale-after",
+                                         help="sau số giây không có tín hiệu sống, lượt của worker bị coi là chết và "
+                                              "chạy lại, mặc định 120 (seconds without a heartbeat before a worker's "
+                                              "run is taken as dead and re-run)")] = 120.0,
+) -> int:
     """Ingest a directory tree or CSV of scans; resumable, bounded, with a CSV report."""
     from flows import backfill as bf
 
-    source = Path(args.source).resolve()
-    case_from = args.case_from or ("csv" if source.is_file() and source.suffix.lower() == ".csv" else "folder")
+    # --verbose is read from the command line by cli.main before Prefect starts (as ``sohoa --verbose``).
+    source = Path(source).resolve()
+    case_from = case_from or ("csv" if source.is_file() and source.suffix.lower() == ".csv" else "folder")
     from flows.common import settings
 
-    report = Path(args.report).resolve() if args.report else \
-        settings().data_dir / "reports" / f"backfill{'-dry-run' if args.dry_run else ''}-{dt.datetime.now():%Y%m%d-%H%M%S}.csv"
+    report = Path(report).resolve() if report else \
+        settings().data_dir / "reports" / f"backfill{'-dry-run' if dry_run else ''}-{dt.datetime.now():%Y%m%d-%H%M%S}.csv"
     print(f"Báo cáo (report): {report}", flush=True)
-    if args.dry_run:
-        result = bf.dry_run(source, case_from=case_from, report=report, allow_outside=args.allow_outside)
+    if dry_run:
+        result = bf.dry_run(source, case_from=case_from, report=report, allow_outside=allow_outside)
         print(f"Chạy thử (dry run) {source}: {result.rows} tệp")
         print(f"  {'sẽ xử lý (would ingest)':<45} {result.would_ingest}")
         print(f"  {'bỏ qua, đã có (skipped, already stored)':<45} {result.skipped}")
@@ -64,7 +114,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"  {'danh sách (list)':<45} {report}")
         return 0
     distributed = False
-    if os.environ.get("PREFECT_API_URL") and not args.local:
+    if os.environ.get("PREFECT_API_URL") and not local:
         distributed = bf.chunk_deployment_exists()
         if not distributed:
             print("(Chưa có worker nào đăng ký; chạy trên máy này. Chạy `sohoa worker` trên các máy để chia việc.)",
@@ -76,12 +126,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if not distributed:
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        flow = flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.concurrency))
+        flow = flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=concurrency))
     with _StopOnCtrlC() as stopper:
-        summary = flow(source=str(source), case_from=case_from, concurrency=args.concurrency, report=str(report),
-                       jobs=args.jobs, stop_after=args.max_files, distributed=distributed,
-                       chunk_size=args.chunk_size, chunks_in_flight=args.chunks_in_flight,
-                       stale_after=args.stale_after, allow_outside=args.allow_outside, echo=True)
+        summary = flow(source=str(source), case_from=case_from, concurrency=concurrency, report=str(report),
+                       jobs=jobs, stop_after=max_files, distributed=distributed,
+                       chunk_size=chunk_size, chunks_in_flight=chunks_in_flight,
+                       stale_after=stale_after, allow_outside=allow_outside, echo=True)
         return stopper.finish(summary)
 
 
@@ -187,47 +237,32 @@ def _leave(code: int) -> None:
             os.kill(child, signal.SIGTERM)
         except OSError:
             pass
+    if sys.stderr.isatty():
+        sys.stderr.write("\x1b[?25h")  # the progress bar hid the cursor and has no chance to show it again
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def cmd_worker(
+    name: Annotated[str | None, option("--name", help="tên worker hiện trong Prefect và trong báo cáo, mặc định "
+                                                      "sohoa-<máy>-<pid> (worker name shown in Prefect and in the "
+                                                      "report; default sohoa-<host>-<pid>)")] = None,
+    pool: Annotated[str, option("--pool", help="work pool, mặc định sohoa (default: sohoa)")] = "sohoa",
+    limit: Annotated[int, option("--limit", min=1, help="số lượt chạy cùng lúc trên máy này, mặc định 1 (chunk runs "
+                                                        "at once on this machine, default 1)")] = 1,
+) -> int:
     """Become a Prefect process worker on the sohoa pool (never returns on success)."""
     from flows.worker import run_worker
 
-    run_worker(name=args.name, pool=args.pool, limit=args.limit)
+    run_worker(name=name, pool=pool, limit=limit)
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(app: typer.Typer) -> None:
     """Add ``backfill`` and ``worker`` to the ``sohoa`` command."""
-    s = sub.add_parser("backfill", help="ingest a folder tree or CSV of old scans (resumable, with a report)",
-                       epilog=BACKFILL_EPILOG)
-    s.add_argument("source", help="a folder tree (case ID from the nearest case-named folder) or a CSV "
-                                  "of path,case_id[,kind]")
-    s.add_argument("--case-from", choices=["folder", "csv", "qr"], default=None,
-                   help="where the case ID comes from (default: csv for a .csv source, else folder); "
-                        "qr: the QR code on each file's first page")
-    s.add_argument("--concurrency", type=int, default=2, help="files in flight (per worker when distributed)")
-    s.add_argument("--jobs", type=int, default=1, help="pages in parallel within one file (default 1)")
-    s.add_argument("--report", help="CSV report path (default: <data dir>/reports/backfill-<time>.csv)")
-    s.add_argument("--dry-run", action="store_true",
-                   help="list what would be ingested, skipped or is unusable; process nothing")
-    s.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="show Prefect's logs and tracebacks on the screen (default: in <data dir>/logs/sohoa.log)")
-    s.add_argument("--allow-outside", action="store_true",
-                   help="also take files outside the source tree (symlinks out of it, absolute or '..' CSV paths)")
-    s.add_argument("--local", action="store_true", help="run on this machine even when workers are registered")
-    s.add_argument("--max-files", type=int, default=None, help="stop after this many files (resume later)")
-    s.add_argument("--chunk-size", type=int, default=10, help="files per worker run when distributed")
-    s.add_argument("--chunks-in-flight", type=int, default=4, help="worker runs queued at once")
-    s.add_argument("--stale-after", type=float, default=120.0,
-                   help="seconds without a heartbeat before a worker's run is taken as dead and re-run")
-    s.set_defaults(func=cmd_backfill)
-
-    s = sub.add_parser("worker", help="take a share of distributed backfills (needs PREFECT_API_URL)")
-    s.add_argument("--name", help="worker name shown in Prefect and in the report (default: sohoa-<host>-<pid>)")
-    s.add_argument("--pool", default="sohoa", help="work pool (default: sohoa)")
-    s.add_argument("--limit", type=int, default=1, help="chunk runs at once on this machine (default 1)")
-    s.set_defaults(func=cmd_worker)
+    app.command("backfill", epilog=BACKFILL_EPILOG,
+                help="tiếp nhận một cây thư mục hoặc CSV bản quét cũ; chạy tiếp được, có báo cáo (ingest a folder tree "
+                     "or CSV of old scans; resumable, with a report)")(cmd_backfill)
+    app.command("worker", help="nhận một phần việc của các lượt backfill phân tán, cần PREFECT_API_URL (take a share "
+                               "of distributed backfills; needs PREFECT_API_URL)")(cmd_worker)

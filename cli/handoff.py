@@ -7,7 +7,6 @@ caller falls back to running the intake flow in this process, as before.
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +31,12 @@ def open_service_store():
 
 def scan_via_service(store, files: list[str], *, case_id: str | None, kind: str | None, operator: str | None,
                      strict: bool, jobs: int | None, on_page: Callable[[JobPage], None] | None = None,
-                     on_wait: Callable[[ScanJob], None] | None = None) -> list[dict[str, Any]]:
-    """One job per file (each file is one stack, as ``sohoa scan`` always did); reports in file order."""
+                     on_wait: Callable[[ScanJob], None] | None = None,
+                     on_file: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """One job per file (each file is one stack, as ``sohoa scan`` always did); reports in file order.
+
+    ``on_file`` is called after each file, done or refused (the command's progress bar).
+    """
     from pipeline.reader import sniff_format
 
     results: list[dict[str, Any]] = []
@@ -45,8 +48,10 @@ def scan_via_service(store, files: list[str], *, case_id: str | None, kind: str 
                                on_rescan="refuse" if strict else "store", jobs=jobs)
         except SohoaError as exc:
             results.append(failure(path.name, case_id, exc))
-            continue
-        results.extend(job_reports(wait(store, job.id, on_page=on_page, on_wait=on_wait)))
+        else:
+            results.extend(job_reports(wait(store, job.id, on_page=on_page, on_wait=on_wait)))
+        if on_file:
+            on_file()
     return results
 
 
@@ -109,8 +114,9 @@ def job_reports(job: ScanJob) -> list[dict[str, Any]]:
     return out
 
 
-def print_page(page: JobPage) -> None:
-    print(f"  {page.sentence_vi()}", file=sys.stderr, flush=True)
+def page_line(page: JobPage) -> str:
+    """The line ``sohoa scan`` prints (on stderr) for each page the service has checked."""
+    return f"  {page.sentence_vi()}"
 
 
 # ----------------------------------------------------------------------------- over HTTP
@@ -132,8 +138,12 @@ def service_url() -> tuple[str, str] | None:
 
 def scan_via_http(url: str, token: str, files: list[str], *, case_id: str, kind: str | None, strict: bool,
                   on_page: Callable[[dict[str, Any]], None] | None = None,
+                  on_file: Callable[[], None] | None = None,
                   timeout: float = 3600.0) -> list[dict[str, Any]]:
-    """POST each file to ``/api/v1/cases/{case}/scans`` and follow its job; reports in file order."""
+    """POST each file to ``/api/v1/cases/{case}/scans`` and follow its job; reports in file order.
+
+    ``on_file`` is called after each file, done or refused (the command's progress bar).
+    """
     import httpx
 
     from pipeline.reader import sniff_format
@@ -147,6 +157,8 @@ def scan_via_http(url: str, token: str, files: list[str], *, case_id: str, kind:
                 sniff_format(path)
             except SohoaError as exc:
                 results.append(failure(path.name, case_id, exc))
+                if on_file:
+                    on_file()
                 continue
             params = {"on_rescan": "refuse" if strict else "store"} | ({"kind": kind} if kind else {})
             with open(path, "rb") as body:
@@ -157,6 +169,8 @@ def scan_via_http(url: str, token: str, files: list[str], *, case_id: str, kind:
                 results.append({"source_name": path.name, "case_id": case_id, "status": "failed",
                                 "error": detail, "message_vi": detail, "message_en": detail,
                                 "exit_code": 5 if r.status_code >= 500 else 2})
+                if on_file:
+                    on_file()
                 continue
             job_url = r.json()["links"]["self"]
             shown: dict[int, int] = {}
@@ -172,6 +186,8 @@ def scan_via_http(url: str, token: str, files: list[str], *, case_id: str, kind:
                     break
                 time.sleep(0.2)
             results.extend(_http_reports(job, path.name))
+            if on_file:
+                on_file()
     return results
 
 

@@ -5,28 +5,25 @@ models/errors.py and README.md), never a traceback.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from models import CaseId, SohoaError
+import typer
 
-# Modules that add their own sub-commands with ``register(subparsers)``: the case handlers'
+from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
+from models import SohoaError
+
+__all__ = ["CASE_HELP", "case_arg", "main", "build_app"]
+
+# Modules that add their own sub-commands with ``register(app)``: the case handlers'
 # (search, link, verify, reindex), the scanning desk (watch, coversheet), the archivists (backfill, worker),
 # the web administrator (serve, user, token, audit) and signing (keys, sign).
 EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.sign")
-
-CASE_HELP = "case ID (mã hồ sơ), e.g. 000.00.01.H56-181010-0001"
-
-
-def case_arg(text: str) -> str:
-    """argparse type: validate a case ID before anything else happens."""
-    return str(CaseId.parse(text))
 
 
 # Commands that run Prefect flows: their Prefect log lines go to the log file unless --verbose.
@@ -133,35 +130,52 @@ def _print_document(report: dict[str, Any]) -> None:
         print(f"    {role}: {key}")
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
+def cmd_scan(
+    files: Annotated[list[str], argument(help="tệp bản quét: TIFF, PDF, JPEG, PNG (scan files)", metavar="FILE...")],
+    case: Annotated[str | None, option(
+        "--case", parser=case_arg, metavar="CASE_ID",
+        help=f"{CASE_HELP}; các trang trước tờ bìa đầu tiên thuộc hồ sơ này, bắt buộc khi không có tờ bìa "
+             "(pages before the first cover sheet go to it; required without cover sheets)")] = None,
+    kind: Annotated[str | None, option("--kind", help='loại giấy tờ (document kind), ví dụ/e.g. "Đơn đề nghị"')] = None,
+    operator: Annotated[str | None, option("--operator", help="người số hóa, ghi vào bản kê (operator name, "
+                                                              "recorded in the manifest)")] = None,
+    jobs: Jobs = None,
+    strict: Annotated[bool, option("--strict", help="từ chối tệp có trang phải quét lại (refuse a file with a page "
+                                                   "that must be rescanned)")] = False,
+    as_json: Json = False,
+    in_process: Annotated[bool, option("--in-process", help="chạy luồng tiếp nhận ngay trong tiến trình này kể cả khi "
+                                                           "dịch vụ tiếp nhận đang chạy (run the intake flow in this "
+                                                           "process even when an intake service is running)")] = False,
+) -> int:
     """Ingest files as documents of one case through the intake flow."""
-    files = [str(Path(f).resolve()) for f in args.files]
+    files = [str(Path(f).resolve()) for f in files]
     results = None
-    if not args.in_process:
-        from cli.handoff import open_service_store, print_page, scan_via_http, scan_via_service, service_url
+    if not in_process:
+        from cli.handoff import open_service_store, page_line, scan_via_http, scan_via_service, service_url
+        from cli.progress import Bar
 
-        remote = service_url() if args.case else None
+        remote = service_url() if case else None
         store = None if remote else open_service_store()
-        if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
-            results = scan_via_http(*remote, files, case_id=args.case, kind=args.kind, strict=args.strict,
-                                    on_page=None if args.json else
-                                    (lambda p: print(f"  {p['sentence_vi']}", file=sys.stderr, flush=True)))
-        elif store is not None:  # a running intake service does the work: no Prefect start-up here
-            def waiting(job) -> None:
-                print(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})", file=sys.stderr)
+        with Bar(len(files) if remote or store is not None else 0, "Tiếp nhận (intake)") as bar:
+            if remote:  # the web app's API (SOHOA_URL, token from SOHOA_TOKEN or SOHOA_TOKEN_FILE)
+                results = scan_via_http(*remote, files, case_id=case, kind=kind, strict=strict, on_file=bar.advance,
+                                        on_page=None if as_json else (lambda p: bar.note(f"  {p['sentence_vi']}")))
+            elif store is not None:  # a running intake service does the work: no Prefect start-up here
+                def waiting(job) -> None:
+                    bar.note(f"  … {(job.error or {}).get('message_vi', 'đang chờ')} (job {job.id})")
 
-            results = scan_via_service(store, files, case_id=args.case, kind=args.kind, operator=args.operator,
-                                       strict=args.strict, jobs=args.jobs,
-                                       on_page=None if args.json else print_page, on_wait=waiting)
+                results = scan_via_service(store, files, case_id=case, kind=kind, operator=operator,
+                                           strict=strict, jobs=jobs, on_file=bar.advance, on_wait=waiting,
+                                           on_page=None if as_json else (lambda p: bar.note(page_line(p))))
     if results is None:
-        if not os.environ.get("PREFECT_API_URL") and not args.json:
+        if not os.environ.get("PREFECT_API_URL") and not as_json:
             print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
                   "để bỏ bước này)", file=sys.stderr)
         from flows.intake import intake
 
-        results = intake(files=files, case_id=args.case, kind=args.kind, operator=args.operator, jobs=args.jobs,
-                         strict=args.strict)
-    if args.json:
+        results = intake(files=files, case_id=case, kind=kind, operator=operator, jobs=jobs,
+                         strict=strict)
+    if as_json:
         print_json(results)
     else:
         # A stack with cover sheets can hold several dossiers: group the reports by case.
@@ -196,30 +210,44 @@ def _check_output(path: str, what: str) -> None:
                           f"Không có quyền ghi vào thư mục của tệp {path}.")
 
 
-def cmd_pdf(args: argparse.Namespace) -> int:
+def cmd_pdf(
+    inputs: Annotated[list[str], argument(help="các tệp bản quét, theo thứ tự trang (scan files, in page order)",
+                                          metavar="INPUT...")],
+    output: Annotated[str, option("-o", "--output", help="tệp PDF/A cần ghi (the PDF/A file to write)")],
+    sidecar: Annotated[str | None, option("--sidecar", help="ghi văn bản vào tệp này, các trang cách nhau bằng ký tự "
+                                                            "sang trang (write the text here, pages separated by "
+                                                            "form feeds)")] = None,
+    jobs: Jobs = None,
+    case: Annotated[str | None, option("--case", metavar="CASE_ID",
+                                       help="mã hồ sơ ghi vào siêu dữ liệu PDF (case ID to record in the PDF "
+                                            "metadata)")] = None,
+    keep_blank: Annotated[bool, option("--keep-blank", help="giữ trang trắng trong PDF (keep blank pages in the "
+                                                           "PDF)")] = False,
+    as_json: Json = False,
+) -> int:
     """Scans → one searchable PDF/A, nothing stored."""
     from pipeline.document import process_document
     from pipeline.reader import sniff_format
 
-    case = case_arg(args.case) if args.case else None
+    case = case_arg(case) if case else None
     # Everything that can be checked is checked before the OCR, not found after minutes of it.
-    _check_output(args.output, "the output")
-    if args.sidecar:
-        _check_output(args.sidecar, "the sidecar")
-    for f in args.inputs:
+    _check_output(output, "the output")
+    if sidecar:
+        _check_output(sidecar, "the sidecar")
+    for f in inputs:
         sniff_format(Path(f))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
-        result = process_document([Path(f) for f in args.inputs], workdir=Path(tmp), out_pdf=Path(args.output),
-                                  jobs=args.jobs, case_id=case, keep_blank=args.keep_blank)
-    if args.sidecar:
-        Path(args.sidecar).write_text(result.sidecar_text, encoding="utf-8")
+        result = process_document([Path(f) for f in inputs], workdir=Path(tmp), out_pdf=Path(output),
+                                  jobs=jobs, case_id=case, keep_blank=keep_blank)
+    if sidecar:
+        Path(sidecar).write_text(result.sidecar_text, encoding="utf-8")
     report = result.report.to_dict()
-    if args.json:
-        print_json(report | {"output": args.output, "dropped_blank_pages": result.dropped_pages})
+    if as_json:
+        print_json(report | {"output": output, "dropped_blank_pages": result.dropped_pages})
     else:
         conf = result.report.mean_confidence
-        print(f"{args.output}: {len(result.page_texts)} trang, độ tin cậy OCR "
+        print(f"{output}: {len(result.page_texts)} trang, độ tin cậy OCR "
               f"{f'{conf:.1f}%' if conf is not None else '–'}, {time.perf_counter() - started:.1f} s")
         for line in _page_lines(report):
             print(line)
@@ -231,30 +259,34 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 _CHECK_SEVERITY = {0: 0, 4: 1, 3: 2, 2: 2, 7: 2, 1: 3}
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(
+    files: Annotated[list[str], argument(help="tệp bản quét cần kiểm tra (scan files to check)", metavar="FILE...")],
+    jobs: Jobs = None,
+    as_json: Json = False,
+) -> int:
     """Preflight only: the verdict of every page of every file; exit 4 when a page must be rescanned, 3 for a bad file."""
     from pipeline.document import check_pages
 
     worst = 0
     results: list[dict[str, Any]] = []
-    for f in args.files:
+    for f in files:
         name = Path(f).name
         code = 0
         with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
             def show(page, name=name):  # type: ignore[no-untyped-def]
-                if not args.json:
+                if not as_json:
                     verdict = "QUÉT LẠI" if page.needs_rescan else ("trống" if page.blank else "đạt")
                     print(f"{name} trang {page.number}: {verdict} ({page.dpi:.0f} dpi"
                           f"{', ước tính' if page.dpi_estimated else ''}, {page.seconds * 1000:.0f} ms)")
                     for issue in page.issues:
                         print(f"    {issue.message_vi}  [{issue.severity.value}: {issue.message_en}]")
             try:
-                outcomes = check_pages([Path(f)], workdir=Path(tmp), jobs=args.jobs, on_page=show)
+                outcomes = check_pages([Path(f)], workdir=Path(tmp), jobs=jobs, on_page=show)
             except SohoaError as exc:
                 code = exc.exit_code
                 results.append({"file": f, "error": exc.user_message(), "message_vi": exc.message_vi,
                                 "message_en": exc.message_en, "exit_code": exc.exit_code})
-                if not args.json:
+                if not as_json:
                     print(f"{name}: {exc.user_message()}")
             else:
                 for o in outcomes:
@@ -263,7 +295,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                         code = 4
         if _CHECK_SEVERITY.get(code, 3) > _CHECK_SEVERITY.get(worst, 3):
             worst = code
-    if args.json:
+    if as_json:
         print_json(results)
     return worst
 
@@ -278,22 +310,22 @@ def _no_documents(case: str) -> SohoaError:
                     "hãy kiểm tra mã hồ sơ, hoặc chạy 'sohoa info' để xem kho đang dùng.")
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(case: CaseArg, as_json: Json = False) -> int:
     """List the documents of a case."""
     from flows.common import open_archive
 
     from models import DocumentRecord
 
-    listing = open_archive().read_case(args.case)
+    listing = open_archive().read_case(case)
     docs = [DocumentRecord.from_manifest(e) for e in listing.documents]
     for problem in listing.problems:  # an unreadable entry is reported; the readable ones are listed
         print(f"  ! {problem.key}: không đọc được (unreadable: {problem.problem})", file=sys.stderr)
-    if args.json:
+    if as_json:
         print_json([d.to_manifest() for d in docs])
         return 0 if docs else 7
     if not docs:
-        raise _no_documents(args.case)
-    print(f"Hồ sơ {args.case}: {len(docs)} tài liệu")
+        raise _no_documents(case)
+    print(f"Hồ sơ {case}: {len(docs)} tài liệu")
     for d in docs:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
         print(f"  {d.document_id}  {d.page_count} trang  OCR {conf}  {d.kind or ''}  {d.source_name}  "
@@ -312,20 +344,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_get(args: argparse.Namespace) -> int:
+def cmd_get(
+    case: CaseArg,
+    output: Annotated[str, option("-o", "--output", help="thư mục để ghi vào; với --merged: tệp PDF cần ghi (the "
+                                                         "folder to write into; with --merged, the PDF file to write)")],
+    merged: Annotated[bool, option("--merged", help="ghi cả hồ sơ thành một PDF, mỗi tài liệu một dấu trang; PDF/A-2b "
+                                                   "khi mọi phần đều là PDF/A (the whole case as one PDF, one bookmark "
+                                                   "per document; PDF/A-2b when every part is)")] = False,
+) -> int:
     """Write every document of a case (searchable PDF and original) into a folder, or one merged PDF."""
     from flows.common import open_archive
 
     archive = open_archive()
-    if args.merged:
+    if merged:
         from flows.common import write_case_pdf
 
-        print(write_case_pdf(args.case, Path(args.output), archive=archive))
+        print(write_case_pdf(case, Path(output), archive=archive))
         return 0
-    docs = archive.manifest_records(args.case)
+    docs = archive.manifest_records(case)
     if not docs:
-        raise _no_documents(args.case)
-    out = Path(args.output)
+        raise _no_documents(case)
+    out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     for d in docs:
         stem = Path(d.source_name).stem or d.document_id
@@ -338,7 +377,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(jobs: Jobs = None) -> int:
     """Make a small sample dossier, ingest it through the intake flow and show the result."""
     from flows.common import open_archive, settings
     from flows.intake import intake
@@ -362,7 +401,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Hồ sơ mẫu: {tiff} (3 trang; trang 2 nghiêng 2,5°, trang 3 bị lật ngược)")
     print("(Prefect: khởi động máy chủ tạm thời, ~20 giây)", file=sys.stderr)
     started = time.perf_counter()
-    [result] = intake(files=[str(tiff)], case_id=case, kind="Đơn đề nghị", operator="demo", jobs=args.jobs)
+    [result] = intake(files=[str(tiff)], case_id=case, kind="Đơn đề nghị", operator="demo", jobs=jobs)
     if result.get("status") == "already-stored":
         print(f"Hồ sơ mẫu đã được lưu từ trước ({result.get('created_at') or '?'}); không xử lý lại. "
               "(The sample dossier was already stored; it was not processed again.)")
@@ -396,7 +435,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(as_json: Json = False) -> int:
     """Where the data, store, catalog and Prefect API are, and the versions in use (no secrets)."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -417,7 +456,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         except PackageNotFoundError:
             continue
     info["versions"] = versions
-    if args.json:
+    if as_json:
         print_json(info)
         return 0
     where = "SOHOA_DATA_DIR" if info["data_dir_from"] == "SOHOA_DATA_DIR" else "mặc định/default"
@@ -431,12 +470,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _data_dir_epilog() -> str:
+    from rich.markup import escape
+
     from storage.config import Settings, data_dir_source
 
-    where = "from SOHOA_DATA_DIR" if data_dir_source() == "SOHOA_DATA_DIR" else \
-        "the per-user default; set SOHOA_DATA_DIR to use another folder"
-    return (f"data directory: {Settings.from_env().data_dir}\n  ({where}).\n"
-            "'sohoa info' shows the store, catalog and Prefect API in use.")
+    where = "từ/from SOHOA_DATA_DIR" if data_dir_source() == "SOHOA_DATA_DIR" else \
+        "mặc định cho mỗi người dùng; đặt SOHOA_DATA_DIR để dùng thư mục khác (the per-user default; set " \
+        "SOHOA_DATA_DIR to use another folder)"
+    # The path on a line of its own: a long one is never cut by the help's line wrapping.
+    return (f"Thư mục dữ liệu (data directory):\n\n{escape(str(Settings.from_env().data_dir))}\n\n({where}). "
+            "'sohoa info' cho biết kho, danh mục và Prefect API đang dùng (shows the store, catalog and Prefect API "
+            "in use). 'sohoa LỆNH --help': cách dùng từng lệnh (each command's options).")
 
 
 def warn_legacy_data_dir() -> None:
@@ -452,63 +496,20 @@ def warn_legacy_data_dir() -> None:
           f"directory is {now}. Set SOHOA_DATA_DIR={old} to keep using it, or move it to {now}.)", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every sub-command."""
-    p = argparse.ArgumentParser(prog="sohoa", description="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được",
-                                epilog=_data_dir_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
-    sub = p.add_subparsers(dest="command", required=True)
+def build_app() -> typer.Typer:
+    """The ``sohoa`` command: every sub-command, each option with its help text."""
+    app = typer.Typer(name="sohoa", help="Số hóa hồ sơ một cửa: bản quét → PDF/A tìm kiếm được "
+                                         "(one-stop-shop scans → searchable PDF/A)",
+                      epilog=_data_dir_epilog(), add_completion=False, rich_markup_mode="rich",
+                      no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
 
-    s = sub.add_parser("info", help="where the data, store, catalog and Prefect API are; versions (no secrets)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_info)
+    @app.callback()
+    def root(verbose: Annotated[bool, option("--verbose", help="hiện nhật ký của Prefect trên màn hình (show "
+                                                               "Prefect's logs on the screen)")] = False) -> None:
+        """Số hóa hồ sơ một cửa."""  # --verbose is read from argv in main(), before Prefect is imported
 
-    s = sub.add_parser("demo", help="make a sample dossier and ingest it")
-    s.add_argument("--jobs", type=int, default=None)
-    s.set_defaults(func=cmd_demo)
-
-    s = sub.add_parser("scan", help="ingest scan files as documents of a case")
-    s.add_argument("files", nargs="+")
-    s.add_argument("--case", type=case_arg,
-                   help=CASE_HELP + "; pages before the first cover sheet go to it (required without cover sheets)")
-    s.add_argument("--kind", help='document kind, e.g. "Đơn đề nghị"')
-    s.add_argument("--operator")
-    s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
-    s.add_argument("--strict", action="store_true", help="refuse a file with a page that must be rescanned")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--in-process", action="store_true",
-                   help="run the intake flow in this process even when an intake service is running")
-    s.set_defaults(func=cmd_scan)
-
-    s = sub.add_parser("pdf", help="scans → one searchable PDF/A, nothing stored")
-    s.add_argument("inputs", nargs="+")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--sidecar", help="write the text here, pages separated by form feeds")
-    s.add_argument("--jobs", type=int, default=None)
-    s.add_argument("--case", help="case ID to record in the PDF metadata")
-    s.add_argument("--keep-blank", action="store_true", help="keep blank pages in the PDF")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_pdf)
-
-    s = sub.add_parser("check", help="preflight verdicts per page, no OCR (exit 4: rescan needed)")
-    s.add_argument("files", nargs="+")
-    s.add_argument("--jobs", type=int, default=None)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_check)
-
-    s = sub.add_parser("show", help="list the documents of a case")
-    s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_show)
-
-    s = sub.add_parser("get", help="write every document of a case to a folder, or the whole case as one PDF")
-    s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("-o", "--output", required=True,
-                   help="the folder to write into; with --merged, the PDF file to write")
-    s.add_argument("--merged", action="store_true",
-                   help="write the whole case as one PDF, one bookmark per document (PDF/A-2b when every part is)")
-    s.set_defaults(func=cmd_get)
-
+    register(app)
     for module in EXTENSIONS:
         import importlib
 
@@ -518,8 +519,24 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module:
                 raise
             continue
-        mod.register(sub)
-    return p
+        mod.register(app)
+    return app
+
+
+def register(app: typer.Typer) -> None:
+    """Add info, demo, scan, pdf, check, show and get."""
+    app.command("info", help="nơi lưu dữ liệu, kho, danh mục, Prefect API; phiên bản, không có bí mật (where the "
+                             "data, store, catalog and Prefect API are; versions; no secrets)")(cmd_info)
+    app.command("demo", help="tạo một hồ sơ mẫu và tiếp nhận nó (make a sample dossier and ingest it)")(cmd_demo)
+    app.command("scan", help="tiếp nhận các tệp bản quét thành tài liệu của hồ sơ (ingest scan files as documents "
+                             "of a case)")(cmd_scan)
+    app.command("pdf", help="bản quét → một PDF/A tìm kiếm được, không lưu vào kho (scans → one searchable PDF/A, "
+                            "nothing stored)")(cmd_pdf)
+    app.command("check", help="kiểm tra chất lượng từng trang, không OCR; mã thoát 4: cần quét lại (preflight "
+                              "verdicts per page, no OCR; exit 4: rescan needed)")(cmd_check)
+    app.command("show", help="liệt kê tài liệu của một hồ sơ (list the documents of a case)")(cmd_show)
+    app.command("get", help="ghi mọi tài liệu của hồ sơ vào một thư mục, hoặc cả hồ sơ thành một PDF (write every "
+                            "document of a case to a folder, or the whole case as one PDF)")(cmd_get)
 
 
 REAPED = {"scan", "demo", "watch", "backfill", "retry", "worker", "pdf"}
@@ -539,8 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    from typer.exceptions import Exit, TyperException  # TyperException: every usage error (missing, unknown …)
+
     from_command_line = argv is None
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     if from_command_line and set(argv) & REAPED:
@@ -551,17 +570,21 @@ def main(argv: list[str] | None = None) -> int:
         _REAPER.append(reaper.start())
     command = next((a for a in argv if not a.startswith("-")), None)
     _quiet_prefect("--verbose" in argv, command)
-    parser = build_parser()
+    sohoa = typer.main.get_command(build_app())
     try:
-        args = parser.parse_args(argv)
-    except SohoaError as exc:  # a malformed case ID, raised by the _case type
-        print(exc.user_message(), file=sys.stderr)
-        return exc.exit_code
-    warn_legacy_data_dir()
-    try:
-        return args.func(args)
+        # Parsing and the command run here rather than in Typer's standalone main(), which would turn
+        # Ctrl-C and SIGTERM into a bare exit code: every way out below is ours.
+        with sohoa.make_context("sohoa", argv) as ctx:  # a malformed value raises our error, exit 2
+            warn_legacy_data_dir()
+            code = sohoa.invoke(ctx)
+        return code if isinstance(code, int) else 0
     except SohoaError as exc:
         print(exc.user_message(), file=sys.stderr)
+        return exc.exit_code
+    except Exit as exc:  # --help
+        return exc.exit_code
+    except TyperException as exc:  # a missing argument, an unknown option, a value of the wrong type
+        _usage_error(exc)
         return exc.exit_code
     except Exception as exc:
         from models.errors import as_disk_full
@@ -577,6 +600,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Đã dừng theo yêu cầu (interrupted).", file=sys.stderr)
         return 130
+
+
+def _usage_error(exc: Any) -> None:
+    """One sentence for a command line that cannot be used, and where its help is."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" — xem/see '{ctx.command_path} --help'" if ctx is not None else ""
+    message = exc.format_message().strip()
+    if exc.__class__.__name__ == "NoArgsIsHelpError":  # a group without its sub-command: its help was shown
+        if message:
+            print(message, file=sys.stderr)
+        return
+    print(f"Lệnh chưa đúng cách dùng (usage error): {message.removesuffix('.')}{where}.", file=sys.stderr)
 
 
 if __name__ == "__main__":  # python -m cli.main

@@ -1,17 +1,19 @@
 """Signing commands: ``keys init-test``, ``sign CASE|--all-unsigned``, ``verify --signatures [CASE]``.
 
-Registered into ``sohoa`` by cli/main.py (``register(subparsers)``). ``verify --signatures`` is an
-option of the fixity command ``verify`` (cli/storage.py): this module adds the option and takes
-over the command when it is given.
+Registered into ``sohoa`` by cli/main.py (``register(app)``). ``verify --signatures`` is an
+option of the fixity command ``verify`` (cli/storage.py), which hands over to
+``cmd_verify_signatures`` here when it is given.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from cli.options import CASE_HELP, Json, argument, case_arg, option
 from models import NotFound
 
 PROBLEM_EXIT_CODE = 5
@@ -26,20 +28,28 @@ def _keys_dir() -> Path:
     return keys_dir_for(settings().data_dir)
 
 
-def cmd_keys_init_test(args: argparse.Namespace) -> int:
+def cmd_keys_init_test(
+    operator: Annotated[str, option("--operator", help="tên người số hóa được cấp khóa cá nhân THỬ NGHIỆM, mặc định "
+                                                       "demo (the operator given a TEST personal key, default "
+                                                       "demo)")] = "demo",
+    agency: Annotated[str | None, option("--agency", help="tên cơ quan in trong chữ ký cơ quan (agency name printed in "
+                                                          "the agency signature)")] = None,
+    force: Annotated[bool, option("--force", help="thay bộ khóa THỬ NGHIỆM đang có (replace existing TEST "
+                                                 "keys)")] = False,
+) -> int:
     """Make a TEST CA with an agency, an operator and a TSA certificate in the keys folder."""
     from pipeline.keyring import init_test_keys
 
     keys_dir = _keys_dir()
-    config = init_test_keys(keys_dir, operator=args.operator, agency_name=args.agency, force=args.force)
+    config = init_test_keys(keys_dir, operator=operator, agency_name=agency, force=force)
     print(f"Đã tạo bộ khóa THỬ NGHIỆM (TEST) trong {keys_dir}: CA thử nghiệm, chữ ký cơ quan "
-          f"“{config.agency_name}”, chữ ký cá nhân của người số hóa “{args.operator}”, máy chủ dấu thời gian thử nghiệm.")
-    print(f"(Made TEST keys in {keys_dir}: a TEST CA, the agency signer, operator {args.operator!r}'s signer and a "
+          f"“{config.agency_name}”, chữ ký cá nhân của người số hóa “{operator}”, máy chủ dấu thời gian thử nghiệm.")
+    print(f"(Made TEST keys in {keys_dir}: a TEST CA, the agency signer, operator {operator!r}'s signer and a "
           "TEST timestamp authority. Every PDF signed with them says so; they have no legal value.)")
     return 0
 
 
-def cmd_keys_show(args: argparse.Namespace) -> int:
+def cmd_keys_show() -> int:
     """Say which signers are configured (never a secret)."""
     from flows.signing import signing_config
 
@@ -61,24 +71,35 @@ def _targets(archive: Any, case: str | None, all_unsigned: bool) -> list[tuple[s
     return [(r.case_id, r.document_id) for r in records if not r.signed]
 
 
-def cmd_sign(args: argparse.Namespace) -> int:
+def cmd_sign(
+    case: Annotated[str | None, argument(help=f"{CASE_HELP}; bỏ trống khi dùng --all-unsigned", metavar="[CASE_ID]",
+                                         parser=case_arg)] = None,
+    all_unsigned: Annotated[bool, option("--all-unsigned", help="mọi tài liệu chưa ký số trong danh mục (every "
+                                                               "unsigned document in the catalog)")] = False,
+    as_json: Json = False,
+) -> int:
     """Sign stored documents that are not signed yet (agency signature; a new version of each PDF)."""
     from cli.main import print_json
     from flows.common import open_archive
+    from cli.progress import Bar
     from flows.signing import sign_stored, signing_config
 
-    if not args.case and not args.all_unsigned:
+    if not case and not all_unsigned:
         from cli.storage import UsageError
 
         raise UsageError("Name a case ID or give --all-unsigned.", "Hãy ghi mã hồ sơ hoặc dùng --all-unsigned.")
     config = signing_config()
     archive = open_archive()
-    targets = _targets(archive, args.case, args.all_unsigned)
-    if config.test and targets and not args.json:
+    targets = _targets(archive, case, all_unsigned)
+    if config.test and targets and not as_json:
         print(TEST_NOTICE, file=sys.stderr)
-    results = [sign_stored(case, doc, config=config) for case, doc in targets]
+    results = []
+    with Bar(len(targets), "Ký số (signing)") as bar:
+        for target_case, doc in targets:
+            results.append(sign_stored(target_case, doc, config=config))
+            bar.advance()
     failed = [r for r in results if r["signing"]["status"] != "signed"]
-    if args.json:
+    if as_json:
         print_json(results)
     else:
         if not targets:
@@ -93,6 +114,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def signature_problems(case: str | None) -> tuple[int, list[dict[str, Any]]]:
     """(documents checked, problems): every searchable PDF's signatures against the trust roots."""
+    from cli.progress import Bar
     from flows.common import open_archive
     from flows.signing import signing_config
     from pipeline.sign import verify_pdf
@@ -102,7 +124,8 @@ def signature_problems(case: str | None) -> tuple[int, list[dict[str, Any]]]:
     cases = [case] if case else archive.manifest_cases()
     problems: list[dict[str, Any]] = []
     checked = 0
-    with tempfile.TemporaryDirectory(prefix="sohoa-verify-sig-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sohoa-verify-sig-") as tmp, \
+            Bar(len(cases), "Kiểm tra chữ ký số (signatures)") as bar:
         for c in cases:
             for rec in archive.manifest_records(c):
                 key = rec.keys.get("searchable_pdf")
@@ -128,15 +151,16 @@ def signature_problems(case: str | None) -> tuple[int, list[dict[str, Any]]]:
                     for p in check.problems:
                         problems.append({"case_id": c, "document_id": rec.document_id,
                                          "signature": f"{check.field} ({check.signer})", "problem": p})
+            bar.advance()
     return checked, problems
 
 
-def cmd_verify_signatures(args: argparse.Namespace) -> int:
+def cmd_verify_signatures(case: str | None, *, as_json: bool) -> int:
     """Check every signature of one case's (or every case's) searchable PDFs; exit 5 on any problem."""
     from cli.main import print_json
 
-    checked, problems = signature_problems(args.case)
-    if args.json:
+    checked, problems = signature_problems(case)
+    if as_json:
         print_json({"documents": checked, "ok": not problems, "problems": problems})
     elif problems:
         print(f"{len(problems)} vấn đề về chữ ký số trong {checked} tài liệu "
@@ -150,33 +174,15 @@ def cmd_verify_signatures(args: argparse.Namespace) -> int:
     return PROBLEM_EXIT_CODE if problems else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``keys``, ``sign`` and ``verify --signatures``."""
-    from cli.main import CASE_HELP, case_arg
-
-    keys = subparsers.add_parser("keys", help="signing keys: init-test (TEST CA and signers), show")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    s = keys_sub.add_parser("init-test", help="make a clearly labelled TEST CA, agency, operator and TSA key")
-    s.add_argument("--operator", default="demo", help="the operator name to give a TEST personal key (default demo)")
-    s.add_argument("--agency", help="agency name printed in the agency signature")
-    s.add_argument("--force", action="store_true", help="replace existing TEST keys")
-    s.set_defaults(func=cmd_keys_init_test)
-    s = keys_sub.add_parser("show", help="which signers are configured")
-    s.set_defaults(func=cmd_keys_show)
-
-    s = subparsers.add_parser("sign", help="sign stored documents that are not signed yet (agency signature)")
-    s.add_argument("case", nargs="?", type=case_arg, help=CASE_HELP)
-    s.add_argument("--all-unsigned", action="store_true", help="every unsigned document in the catalog")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_sign)
-
-    verify = subparsers.choices.get("verify")
-    if verify is not None:
-        verify.add_argument("--signatures", action="store_true",
-                            help="check the digital signatures (integrity, trust, timestamp, changes after)")
-        fixity = verify.get_default("func")
-
-        def dispatch(args: argparse.Namespace) -> int:
-            return cmd_verify_signatures(args) if args.signatures else fixity(args)
-
-        verify.set_defaults(func=dispatch)
+def register(app: typer.Typer) -> None:
+    """Add ``keys`` and ``sign`` (``verify --signatures`` is an option of cli/storage.py's ``verify``)."""
+    keys = typer.Typer(no_args_is_help=True, help="khóa ký số: init-test (CA và chữ ký THỬ NGHIỆM), show (signing "
+                                                  "keys: init-test makes a TEST CA and signers; show)")
+    keys.command("init-test", help="tạo CA, chữ ký cơ quan, người số hóa và máy chủ dấu thời gian THỬ NGHIỆM, ghi rõ là "
+                                   "thử nghiệm (make a clearly labelled TEST CA, agency, operator and TSA "
+                                   "key)")(cmd_keys_init_test)
+    keys.command("show", help="cho biết đã cấu hình những chữ ký nào, không in bí mật (which signers are configured; "
+                              "never a secret)")(cmd_keys_show)
+    app.add_typer(keys, name="keys")
+    app.command("sign", help="ký số các tài liệu đã lưu mà chưa ký, bằng chữ ký cơ quan (sign stored documents that "
+                             "are not signed yet: agency signature)")(cmd_sign)

@@ -1,17 +1,19 @@
 """The case handlers' and archivists' commands: search, cases, link, verify, reindex and retry (the spool).
 
-Registered into ``sohoa`` by cli/main.py (``register(subparsers)``). Every command opens the store
+Registered into ``sohoa`` by cli/main.py (``register(app)``). Every command opens the store
 and catalog from the environment (SOHOA_S3_*, SOHOA_DATABASE_URL, SOHOA_DATA_DIR) and turns what it
 finds into plain sentences; errors are models.errors types and end in their exit code.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from cli.options import CaseArg, Jobs, Json, OptionalCaseArg, argument, option
 from models import NotFound, SohoaError
 
 PROBLEM_EXIT_CODE = 5  # verify found missing or altered objects; the spool still holds scans
@@ -28,7 +30,7 @@ class UsageError(SohoaError):
 
 
 def expires_arg(text: str) -> dt.timedelta:
-    """argparse type: ``30m``, ``1h``, ``7d`` (at most 7 days, the S3 limit)."""
+    """Parser: ``30m``, ``1h``, ``7d`` (at most 7 days, the S3 limit)."""
     m = _DURATION.fullmatch(text)
     if not m or int(m.group(1)) == 0:
         raise UsageError(f"'{text}' is not a duration: write a number and a unit, e.g. 30m, 1h or 7d.",
@@ -44,7 +46,7 @@ def expires_arg(text: str) -> dt.timedelta:
 
 
 def date_arg(text: str) -> dt.date:
-    """argparse type: a calendar date YYYY-MM-DD."""
+    """Parser: a calendar date YYYY-MM-DD."""
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
@@ -52,8 +54,9 @@ def date_arg(text: str) -> dt.date:
                          f"'{text}' không phải ngày: hãy viết dạng YYYY-MM-DD, ví dụ 2018-10-10.") from None
 
 
-def limit_arg(text: str) -> int:
-    """argparse type: a positive number of results."""
+def limit_arg(text: str | int) -> int:
+    """Parser: a positive number of results (the default arrives as a number)."""
+    text = str(text)
     if not text.strip().isdigit() or int(text) < 1:
         raise UsageError(f"'{text}' is not a number of results: write 1 or more.",
                          f"'{text}' không phải số kết quả hợp lệ: hãy ghi từ 1 trở lên.")
@@ -68,29 +71,71 @@ def _format_expiry(delta: dt.timedelta) -> str:
     return f"{seconds} giây/seconds"
 
 
+def offset_arg(text: str | int) -> int:
+    """Parser: how many results to skip (0 or more; the default arrives as a number)."""
+    text = str(text)
+    if not text.strip().isdigit():
+        raise UsageError(f"'{text}' is not a number of results to skip: write 0 or more.",
+                         f"'{text}' không phải số kết quả cần bỏ qua: hãy ghi từ 0 trở lên.")
+    return int(text)
+
+
+UNIT_HELP = ("chỉ những hồ sơ có mã bắt đầu bằng chuỗi này: một đơn vị (mã cơ quan) như 000.00.14.H56, một phần "
+             "(000.00.14) hoặc dài hơn (000.00.14.H56-2002) (only cases whose ID starts with this: a unit, part of "
+             "one or more)")
+Unit = Annotated[str | None, option("--unit", "--case-prefix", metavar="PREFIX", help=UNIT_HELP)]
+Since = Annotated[dt.date | None, option("--since", parser=date_arg, metavar="YYYY-MM-DD",
+                                         help="chỉ hồ sơ tiếp nhận từ ngày này, theo ngày trong mã hồ sơ (only cases "
+                                              "received on or after this date, the date in the case ID)")]
+Until = Annotated[dt.date | None, option("--until", parser=date_arg, metavar="YYYY-MM-DD",
+                                         help="chỉ hồ sơ tiếp nhận đến hết ngày này, theo ngày trong mã hồ sơ (only "
+                                              "cases received on or before this date, the date in the case ID)")]
+Offset = Annotated[int, option("--offset", parser=offset_arg, metavar="N",
+                               help="bỏ qua N kết quả đầu, để xem trang kết quả tiếp theo (skip this many results: "
+                                    "the next page of results)")]
+
+
 # ---------------------------------------------------------------------------------------- commands
-def cmd_search(args: argparse.Namespace) -> int:
+def cmd_search(
+    text: Annotated[str | None, argument(
+        help='từ cần tìm, có dấu hoặc không, ví dụ "quyet dinh"; mã hồ sơ hoặc một phần (000.00.14.H56, H56-200204) '
+             'thu hẹp về các hồ sơ đó (words to find, with or without diacritics; a case ID or part of one narrows '
+             'to those cases)')] = None,
+    identifier: Annotated[str | None, option(
+        "--id", metavar="VALUE",
+        help="tìm đúng một mã thay vì từ: số CCCD (12 chữ số), số và ký hiệu văn bản, hoặc mã kết quả số hóa (an "
+             "exact identifier instead of words: citizen ID, document number and symbol, or result code)")] = None,
+    case_prefix: Unit = None,
+    since: Since = None,
+    until: Until = None,
+    kind: Annotated[str | None, option("--kind", help='chỉ tài liệu thuộc loại này, đúng như đã ghi, ví dụ "Đơn đề '
+                                                      'nghị" (only documents of this kind, exactly as recorded)')] = None,
+    limit: Annotated[int, option("--limit", parser=limit_arg, metavar="N",
+                                 help="tối đa N trang, mặc định 20 (at most this many pages, default 20)")] = 20,
+    offset: Offset = 0,
+    as_json: Json = False,
+) -> int:
     """Full-text search over the OCR text of every catalogued page, best first."""
     from cli.main import print_json
     from flows.common import open_archive
 
-    if args.id:
-        return _search_identifier(args)
-    if not args.text:
+    if identifier:
+        return _search_identifier(identifier, case_prefix=case_prefix, limit=limit, as_json=as_json)
+    if not text:
         raise UsageError("Give words to search for, or --id VALUE.", "Hãy ghi từ cần tìm, hoặc --id GIÁ_TRỊ.")
-    hits = open_archive().catalog.search(args.text, case_prefix=args.case_prefix,
-                                         since=args.since, until=args.until, kind=args.kind,
-                                         limit=args.limit, offset=args.offset)
-    if args.json:
+    hits = open_archive().catalog.search(text, case_prefix=case_prefix,
+                                         since=since, until=until, kind=kind,
+                                         limit=limit, offset=offset)
+    if as_json:
         print_json([{"case_id": h.case_id, "document_id": h.document_id, "source_name": h.source_name,
                      "kind": h.kind, "page": h.page, "source_page": h.source_page, "score": h.score,
                      "snippet": h.snippet} for h in hits])
         return 0
     if not hits:
-        print(f"Không tìm thấy trang nào có “{args.text}”. (No page matches “{args.text}”.)")
+        print(f"Không tìm thấy trang nào có “{text}”. (No page matches “{text}”.)")
         return 0
-    print(f"{len(hits)} kết quả cho “{args.text}” (results, best first; score 1.00 = best match):")
-    for n, h in enumerate(hits, args.offset + 1):
+    print(f"{len(hits)} kết quả cho “{text}” (results, best first; score 1.00 = best match):")
+    for n, h in enumerate(hits, offset + 1):
         doc = f"{h.source_name} [{h.document_id}]" if h.source_name else h.document_id
         kind = f" · {h.kind}" if h.kind else ""
         print(f"{n:3d}. {h.case_id} · {doc}{kind} · trang/page {h.page} · điểm/score {h.score:.2f}")
@@ -102,36 +147,44 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_identifier(args: argparse.Namespace) -> int:
+def _search_identifier(identifier: str, *, case_prefix: str | None, limit: int, as_json: bool) -> int:
     """Documents whose result code or an extracted value (citizen ID, document number …) is exactly ``--id``."""
     from cli.main import print_json
     from flows.common import open_archive
 
-    found = open_archive().catalog.find_by_identifier(args.id, case_prefix=args.case_prefix, limit=args.limit)
-    if args.json:
+    found = open_archive().catalog.find_by_identifier(identifier, case_prefix=case_prefix, limit=limit)
+    if as_json:
         print_json([{"case_id": r.case_id, "document_id": r.document_id, "source_name": r.source_name,
                      "kind": r.kind, "result_code": r.result_code, "matched": matched,
                      "fields": r.extracted} for r, matched in found])
         return 0
     if not found:
-        print(f"Không có tài liệu nào mang “{args.id}”. (No document carries “{args.id}”.)")
+        print(f"Không có tài liệu nào mang “{identifier}”. (No document carries “{identifier}”.)")
         return 0
-    print(f"{len(found)} tài liệu mang “{args.id}” (documents):")
+    print(f"{len(found)} tài liệu mang “{identifier}” (documents):")
     for n, (r, matched) in enumerate(found, 1):
-        where = next((f"trang/page {f['page']}" for f in r.extracted if f["value"] == args.id.strip()), "")
+        where = next((f"trang/page {f['page']}" for f in r.extracted if f["value"] == identifier.strip()), "")
         print(f"{n:3d}. {r.case_id} · {r.source_name} [{r.document_id}] · {matched} {where} · {r.result_code or ''}")
     return 0
 
 
-def cmd_cases(args: argparse.Namespace) -> int:
+def cmd_cases(
+    case_prefix: Unit = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, option("--limit", parser=limit_arg, metavar="N",
+                                 help="tối đa N hồ sơ, mặc định 50 (at most this many cases, default 50)")] = 50,
+    offset: Offset = 0,
+    as_json: Json = False,
+) -> int:
     """The catalogued cases, newest first (received date from the case ID), with document and page counts."""
     from cli.main import print_json
     from flows.common import open_archive
 
     catalog = open_archive().catalog
-    filters = {"case_prefix": args.case_prefix, "since": args.since, "until": args.until}
-    cases = catalog.list_cases(**filters, limit=args.limit, offset=args.offset)
-    if args.json:
+    filters = {"case_prefix": case_prefix, "since": since, "until": until}
+    cases = catalog.list_cases(**filters, limit=limit, offset=offset)
+    if as_json:
         print_json([c.to_dict() for c in cases])
         return 0
     total = catalog.count_cases(**filters)
@@ -139,7 +192,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
         print(f"Không có hồ sơ nào (no cases){' khớp bộ lọc (match the filters)' if total else ''}.")
         return 0
     print(f"{total} hồ sơ (cases), mới nhất trước (newest first); "
-          f"hiển thị/showing {args.offset + 1}–{args.offset + len(cases)}:")
+          f"hiển thị/showing {offset + 1}–{offset + len(cases)}:")
     for c in cases:
         received = c.received_on or "–"
         print(f"  {c.case_id}  tiếp nhận/received {received}  {c.document_count} tài liệu/documents  "
@@ -147,36 +200,36 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return 0
 
 
-def offset_arg(text: str) -> int:
-    """argparse type: how many results to skip (0 or more)."""
-    if not text.strip().isdigit():
-        raise UsageError(f"'{text}' is not a number of results to skip: write 0 or more.",
-                         f"'{text}' không phải số kết quả cần bỏ qua: hãy ghi từ 0 trở lên.")
-    return int(text)
-
-
-def cmd_link(args: argparse.Namespace) -> int:
+def cmd_link(
+    case: CaseArg,
+    expires: Annotated[dt.timedelta | None, option(
+        "--expires", parser=expires_arg, metavar="30m|1h|7d",
+        help="đường dẫn có hiệu lực bao lâu: 30m, 1h (mặc định), tối đa 7d (how long the links work: 30m, 1h "
+             "(default), 7d at most)")] = None,
+    as_json: Json = False,
+) -> int:
     """Time-limited URLs for each searchable PDF of a case."""
     from cli.main import print_json
     from flows.common import open_archive
 
+    expires = expires or dt.timedelta(hours=1)
     archive = open_archive()
-    names = {r.document_id: r.source_name for r in archive.manifest_records(args.case)}
-    links = archive.link(args.case, expires=args.expires)
+    names = {r.document_id: r.source_name for r in archive.manifest_records(case)}
+    links = archive.link(case, expires=expires)
     if not links:
-        raise NotFound(f"Case {args.case} has no searchable PDF in the store.",
-                       f"Hồ sơ {args.case} chưa có PDF tìm kiếm được nào trong kho.")
-    until = dt.datetime.now(dt.UTC) + args.expires
+        raise NotFound(f"Case {case} has no searchable PDF in the store.",
+                       f"Hồ sơ {case} chưa có PDF tìm kiếm được nào trong kho.")
+    until = dt.datetime.now(dt.UTC) + expires
     expire = archive.links_expire
-    if args.json:
-        print_json([{"case_id": args.case, "document_id": doc, "source_name": names.get(doc), "url": url,
+    if as_json:
+        print_json([{"case_id": case, "document_id": doc, "source_name": names.get(doc), "url": url,
                      "expires_at": until.isoformat(timespec="seconds") if expire else None} for doc, url in links])
         return 0
     if expire:
-        print(f"Hồ sơ {args.case}: {len(links)} PDF, đường dẫn có hiệu lực {_format_expiry(args.expires)} "
+        print(f"Hồ sơ {case}: {len(links)} PDF, đường dẫn có hiệu lực {_format_expiry(expires)} "
               f"(links valid until {until:%Y-%m-%d %H:%M} UTC)")
     else:
-        print(f"Hồ sơ {args.case}: {len(links)} PDF trong kho thư mục cục bộ: đây là đường dẫn tệp trên máy này, "
+        print(f"Hồ sơ {case}: {len(links)} PDF trong kho thư mục cục bộ: đây là đường dẫn tệp trên máy này, "
               "không hết hạn, ai mở được thư mục này đều đọc được; --expires không áp dụng. "
               "(Local folder store: these are plain file paths on this machine; they do not expire and anyone "
               "who can open the folder can read them; --expires does not apply.)")
@@ -199,29 +252,50 @@ def _problem_line(p: Any) -> str:
     return f"{vi} ({p.message()})"
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(
+    case: OptionalCaseArg = None,
+    repair: Annotated[bool, option(
+        "--repair", help="dựng lại PDF tìm kiếm được / văn bản OCR bị thiếu hoặc bị sửa từ bản gốc và đưa tài liệu bị "
+                         "mất về danh mục; bản gốc bị sửa thì không sửa được, chỉ báo (rebuild missing or altered "
+                         "searchable PDFs / OCR text from the original and put lost documents back into the catalog; "
+                         "an altered original cannot be repaired: it is reported)")] = False,
+    signatures: Annotated[bool, option(
+        "--signatures", help="kiểm tra chữ ký số: toàn vẹn, tin cậy, dấu thời gian, thay đổi sau khi ký (check the "
+                             "digital signatures: integrity, trust, timestamp, changes after)")] = False,
+    as_json: Json = False,
+) -> int:
     """Fixity: re-read every stored object of one case (or all) and compare its SHA-256; --repair heals."""
     from cli.main import print_json
+    from cli.progress import Bar
     from flows.common import open_archive
 
+    if signatures:
+        from cli.sign import cmd_verify_signatures
+
+        return cmd_verify_signatures(case, as_json=as_json)
+
     archive = open_archive()
-    if args.case is not None and archive.read_manifest(args.case) is None:
-        raise NotFound(f"Case {args.case} has no manifest in the store.",
-                       f"Hồ sơ {args.case} không có bản kê trong kho.")
-    cases = [args.case] if args.case is not None else archive.manifest_cases()
+    if case is not None and archive.read_manifest(case) is None:
+        raise NotFound(f"Case {case} has no manifest in the store.",
+                       f"Hồ sơ {case} không có bản kê trong kho.")
+    cases = [case] if case is not None else archive.manifest_cases()
     objects = sum(len(r.keys) for c in cases for r in archive.manifest_records(c))
-    problems = archive.verify(args.case)
-    uncatalogued = archive.uncatalogued(args.case)
+    problems = []
+    with Bar(len(cases), "Kiểm tra SHA-256 (fixity)") as bar:
+        for c in cases:  # one case at a time: the checks of archive.verify(None), with a progress bar
+            problems += archive.verify(c)
+            bar.advance()
+    uncatalogued = archive.uncatalogued(case)
     repaired: list[dict[str, Any]] = []
-    if args.repair and (problems or uncatalogued):
+    if repair and (problems or uncatalogued):
         from flows.intake import heal_documents
 
         repaired = heal_documents(problems=[{"case_id": p.case_id, "document_id": p.document_id, "key": p.key,
                                              "problem": p.problem} for p in problems],
                                   uncatalogued=[list(u) for u in uncatalogued])
-        problems = archive.verify(args.case)
-        uncatalogued = archive.uncatalogued(args.case)
-    if args.json:
+        problems = archive.verify(case)
+        uncatalogued = archive.uncatalogued(case)
+    if as_json:
         print_json({"cases": len(cases), "objects": objects, "ok": not problems and not uncatalogued,
                     "problems": [{"case_id": p.case_id, "document_id": p.document_id, "key": p.key,
                                   "problem": p.problem, "expected": p.expected, "actual": p.actual,
@@ -247,7 +321,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return PROBLEM_EXIT_CODE if problems or uncatalogued else 0
 
 
-def cmd_reindex(args: argparse.Namespace) -> int:
+def cmd_reindex(as_json: Json = False) -> int:
     """Rebuild the whole catalog from the manifests in the object store."""
     from cli.main import print_json
     from flows.common import open_archive
@@ -256,7 +330,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     documents = archive.reindex()
     cases = len(archive.catalog.case_ids())
     pages = archive.catalog.page_count_total()
-    if args.json:
+    if as_json:
         print_json({"cases": cases, "documents": documents, "pages": pages})
     else:
         print(f"Đã dựng lại danh mục từ kho: {cases} hồ sơ, {documents} tài liệu, {pages} trang. "
@@ -264,22 +338,24 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_retry(args: argparse.Namespace) -> int:
+def cmd_retry(jobs: Jobs = None, as_json: Json = False) -> int:
     """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
     from cli.main import document_mark, print_json
+    from cli.progress import Bar
     from flows.spool import drain_spool, pending_jobs, spool_root
 
     pending = pending_jobs()
     if not pending:
-        if args.json:
+        if as_json:
             print_json({"stored": [], "waiting": [], "failed": [], "busy": [], "reason": None, "exit_code": 0})
         else:
             print(f"Hàng đợi trống: không có bản quét nào chờ gửi. (The spool {spool_root()} is empty.)")
         return 0
-    if not args.json:
+    if not as_json:
         print(f"{len(pending)} bản quét đang chờ gửi ({len(pending)} scans waiting in the spool)…", file=sys.stderr)
-    report = drain_spool(jobs=args.jobs)
-    if args.json:
+    with Bar(len(pending), "Gửi hàng đợi (spool)") as bar:
+        report = drain_spool(jobs=jobs, on_job=bar.advance)
+    if as_json:
         print_json(report.to_json())
         return report.exit_code
     for r in report.stored:
@@ -297,13 +373,17 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def cmd_repair_stacks(args: argparse.Namespace) -> int:
+def cmd_repair_stacks(
+    dry_run: Annotated[bool, option("--dry-run", help="chỉ liệt kê những gì sẽ được ghi lại, không thay đổi gì (list "
+                                                     "what would be rewritten; change nothing)")] = False,
+    as_json: Json = False,
+) -> int:
     """Rewrite the originals that hold a whole stack (written before stacks were cut per case)."""
     from cli.main import print_json
     from flows.repair import repair_stacks_flow
 
-    repairs = repair_stacks_flow(dry_run=args.dry_run)
-    if args.json:
+    repairs = repair_stacks_flow(dry_run=dry_run)
+    if as_json:
         print_json(repairs)
     else:
         from flows.repair import StackRepair
@@ -316,7 +396,7 @@ def cmd_repair_stacks(args: argparse.Namespace) -> int:
         for rep in reps:
             print(rep.line())
         done = sum(r.status == "repaired" for r in reps)
-        if reps and args.dry_run:
+        if reps and dry_run:
             print(f"Chạy thử: {sum(r.status == 'would-repair' for r in reps)} tài liệu sẽ được sửa. "
                   f"(Dry run: {sum(r.status == 'would-repair' for r in reps)} documents would be repaired.)")
         elif reps:
@@ -326,65 +406,22 @@ def cmd_repair_stacks(args: argparse.Namespace) -> int:
     return PROBLEM_EXIT_CODE if bad else 0
 
 
-# ---------------------------------------------------------------------------------------- parser
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add search, cases, link, verify, reindex and retry to the ``sohoa`` command."""
-    from cli.main import CASE_HELP, case_arg
-
-    s = subparsers.add_parser("search", help="full-text search over the OCR text (with or without diacritics)")
-    s.add_argument("text", nargs="?", help='words to find, e.g. "quyet dinh"; a case ID or part of one '
-                                           '(000.00.14.H56, H56-200204) narrows to those cases')
-    s.add_argument("--id", help="an exact identifier instead of words: citizen ID (12 digits), document number "
-                                "and symbol, or result code")
-    s.add_argument("--unit", "--case-prefix", dest="case_prefix", metavar="PREFIX",
-                   help="only cases whose ID starts with this: a unit (agency code) such as 000.00.14.H56, "
-                        "part of one (000.00.14) or more (000.00.14.H56-2002)")
-    s.add_argument("--since", type=date_arg, help="only cases received on or after YYYY-MM-DD (date in the case ID)")
-    s.add_argument("--until", type=date_arg, help="only cases received on or before YYYY-MM-DD (date in the case ID)")
-    s.add_argument("--kind", help='only documents of this kind, exactly as recorded, e.g. "Đơn đề nghị"')
-    s.add_argument("--limit", type=limit_arg, default=20, help="at most this many pages (default 20)")
-    s.add_argument("--offset", type=offset_arg, default=0, help="skip this many results (next page of results)")
-    s.add_argument("--json", action="store_true", help="print the hits as JSON")
-    s.set_defaults(func=cmd_search)
-
-    s = subparsers.add_parser("cases", help="list cases, newest first, with document and page counts")
-    s.add_argument("--unit", "--case-prefix", dest="case_prefix", metavar="PREFIX",
-                   help="only cases whose ID starts with this: a unit (agency code) such as 000.00.14.H56, "
-                        "part of one (000.00.14) or more (000.00.14.H56-2002)")
-    s.add_argument("--since", type=date_arg, help="only cases received on or after YYYY-MM-DD (date in the case ID)")
-    s.add_argument("--until", type=date_arg, help="only cases received on or before YYYY-MM-DD (date in the case ID)")
-    s.add_argument("--limit", type=limit_arg, default=50, help="at most this many cases (default 50)")
-    s.add_argument("--offset", type=offset_arg, default=0, help="skip this many cases (next page)")
-    s.add_argument("--json", action="store_true", help="print the cases as JSON")
-    s.set_defaults(func=cmd_cases)
-
-    s = subparsers.add_parser("link", help="time-limited download links for the searchable PDFs of a case")
-    s.add_argument("case", type=case_arg, help=CASE_HELP)
-    s.add_argument("--expires", type=expires_arg, default=dt.timedelta(hours=1),
-                   help="how long the links work: 30m, 1h (default), 7d at most")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_link)
-
-    s = subparsers.add_parser("verify", help="re-read stored objects and check every SHA-256 (exit 5: problems)")
-    s.add_argument("case", nargs="?", type=case_arg, default=None, help=f"{CASE_HELP}; every case when left out")
-    s.add_argument("--repair", action="store_true",
-                   help="rebuild missing or altered searchable PDFs / OCR text from the original and put lost "
-                        "documents back into the catalog (an altered original cannot be repaired: it is reported)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_verify)
-
-    s = subparsers.add_parser("reindex", help="rebuild the catalog from the manifests in the object store")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_reindex)
-
-    s = subparsers.add_parser("repair-stacks",
-                              help="rewrite originals that hold a whole cover-sheet stack so each case keeps "
-                                   "only its own pages (old bytes kept as an older version)")
-    s.add_argument("--dry-run", action="store_true", help="list what would be rewritten; change nothing")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_repair_stacks)
-
-    s = subparsers.add_parser("retry", help="send the scans waiting in the local spool (store was down)")
-    s.add_argument("--jobs", type=int, default=None, help="pages in parallel (default: all cores)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_retry)
+# ---------------------------------------------------------------------------------------- registration
+def register(app: typer.Typer) -> None:
+    """Add search, cases, link, verify, reindex, repair-stacks and retry to the ``sohoa`` command."""
+    app.command("search", help="tìm toàn văn trong chữ OCR, có dấu hoặc không dấu (full-text search over the OCR "
+                               "text, with or without diacritics)")(cmd_search)
+    app.command("cases", help="danh sách hồ sơ, mới nhất trước, kèm số tài liệu và số trang (list cases, newest "
+                              "first, with document and page counts)")(cmd_cases)
+    app.command("link", help="đường dẫn tải có thời hạn đến các PDF tìm kiếm được của hồ sơ (time-limited download "
+                             "links for the searchable PDFs of a case)")(cmd_link)
+    app.command("verify", help="đọc lại các đối tượng đã lưu và kiểm tra mọi mã SHA-256; mã thoát 5: có vấn đề "
+                               "(re-read stored objects and check every SHA-256; exit 5: problems)")(cmd_verify)
+    app.command("reindex", help="dựng lại danh mục từ các bản kê trong kho (rebuild the catalog from the manifests "
+                                "in the object store)")(cmd_reindex)
+    app.command("repair-stacks", help="ghi lại các bản gốc chứa cả xấp có tờ bìa để mỗi hồ sơ chỉ giữ trang của mình, "
+                                      "bản cũ được giữ làm phiên bản trước (rewrite originals that hold a whole "
+                                      "cover-sheet stack so each case keeps only its own pages; old bytes kept as an "
+                                      "older version)")(cmd_repair_stacks)
+    app.command("retry", help="gửi các bản quét đang chờ trong hàng đợi cục bộ khi kho đã hoạt động lại (send the "
+                              "scans waiting in the local spool: the store was down)")(cmd_retry)

@@ -7,11 +7,15 @@ the command line; a token's secret is printed once.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import getpass
 import sys
+from enum import Enum
+from typing import Annotated, Literal
 
+import typer
+
+from cli.options import CASE_HELP, Json, argument, case_arg, option
 from models import SohoaError
 
 
@@ -28,8 +32,16 @@ def _open():  # type: ignore[no-untyped-def]
     return Accounts(catalog.engine), AuditTrail(catalog.engine)
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
+PasswordStdin = Annotated[bool, option("--password-stdin", help="đọc mật khẩu từ một dòng của stdin thay vì hỏi, "
+                                                              "không bao giờ trên dòng lệnh (read the password from "
+                                                              "one line of stdin instead of asking; never on the "
+                                                              "command line)")]
+UserName = Annotated[str, argument(help="tên người dùng, ví dụ lan.nguyen (user name)", metavar="NAME")]
+TokenName = Annotated[str, argument(help="tên mã truy cập, ví dụ egov-tuyenquang (token name)", metavar="NAME")]
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Mật khẩu (password): ")
@@ -40,48 +52,75 @@ def _password(args: argparse.Namespace) -> str:
     return password
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(
+    host: Annotated[str, option("--host", help="địa chỉ lắng nghe, mặc định 127.0.0.1; 0.0.0.0 để dùng chung trong "
+                                               "mạng (address to listen on, default 127.0.0.1)")] = "127.0.0.1",
+    port: Annotated[int, option("--port", min=1, max=65535, help="cổng lắng nghe, mặc định 8080 (port to listen on, "
+                                                                 "default 8080)")] = 8080,
+    access_log: Annotated[bool, option("--access-log", help="in một dòng cho mỗi yêu cầu HTTP (print one line per "
+                                                           "HTTP request)")] = False,
+) -> int:
     """Run the web app with uvicorn on the store and catalog of the environment."""
     import uvicorn
 
     from web.app import create_app
 
     app = create_app()
-    print(f"sohoa web: http://{args.host}:{args.port}/  (Ctrl-C để dừng / to stop)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=False, server_header=False,
-                log_level="warning", access_log=args.access_log)
+    print(f"sohoa web: http://{host}:{port}/  (Ctrl-C để dừng / to stop)", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False,
+                log_level="warning", access_log=access_log)
     return 0
 
 
-def cmd_user_add(args: argparse.Namespace) -> int:
+def cmd_user_add(
+    name: UserName,
+    role: Annotated[Literal["handler", "archivist", "operator", "admin"], option(
+        "--role", help="handler đọc hồ sơ; archivist đọc cả bản gốc; operator tiếp nhận bản quét; admin quản lý tài "
+                       "khoản (handler reads dossiers, archivist also originals, operator receives scans, admin "
+                       "manages accounts)")],
+    unit: Annotated[list[str] | None, option(
+        "--unit", metavar="UNIT", help="đơn vị: mã cơ quan trong mã hồ sơ, ví dụ 000.00.14.H56; lặp lại để thêm đơn vị "
+                                       "(unit: the agency code of a case ID; repeat for several)")] = None,
+    password_stdin: PasswordStdin = False,
+    no_password: Annotated[bool, option("--no-password", help="không có mật khẩu cục bộ, chỉ đăng nhập một lần (no "
+                                                             "local password: single sign-on only)")] = False,
+) -> int:
+    """Create an account (the password is asked for, or read from stdin)."""
     accounts, audit = _open()
-    password = None if args.no_password else _password(args)
-    user = accounts.add_user(args.name, role=args.role, units=args.unit or [], password=password)
+    password = None if no_password else _password(password_stdin)
+    user = accounts.add_user(name, role=role, units=unit or [], password=password)
     audit.append(actor="cli", action="user_add", outcome="allowed", detail=f"{user.name} {user.role.value} {','.join(user.units)}")
     print(f"Đã tạo người dùng {user.name} ({user.role.value}; {', '.join(user.units) or '–'}).")
     return 0
 
 
-def cmd_user_passwd(args: argparse.Namespace) -> int:
+def cmd_user_passwd(name: UserName, password_stdin: PasswordStdin = False) -> int:
+    """Set a new password; the user's sessions end."""
     accounts, audit = _open()
-    accounts.set_password(args.name, _password(args))
-    audit.append(actor="cli", action="user_passwd", outcome="allowed", detail=args.name)
-    print(f"Đã đổi mật khẩu của {args.name}; mọi phiên đăng nhập của người này đã kết thúc.")
+    accounts.set_password(name, _password(password_stdin))
+    audit.append(actor="cli", action="user_passwd", outcome="allowed", detail=name)
+    print(f"Đã đổi mật khẩu của {name}; mọi phiên đăng nhập của người này đã kết thúc.")
     return 0
 
 
-def cmd_user_disable(args: argparse.Namespace) -> int:
+def cmd_user_disable(
+    name: UserName,
+    enable: Annotated[bool, option("--enable", help="mở lại tài khoản thay vì khóa (enable the account again "
+                                                   "instead)")] = False,
+) -> int:
+    """Disable an account (its sessions stop working at once), or enable it again."""
     accounts, audit = _open()
-    accounts.set_disabled(args.name, not args.enable)
-    audit.append(actor="cli", action="user_enable" if args.enable else "user_disable", outcome="allowed", detail=args.name)
-    print(f"Đã {'mở lại' if args.enable else 'khóa'} tài khoản {args.name}.")
+    accounts.set_disabled(name, not enable)
+    audit.append(actor="cli", action="user_enable" if enable else "user_disable", outcome="allowed", detail=name)
+    print(f"Đã {'mở lại' if enable else 'khóa'} tài khoản {name}.")
     return 0
 
 
-def cmd_user_list(args: argparse.Namespace) -> int:
+def cmd_user_list(as_json: Json = False) -> int:
+    """List the accounts."""
     accounts, _ = _open()
     users = accounts.list_users()
-    if args.json:
+    if as_json:
         from cli.main import print_json
 
         print_json([u.to_dict() for u in users])
@@ -96,7 +135,7 @@ _DAYS = {"d": 1, "w": 7, "y": 365}
 
 
 def expiry_arg(text: str) -> dt.timedelta:
-    """argparse type: 90d, 12w, 1y."""
+    """Parser: 90d, 12w, 1y."""
     t = text.strip().lower()
     if len(t) >= 2 and t[:-1].isdigit() and t[-1] in _DAYS and int(t[:-1]) > 0:
         return dt.timedelta(days=int(t[:-1]) * _DAYS[t[-1]])
@@ -104,10 +143,28 @@ def expiry_arg(text: str) -> dt.timedelta:
                      f"'{text}' không phải khoảng thời gian: hãy viết ví dụ 90d, 12w hoặc 1y.")
 
 
-def cmd_token_add(args: argparse.Namespace) -> int:
+class Scope(str, Enum):
+    """What a token may do."""
+
+    read = "read"
+    write = "write"
+
+
+def cmd_token_add(
+    name: TokenName,
+    unit: Annotated[list[str] | None, option(
+        "--unit", metavar="UNIT", help="đơn vị mà mã truy cập được đọc; lặp lại để thêm đơn vị (unit the token may "
+                                       "read; repeat for several)")] = None,
+    scope: Annotated[list[Scope] | None, option(
+        "--scope", help="read (mặc định, đọc) và/hoặc write (tải bản quét lên); lặp lại cho cả hai (read, the default, "
+                        "and/or write: upload scans; repeat for both)")] = None,
+    expires: Annotated[dt.timedelta | None, option(
+        "--expires", parser=expiry_arg, metavar="90d|12w|1y",
+        help="thời hạn, ví dụ 90d, 12w, 1y; mặc định không hết hạn (lifetime; default: none)")] = None,
+) -> int:
+    """Create an API token; its secret is printed once, on stdout."""
     accounts, audit = _open()
-    token, secret = accounts.add_token(args.name, units=args.unit or [], scopes=args.scope or ["read"],
-                                       expires=args.expires)
+    token, secret = accounts.add_token(name, units=unit or [], scopes=[s.value for s in scope] if scope else ["read"], expires=expires)
     audit.append(actor="cli", action="token_add", outcome="allowed",
                  detail=f"{token.name} {','.join(token.scopes)} {','.join(token.units)}")
     print(f"Mã truy cập {token.name} ({', '.join(token.scopes)}; {', '.join(token.units)}; "
@@ -117,18 +174,20 @@ def cmd_token_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token_revoke(args: argparse.Namespace) -> int:
+def cmd_token_revoke(name: TokenName) -> int:
+    """Revoke a token at once."""
     accounts, audit = _open()
-    accounts.revoke_token(args.name)
-    audit.append(actor="cli", action="token_revoke", outcome="allowed", detail=args.name)
-    print(f"Đã thu hồi mã truy cập {args.name}.")
+    accounts.revoke_token(name)
+    audit.append(actor="cli", action="token_revoke", outcome="allowed", detail=name)
+    print(f"Đã thu hồi mã truy cập {name}.")
     return 0
 
 
-def cmd_token_list(args: argparse.Namespace) -> int:
+def cmd_token_list(as_json: Json = False) -> int:
+    """List the tokens (never their secrets)."""
     accounts, _ = _open()
     tokens = accounts.list_tokens()
-    if args.json:
+    if as_json:
         from cli.main import print_json
 
         print_json([t.to_dict() for t in tokens])
@@ -141,10 +200,20 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
+def cmd_audit(
+    ctx: typer.Context,
+    case: Annotated[str | None, option("--case", parser=case_arg, metavar="CASE_ID",
+                                       help=f"chỉ hồ sơ này (only this case): {CASE_HELP}")] = None,
+    limit: Annotated[int, option("--limit", min=1, help="N mục mới nhất, mặc định 200 (the newest N entries, default "
+                                                        "200)")] = 200,
+    as_json: Json = False,
+) -> int | None:
+    """The newest entries of the audit trail (without a sub-command): who saw or did what."""
+    if ctx.invoked_subcommand is not None:
+        return None
     _, audit = _open()
-    entries = audit.entries(case_id=args.case, limit=args.limit, newest_first=True)
-    if args.json:
+    entries = audit.entries(case_id=case, limit=limit, newest_first=True)
+    if as_json:
         from cli.main import print_json
 
         print_json([e.to_dict() for e in entries])
@@ -155,7 +224,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+def cmd_audit_verify() -> int:
+    """Check the hash chain; exit 5 when an entry was deleted or altered."""
     _, audit = _open()
     problems = audit.verify()
     for p in problems:
@@ -168,7 +238,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_export(args: argparse.Namespace) -> int:
+def cmd_audit_export() -> int:
+    """Write the trail to the object store as JSON Lines, one file per day."""
     from storage.config import Settings, open_store
 
     _, audit = _open()
@@ -177,60 +248,33 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(app: typer.Typer) -> None:
     """Add serve, user, token and audit to the ``sohoa`` command."""
-    from cli.main import CASE_HELP, case_arg
+    app.command("serve", help="chạy ứng dụng web và API, cùng kho và danh mục với CLI (run the web app and API: same "
+                              "store and catalog as the CLI)")(cmd_serve)
 
-    s = subparsers.add_parser("serve", help="run the web app and API (same store and catalog as the CLI)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    s.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
-    s.set_defaults(func=cmd_serve)
+    user = typer.Typer(no_args_is_help=True, help="tài khoản web: add, passwd, disable, list (web accounts)")
+    user.command("add", help="tạo tài khoản, hỏi mật khẩu (create an account; asks for the password)")(cmd_user_add)
+    user.command("passwd", help="đặt mật khẩu mới, mọi phiên của người này kết thúc (set a new password; ends the "
+                                "user's sessions)")(cmd_user_passwd)
+    user.command("disable", help="khóa tài khoản, các phiên dừng ngay (disable an account; its sessions stop working "
+                                 "at once)")(cmd_user_disable)
+    user.command("list", help="liệt kê tài khoản (list accounts)")(cmd_user_list)
+    app.add_typer(user, name="user")
 
-    user = subparsers.add_parser("user", help="web accounts: add, passwd, disable, list").add_subparsers(
-        dest="user_command", required=True)
-    s = user.add_parser("add", help="create an account (asks for the password)")
-    s.add_argument("name", help="user name, e.g. lan.nguyen")
-    s.add_argument("--role", required=True, choices=["handler", "archivist", "operator", "admin"],
-                   help="handler reads dossiers, archivist also originals, operator receives scans, admin manages accounts")
-    s.add_argument("--unit", action="append", help="unit (agency code of a case ID, e.g. 000.00.14.H56); repeat for several")
-    s.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
-    s.add_argument("--no-password", action="store_true", help="no local password (single sign-on only)")
-    s.set_defaults(func=cmd_user_add)
-    s = user.add_parser("passwd", help="set a new password (ends the user's sessions)")
-    s.add_argument("name", help="user name")
-    s.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
-    s.set_defaults(func=cmd_user_passwd)
-    s = user.add_parser("disable", help="disable an account; its sessions stop working at once")
-    s.add_argument("name", help="user name")
-    s.add_argument("--enable", action="store_true", help="enable the account again instead")
-    s.set_defaults(func=cmd_user_disable)
-    s = user.add_parser("list", help="list accounts")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=cmd_user_list)
+    token = typer.Typer(no_args_is_help=True, help="mã truy cập API cho hệ thống khác: add, revoke, list (API tokens "
+                                                   "for other systems)")
+    token.command("add", help="tạo mã truy cập, bí mật chỉ in ra một lần (create a token; its secret is printed "
+                              "once)")(cmd_token_add)
+    token.command("revoke", help="thu hồi mã truy cập ngay (revoke a token at once)")(cmd_token_revoke)
+    token.command("list", help="liệt kê mã truy cập, không bao giờ in bí mật (list tokens, never their "
+                               "secrets)")(cmd_token_list)
+    app.add_typer(token, name="token")
 
-    token = subparsers.add_parser("token", help="API tokens for other systems: add, revoke, list").add_subparsers(
-        dest="token_command", required=True)
-    s = token.add_parser("add", help="create a token (its secret is printed once)")
-    s.add_argument("name", help="token name, e.g. egov-tuyenquang")
-    s.add_argument("--unit", action="append", help="unit the token may read; repeat for several")
-    s.add_argument("--scope", action="append", choices=["read", "write"], help="read (default) and/or write (upload)")
-    s.add_argument("--expires", type=expiry_arg, default=None, help="lifetime such as 90d, 12w, 1y (default: none)")
-    s.set_defaults(func=cmd_token_add)
-    s = token.add_parser("revoke", help="revoke a token at once")
-    s.add_argument("name", help="token name")
-    s.set_defaults(func=cmd_token_revoke)
-    s = token.add_parser("list", help="list tokens (never their secrets)")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=cmd_token_list)
-
-    audit = subparsers.add_parser("audit", help="who saw what: the audit trail (verify, export)")
-    audit.add_argument("--case", type=case_arg, default=None, help=f"only this case: {CASE_HELP}")
-    audit.add_argument("--limit", type=int, default=200, help="the newest N entries (default 200)")
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
-    audit.set_defaults(func=cmd_audit)
-    sub = audit.add_subparsers(dest="audit_command")
-    s = sub.add_parser("verify", help="check the hash chain (exit 5 when an entry was deleted or altered)")
-    s.set_defaults(func=cmd_audit_verify)
-    s = sub.add_parser("export", help="write the trail to the object store as JSON Lines, one file per day")
-    s.set_defaults(func=cmd_audit_export)
+    audit = typer.Typer(invoke_without_command=True)
+    audit.callback(help="ai đã xem gì: nhật ký truy cập; verify, export (who saw what: the audit trail)")(cmd_audit)
+    audit.command("verify", help="kiểm tra chuỗi băm; mã thoát 5 khi có mục bị xóa hoặc bị sửa (check the hash chain; "
+                                 "exit 5 when an entry was deleted or altered)")(cmd_audit_verify)
+    audit.command("export", help="ghi nhật ký vào kho dạng JSON Lines, mỗi ngày một tệp (write the trail to the object "
+                                 "store as JSON Lines, one file per day)")(cmd_audit_export)
+    app.add_typer(audit, name="audit")

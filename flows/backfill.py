@@ -424,16 +424,30 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 class Progress:
-    """One status line on stderr: files and pages done, rate, ETA (redrawn in place on a terminal)."""
+    """Files and pages done, rate, ETA on stderr: a Rich bar on a terminal, a plain status line elsewhere."""
 
     def __init__(self, total_files: int | None, *, stream=None, every: float | None = None) -> None:
+        from rich.console import Console
+
         self.total = total_files
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self._last = 0.0
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        # Redrawn every second on a terminal; in a log file (runs of days) one line every 30 s.
-        self.every = every if every is not None else (1.0 if self._tty else 30.0)
+        self._console = Console(file=self.stream, highlight=False)
+        self._tty = self._console.is_terminal
+        # On a terminal Rich redraws the bar itself; in a log file (runs of days) one line every 30 s.
+        self.every = every if every is not None else (0.5 if self._tty else 30.0)
+        self._bar = self._task = None
+        if self._tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, SpinnerColumn,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+            self._bar = RichProgress(SpinnerColumn(), TextColumn("backfill"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("tệp/files"), TimeElapsedColumn(), TextColumn("còn/left"),
+                                     TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
+                                     console=self._console, redirect_stdout=False)  # stdout: the summary
+            self._task = self._bar.add_task("backfill", total=total_files, detail="")
+            self._bar.start()
 
     def line(self, files: int, pages: int, counts: dict[str, int]) -> str:
         """The text of the status line."""
@@ -447,19 +461,29 @@ class Progress:
         return f"[backfill] {head} · {pages} trang · {rate:.1f} trang/phút · còn lại ~{eta} · {detail}"
 
     def update(self, files: int, pages: int, counts: dict[str, int], *, force: bool = False) -> None:
-        """Redraw at most every ``every`` seconds (always when ``force``)."""
+        """Redraw at most every ``every`` seconds (always when ``force``, which also ends the bar)."""
         now = time.monotonic()
         if not force and now - self._last < self.every:
             return
         self._last = now
-        text = self.line(files, pages, counts)
-        if self._tty:
-            self.stream.write("\r\x1b[2K" + text)
+        if self._bar is not None:
+            rate = pages / max(now - self.started, 1e-6) * 60
+            detail = f"· {pages} trang · {rate:.1f} trang/phút · " + " ".join(f"{k} {counts.get(k, 0)}"
+                                                                            for k in STATUSES)
+            self._bar.update(self._task, completed=files, detail=detail)
             if force:
-                self.stream.write("\n")
+                self._bar.stop()  # the last state stays on the screen, above the summary
+            return
+        self.stream.write(self.line(files, pages, counts) + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        """One line about one file (a failure): above the bar on a terminal, a plain line elsewhere."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
             self.stream.write(text + "\n")
-        self.stream.flush()
+            self.stream.flush()
 
 
 def count_files(source: Path, *, case_from: str, exclude: Path | None = None, allow_outside: bool = False) -> int:
@@ -606,11 +630,11 @@ def backfill(source: str, case_from: str = "folder", concurrency: int = 2, repor
             logger.warning("%s: %s", row["path"], row["reason"])
         if echo and row["status"] in ("failed", "interrupted", "refused"):
             mark = "✗" if row["status"] == "failed" else "…"
-            stream = sys.stderr
-            if bar and getattr(bar, '_tty', False):
-                stream.write("\r\x1b[2K")
-            stream.write(f"{mark} {row['path']}: {row['reason']}\n")
-            stream.flush()
+            line = f"{mark} {row['path']}: {row['reason']}"
+            if bar:
+                bar.note(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
         if bar:
             bar.update(writer.files, writer.pages, writer.counts)
 

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,12 +258,14 @@ def _move_to_failed(job: SpoolJob, result: dict[str, Any]) -> Path:
     return target
 
 
-def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainReport:
+def drain_spool(*, root: Path | None = None, jobs: int | None = None,
+                on_job: Callable[[], None] | None = None) -> DrainReport:
     """Send every spooled scan through the intake flow; remove each job only once it is stored.
 
     Stops at the first job that is spooled again (the store went away again): the rest keep
     waiting. A job the intake refuses for good (unreadable file, access denied) moves to
-    ``spool/failed/`` with a reason file, so nothing is ever dropped silently.
+    ``spool/failed/`` with a reason file, so nothing is ever dropped silently. ``on_job`` is
+    called after each job that was looked at (the command's progress bar).
     """
     from flows.intake import intake_request
 
@@ -280,6 +282,8 @@ def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainRe
         with _locked(job) as mine:
             if not mine:
                 report.busy.append(job)
+                if on_job:
+                    on_job()
                 continue
             # Replay exactly what was spooled: one whole file, or one dossier (pages) of a split stack.
             result = intake_request(path=str(job.path), case_id=job.case_id, kind=job.kind, operator=job.operator,
@@ -298,6 +302,8 @@ def drain_spool(*, root: Path | None = None, jobs: int | None = None) -> DrainRe
             else:
                 result = result | {"failed_job": str(_move_to_failed(job, result))}
                 report.failed.append(result)
+        if on_job:
+            on_job()
         if report.reason:
             report.waiting += [j for j in pending[i + 1:]]
             break

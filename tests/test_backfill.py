@@ -187,3 +187,24 @@ def test_listing_is_streamed_and_progress_line(tmp_path):
     assert next(items).case_id in CASES  # a generator: nothing listed ahead
     line = Progress(10).line(4, 4, {"stored": 3, "skipped": 1})
     assert "4/10" in line and "trang/phút" in line and "stored 3" in line
+
+
+def test_progress_is_a_plain_line_in_a_log_and_a_rich_bar_on_a_terminal(monkeypatch):
+    import io
+
+    log = io.StringIO()
+    plain = Progress(4, stream=log)
+    plain.note("✗ a.jpg: tệp bị hỏng")
+    plain.update(2, 3, {"stored": 1, "failed": 1}, force=True)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "✗ a.jpg: tệp bị hỏng" and lines[1].startswith("[backfill] 2/4 tệp (50%) · 3 trang")
+    assert "\x1b" not in log.getvalue()  # a log file gets no escape codes
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # Rich's way to treat a stream as a person's terminal
+    monkeypatch.setenv("COLUMNS", "160")
+    screen = io.StringIO()
+    bar = Progress(4, stream=screen)
+    bar.note("✗ a.jpg: tệp bị hỏng")
+    bar.update(4, 6, {"stored": 3, "failed": 1}, force=True)
+    drawn = screen.getvalue()
+    assert "━" in drawn and "4/4" in drawn and "stored 3" in drawn and "✗ a.jpg: tệp bị hỏng" in drawn
+    assert "[backfill]" not in drawn  # the bar, not the log line
