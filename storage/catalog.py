@@ -21,6 +21,7 @@ milliseconds on millions of pages (bench/search_bench.py).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import time
@@ -53,8 +54,9 @@ HIGHLIGHT = ("«", "»")
 ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
-RECENT_SCAN_FACTOR = 10  # PostgreSQL: first walk the newest 10 windows of pages (10 000)
-SCAN_BUDGET = 50_000  # ... and keep walking back if the rest is expected within this many pages
+SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are
+SCAN_BUDGET = 30_000  # ... and walk further if a window is expected within this many pages, else use GIN
+MAX_UNIT_WALKS = 8  # PostgreSQL: a caller with more units walks all pages, testing the unit on each
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
@@ -104,6 +106,12 @@ pages = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("confidence", sa.Float()),
     sa.Column("source_page", sa.Integer()),
+    # Copies of the case's and the document's filter values (migration 0006): search tests them on
+    # the page row it walks, with no look-up in documents or cases.
+    sa.Column("case_id", sa.String(64)),
+    sa.Column("agency", sa.String(16)),
+    sa.Column("received_on", sa.Date()),
+    sa.Column("kind", sa.String(64)),
 )
 
 _WORD = re.compile(r"[^\W_]+")
@@ -111,9 +119,12 @@ _WORD = re.compile(r"[^\W_]+")
 # shape (and has a separator, so "2018" stays a word) is taken as (part of) a case ID.
 _CASE_ID_SHAPE = "ddd.dd.dd.Xdd-dddddd-dddd"
 _CASE_ID_START = re.compile(r"^\d{3}\.")
+_AGENCY_START = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[HG]\d{2}")
+_UNIT_PARAM = re.compile(r"unit\d+")
 
 
 # ------------------------------------------------------------------------------------ folding
+@functools.lru_cache(maxsize=8192)
 def _fold_char(ch: str) -> str:
     if ch in "đĐ":
         return "d"
@@ -319,7 +330,8 @@ class Catalog:
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
-                     "confidence": p.confidence, "source_page": p.source_page} for p in rec.pages]
+                     "confidence": p.confidence, "source_page": p.source_page, "case_id": rec.case_id,
+                     "agency": agency, "received_on": received, "kind": rec.kind} for p in rec.pages]
             ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
                                rows).scalars().all()
             if not self.is_postgres:
@@ -437,8 +449,10 @@ class Catalog:
         folded, exact = query_words(text)
         if (not folded and not id_parts) or limit == 0 or (units is not None and not list(units)):
             return SearchResults(window=self.search_window)
+        # Text searches test the filters on the page row (p), case-ID-only queries on cases/documents.
+        on = ("p", "p") if folded else ("c", "d")
         where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until,
-                                      kind=kind, id_parts=id_parts)
+                                      kind=kind, id_parts=id_parts, on=on[0], kind_on=on[1])
         params.update(limit=limit, offset=offset, window=self.search_window)
         with self._tx() as conn:
             if not folded:
@@ -449,9 +463,15 @@ class Catalog:
 
     @staticmethod
     def _filters(*, units: Collection[str] | None, case_prefix: str | None, since: dt.date | None,
-                 until: dt.date | None, kind: str | None,
-                 id_parts: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-        """SQL conditions on ``c`` (cases) and ``d`` (documents), each starting with AND, and their values."""
+                 until: dt.date | None, kind: str | None, id_parts: Sequence[str] = (), on: str = "c",
+                 kind_on: str = "d") -> tuple[str, dict[str, Any]]:
+        """SQL conditions, each starting with AND, and their values.
+
+        ``on`` is the alias of the table whose ``case_id``, ``agency`` and ``received_on`` are tested
+        (``c`` cases, or ``p`` pages, which carry copies); ``kind_on`` the one whose ``kind`` is
+        (``d`` documents or ``p``). A case-ID word that starts with a whole agency code also
+        yields ``agency = …`` (parameter ``idagency0``…), which the PostgreSQL search walks by.
+        """
         filters: list[str] = []
         params: dict[str, Any] = {}
         if units is not None:
@@ -459,28 +479,32 @@ class Catalog:
             for i, unit in enumerate(sorted({str(u).strip() for u in units})):
                 params[f"unit{i}"] = unit
                 names.append(f":unit{i}")
-            filters.append(f"c.agency IN ({', '.join(names) or 'NULL'})")
+            filters.append(f"{on}.agency IN ({', '.join(names) or 'NULL'})")
         if case_prefix:
-            filters.append("c.case_id LIKE :prefix ESCAPE '\\'")
+            filters.append(f"{on}.case_id LIKE :prefix ESCAPE '\\'")
             params["prefix"] = _like_escape(case_prefix.strip()) + "%"
         for i, part in enumerate(id_parts):
+            agency = _AGENCY_START.match(part)
+            if agency:
+                filters.append(f"{on}.agency = :idagency{i}")
+                params[f"idagency{i}"] = agency.group(0)
             if CaseId.is_valid(part):
-                filters.append(f"c.case_id = :cid{i}")
+                filters.append(f"{on}.case_id = :cid{i}")
                 params[f"cid{i}"] = str(CaseId.parse(part))
             elif _CASE_ID_START.match(part):
-                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                filters.append(f"{on}.case_id LIKE :cid{i} ESCAPE '\\'")
                 params[f"cid{i}"] = _like_escape(part) + "%"
             else:
-                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                filters.append(f"{on}.case_id LIKE :cid{i} ESCAPE '\\'")
                 params[f"cid{i}"] = "%" + _like_escape(part) + "%"
         if since is not None:
-            filters.append("c.received_on >= :since")
+            filters.append(f"{on}.received_on >= :since")
             params["since"] = since
         if until is not None:
-            filters.append("c.received_on <= :until")
+            filters.append(f"{on}.received_on <= :until")
             params["until"] = until
         if kind:
-            filters.append("d.kind = :kind")
+            filters.append(f"{kind_on}.kind = :kind")
             params["kind"] = kind
         return "".join(f" AND {f}" for f in filters), params
 
@@ -501,7 +525,7 @@ class Catalog:
 
     def _search_postgres(self, conn: sa.Connection, text: str, folded: list[str], where: str,
                          params: dict[str, Any]) -> SearchResults:
-        # The most recent ``window`` matching pages (``_pg_candidates``), ranked by cover density on
+        # The newest ``window`` matching pages (``_pg_candidates``), ranked by cover density on
         # the folded words plus cover density on the words exactly as typed (diacritics),
         # normalised to the best. Snippets are cut in Python (ts_headline re-parses the whole page:
         # ~2 ms a hit). The tsqueries are made once and bound as constants (no row re-parses them).
@@ -510,9 +534,7 @@ class Catalog:
             {"q": unicodedata.normalize("NFC", text)}).one()
         if not params["qf"]:
             return SearchResults(window=params["window"])
-        scope = (f" AND p.doc_pk IN (SELECT d.id FROM documents d JOIN cases c ON c.case_id = d.case_id"
-                 f" WHERE 1 = 1{where})") if where else ""
-        ids = self._pg_candidates(conn, scope, params)
+        ids = self._pg_candidates(conn, where, params)
         if not ids:
             return SearchResults(window=params["window"])
         params["ids"] = ids
@@ -539,52 +561,93 @@ class Catalog:
                           source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
         return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
 
-    def _pg_candidates(self, conn: sa.Connection, scope: str, params: dict[str, Any]) -> list[int]:
-        """Ids of the newest ``window`` pages matching the folded query, newest first.
+    def _pg_candidates(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[int]:
+        """Ids of the newest ``window`` pages matching the folded query and the filters.
 
-        The planner cannot know that "giấy chứng nhận quyền sử dụng đất" are seven words that go
-        together (it multiplies their frequencies and expects a thousand pages where there are
-        80 000), so the plan is chosen from a sample: first the newest ``RECENT_SCAN`` pages are
-        walked backwards on the primary key (bounded work); the share of them that matched tells
-        whether walking further back (common words) or the GIN index (rare words) finds the rest
-        sooner.
+        Newest = latest received date (from the case ID; provisional IDs, without one, first),
+        then latest catalogued. The pages are walked in that order on a btree index, per unit when
+        the caller has a few (agency, received_on, id), else per kind (kind, received_on, id) or
+        all of them (received_on, id); every filter is a column of the walked row. The planner
+        cannot know how many pages hold "giấy chứng nhận quyền sử dụng đất" (seven words that
+        go together; it multiplies their frequencies), so the way is chosen from a sample: the
+        first ``2 × window`` pages of the walk. Common words fill the window there or a little
+        further on; rarer ones are looked up in the GIN index, restricted to the received dates in
+        which the sample's rate predicts a window of matches (then, if short, without restriction).
         """
         window = params["window"]
-        newest = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM pages")).scalar_one())
-        scan = RECENT_SCAN_FACTOR * window
-        low = newest - scan
-        select = f"SELECT p.id FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){scope}"
+        units = [k for k in params if _UNIT_PARAM.fullmatch(k)]
+        by_id = [k for k in params if k.startswith("idagency")]
+        if units and len(units) <= MAX_UNIT_WALKS:
+            walks = [f" AND p.agency = :{k}" for k in units]
+        elif by_id:
+            walks = [f" AND p.agency = :{by_id[0]}"]
+        elif "kind" in params:
+            walks = [" AND p.kind = :kind"]
+        else:
+            walks = [""]
+        found: list[tuple[int, dt.date | None]] = []
+        for walk in walks:
+            found += self._pg_walk(conn, walk + where, params)
+        conn.execute(sa.text("RESET enable_bitmapscan"))
+        conn.execute(sa.text("RESET enable_indexscan"))
+        conn.execute(sa.text("RESET enable_seqscan"))
+        found.sort(key=lambda t: (t[1] is None, t[1] or dt.date.min, t[0]), reverse=True)
+        return [i for i, _ in found[:window]]
+
+    def _pg_walk(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[tuple[int, dt.date | None]]:
+        """(id, received date) of the newest ``window`` matching pages among those of ``where``."""
+        window = params["window"]
+        order = "p.received_on DESC, p.id DESC"
+        walk = sa.text(f"""
+            SELECT w.id, w.received_on, w.hit, w.rn FROM (
+                SELECT p.id, p.received_on, p.tsv_folded @@ CAST(:qf AS tsquery) AS hit,
+                       row_number() OVER (ORDER BY {order}) AS rn
+                FROM pages p WHERE TRUE{where} ORDER BY {order} LIMIT :cap) w
+            WHERE w.hit OR w.rn = 1 OR w.rn = :cap
+            LIMIT :take""")
         conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
         conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        ids = list(conn.execute(sa.text(f"{select} AND p.id > :low ORDER BY p.id DESC LIMIT :window"),
-                                params | {"low": low}).scalars())
-        if len(ids) >= window or low <= 0:
-            return ids
-        rest = window - len(ids)
-        share = len(ids) / scan
-        if share > 0 and rest / share <= SCAN_BUDGET:  # common: keep walking back
-            pass
-        else:  # rare: the GIN index
-            conn.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
-            conn.execute(sa.text("SET LOCAL enable_indexscan = off"))
-        ids += conn.execute(sa.text(f"{select} AND p.id <= :low ORDER BY p.id DESC LIMIT :rest"),
-                            params | {"low": low, "rest": rest}).scalars()
-        conn.execute(sa.text("RESET enable_bitmapscan"))
-        conn.execute(sa.text("RESET enable_seqscan"))
-        conn.execute(sa.text("RESET enable_indexscan"))
-        return ids
+        conn.execute(sa.text("SET LOCAL enable_indexscan = on"))
+        cap = SAMPLE_FACTOR * window
+        rows = conn.execute(walk, params | {"cap": cap, "take": window + 2}).all()
+        hits = [(r.id, r.received_on) for r in rows if r.hit][:window]
+        if len(hits) >= window or not any(r.rn == cap for r in rows):
+            return hits  # a full window, or every page of the walk was read
+        share = len(hits) / cap
+        if share > 0 and window / share <= SCAN_BUDGET:  # common: walk further
+            cap = min(SCAN_BUDGET, int(1.5 * window / share))
+            rows2 = conn.execute(walk, params | {"cap": cap, "take": window + 2}).all()
+            hits2 = [(r.id, r.received_on) for r in rows2 if r.hit][:window]
+            if len(hits2) >= window or not any(r.rn == cap for r in rows2):
+                return hits2
+        # Rare: the GIN index, first only over the received dates expected to hold a window.
+        first = next(r.received_on for r in rows if r.rn == 1)
+        last = next(r.received_on for r in rows if r.rn == SAMPLE_FACTOR * window)
+        gin = (f"SELECT p.id, p.received_on FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}"
+               "{cut} ORDER BY " + order + " LIMIT :window")
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
+        conn.execute(sa.text("SET LOCAL enable_indexscan = off"))
+        if first is not None and last is not None:
+            days = ((first - last).days + 1) * 2 * window / max(1, len(hits))
+            if days < (first - dt.date(1900, 1, 1)).days:
+                cut = first - dt.timedelta(days=math.ceil(days))
+                out = [(r.id, r.received_on) for r in conn.execute(sa.text(gin.format(
+                    cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")), params | {"cut": cut})]
+                if len(out) >= window:
+                    return out
+        return [(r.id, r.received_on) for r in conn.execute(sa.text(gin.format(cut="")), params)]
 
     def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
                        params: dict[str, Any]) -> SearchResults:
         # FTS5 finds the most recent ``window`` pages holding every folded word; they are ranked
         # here by Okapi BM25 with a never-negative idf (FTS5's own bm25() gives a word found on
         # more than half the pages an idf of 1e-6, so every common word scored 0.000), over the
-        # folded words plus the words exactly as typed, normalised to the best page.
+        # folded words plus the words exactly as typed, normalised to the best page. The filters
+        # are columns of the page row (no look-up in documents or cases per matching page).
         params["match"] = " AND ".join(f'folded:"{w}"' for w in folded)
         sql = sa.text(f"""
             SELECT pages_fts.rowid AS id, pages_fts.folded AS ftext, pages_fts.exact AS etext
-            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
-                 JOIN cases c ON c.case_id = d.case_id
+            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid
             WHERE pages_fts MATCH :match{where}
             ORDER BY pages_fts.rowid DESC
             LIMIT :window""")
