@@ -167,7 +167,7 @@ def load_postgres(url: str, pages: int, *, batch_docs: int = 12_500, jobs: int =
                    '{{}}'::json, 90
             FROM (SELECT case_id, received_on, row_number() OVER (ORDER BY received_on, case_id) AS r FROM cases) c
             CROSS JOIN generate_series(1, 2) j
-            JOIN bench_kind k ON k.i = (c.r * 2 + j) % {len(KINDS)}
+            JOIN bench_kind k ON k.i = abs(hashtext(c.case_id || ':' || j)) % {len(KINDS)}
             ORDER BY c.received_on, c.case_id, j"""))
         for index in LATE_INDEXES:  # built once after the load (faster than row by row)
             conn.execute(sa.text(f"DROP INDEX {index}"))
@@ -342,9 +342,12 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (prints its URL)")
     ap.add_argument("--pg-url", help="an already loaded bench database (skips generation)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel connections generating the PostgreSQL pages")
+    ap.add_argument("--load-only", action="store_true", help="generate the PostgreSQL database, keep it, time nothing")
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--skip-pg", action="store_true")
     args = ap.parse_args()
+    if args.load_only:
+        args.keep = args.skip_sqlite = True
 
     if not args.skip_pg:
         admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -359,7 +362,10 @@ def main() -> None:
             if args.pg_url is None:
                 print(f"PostgreSQL: generating {args.pg_pages:,} pages in {name} …", flush=True)
                 secs = load_postgres(url, args.pg_pages, jobs=args.jobs)
-                print(f"  loaded in {secs:.0f} s", flush=True)
+                print(f"  loaded in {secs:.0f} s (load average {loadavg()})", flush=True)
+                if args.load_only:
+                    print(f"  kept {url}")
+                    return
             cat = Catalog(url)
             total = cat.page_count_total()
             with cat.engine.connect() as conn:

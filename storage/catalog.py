@@ -13,10 +13,12 @@ Relevance. A page must hold every word of the query (folded). The matching pages
     document frequencies come from the FTS5 vocabulary.
 Both report ``score`` relative to the best page of the query: 1.0 = the best page, 0.5 = half as
 relevant by that measure. Scores compare pages of one query, not different queries or databases.
-Ranking reads at most ``SEARCH_WINDOW`` matching pages, the most recently catalogued ones: a query
-matching more (a very common word on a large catalog) comes back with ``capped`` set, and the
-user narrows it (more words, a unit, a date range). That bound keeps search in tens of
-milliseconds on millions of pages (bench/search_bench.py).
+Ranking reads at most ``SEARCH_WINDOW`` matching pages, the newest ones (PostgreSQL: of the latest
+received date from the case ID, provisional IDs first, then the latest catalogued; SQLite: the
+latest catalogued): a query matching more (a very common word on a large catalog) comes back with
+``capped`` set, and the user narrows it (more words, a unit, a date range). That bound keeps
+search in tens of milliseconds on a million pages (bench/search_bench.py). The filters (unit,
+received date, kind, case ID) are columns of the page row, so walking pages needs no look-up.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from alembic import command
@@ -55,7 +57,7 @@ ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, au
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are
-SCAN_BUDGET = 30_000  # ... and walk further if a window is expected within this many pages, else use GIN
+SCAN_BUDGET = 40_000  # ... and walk on if a window is expected within this many pages, else use GIN
 MAX_UNIT_WALKS = 8  # PostgreSQL: a caller with more units walks all pages, testing the unit on each
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
@@ -529,9 +531,10 @@ class Catalog:
         # the folded words plus cover density on the words exactly as typed (diacritics),
         # normalised to the best. Snippets are cut in Python (ts_headline re-parses the whole page:
         # ~2 ms a hit). The tsqueries are made once and bound as constants (no row re-parses them).
-        params["qf"], params["qe"] = conn.execute(
-            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text"),
-            {"q": unicodedata.normalize("NFC", text)}).one()
+        # (The same round trip sets up the first walk's plan: see _pg_plan.)
+        params["qf"], params["qe"], *_ = conn.execute(
+            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text, "
+                    + _PG_PLAN_SQL), {"q": unicodedata.normalize("NFC", text), **_PG_WALK}).one()
         if not params["qf"]:
             return SearchResults(window=params["window"])
         ids = self._pg_candidates(conn, where, params)
@@ -565,14 +568,18 @@ class Catalog:
         """Ids of the newest ``window`` pages matching the folded query and the filters.
 
         Newest = latest received date (from the case ID; provisional IDs, without one, first),
-        then latest catalogued. The pages are walked in that order on a btree index, per unit when
-        the caller has a few (agency, received_on, id), else per kind (kind, received_on, id) or
-        all of them (received_on, id); every filter is a column of the walked row. The planner
-        cannot know how many pages hold "giấy chứng nhận quyền sử dụng đất" (seven words that
-        go together; it multiplies their frequencies), so the way is chosen from a sample: the
-        first ``2 × window`` pages of the walk. Common words fill the window there or a little
-        further on; rarer ones are looked up in the GIN index, restricted to the received dates in
-        which the sample's rate predicts a window of matches (then, if short, without restriction).
+        then latest catalogued. The pages are walked in that order on a btree index: per unit
+        when the caller has a few, (agency, received_on, id); else per kind, (kind, received_on,
+        id); else all, (received_on, id). Every filter is a column of the walked row.
+
+        The planner cannot know how many pages hold "giấy chứng nhận quyền sử dụng đất" (seven
+        words that go together; it multiplies their frequencies), so the way is chosen from a
+        sample: the first ``SAMPLE_FACTOR × window`` pages of each walk. Common words fill the
+        window there. Otherwise the walks' match rates (matches a received day) give the received
+        date down to which all walks together should hold the window; if that is within
+        ``SCAN_BUDGET`` pages the walks go on down to it, else (rarer words) the GIN index is
+        asked for the pages from that date on and, if that is short, for all of them. The result
+        is exact either way: the window is taken only among pages newer than every walk's bound.
         """
         window = params["window"]
         units = [k for k in params if _UNIT_PARAM.fullmatch(k)]
@@ -585,57 +592,79 @@ class Catalog:
             walks = [" AND p.kind = :kind"]
         else:
             walks = [""]
-        found: list[tuple[int, dt.date | None]] = []
-        for walk in walks:
-            found += self._pg_walk(conn, walk + where, params)
-        conn.execute(sa.text("RESET enable_bitmapscan"))
-        conn.execute(sa.text("RESET enable_indexscan"))
-        conn.execute(sa.text("RESET enable_seqscan"))
-        found.sort(key=lambda t: (t[1] is None, t[1] or dt.date.min, t[0]), reverse=True)
-        return [i for i, _ in found[:window]]
-
-    def _pg_walk(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[tuple[int, dt.date | None]]:
-        """(id, received date) of the newest ``window`` matching pages among those of ``where``."""
-        window = params["window"]
         order = "p.received_on DESC, p.id DESC"
-        walk = sa.text(f"""
+        walk_sql = f"""
             SELECT w.id, w.received_on, w.hit, w.rn FROM (
                 SELECT p.id, p.received_on, p.tsv_folded @@ CAST(:qf AS tsquery) AS hit,
                        row_number() OVER (ORDER BY {order}) AS rn
-                FROM pages p WHERE TRUE{where} ORDER BY {order} LIMIT :cap) w
+                FROM pages p WHERE TRUE{{walk}}{where}{{after}} ORDER BY {order} LIMIT :cap) w
             WHERE w.hit OR w.rn = 1 OR w.rn = :cap
-            LIMIT :take""")
-        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
-        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        conn.execute(sa.text("SET LOCAL enable_indexscan = on"))
-        cap = SAMPLE_FACTOR * window
-        rows = conn.execute(walk, params | {"cap": cap, "take": window + 2}).all()
-        hits = [(r.id, r.received_on) for r in rows if r.hit][:window]
-        if len(hits) >= window or not any(r.rn == cap for r in rows):
-            return hits  # a full window, or every page of the walk was read
-        share = len(hits) / cap
-        if share > 0 and window / share <= SCAN_BUDGET:  # common: walk further
-            cap = min(SCAN_BUDGET, int(1.5 * window / share))
-            rows2 = conn.execute(walk, params | {"cap": cap, "take": window + 2}).all()
-            hits2 = [(r.id, r.received_on) for r in rows2 if r.hit][:window]
-            if len(hits2) >= window or not any(r.rn == cap for r in rows2):
-                return hits2
-        # Rare: the GIN index, first only over the received dates expected to hold a window.
-        first = next(r.received_on for r in rows if r.rn == 1)
-        last = next(r.received_on for r in rows if r.rn == SAMPLE_FACTOR * window)
+            LIMIT :take"""
+        plan = {"walk": True}  # set up with the tsqueries (_search_postgres)
+        sample = SAMPLE_FACTOR * window
+        hits: list[tuple[int, dt.date | None]] = []
+        open_walks: list[_Walk] = []
+        bounds: list[tuple] = []  # per walk: every match with a key >= this is in hits
+        for walk in walks:
+            rows = conn.execute(sa.text(walk_sql.format(walk=walk, after="")),
+                                params | {"cap": sample, "take": window + 2}).all()
+            got = [(r.id, r.received_on) for r in rows if r.hit][:window]
+            hits += got
+            marker = next((r for r in rows if r.rn == sample), None)
+            if len(got) >= window:
+                bounds.append(_page_key(got[-1]))  # older pages of this walk cannot make the window
+            elif marker is None:
+                bounds.append(_LOWEST)  # the walk read every page it has
+            else:
+                bounds.append(_page_key((marker.id, marker.received_on)))
+                first = next(r.received_on for r in rows if r.rn == 1)
+                open_walks.append(_Walk(walk, len(got), first, marker.received_on, marker.id))
+        if not open_walks or _window_is_known(hits, bounds, window):
+            return _newest(hits, window)
+        # Not enough matches in the samples: where would all walks together reach a window?
+        known = len(hits) - sum(w.hits for w in open_walks)
+        dated = all(w.first is not None and w.last is not None for w in open_walks)
+        rate = sum(w.hits / ((w.first - w.last).days + 1) for w in open_walks) if dated else 0.0
+        newest = max(w.first for w in open_walks) if dated else None
+        down_to = None
+        if rate > 0 and newest is not None:
+            days = math.ceil(max(0.3 * window, 1.3 * window - known) / rate)
+            if days < (newest - dt.date(1900, 1, 1)).days:
+                down_to = newest - dt.timedelta(days=days)
+        if down_to is not None:
+            pages = sum(sample / ((w.first - w.last).days + 1) * max(0, (w.last - down_to).days + 1)
+                        for w in open_walks)
+            if pages <= SCAN_BUDGET:  # common enough: walk on down to that date
+                bounds = [b for b, w in zip(bounds, walks) if w not in {o.walk for o in open_walks}]
+                after = " AND (p.received_on, p.id) < (:after_on, :after_id) AND p.received_on >= :down_to"
+                for w in open_walks:
+                    rows = conn.execute(sa.text(walk_sql.format(walk=w.walk, after=after)),
+                                        params | {"cap": SCAN_BUDGET, "take": window + 2, "after_on": w.last,
+                                                  "after_id": w.last_id, "down_to": down_to}).all()
+                    got = [(r.id, r.received_on) for r in rows if r.hit][:window]
+                    hits += got
+                    marker = next((r for r in rows if r.rn == SCAN_BUDGET), None)
+                    if len(got) >= window:
+                        bounds.append(_page_key(got[-1]))
+                    elif marker is None:
+                        bounds.append(_page_key((-1, down_to)))  # every page from that date on was read
+                    else:
+                        bounds.append(_page_key((marker.id, marker.received_on)))
+                if _window_is_known(hits, bounds, window):
+                    return _newest(hits, window)
+        # Rarer words: the GIN index, first only from the date where two windows are expected.
         gin = (f"SELECT p.id, p.received_on FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}"
                "{cut} ORDER BY " + order + " LIMIT :window")
-        conn.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
-        conn.execute(sa.text("SET LOCAL enable_indexscan = off"))
-        if first is not None and last is not None:
-            days = ((first - last).days + 1) * 2 * window / max(1, len(hits))
-            if days < (first - dt.date(1900, 1, 1)).days:
-                cut = first - dt.timedelta(days=math.ceil(days))
+        _pg_plan(conn, plan, walk=False)
+        if rate > 0 and newest is not None:
+            days = math.ceil(2 * window / rate)
+            if days < (newest - dt.date(1900, 1, 1)).days:
                 out = [(r.id, r.received_on) for r in conn.execute(sa.text(gin.format(
-                    cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")), params | {"cut": cut})]
+                    cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")),
+                    params | {"cut": newest - dt.timedelta(days=days)})]
                 if len(out) >= window:
-                    return out
-        return [(r.id, r.received_on) for r in conn.execute(sa.text(gin.format(cut="")), params)]
+                    return [i for i, _ in out]
+        return [r.id for r in conn.execute(sa.text(gin.format(cut="")), params)]
 
     def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
                        params: dict[str, Any]) -> SearchResults:
@@ -825,6 +854,47 @@ def _postgres_settings(dbapi_conn: Any, _record: Any) -> None:
         # costs more than it saves.
         cur.execute("SET jit = off")
     dbapi_conn.commit()
+
+
+class _Walk(NamedTuple):
+    """A PostgreSQL search walk whose sample did not fill the window: its condition, matches, dates."""
+    walk: str
+    hits: int
+    first: dt.date | None
+    last: dt.date | None
+    last_id: int
+
+
+_LOWEST = (False, dt.date.min, -1)
+
+
+def _page_key(page: tuple[int, dt.date | None]) -> tuple[bool, dt.date, int]:
+    """The walk order of a page (id, received date) as a sortable key: newest = largest."""
+    return (page[1] is None, page[1] or dt.date.min, page[0])
+
+
+def _newest(pages: list[tuple[int, dt.date | None]], window: int) -> list[int]:
+    return [i for i, _ in sorted(pages, key=_page_key, reverse=True)[:window]]
+
+
+def _window_is_known(pages: list[tuple[int, dt.date | None]], bounds: list[tuple], window: int) -> bool:
+    """True when the newest ``window`` matches are all among ``pages`` (each walk read every match
+    with a key at or above its bound, so every match at or above the highest bound is known)."""
+    floor = max(bounds, default=_LOWEST)
+    return sum(1 for p in pages if _page_key(p) >= floor) >= window or floor == _LOWEST
+
+
+_PG_PLAN_SQL = ("set_config('enable_bitmapscan', :plan_b, true), set_config('enable_indexscan', :plan_i, true), "
+                "set_config('enable_seqscan', 'off', true)")
+_PG_WALK = {"plan_b": "off", "plan_i": "on"}
+_PG_GIN = {"plan_b": "on", "plan_i": "off"}
+
+
+def _pg_plan(conn: sa.Connection, plan: dict[str, bool], *, walk: bool) -> None:
+    """Plan the next queries of this transaction as walks on a btree index, or as GIN bitmap scans."""
+    if plan.get("walk") != walk:
+        conn.execute(sa.text("SELECT " + _PG_PLAN_SQL), _PG_WALK if walk else _PG_GIN)
+        plan["walk"] = walk
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from models import DocumentRecord
+from models import DocumentRecord, PageText
+import storage.catalog as catalog_module
 from storage.archive import Archive
 from storage.catalog import Catalog
 from storage.local import LocalStore
@@ -115,3 +116,47 @@ def test_migration_fills_the_page_filters_of_an_existing_catalog(catalog_url: st
         assert {h.case_id for h in catalog.search("giao dat")} == {CASE, "TAM-0001"}
     finally:
         catalog.close()
+
+
+def test_the_window_is_the_newest_matching_pages_whatever_the_way(catalog_url: str, monkeypatch) -> None:
+    """With a window of 4, PostgreSQL's sample walk (8 pages), its walk on, and its GIN lookups each
+    give exactly the newest matching pages (received date, then catalogued; SQLite: catalogued)."""
+    catalog = Catalog(catalog_url)
+    catalog.migrate()
+    units = ["000.00.14.H56", "000.17.22.H56"]
+    days = list(range(1, 61))
+    order = days[::2] + days[1::2]  # catalogued out of received order (a backfill of the odd days)
+    pages = []
+    try:
+        for n, day in enumerate(order):
+            received = dt.date(2021, 1, 1) + dt.timedelta(days=day)
+            case = f"{units[day % 2]}-{received:%y%m%d}-0001"
+            words = ["chung"] + (["vua"] if day % 5 == 0 else []) + (["hiem"] if day in (3, 58) else [])
+            catalog.record_document(DocumentRecord(
+                case_id=case, document_id=f"d{day:02d}", source_sha256=f"{day:064d}", source_name="scan.pdf",
+                created_at="2021-01-01T00:00:00+00:00", page_count=1, kind="Biên bản" if day % 3 else "Đơn",
+                keys={}, pages=[PageText(number=1, text=" ".join(words) + f" trang {day}", confidence=90.0)]))
+            pages.append((n, received, units[day % 2], "Biên bản" if day % 3 else "Đơn", set(words), f"d{day:02d}"))
+        catalog.search_window = 4
+        for budget in (catalog_module.SCAN_BUDGET, 5):  # walk on, or ask GIN from a received date on
+            monkeypatch.setattr(catalog_module, "SCAN_BUDGET", budget)
+            _check_windows(catalog, pages, units)
+    finally:
+        catalog.close()
+
+
+def _check_windows(catalog: Catalog, pages: list[tuple], units: list[str]) -> None:
+    since, until = dt.date(2021, 1, 20), dt.date(2021, 2, 10)
+    for word in ("chung", "vua", "hiem", "chung vua"):
+        for filters in ({}, {"units": units[:1]}, {"units": units}, {"since": since, "until": until},
+                        {"kind": "Đơn"}, {"units": units[1:], "since": since}):
+            match = [p for p in pages if set(word.split()) <= p[4]
+                     and ("units" not in filters or p[2] in filters["units"])
+                     and ("since" not in filters or p[1] >= filters["since"])
+                     and ("until" not in filters or p[1] <= filters["until"])
+                     and ("kind" not in filters or p[3] == filters["kind"])]
+            newest = sorted(match, key=(lambda p: (p[1], p[0])) if catalog.is_postgres else (lambda p: p[0]),
+                            reverse=True)[:4]
+            hits = catalog.search(word, limit=10, **filters)
+            assert {h.document_id for h in hits} == {p[5] for p in newest}, (word, filters)
+            assert hits.matched == len(newest) and hits.capped == (len(newest) >= 4)
