@@ -28,7 +28,8 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Collection, Iterator, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -688,11 +689,12 @@ class Catalog:
         df = self._sqlite_doc_freq(conn, folded, exact)
         f_scorer = Bm25(folded, {w: df.get(("folded", w), 0) for w in folded}, total)
         e_scorer = Bm25(exact, {w: df.get(("exact", w), 0) for w in exact}, total)
-        f_tokens = [_fts_tokens(r.ftext) for r in rows]
-        e_tokens = [_fts_tokens(r.etext) for r in rows]
-        avg_f = sum(map(len, f_tokens)) / len(rows)
-        avg_e = sum(map(len, e_tokens)) / len(rows)
-        raw = [f_scorer.score(ft, avg_f) + e_scorer.score(et, avg_e) for ft, et in zip(f_tokens, e_tokens)]
+        f_counts = [_fts_counts(r.ftext) for r in rows]
+        e_counts = [_fts_counts(r.etext) for r in rows]
+        avg_f = sum(n for n, _ in f_counts) / len(rows)
+        avg_e = sum(n for n, _ in e_counts) / len(rows)
+        raw = [f_scorer.score(fn, fc, avg_f) + e_scorer.score(en, ec, avg_e)
+               for (fn, fc), (en, ec) in zip(f_counts, e_counts)]
         top = max(raw)
         order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
         chosen = order[params["offset"]:params["offset"] + params["limit"]]
@@ -799,12 +801,12 @@ class Bm25:
         self.idf = {w: math.log(1 + (total - min(df.get(w, 0), total) + 0.5) / (min(df.get(w, 0), total) + 0.5))
                     for w in set(words)}
 
-    def score(self, tokens: list[str], avg_length: float) -> float:
-        """The page's score from its words (lower case, in order)."""
-        norm = self.k1 * (1 - self.b + self.b * len(tokens) / (avg_length or 1.0))
+    def score(self, length: int, counts: Mapping[str, int], avg_length: float) -> float:
+        """The page's score from its number of words and how often each word occurs (lower case)."""
+        norm = self.k1 * (1 - self.b + self.b * length / (avg_length or 1.0))
         total = 0.0
         for w, idf in self.idf.items():
-            tf = tokens.count(w)
+            tf = counts.get(w, 0)
             if tf:
                 total += idf * tf * (self.k1 + 1) / (tf + norm)
         return total
@@ -815,14 +817,15 @@ def fts_words(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-_NOT_FTS_WORDS = re.compile(r"[^\w ]|_|  ")
-
-
-def _fts_tokens(stored: str | None) -> list[str]:
-    stored = stored or ""
-    if _NOT_FTS_WORDS.search(stored):  # a row written before fts_words: tokenise it here
-        return _WORD.findall(stored.lower())
-    return stored.split(" ") if stored else []
+def _fts_counts(stored: str | None) -> tuple[int, Counter[str]]:
+    """(number of words, occurrences of each word) of a stored FTS column."""
+    if not stored:
+        return 0, Counter()
+    if "  " in stored or not stored.replace(" ", "").isalnum():  # written before fts_words: tokenise here
+        tokens = _WORD.findall(stored.lower())
+    else:  # (isalnum is what the word pattern takes: letters and digits, no "_")
+        tokens = stored.split(" ")
+    return len(tokens), Counter(tokens)
 
 
 def _relative(raw: float, top: float) -> float:
