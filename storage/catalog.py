@@ -59,6 +59,9 @@ SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent
 BM25_K1, BM25_B = 1.2, 0.75
 SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are
 SCAN_BUDGET = 40_000  # ... and walk on if a window is expected within this many pages, else use GIN
+# PostgreSQL: relative costs (bench/search_bench.py at 10^6 pages) of a walked page, of a GIN page
+# list entry of the rarest word, and of a page row a GIN lookup reads.
+WALK_COST, GIN_ITEM_COST, GIN_ROW_COST = 2.5, 1.0, 5.0
 MAX_UNIT_WALKS = 8  # PostgreSQL: a caller with more units walks all pages, testing the unit on each
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
@@ -222,6 +225,7 @@ class Catalog:
         self.url = url
         self.search_window = SEARCH_WINDOW
         self._df_cache: dict[tuple[str, str], tuple[int, float]] = {}  # SQLite document frequencies
+        self._pg_stats: tuple[dict[str, float], float, float] | None = None  # word shares, pages, when
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -635,7 +639,8 @@ class Catalog:
         if down_to is not None:
             pages = sum(sample / ((w.first - w.last).days + 1) * max(0, (w.last - down_to).days + 1)
                         for w in open_walks)
-            if pages <= SCAN_BUDGET:  # common enough: walk on down to that date
+            if pages <= SCAN_BUDGET and pages * WALK_COST <= self._pg_gin_cost(conn, params["qf"], window):
+                # common enough: walk on down to that date
                 bounds = [b for b, w in zip(bounds, walks) if w not in {o.walk for o in open_walks}]
                 after = " AND (p.received_on, p.id) < (:after_on, :after_id) AND p.received_on >= :down_to"
                 for w in open_walks:
@@ -666,6 +671,37 @@ class Catalog:
                 if len(out) >= window:
                     return [i for i, _ in out]
         return [r.id for r in conn.execute(sa.text(gin.format(cut="")), params)]
+
+    def _pg_gin_cost(self, conn: sa.Connection, tsquery: str, window: int) -> float:
+        """What a GIN lookup of ``tsquery`` from a received date on costs, in walked pages' worth.
+
+        GIN intersects the words' page lists, skipping ahead on the rarest word's: its cost
+        follows that word's page count, which comes from the statistics ANALYZE keeps (the
+        most common words and their shares; a word not among them is on fewer pages than the
+        least common listed). Without statistics (never analysed): infinite, i.e. walk within the budget.
+        """
+        now = time.monotonic()
+        if self._pg_stats is None or now - self._pg_stats[2] > DF_CACHE_SECONDS:
+            row = conn.execute(sa.text("""
+                SELECT s.most_common_elems::text::text[] AS words, s.most_common_elem_freqs AS freqs,
+                       c.reltuples AS pages
+                FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+                     AND c.relnamespace = to_regnamespace(s.schemaname)
+                WHERE s.schemaname = current_schema() AND s.tablename = 'pages' AND s.attname = 'tsv_folded'
+                """)).first()
+            shares: dict[str, float] = {}
+            total = 0.0
+            if row is not None and row.words and row.freqs:
+                shares = dict(zip(row.words, row.freqs))
+                shares[""] = min(row.freqs[:len(row.words)])  # the least common listed
+                total = max(0.0, float(row.pages or 0))
+            self._pg_stats = (shares, total, now)
+        shares, total, _ = self._pg_stats
+        if not shares:
+            return math.inf
+        words = re.findall(r"'((?:[^']|'')*)'", tsquery)
+        rarest = min((shares.get(w.replace("''", "'"), shares[""]) for w in words), default=shares[""])
+        return rarest * total * GIN_ITEM_COST + 2 * window * GIN_ROW_COST
 
     def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
                        params: dict[str, Any]) -> SearchResults:
