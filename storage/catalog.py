@@ -542,35 +542,33 @@ class Catalog:
                     + _PG_PLAN_SQL), {"q": unicodedata.normalize("NFC", text), **_PG_WALK}).one()
         if not params["qf"]:
             return SearchResults(window=params["window"])
-        ids = self._pg_candidates(conn, where, params)
-        if not ids:
+        found = self._pg_candidates(conn, where, params)
+        if not found:
             return SearchResults(window=params["window"])
-        params["ids"] = ids
-        sql = sa.text(f"""
-            WITH cand AS (SELECT unnest(CAST(:ids AS integer[])) AS id),
-            ranked AS MATERIALIZED (
-                SELECT p.id, ts_rank_cd(p.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
-                             + ts_rank_cd(p.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
-                FROM cand JOIN pages p ON p.id = cand.id),
-            scored AS (
-                SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
-            best AS (
-                SELECT * FROM scored ORDER BY raw DESC, id DESC LIMIT :limit OFFSET :offset)
-            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, p.text, d.case_id, d.document_id,
-                   d.source_name, d.kind
-            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk
-            ORDER BY b.raw DESC, b.id DESC""")
-        rows = conn.execute(sql, params).all()
-        if not rows:
+        raw = dict(found)
+        missing = [i for i, r in found if r is None]
+        if missing:  # pages the walks did not rank on the way (several walks; a walk on)
+            raw.update((r.id, r.raw) for r in conn.execute(sa.text(f"""
+                SELECT p.id, {_pg_rank("p")} AS raw
+                FROM unnest(CAST(:ids AS integer[])) AS c(id) JOIN pages p ON p.id = c.id"""),
+                params | {"ids": missing}))
+        matched = len(raw)
+        top = max(raw.values())
+        chosen = sorted(raw, key=lambda i: (-raw[i], -i))[params["offset"]:params["offset"] + params["limit"]]
+        if not chosen:
             return SearchResults(window=params["window"])
-        matched = int(rows[0].matched)
+        detail = {r.id: r for r in conn.execute(sa.text("""
+            SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name, d.kind
+            FROM pages p JOIN documents d ON d.id = p.doc_pk WHERE p.id = ANY(CAST(:ids AS integer[]))"""),
+            {"ids": chosen})}
         hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=make_snippet(r.text, folded), score=_relative(r.raw, r.top),
-                          source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
+                          snippet=make_snippet(r.text, folded), score=_relative(raw[r.id], top),
+                          source_name=r.source_name, kind=r.kind, source_page=r.source_page)
+                for r in (detail[i] for i in chosen)]
         return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
 
-    def _pg_candidates(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[int]:
-        """Ids of the newest ``window`` pages matching the folded query and the filters.
+    def _pg_candidates(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[tuple[int, float | None]]:
+        """(id, rank or None) of the newest ``window`` pages matching the folded query and the filters.
 
         Newest = latest received date (from the case ID; provisional IDs, without one, first),
         then latest catalogued. The pages are walked in that order on a btree index: per unit
@@ -585,6 +583,8 @@ class Catalog:
         ``SCAN_BUDGET`` pages the walks go on down to it, else (rarer words) the GIN index is
         asked for the pages from that date on and, if that is short, for all of them. The result
         is exact either way: the window is taken only among pages newer than every walk's bound.
+        A single walk's sample and the GIN lookups rank the pages they return on the way (the row
+        is at hand); the others are ranked afterwards (``None``).
         """
         window = params["window"]
         units = [k for k in params if _UNIT_PARAM.fullmatch(k)]
@@ -598,22 +598,23 @@ class Catalog:
         else:
             walks = [""]
         order = "p.received_on DESC, p.id DESC"
+        inline = f"CASE WHEN w.hit THEN {_pg_rank('w')} END" if len(walks) == 1 else "NULL"
         walk_sql = f"""
-            SELECT w.id, w.received_on, w.hit, w.rn FROM (
-                SELECT p.id, p.received_on, p.tsv_folded @@ CAST(:qf AS tsquery) AS hit,
+            SELECT w.id, w.received_on, w.hit, w.rn, {{rank}} AS raw FROM (
+                SELECT p.id, p.received_on, p.tsv_folded, p.tsv_exact, p.tsv_folded @@ CAST(:qf AS tsquery) AS hit,
                        row_number() OVER (ORDER BY {order}) AS rn
                 FROM pages p WHERE TRUE{{walk}}{where}{{after}} ORDER BY {order} LIMIT :cap) w
             WHERE w.hit OR w.rn = 1 OR w.rn = :cap
             LIMIT :take"""
         plan = {"walk": True}  # set up with the tsqueries (_search_postgres)
         sample = SAMPLE_FACTOR * window
-        hits: list[tuple[int, dt.date | None]] = []
+        hits: list[tuple[int, dt.date | None, float | None]] = []
         open_walks: list[_Walk] = []
         bounds: list[tuple] = []  # per walk: every match with a key >= this is in hits
         for walk in walks:
-            rows = conn.execute(sa.text(walk_sql.format(walk=walk, after="")),
+            rows = conn.execute(sa.text(walk_sql.format(walk=walk, after="", rank=inline)),
                                 params | {"cap": sample, "take": window + 2}).all()
-            got = [(r.id, r.received_on) for r in rows if r.hit][:window]
+            got = [(r.id, r.received_on, r.raw) for r in rows if r.hit][:window]
             hits += got
             marker = next((r for r in rows if r.rn == sample), None)
             if len(got) >= window:
@@ -621,7 +622,7 @@ class Catalog:
             elif marker is None:
                 bounds.append(_LOWEST)  # the walk read every page it has
             else:
-                bounds.append(_page_key((marker.id, marker.received_on)))
+                bounds.append(_page_key((marker.id, marker.received_on, None)))
                 first = next(r.received_on for r in rows if r.rn == 1)
                 open_walks.append(_Walk(walk, len(got), first, marker.received_on, marker.id))
         if not open_walks or _window_is_known(hits, bounds, window):
@@ -644,33 +645,34 @@ class Catalog:
                 bounds = [b for b, w in zip(bounds, walks) if w not in {o.walk for o in open_walks}]
                 after = " AND (p.received_on, p.id) < (:after_on, :after_id) AND p.received_on >= :down_to"
                 for w in open_walks:
-                    rows = conn.execute(sa.text(walk_sql.format(walk=w.walk, after=after)),
+                    rows = conn.execute(sa.text(walk_sql.format(walk=w.walk, after=after, rank="NULL")),
                                         params | {"cap": SCAN_BUDGET, "take": window + 2, "after_on": w.last,
                                                   "after_id": w.last_id, "down_to": down_to}).all()
-                    got = [(r.id, r.received_on) for r in rows if r.hit][:window]
+                    got = [(r.id, r.received_on, None) for r in rows if r.hit][:window]
                     hits += got
                     marker = next((r for r in rows if r.rn == SCAN_BUDGET), None)
                     if len(got) >= window:
                         bounds.append(_page_key(got[-1]))
                     elif marker is None:
-                        bounds.append(_page_key((-1, down_to)))  # every page from that date on was read
+                        bounds.append(_page_key((-1, down_to, None)))  # every page from that date on was read
                     else:
-                        bounds.append(_page_key((marker.id, marker.received_on)))
+                        bounds.append(_page_key((marker.id, marker.received_on, None)))
                 if _window_is_known(hits, bounds, window):
                     return _newest(hits, window)
         # Rarer words: the GIN index, first only from the date where two windows are expected.
-        gin = (f"SELECT p.id, p.received_on FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}"
-               "{cut} ORDER BY " + order + " LIMIT :window")
+        gin = (f"SELECT w.id, {_pg_rank('w')} AS raw FROM (SELECT p.id, p.received_on, p.tsv_folded, p.tsv_exact "
+               f"FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}{{cut}} "
+               f"ORDER BY {order} LIMIT :window) w ORDER BY w.received_on DESC, w.id DESC")
         _pg_plan(conn, plan, walk=False)
         if rate > 0 and newest is not None:
             days = math.ceil(2 * window / rate)
             if days < (newest - dt.date(1900, 1, 1)).days:
-                out = [(r.id, r.received_on) for r in conn.execute(sa.text(gin.format(
+                out = [(r.id, r.raw) for r in conn.execute(sa.text(gin.format(
                     cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")),
                     params | {"cut": newest - dt.timedelta(days=days)})]
                 if len(out) >= window:
-                    return [i for i, _ in out]
-        return [r.id for r in conn.execute(sa.text(gin.format(cut="")), params)]
+                    return out
+        return [(r.id, r.raw) for r in conn.execute(sa.text(gin.format(cut="")), params)]
 
     def _pg_gin_cost(self, conn: sa.Connection, tsquery: str, window: int) -> float:
         """What a GIN lookup of ``tsquery`` from a received date on costs, in walked pages' worth.
@@ -907,16 +909,22 @@ class _Walk(NamedTuple):
 _LOWEST = (False, dt.date.min, -1)
 
 
-def _page_key(page: tuple[int, dt.date | None]) -> tuple[bool, dt.date, int]:
-    """The walk order of a page (id, received date) as a sortable key: newest = largest."""
+def _page_key(page: tuple[int, dt.date | None, float | None]) -> tuple[bool, dt.date, int]:
+    """The walk order of a page (id, received date, rank) as a sortable key: newest = largest."""
     return (page[1] is None, page[1] or dt.date.min, page[0])
 
 
-def _newest(pages: list[tuple[int, dt.date | None]], window: int) -> list[int]:
-    return [i for i, _ in sorted(pages, key=_page_key, reverse=True)[:window]]
+def _newest(pages: list[tuple[int, dt.date | None, float | None]], window: int) -> list[tuple[int, float | None]]:
+    return [(i, raw) for i, _, raw in sorted(pages, key=_page_key, reverse=True)[:window]]
 
 
-def _window_is_known(pages: list[tuple[int, dt.date | None]], bounds: list[tuple], window: int) -> bool:
+def _pg_rank(alias: str) -> str:
+    """The PostgreSQL relevance of page row ``alias``: cover density on the folded words plus on the exact words."""
+    return (f"ts_rank_cd({alias}.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})"
+            f" + ts_rank_cd({alias}.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION})")
+
+
+def _window_is_known(pages: list[tuple[int, dt.date | None, float | None]], bounds: list[tuple], window: int) -> bool:
     """True when the newest ``window`` matches are all among ``pages`` (each walk read every match
     with a key at or above its bound, so every match at or above the highest bound is known)."""
     floor = max(bounds, default=_LOWEST)
