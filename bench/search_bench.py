@@ -328,7 +328,8 @@ def report(name: str, cat: Catalog, repeat: int) -> dict[str, float]:
         base.append((time.perf_counter() - t) * 1000)
     cat.search_window = window
     out["base_p95"] = pct(base, 95)
-    print(f"  baseline (load average {loadavg()}; every match ranked, once each): p50 {statistics.median(base):.1f} ms · "
+    print(f"  baseline (load average {loadavg()}; every match ranked, once each): "
+          f"p50 {statistics.median(base):.1f} ms · "
           f"p95 {out['base_p95']:.1f} ms · max {max(base):.1f} ms → windowed p95 is "
           f"{out['base_p95'] / out['p95']:.1f}× faster")
     return out

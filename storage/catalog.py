@@ -581,7 +581,8 @@ class Catalog:
         window there. Otherwise the walks' match rates (matches a received day) give the received
         date down to which all walks together should hold the window; if that is within
         ``SCAN_BUDGET`` pages the walks go on down to it, else (rarer words) the GIN index is
-        asked for the pages from that date on and, if that is short, for all of them. The result
+        asked for the pages from the date where two windows are expected, then eight, then (or
+        when all dates are expected to hold less than three windows) for all of them. The result
         is exact either way: the window is taken only among pages newer than every walk's bound.
         A single walk's sample and the GIN lookups rank the pages they return on the way (the row
         is at hand); the others are ranked afterwards (``None``).
@@ -659,14 +660,18 @@ class Catalog:
                         bounds.append(_page_key((marker.id, marker.received_on, None)))
                 if _window_is_known(hits, bounds, window):
                     return _newest(hits, window)
-        # Rarer words: the GIN index, first only from the date where two windows are expected.
+        # Rarer words: the GIN index, first only from the date where two windows are expected,
+        # then eight (unless all dates together are expected to hold less than three: then all).
         gin = (f"SELECT w.id, {_pg_rank('w')} AS raw FROM (SELECT p.id, p.received_on, p.tsv_folded, p.tsv_exact "
                f"FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}{{cut}} "
                f"ORDER BY {order} LIMIT :window) w ORDER BY w.received_on DESC, w.id DESC")
+        if rate > 0 and newest is not None:  # (asked on the btree before the plan turns to GIN)
+            oldest = conn.execute(sa.text("SELECT min(received_on) FROM pages")).scalar() or newest
         _pg_plan(conn, plan, walk=False)
-        if rate > 0 and newest is not None:
-            days = math.ceil(2 * window / rate)
-            if days < (newest - dt.date(1900, 1, 1)).days:
+        if rate > 0 and newest is not None and rate * ((newest - oldest).days + 1) >= 3 * window:
+            for days in (math.ceil(2 * window / rate), math.ceil(8 * window / rate)):  # (the rate is a guess)
+                if days >= (newest - oldest).days:
+                    break
                 out = [(r.id, r.raw) for r in conn.execute(sa.text(gin.format(
                     cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")),
                     params | {"cut": newest - dt.timedelta(days=days)})]
