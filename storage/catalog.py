@@ -13,22 +13,26 @@ Relevance. A page must hold every word of the query (folded). The matching pages
     document frequencies come from the FTS5 vocabulary.
 Both report ``score`` relative to the best page of the query: 1.0 = the best page, 0.5 = half as
 relevant by that measure. Scores compare pages of one query, not different queries or databases.
-Ranking reads at most ``SEARCH_WINDOW`` matching pages, the most recently catalogued ones: a query
-matching more (a very common word on a large catalog) comes back with ``capped`` set, and the
-user narrows it (more words, a unit, a date range). That bound keeps search in tens of
-milliseconds on millions of pages (bench/search_bench.py).
+Ranking reads at most ``SEARCH_WINDOW`` matching pages, the newest ones (PostgreSQL: of the latest
+received date from the case ID, provisional IDs first, then the latest catalogued; SQLite: the
+latest catalogued): a query matching more (a very common word on a large catalog) comes back with
+``capped`` set, and the user narrows it (more words, a unit, a date range). That bound keeps
+search in tens of milliseconds on a million pages (bench/search_bench.py). The filters (unit,
+received date, kind, case ID) are columns of the page row, so walking pages needs no look-up.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Collection, Iterator, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from alembic import command
@@ -53,8 +57,12 @@ HIGHLIGHT = ("«", "»")
 ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
-RECENT_SCAN_FACTOR = 10  # PostgreSQL: first walk the newest 10 windows of pages (10 000)
-SCAN_BUDGET = 50_000  # ... and keep walking back if the rest is expected within this many pages
+SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are
+SCAN_BUDGET = 40_000  # ... and walk on if a window is expected within this many pages, else use GIN
+# PostgreSQL: relative costs (bench/search_bench.py at 10^6 pages) of a walked page, of a GIN page
+# list entry of the rarest word, and of a page row a GIN lookup reads.
+WALK_COST, GIN_ITEM_COST, GIN_ROW_COST = 2.5, 1.0, 5.0
+MAX_UNIT_WALKS = 8  # PostgreSQL: a caller with more units walks all pages, testing the unit on each
 DF_CACHE_SECONDS = 600.0  # SQLite: how long a word's page count is reused for ranking
 PG_RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(page length)
 
@@ -104,6 +112,12 @@ pages = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("confidence", sa.Float()),
     sa.Column("source_page", sa.Integer()),
+    # Copies of the case's and the document's filter values (migration 0006): search tests them on
+    # the page row it walks, with no look-up in documents or cases.
+    sa.Column("case_id", sa.String(64)),
+    sa.Column("agency", sa.String(16)),
+    sa.Column("received_on", sa.Date()),
+    sa.Column("kind", sa.String(64)),
 )
 
 _WORD = re.compile(r"[^\W_]+")
@@ -111,9 +125,12 @@ _WORD = re.compile(r"[^\W_]+")
 # shape (and has a separator, so "2018" stays a word) is taken as (part of) a case ID.
 _CASE_ID_SHAPE = "ddd.dd.dd.Xdd-dddddd-dddd"
 _CASE_ID_START = re.compile(r"^\d{3}\.")
+_AGENCY_START = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[HG]\d{2}")
+_UNIT_PARAM = re.compile(r"unit\d+")
 
 
 # ------------------------------------------------------------------------------------ folding
+@functools.lru_cache(maxsize=8192)
 def _fold_char(ch: str) -> str:
     if ch in "đĐ":
         return "d"
@@ -208,6 +225,7 @@ class Catalog:
         self.url = url
         self.search_window = SEARCH_WINDOW
         self._df_cache: dict[tuple[str, str], tuple[int, float]] = {}  # SQLite document frequencies
+        self._pg_stats: tuple[dict[str, float], float, float] | None = None  # word shares, pages, when
         self.engine = sa.create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -319,7 +337,8 @@ class Catalog:
             if not rec.pages:
                 return
             rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
-                     "confidence": p.confidence, "source_page": p.source_page} for p in rec.pages]
+                     "confidence": p.confidence, "source_page": p.source_page, "case_id": rec.case_id,
+                     "agency": agency, "received_on": received, "kind": rec.kind} for p in rec.pages]
             ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
                                rows).scalars().all()
             if not self.is_postgres:
@@ -437,8 +456,10 @@ class Catalog:
         folded, exact = query_words(text)
         if (not folded and not id_parts) or limit == 0 or (units is not None and not list(units)):
             return SearchResults(window=self.search_window)
+        # Text searches test the filters on the page row (p), case-ID-only queries on cases/documents.
+        on = ("p", "p") if folded else ("c", "d")
         where, params = self._filters(units=units, case_prefix=case_prefix, since=since, until=until,
-                                      kind=kind, id_parts=id_parts)
+                                      kind=kind, id_parts=id_parts, on=on[0], kind_on=on[1])
         params.update(limit=limit, offset=offset, window=self.search_window)
         with self._tx() as conn:
             if not folded:
@@ -449,9 +470,15 @@ class Catalog:
 
     @staticmethod
     def _filters(*, units: Collection[str] | None, case_prefix: str | None, since: dt.date | None,
-                 until: dt.date | None, kind: str | None,
-                 id_parts: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-        """SQL conditions on ``c`` (cases) and ``d`` (documents), each starting with AND, and their values."""
+                 until: dt.date | None, kind: str | None, id_parts: Sequence[str] = (), on: str = "c",
+                 kind_on: str = "d") -> tuple[str, dict[str, Any]]:
+        """SQL conditions, each starting with AND, and their values.
+
+        ``on`` is the alias of the table whose ``case_id``, ``agency`` and ``received_on`` are tested
+        (``c`` cases, or ``p`` pages, which carry copies); ``kind_on`` the one whose ``kind`` is
+        (``d`` documents or ``p``). A case-ID word that starts with a whole agency code also
+        yields ``agency = …`` (parameter ``idagency0``…), which the PostgreSQL search walks by.
+        """
         filters: list[str] = []
         params: dict[str, Any] = {}
         if units is not None:
@@ -459,28 +486,32 @@ class Catalog:
             for i, unit in enumerate(sorted({str(u).strip() for u in units})):
                 params[f"unit{i}"] = unit
                 names.append(f":unit{i}")
-            filters.append(f"c.agency IN ({', '.join(names) or 'NULL'})")
+            filters.append(f"{on}.agency IN ({', '.join(names) or 'NULL'})")
         if case_prefix:
-            filters.append("c.case_id LIKE :prefix ESCAPE '\\'")
+            filters.append(f"{on}.case_id LIKE :prefix ESCAPE '\\'")
             params["prefix"] = _like_escape(case_prefix.strip()) + "%"
         for i, part in enumerate(id_parts):
+            agency = _AGENCY_START.match(part)
+            if agency:
+                filters.append(f"{on}.agency = :idagency{i}")
+                params[f"idagency{i}"] = agency.group(0)
             if CaseId.is_valid(part):
-                filters.append(f"c.case_id = :cid{i}")
+                filters.append(f"{on}.case_id = :cid{i}")
                 params[f"cid{i}"] = str(CaseId.parse(part))
             elif _CASE_ID_START.match(part):
-                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                filters.append(f"{on}.case_id LIKE :cid{i} ESCAPE '\\'")
                 params[f"cid{i}"] = _like_escape(part) + "%"
             else:
-                filters.append(f"c.case_id LIKE :cid{i} ESCAPE '\\'")
+                filters.append(f"{on}.case_id LIKE :cid{i} ESCAPE '\\'")
                 params[f"cid{i}"] = "%" + _like_escape(part) + "%"
         if since is not None:
-            filters.append("c.received_on >= :since")
+            filters.append(f"{on}.received_on >= :since")
             params["since"] = since
         if until is not None:
-            filters.append("c.received_on <= :until")
+            filters.append(f"{on}.received_on <= :until")
             params["until"] = until
         if kind:
-            filters.append("d.kind = :kind")
+            filters.append(f"{kind_on}.kind = :kind")
             params["kind"] = kind
         return "".join(f" AND {f}" for f in filters), params
 
@@ -501,90 +532,195 @@ class Catalog:
 
     def _search_postgres(self, conn: sa.Connection, text: str, folded: list[str], where: str,
                          params: dict[str, Any]) -> SearchResults:
-        # The most recent ``window`` matching pages (``_pg_candidates``), ranked by cover density on
+        # The newest ``window`` matching pages (``_pg_candidates``), ranked by cover density on
         # the folded words plus cover density on the words exactly as typed (diacritics),
         # normalised to the best. Snippets are cut in Python (ts_headline re-parses the whole page:
         # ~2 ms a hit). The tsqueries are made once and bound as constants (no row re-parses them).
-        params["qf"], params["qe"] = conn.execute(
-            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text"),
-            {"q": unicodedata.normalize("NFC", text)}).one()
+        # (The same round trip sets up the first walk's plan: see _pg_plan.)
+        params["qf"], params["qe"], *_ = conn.execute(
+            sa.text("SELECT plainto_tsquery('sohoa_folded', :q)::text, plainto_tsquery('simple', :q)::text, "
+                    + _PG_PLAN_SQL), {"q": unicodedata.normalize("NFC", text), **_PG_WALK}).one()
         if not params["qf"]:
             return SearchResults(window=params["window"])
-        scope = (f" AND p.doc_pk IN (SELECT d.id FROM documents d JOIN cases c ON c.case_id = d.case_id"
-                 f" WHERE 1 = 1{where})") if where else ""
-        ids = self._pg_candidates(conn, scope, params)
-        if not ids:
+        found = self._pg_candidates(conn, where, params)
+        if not found:
             return SearchResults(window=params["window"])
-        params["ids"] = ids
-        sql = sa.text(f"""
-            WITH cand AS (SELECT unnest(CAST(:ids AS integer[])) AS id),
-            ranked AS MATERIALIZED (
-                SELECT p.id, ts_rank_cd(p.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})
-                             + ts_rank_cd(p.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION}) AS raw
-                FROM cand JOIN pages p ON p.id = cand.id),
-            scored AS (
-                SELECT id, raw, max(raw) OVER () AS top, count(*) OVER () AS matched FROM ranked),
-            best AS (
-                SELECT * FROM scored ORDER BY raw DESC, id DESC LIMIT :limit OFFSET :offset)
-            SELECT b.id, b.raw, b.top, b.matched, p.number, p.source_page, p.text, d.case_id, d.document_id,
-                   d.source_name, d.kind
-            FROM best b JOIN pages p ON p.id = b.id JOIN documents d ON d.id = p.doc_pk
-            ORDER BY b.raw DESC, b.id DESC""")
-        rows = conn.execute(sql, params).all()
-        if not rows:
+        raw = dict(found)
+        missing = [i for i, r in found if r is None]
+        if missing:  # pages the walks did not rank on the way (several walks; a walk on)
+            raw.update((r.id, r.raw) for r in conn.execute(sa.text(f"""
+                SELECT p.id, {_pg_rank("p")} AS raw
+                FROM unnest(CAST(:ids AS integer[])) AS c(id) JOIN pages p ON p.id = c.id"""),
+                params | {"ids": missing}))
+        matched = len(raw)
+        top = max(raw.values())
+        chosen = sorted(raw, key=lambda i: (-raw[i], -i))[params["offset"]:params["offset"] + params["limit"]]
+        if not chosen:
             return SearchResults(window=params["window"])
-        matched = int(rows[0].matched)
+        detail = {r.id: r for r in conn.execute(sa.text("""
+            SELECT p.id, p.number, p.source_page, p.text, d.case_id, d.document_id, d.source_name, d.kind
+            FROM pages p JOIN documents d ON d.id = p.doc_pk WHERE p.id = ANY(CAST(:ids AS integer[]))"""),
+            {"ids": chosen})}
         hits = [SearchHit(case_id=r.case_id, document_id=r.document_id, page=r.number,
-                          snippet=make_snippet(r.text, folded), score=_relative(r.raw, r.top),
-                          source_name=r.source_name, kind=r.kind, source_page=r.source_page) for r in rows]
+                          snippet=make_snippet(r.text, folded), score=_relative(raw[r.id], top),
+                          source_name=r.source_name, kind=r.kind, source_page=r.source_page)
+                for r in (detail[i] for i in chosen)]
         return SearchResults(hits, matched=matched, capped=matched >= params["window"], window=params["window"])
 
-    def _pg_candidates(self, conn: sa.Connection, scope: str, params: dict[str, Any]) -> list[int]:
-        """Ids of the newest ``window`` pages matching the folded query, newest first.
+    def _pg_candidates(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> list[tuple[int, float | None]]:
+        """(id, rank or None) of the newest ``window`` pages matching the folded query and the filters.
 
-        The planner cannot know that "giấy chứng nhận quyền sử dụng đất" are seven words that go
-        together (it multiplies their frequencies and expects a thousand pages where there are
-        80 000), so the plan is chosen from a sample: first the newest ``RECENT_SCAN`` pages are
-        walked backwards on the primary key (bounded work); the share of them that matched tells
-        whether walking further back (common words) or the GIN index (rare words) finds the rest
-        sooner.
+        Newest = latest received date (from the case ID; provisional IDs, without one, first),
+        then latest catalogued. The pages are walked in that order on a btree index: per unit
+        when the caller has a few, (agency, received_on, id); else per kind, (kind, received_on,
+        id); else all, (received_on, id). Every filter is a column of the walked row.
+
+        The planner cannot know how many pages hold "giấy chứng nhận quyền sử dụng đất" (seven
+        words that go together; it multiplies their frequencies), so the way is chosen from a
+        sample: the first ``SAMPLE_FACTOR × window`` pages of each walk. Common words fill the
+        window there. Otherwise the walks' match rates (matches a received day) give the received
+        date down to which all walks together should hold the window; if that is within
+        ``SCAN_BUDGET`` pages the walks go on down to it, else (rarer words) the GIN index is
+        asked for the pages from the date where two windows are expected, then eight, then (or
+        when all dates are expected to hold less than three windows) for all of them. The result
+        is exact either way: the window is taken only among pages newer than every walk's bound.
+        A single walk's sample and the GIN lookups rank the pages they return on the way (the row
+        is at hand); the others are ranked afterwards (``None``).
         """
         window = params["window"]
-        newest = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM pages")).scalar_one())
-        scan = RECENT_SCAN_FACTOR * window
-        low = newest - scan
-        select = f"SELECT p.id FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){scope}"
-        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
-        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        ids = list(conn.execute(sa.text(f"{select} AND p.id > :low ORDER BY p.id DESC LIMIT :window"),
-                                params | {"low": low}).scalars())
-        if len(ids) >= window or low <= 0:
-            return ids
-        rest = window - len(ids)
-        share = len(ids) / scan
-        if share > 0 and rest / share <= SCAN_BUDGET:  # common: keep walking back
-            pass
-        else:  # rare: the GIN index
-            conn.execute(sa.text("SET LOCAL enable_bitmapscan = on"))
-            conn.execute(sa.text("SET LOCAL enable_indexscan = off"))
-        ids += conn.execute(sa.text(f"{select} AND p.id <= :low ORDER BY p.id DESC LIMIT :rest"),
-                            params | {"low": low, "rest": rest}).scalars()
-        conn.execute(sa.text("RESET enable_bitmapscan"))
-        conn.execute(sa.text("RESET enable_seqscan"))
-        conn.execute(sa.text("RESET enable_indexscan"))
-        return ids
+        units = [k for k in params if _UNIT_PARAM.fullmatch(k)]
+        by_id = [k for k in params if k.startswith("idagency")]
+        if units and len(units) <= MAX_UNIT_WALKS:
+            walks = [f" AND p.agency = :{k}" for k in units]
+        elif by_id:
+            walks = [f" AND p.agency = :{by_id[0]}"]
+        elif "kind" in params:
+            walks = [" AND p.kind = :kind"]
+        else:
+            walks = [""]
+        order = "p.received_on DESC, p.id DESC"
+        inline = f"CASE WHEN w.hit THEN {_pg_rank('w')} END" if len(walks) == 1 else "NULL"
+        walk_sql = f"""
+            SELECT w.id, w.received_on, w.hit, w.rn, {{rank}} AS raw FROM (
+                SELECT p.id, p.received_on, p.tsv_folded, p.tsv_exact, p.tsv_folded @@ CAST(:qf AS tsquery) AS hit,
+                       row_number() OVER (ORDER BY {order}) AS rn
+                FROM pages p WHERE TRUE{{walk}}{where}{{after}} ORDER BY {order} LIMIT :cap) w
+            WHERE w.hit OR w.rn = 1 OR w.rn = :cap
+            LIMIT :take"""
+        plan = {"walk": True}  # set up with the tsqueries (_search_postgres)
+        sample = SAMPLE_FACTOR * window
+        hits: list[tuple[int, dt.date | None, float | None]] = []
+        open_walks: list[_Walk] = []
+        bounds: list[tuple] = []  # per walk: every match with a key >= this is in hits
+        for walk in walks:
+            rows = conn.execute(sa.text(walk_sql.format(walk=walk, after="", rank=inline)),
+                                params | {"cap": sample, "take": window + 2}).all()
+            got = [(r.id, r.received_on, r.raw) for r in rows if r.hit][:window]
+            hits += got
+            marker = next((r for r in rows if r.rn == sample), None)
+            if len(got) >= window:
+                bounds.append(_page_key(got[-1]))  # older pages of this walk cannot make the window
+            elif marker is None:
+                bounds.append(_LOWEST)  # the walk read every page it has
+            else:
+                bounds.append(_page_key((marker.id, marker.received_on, None)))
+                first = next(r.received_on for r in rows if r.rn == 1)
+                open_walks.append(_Walk(walk, len(got), first, marker.received_on, marker.id))
+        if not open_walks or _window_is_known(hits, bounds, window):
+            return _newest(hits, window)
+        # Not enough matches in the samples: where would all walks together reach a window?
+        known = len(hits) - sum(w.hits for w in open_walks)
+        dated = all(w.first is not None and w.last is not None for w in open_walks)
+        rate = sum(w.hits / ((w.first - w.last).days + 1) for w in open_walks) if dated else 0.0
+        newest = max(w.first for w in open_walks) if dated else None
+        down_to = None
+        if rate > 0 and newest is not None:
+            days = math.ceil(max(0.3 * window, 1.3 * window - known) / rate)
+            if days < (newest - dt.date(1900, 1, 1)).days:
+                down_to = newest - dt.timedelta(days=days)
+        if down_to is not None:
+            pages = sum(sample / ((w.first - w.last).days + 1) * max(0, (w.last - down_to).days + 1)
+                        for w in open_walks)
+            if pages <= SCAN_BUDGET and pages * WALK_COST <= self._pg_gin_cost(conn, params["qf"], window):
+                # common enough: walk on down to that date
+                bounds = [b for b, w in zip(bounds, walks) if w not in {o.walk for o in open_walks}]
+                after = " AND (p.received_on, p.id) < (:after_on, :after_id) AND p.received_on >= :down_to"
+                for w in open_walks:
+                    rows = conn.execute(sa.text(walk_sql.format(walk=w.walk, after=after, rank="NULL")),
+                                        params | {"cap": SCAN_BUDGET, "take": window + 2, "after_on": w.last,
+                                                  "after_id": w.last_id, "down_to": down_to}).all()
+                    got = [(r.id, r.received_on, None) for r in rows if r.hit][:window]
+                    hits += got
+                    marker = next((r for r in rows if r.rn == SCAN_BUDGET), None)
+                    if len(got) >= window:
+                        bounds.append(_page_key(got[-1]))
+                    elif marker is None:
+                        bounds.append(_page_key((-1, down_to, None)))  # every page from that date on was read
+                    else:
+                        bounds.append(_page_key((marker.id, marker.received_on, None)))
+                if _window_is_known(hits, bounds, window):
+                    return _newest(hits, window)
+        # Rarer words: the GIN index, first only from the date where two windows are expected,
+        # then eight (unless all dates together are expected to hold less than three: then all).
+        gin = (f"SELECT w.id, {_pg_rank('w')} AS raw FROM (SELECT p.id, p.received_on, p.tsv_folded, p.tsv_exact "
+               f"FROM pages p WHERE p.tsv_folded @@ CAST(:qf AS tsquery){where}{{cut}} "
+               f"ORDER BY {order} LIMIT :window) w ORDER BY w.received_on DESC, w.id DESC")
+        if rate > 0 and newest is not None:  # (asked on the btree before the plan turns to GIN)
+            oldest = conn.execute(sa.text("SELECT min(received_on) FROM pages")).scalar() or newest
+        _pg_plan(conn, plan, walk=False)
+        if rate > 0 and newest is not None and rate * ((newest - oldest).days + 1) >= 3 * window:
+            for days in (math.ceil(2 * window / rate), math.ceil(8 * window / rate)):  # (the rate is a guess)
+                if days >= (newest - oldest).days:
+                    break
+                out = [(r.id, r.raw) for r in conn.execute(sa.text(gin.format(
+                    cut=" AND (p.received_on >= :cut OR p.received_on IS NULL)")),
+                    params | {"cut": newest - dt.timedelta(days=days)})]
+                if len(out) >= window:
+                    return out
+        return [(r.id, r.raw) for r in conn.execute(sa.text(gin.format(cut="")), params)]
+
+    def _pg_gin_cost(self, conn: sa.Connection, tsquery: str, window: int) -> float:
+        """What a GIN lookup of ``tsquery`` from a received date on costs, in walked pages' worth.
+
+        GIN intersects the words' page lists, skipping ahead on the rarest word's: its cost
+        follows that word's page count, which comes from the statistics ANALYZE keeps (the
+        most common words and their shares; a word not among them is on fewer pages than the
+        least common listed). Without statistics (never analysed): infinite, i.e. walk within the budget.
+        """
+        now = time.monotonic()
+        if self._pg_stats is None or now - self._pg_stats[2] > DF_CACHE_SECONDS:
+            row = conn.execute(sa.text("""
+                SELECT s.most_common_elems::text::text[] AS words, s.most_common_elem_freqs AS freqs,
+                       c.reltuples AS pages
+                FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+                     AND c.relnamespace = to_regnamespace(s.schemaname)
+                WHERE s.schemaname = current_schema() AND s.tablename = 'pages' AND s.attname = 'tsv_folded'
+                """)).first()
+            shares: dict[str, float] = {}
+            total = 0.0
+            if row is not None and row.words and row.freqs:
+                shares = dict(zip(row.words, row.freqs))
+                shares[""] = min(row.freqs[:len(row.words)])  # the least common listed
+                total = max(0.0, float(row.pages or 0))
+            self._pg_stats = (shares, total, now)
+        shares, total, _ = self._pg_stats
+        if not shares:
+            return math.inf
+        words = re.findall(r"'((?:[^']|'')*)'", tsquery)
+        rarest = min((shares.get(w.replace("''", "'"), shares[""]) for w in words), default=shares[""])
+        return rarest * total * GIN_ITEM_COST + 2 * window * GIN_ROW_COST
 
     def _search_sqlite(self, conn: sa.Connection, folded: list[str], exact: list[str], where: str,
                        params: dict[str, Any]) -> SearchResults:
         # FTS5 finds the most recent ``window`` pages holding every folded word; they are ranked
         # here by Okapi BM25 with a never-negative idf (FTS5's own bm25() gives a word found on
         # more than half the pages an idf of 1e-6, so every common word scored 0.000), over the
-        # folded words plus the words exactly as typed, normalised to the best page.
+        # folded words plus the words exactly as typed, normalised to the best page. The filters
+        # are columns of the page row (no look-up in documents or cases per matching page).
         params["match"] = " AND ".join(f'folded:"{w}"' for w in folded)
         sql = sa.text(f"""
             SELECT pages_fts.rowid AS id, pages_fts.folded AS ftext, pages_fts.exact AS etext
-            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_pk
-                 JOIN cases c ON c.case_id = d.case_id
+            FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid
             WHERE pages_fts MATCH :match{where}
             ORDER BY pages_fts.rowid DESC
             LIMIT :window""")
@@ -596,11 +732,12 @@ class Catalog:
         df = self._sqlite_doc_freq(conn, folded, exact)
         f_scorer = Bm25(folded, {w: df.get(("folded", w), 0) for w in folded}, total)
         e_scorer = Bm25(exact, {w: df.get(("exact", w), 0) for w in exact}, total)
-        f_tokens = [_fts_tokens(r.ftext) for r in rows]
-        e_tokens = [_fts_tokens(r.etext) for r in rows]
-        avg_f = sum(map(len, f_tokens)) / len(rows)
-        avg_e = sum(map(len, e_tokens)) / len(rows)
-        raw = [f_scorer.score(ft, avg_f) + e_scorer.score(et, avg_e) for ft, et in zip(f_tokens, e_tokens)]
+        f_counts = [_fts_counts(r.ftext) for r in rows]
+        e_counts = [_fts_counts(r.etext) for r in rows]
+        avg_f = sum(n for n, _ in f_counts) / len(rows)
+        avg_e = sum(n for n, _ in e_counts) / len(rows)
+        raw = [f_scorer.score(fn, fc, avg_f) + e_scorer.score(en, ec, avg_e)
+               for (fn, fc), (en, ec) in zip(f_counts, e_counts)]
         top = max(raw)
         order = sorted(range(len(rows)), key=lambda i: (-raw[i], -rows[i].id))
         chosen = order[params["offset"]:params["offset"] + params["limit"]]
@@ -707,12 +844,12 @@ class Bm25:
         self.idf = {w: math.log(1 + (total - min(df.get(w, 0), total) + 0.5) / (min(df.get(w, 0), total) + 0.5))
                     for w in set(words)}
 
-    def score(self, tokens: list[str], avg_length: float) -> float:
-        """The page's score from its words (lower case, in order)."""
-        norm = self.k1 * (1 - self.b + self.b * len(tokens) / (avg_length or 1.0))
+    def score(self, length: int, counts: Mapping[str, int], avg_length: float) -> float:
+        """The page's score from its number of words and how often each word occurs (lower case)."""
+        norm = self.k1 * (1 - self.b + self.b * length / (avg_length or 1.0))
         total = 0.0
         for w, idf in self.idf.items():
-            tf = tokens.count(w)
+            tf = counts.get(w, 0)
             if tf:
                 total += idf * tf * (self.k1 + 1) / (tf + norm)
         return total
@@ -723,14 +860,15 @@ def fts_words(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-_NOT_FTS_WORDS = re.compile(r"[^\w ]|_|  ")
-
-
-def _fts_tokens(stored: str | None) -> list[str]:
-    stored = stored or ""
-    if _NOT_FTS_WORDS.search(stored):  # a row written before fts_words: tokenise it here
-        return _WORD.findall(stored.lower())
-    return stored.split(" ") if stored else []
+def _fts_counts(stored: str | None) -> tuple[int, Counter[str]]:
+    """(number of words, occurrences of each word) of a stored FTS column."""
+    if not stored:
+        return 0, Counter()
+    if "  " in stored or not stored.replace(" ", "").isalnum():  # written before fts_words: tokenise here
+        tokens = _WORD.findall(stored.lower())
+    else:  # (isalnum is what the word pattern takes: letters and digits, no "_")
+        tokens = stored.split(" ")
+    return len(tokens), Counter(tokens)
 
 
 def _relative(raw: float, top: float) -> float:
@@ -762,6 +900,53 @@ def _postgres_settings(dbapi_conn: Any, _record: Any) -> None:
         # costs more than it saves.
         cur.execute("SET jit = off")
     dbapi_conn.commit()
+
+
+class _Walk(NamedTuple):
+    """A PostgreSQL search walk whose sample did not fill the window: its condition, matches, dates."""
+    walk: str
+    hits: int
+    first: dt.date | None
+    last: dt.date | None
+    last_id: int
+
+
+_LOWEST = (False, dt.date.min, -1)
+
+
+def _page_key(page: tuple[int, dt.date | None, float | None]) -> tuple[bool, dt.date, int]:
+    """The walk order of a page (id, received date, rank) as a sortable key: newest = largest."""
+    return (page[1] is None, page[1] or dt.date.min, page[0])
+
+
+def _newest(pages: list[tuple[int, dt.date | None, float | None]], window: int) -> list[tuple[int, float | None]]:
+    return [(i, raw) for i, _, raw in sorted(pages, key=_page_key, reverse=True)[:window]]
+
+
+def _pg_rank(alias: str) -> str:
+    """The PostgreSQL relevance of page row ``alias``: cover density on the folded words plus on the exact words."""
+    return (f"ts_rank_cd({alias}.tsv_folded, CAST(:qf AS tsquery), {PG_RANK_NORMALIZATION})"
+            f" + ts_rank_cd({alias}.tsv_exact, CAST(:qe AS tsquery), {PG_RANK_NORMALIZATION})")
+
+
+def _window_is_known(pages: list[tuple[int, dt.date | None, float | None]], bounds: list[tuple], window: int) -> bool:
+    """True when the newest ``window`` matches are all among ``pages`` (each walk read every match
+    with a key at or above its bound, so every match at or above the highest bound is known)."""
+    floor = max(bounds, default=_LOWEST)
+    return sum(1 for p in pages if _page_key(p) >= floor) >= window or floor == _LOWEST
+
+
+_PG_PLAN_SQL = ("set_config('enable_bitmapscan', :plan_b, true), set_config('enable_indexscan', :plan_i, true), "
+                "set_config('enable_seqscan', 'off', true)")
+_PG_WALK = {"plan_b": "off", "plan_i": "on"}
+_PG_GIN = {"plan_b": "on", "plan_i": "off"}
+
+
+def _pg_plan(conn: sa.Connection, plan: dict[str, bool], *, walk: bool) -> None:
+    """Plan the next queries of this transaction as walks on a btree index, or as GIN bitmap scans."""
+    if plan.get("walk") != walk:
+        conn.execute(sa.text("SELECT " + _PG_PLAN_SQL), _PG_WALK if walk else _PG_GIN)
+        plan["walk"] = walk
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
