@@ -22,7 +22,7 @@ def load(name: str, n: int) -> compare.PageSet:
     if name.startswith("real"):
         ps = next(s for s in compare.real_sets() if s.name == name)
     else:
-        ps = compare.synth_set(name, [], pages=8, workdir=compare.ROOT / "bench" / "work")
+        ps = compare.synth_set(name, compare.SYNTH_SETS[name], pages=8, workdir=compare.ROOT / "bench" / "work")
         ps.name = name
     return compare.PageSet(ps.name, ps.pages[:n], ps.truths[:n], ps.lines)
 
