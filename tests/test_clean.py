@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline import ocr
-from pipeline.clean import CleanedPage, clean_page, remove_speckle
+from pipeline.clean import READ_INK_MARGIN_PX, CleanedPage, clean_page, ink_in_grey, remove_speckle
 from pipeline.sample import synthetic_scans
 
 DPI = 300
@@ -124,6 +124,33 @@ def test_isolated_speckle_removed_but_diacritics_kept():
     assert out[218, 160] == 0
     assert out[500, 700] == 255 and out[80, 500] == 255
     assert (out[100:220, 80:400] == page[100:220, 80:400]).all()
+
+
+def test_tesseract_reads_grey_ink_on_white_paper(rough):
+    """Issue 14: the 1-bit image lost thin accents Tesseract reads in grey; the reading image keeps the
+    grey of the glyphs (and of nothing else: paper, noise and removed speckle are white)."""
+    row, page = rough[1]
+    read = cv2.imread(str(page.read_image), cv2.IMREAD_GRAYSCALE)
+    binary = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
+    assert page.tesseract_image == page.read_image and page.second_read is None  # one reading
+    assert read.shape == binary.shape
+    k = 2 * READ_INK_MARGIN_PX + 1
+    near_ink = cv2.dilate((binary == 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    assert (read[near_ink == 0] == 255).all()
+    edges = read[near_ink > 0]
+    assert np.mean((edges > 0) & (edges < 255)) > 0.3  # grey, not thresholded
+
+
+def test_ink_in_grey_keeps_the_grey_around_ink_only():
+    grey = np.full((40, 40), 200, np.uint8)
+    grey[10:20, 10:12] = 40   # a stroke
+    grey[30, 30] = 60         # noise the 1-bit cleaning removed
+    binary = np.full_like(grey, 255)
+    binary[10:20, 10:12] = 0
+    out = ink_in_grey(binary, grey, margin=1)
+    assert (out[10:20, 10:12] == 40).all()
+    assert out[15, 12] == 200 and out[15, 13] == 255  # one pixel of the stroke's grey edge, then paper
+    assert out[30, 30] == 255
 
 
 def test_unreadable_file_is_a_typed_error(tmp_path):

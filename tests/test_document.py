@@ -102,6 +102,33 @@ def test_a_pdf_with_text_is_not_ocrd_twice(tmp_path, processed):
     assert "Tuyên Quang" in " ".join(result.sidecar_text.split())
 
 
+def test_a_scan_is_read_once_and_a_low_resolution_page_twice(tmp_path, sample_dossier, monkeypatch):
+    """The time budget: a 300-dpi page gets one Tesseract reading (its ink in grey); only an enlarged
+    low-resolution page is read a second time (its 1-bit image), the surer reading kept."""
+    from PIL import Image
+
+    from pipeline import document, ocr
+
+    calls = []
+    real = ocr.recognise
+
+    def counting(path, **kw):
+        calls.append(path.name)
+        return real(path, **kw)
+
+    monkeypatch.setattr(document.ocr, "recognise", counting)
+    page = Image.open(sample_dossier[1])
+    top = page.crop((0, 0, page.width, page.height // 3))  # a cheaper OCR
+    scan, low = tmp_path / "scan.png", tmp_path / "low.png"
+    top.save(scan, dpi=(300, 300))
+    top.resize((top.width // 4, top.height // 4), Image.Resampling.LANCZOS).save(low, dpi=(75, 75))
+    process_document([scan], workdir=tmp_path / "a", jobs=1)
+    assert calls == ["0001_read.pgm"]
+    calls.clear()
+    process_document([low], workdir=tmp_path / "b", jobs=1)
+    assert sorted(calls) == ["0001_ocr.pbm", "0001_read.pgm"]
+
+
 def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_dossier):
     from PIL import Image
 
