@@ -102,3 +102,28 @@ def test_admin_sees_who_saw_the_dossier_and_the_api_page_renders(browser, web_se
     page.screenshot(path=ARTIFACTS / "10-api-docs.png", full_page=False)
     assert not errors, errors
     context.close()
+
+
+def test_archivist_downloads_the_case_with_its_original_scans(browser, web_server, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 700}, accept_downloads=True, locale="vi-VN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(f"{web_server.url}/sign-in")
+    page.fill("input[name=name]", "thu")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state()
+    page.goto(f"{web_server.url}/cases/{CASE_A}")
+    page.screenshot(path=ARTIFACTS / "11-case-archivist.png", full_page=False)
+    with page.expect_download() as info:
+        page.click(f"a[href='/api/v1/cases/{CASE_A}/files.zip?originals=1']")
+    zip_path = tmp_path / "case-with-originals.zip"
+    info.value.save_as(zip_path)
+    with zipfile.ZipFile(zip_path) as z:
+        names = z.namelist()
+    assert any(n.endswith(".pdf") and "/" not in n for n in names)
+    assert any(n.startswith("originals/") and n.endswith(".tif") for n in names), names
+    assert not errors, errors
+    context.close()
