@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models import SohoaError
+from models.clock import VIETNAM
 from pipeline.keyring import TEST_LABEL, KeyConfigError, SignerSpec, SigningConfig
 
 log = logging.getLogger(__name__)
 
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "+07:00")
 FONT_SOURCE = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 FONT_SIZE = 10
 OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 62.0, 6.0

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from models import CaseId, InvalidCaseId, JobConflict, NotFound, UploadTooLarge
+from models.clock import day_start
 from models.jobs import (
     CHECKED,
     FINAL,
@@ -309,7 +310,7 @@ class JobStore:
         units = sorted(units)
         if not units:
             return []
-        start = time.mktime(day.timetuple())
+        start = day_start(day)
         with self._tx() as conn:
             from_jobs = conn.execute(sa.select(scan_jobs.c.case_id).where(
                 scan_jobs.c.agency.in_(units), scan_jobs.c.created_at >= start,

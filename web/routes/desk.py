@@ -11,7 +11,6 @@ and every request is in the audit trail.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import tempfile
 import time
@@ -24,6 +23,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from models import CaseId, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
+from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role
 from storage.jobs import JobStore, Upload, valid_job_id
@@ -158,7 +158,7 @@ def job_json(job: ScanJob) -> dict[str, Any]:
     if d.get("error"):
         d["error"] = {k: v for k, v in d["error"].items() if k != "detail"}  # internals stay in the server log
     d["links"] = {"self": base, "events": f"{base}/events", "store": f"{base}/store"}
-    d["created"] = dt.datetime.fromtimestamp(job.created_at).astimezone().isoformat(timespec="seconds")
+    d["created"] = local_time(job.created_at).isoformat(timespec="seconds")  # Vietnam time, as the desk shows it
     return d
 
 
@@ -291,11 +291,11 @@ async def store_job(guarded: JobWrite, request: Request) -> Response:
 @router.get("/api/v1/desk/today", summary="What this operator received today, with statuses")
 def today(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], request: Request) -> dict[str, Any]:
     store = job_store(request)
-    start = time.mktime(dt.date.today().timetuple())
+    day = local_today()
     operator = ctx.principal.name if ctx.principal.kind == "user" else ctx.principal.actor
-    jobs = store.list_jobs(operator=operator, since=start, agencies=ctx.principal.units)
+    jobs = store.list_jobs(operator=operator, since=day_start(day), agencies=ctx.principal.units)
     return {"jobs": [job_json(j) | {"pages": [], "page_count": None} for j in jobs],
-            "receipts": store.todays_cases(units=ctx.principal.units, day=dt.date.today())}
+            "receipts": store.todays_cases(units=ctx.principal.units, day=day)}
 
 
 # ------------------------------------------------------------------------------ pages

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 
 from models import NotFound
+from models.clock import local_time
 from models.policy import Action, readable_units
 from pipeline.reader import render_page_png
 from storage import cache, dossiers
@@ -42,10 +43,10 @@ def when(value: str | None) -> str:
     if not value:
         return "–"
     try:
-        t = dt.datetime.fromisoformat(value)
+        t = local_time(value)
     except ValueError:
         return value
-    return t.astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M UTC")
+    return t.strftime("%d/%m/%Y %H:%M")
 
 
 templates.env.filters.update(highlight=highlight, percent=percent, when=when)
