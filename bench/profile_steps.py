@@ -5,7 +5,8 @@ on each of the first N pages (default 1) alone, one job, with every step of inte
 seconds, this process's CPU seconds (``time.process_time``, Python plus OpenCV's threads) and child
 CPU seconds (Tesseract), summed per step over the pages, with call counts and the image sizes handed
 to Tesseract. Steps nest (``clean_page`` includes ``flatten_background``); the table shows that
-nesting. ``--cprofile FILE`` also writes cProfile statistics of the same runs.
+nesting. ``--cprofile FILE`` also writes cProfile statistics of the same runs; ``--memory`` adds each
+step's peak of traced allocations (numpy and OpenCV arrays) above what was held when it started.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import defaultdict
 from pathlib import Path
 
@@ -40,7 +42,8 @@ STEPS = {
 }
 
 _local = threading.local()
-totals: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])  # n, wall, cpu, child
+# n, wall, cpu, child cpu, peak MB of numpy/OpenCV arrays allocated within the step (with --memory)
+totals: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0.0])
 sizes: dict[str, list[str]] = defaultdict(list)
 
 
@@ -57,6 +60,18 @@ def wrap(module, name: str) -> None:
         stack = getattr(_local, "stack", ())
         key = (*stack, name)
         _local.stack = key
+        peaks = getattr(_local, "peaks", None)
+        tracing = tracemalloc.is_tracing()
+        if tracing:
+            # tracemalloc keeps one peak: fold it into the caller's before restarting it for this step.
+            if peaks is None:
+                peaks = _local.peaks = []
+            current, peak = tracemalloc.get_traced_memory()
+            if peaks:
+                peaks[-1] = max(peaks[-1], peak)
+            tracemalloc.reset_peak()
+            peaks.append(0)
+            base = current
         w, c, k = time.perf_counter(), time.process_time(), _children_cpu()
         if name in ("recognise", "detect_orientation"):
             from PIL import Image
@@ -71,6 +86,11 @@ def wrap(module, name: str) -> None:
             row[1] += time.perf_counter() - w
             row[2] += time.process_time() - c
             row[3] += _children_cpu() - k
+            if tracing:
+                mine = max(peaks.pop(), tracemalloc.get_traced_memory()[1])
+                row[4] = max(row[4], (mine - base) / 2**20)
+                if peaks:
+                    peaks[-1] = max(peaks[-1], mine)
             _local.stack = stack
 
     setattr(module, name, timed)
@@ -82,11 +102,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--cprofile", type=Path)
+    ap.add_argument("--memory", action="store_true", help="peak MB of arrays per step (tracemalloc; slower)")
     a = ap.parse_args()
+    if a.memory:
+        tracemalloc.start()
     for mod, names in STEPS.items():
         m = importlib.import_module(mod)
         for n in names:
-            wrap(m, n)
+            if hasattr(m, n):  # an older tree (profiling main for a before/after) may lack a step
+                wrap(m, n)
     from pipeline import document
 
     prof = cProfile.Profile() if a.cprofile else None
@@ -110,10 +134,11 @@ def main() -> None:
                 child += _children_cpu() - k
         print(f"\n## {name}: {len(ps.pages)} page(s), total wall {wall:.2f} s, own CPU {cpu:.2f} s, "
               f"Tesseract CPU {child:.2f} s (load {os.getloadavg()[0]:.1f})")
-        print(f"{'step':44} {'calls':>5} {'wall s':>7} {'cpu s':>7} {'tess s':>7}")
+        print(f"{'step':44} {'calls':>5} {'wall s':>7} {'cpu s':>7} {'tess s':>7}" + ("  peak MB" if a.memory else ""))
         for key in sorted(totals):
-            n_, w_, c_, k_ = totals[key]
-            print(f"{'  ' * (len(key) - 1) + key[-1]:44} {n_:5d} {w_:7.2f} {c_:7.2f} {k_:7.2f}")
+            n_, w_, c_, k_, m_ = totals[key]
+            print(f"{'  ' * (len(key) - 1) + key[-1]:44} {n_:5d} {w_:7.2f} {c_:7.2f} {k_:7.2f}"
+                  + (f" {m_:8.0f}" if a.memory else ""))
         for k_, v in sizes.items():
             print(f"{k_} images: {', '.join(v)}")
     if prof:

@@ -366,11 +366,10 @@ def _separate_layers(bilevel: Image.Image, *, colour_path: Path, dpi: float,
     hidden = cv2.dilate(text.view(np.uint8), np.ones((3, 3), np.uint8))
     keep = cv2.compare(hidden, 0, cv2.CMP_EQ)  # 255 where the paper or seal shows
     factor = max(1.0, dpi / background_dpi)
-    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
     # Averages of visible pixels only: the area average of (colour x keep) over that of keep.
-    num = cv2.resize(cv2.bitwise_and(bgr, bgr, mask=keep), small_size, interpolation=cv2.INTER_AREA)
+    num = _shrink(cv2.bitwise_and(bgr, bgr, mask=keep), factor)
     del bgr
-    den = cv2.resize(keep, small_size, interpolation=cv2.INTER_AREA)
+    den = _shrink(keep, factor)
     small = _fill_holes(num, den)
     # Uncoloured paper becomes white: the JPEG then spends its bytes on the seal, not on the paper's
     # tone, lamp gradient and sensor noise (on the synthetic seal pages at 200 dpi this took the
@@ -383,6 +382,13 @@ def _separate_layers(bilevel: Image.Image, *, colour_path: Path, dpi: float,
                             cv2.compare(grey, paper_level - PAPER_MAX_DARKER, cv2.CMP_GT))
     small = cv2.max(small, cv2.merge([paper, paper, paper]))  # 255 on paper, unchanged elsewhere
     return text, cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+
+
+def _shrink(image: np.ndarray, factor: float) -> np.ndarray:
+    """Area-average ``image`` down by ``factor``. Given as a scale, not as a target size: OpenCV then
+    takes its exact-ratio path for a whole factor (300 dpi to 150), ~10x faster than the general one
+    it takes for 2481 -> 1240 px (a ratio of 2.0008)."""
+    return cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
 
 
 # Background pixels weaker in colour than this (max-min of R,G,B) and at most PAPER_MAX_DARKER below
