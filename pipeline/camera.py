@@ -145,10 +145,11 @@ def flatten_light(image: np.ndarray, *, dpi: float) -> np.ndarray:
     out = np.empty_like(image)
     for top in range(0, image.shape[0], LIGHT_BAND_ROWS):
         rows = slice(top, top + LIGHT_BAND_ROWS)
-        band = np.maximum(paper[rows], 1).astype(np.float32)
-        if image.ndim == 3:
-            band = band[..., None]
-        out[rows] = np.clip(image[rows].astype(np.float32) * (245.0 / band), 0, 255).astype(np.uint8)
+        gain = 245.0 / np.maximum(paper[rows], 1).astype(np.float32)
+        lit = image[rows].astype(np.float32)
+        lit *= gain[..., None] if image.ndim == 3 else gain
+        # Never negative, so clipping is a minimum; the assignment truncates, as astype(uint8) does.
+        out[rows] = np.minimum(lit, 255, out=lit)
     return out
 
 
