@@ -198,7 +198,13 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
                 raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
             dpi = _file_dpi(im)
             try:
-                frame = ImageOps.exif_transpose(im) if index == 0 else im.copy()
+                if index == 0:
+                    # In place: the decoded page is written out as it is, not copied first (an A4
+                    # colour page at 300 dpi is 26 MB).
+                    ImageOps.exif_transpose(im, in_place=True)
+                    frame = im
+                else:
+                    frame = im.copy()
                 frame.load()
             except (OSError, SyntaxError, ValueError) as exc:
                 raise CorruptFile(source.name, str(exc)) from exc
@@ -208,7 +214,7 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
 def _to_grey8(frame: Image.Image) -> Image.Image:
     """8-bit grey from 16-bit or 32-bit grey, scaled (not clipped: clipping turns a 16-bit scan white)."""
     if frame.mode in ("1", "L", "LA"):
-        return frame.convert("L")
+        return frame if frame.mode == "L" else frame.convert("L")
     arr = np.asarray(frame)
     if frame.mode == "F":
         top = float(np.nanmax(arr)) if arr.size else 0.0
@@ -223,7 +229,7 @@ def _write_frame(frame: Image.Image, source: Path, workdir: Path, number: int, d
     if frame.mode in ("1", "L", "I", "F", "LA") or frame.mode.startswith("I;16"):
         frame, ext = _to_grey8(frame), "pgm"
     else:
-        frame, ext = frame.convert("RGB"), "ppm"
+        frame, ext = (frame if frame.mode == "RGB" else frame.convert("RGB")), "ppm"
     width, height = frame.size
     estimated = dpi is None
     if estimated:

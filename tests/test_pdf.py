@@ -25,6 +25,7 @@ from pipeline.pdf import (
     RasterPage,
     SourcePdfPage,
     build_searchable_pdf,
+    encode_raster_page,
     extract_text,
     inspect_pdf,
     merge_pdfs,
@@ -265,6 +266,33 @@ def test_colour_page_keeps_the_seal_red_and_the_text_black(
         assert r[region][dark].mean() < 40 and abs(r[region][dark] - b[region][dark]).mean() < 15
     assert extract_text(pdf)[0].splitlines()[0] == LINES[0]
     assert pdf.stat().st_size < 150_000
+
+
+def test_page_compressed_by_its_worker_is_not_compressed_again(
+        work: Path, seal_page: tuple[Path, Path, list[OcrWord]], monkeypatch: pytest.MonkeyPatch) -> None:
+    import pikepdf
+
+    from pipeline import pdf as pdf_module
+
+    ocr_image, colour_image, words = seal_page
+    page = RasterPage(ocr_image=ocr_image, colour_image=colour_image, dpi=DPI,
+                      ocr=OcrPage(width=1500, height=460, dpi=DPI, words=words))
+    built_here = build_searchable_pdf([page], work / "here.pdf", metadata=META)
+    page.encoded = encode_raster_page(page)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page was compressed again while the PDF was assembled")
+
+    monkeypatch.setattr(pdf_module, "_separate_layers", refuse)
+    monkeypatch.setattr(pdf_module, "_g4_bytes", refuse)
+    built_before = build_searchable_pdf([page], work / "before.pdf", metadata=META)
+
+    def images(path: Path) -> dict[str, bytes]:
+        with pikepdf.open(path) as doc:
+            return {str(k): bytes(v.read_raw_bytes()) for k, v in doc.pages[0].Resources.XObject.items()}
+
+    assert images(built_before) == images(built_here)
+    assert set(images(built_here)) == {"/Bg0", "/Mask0"}
 
 
 def test_blank_page_has_no_text_layer(work: Path) -> None:

@@ -117,3 +117,19 @@ def test_png_dpi_stored_per_metre_is_not_read_as_under_200(tmp_path):
     _page(1654, 2339).save(src, dpi=(200, 200))
     [page] = read_pages(src, tmp_path / "w")
     assert page.dpi == 200.0 and not page.dpi_estimated
+
+
+def test_exif_orientation_is_applied_to_the_written_page(tmp_path):
+    # Phones store the pixels as the sensor saw them and the turn in EXIF; the page is read upright.
+    im = Image.new("RGB", (400, 300), "white")
+    im.paste((200, 0, 0), (0, 0, 40, 40))  # a red square at the top left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    src = tmp_path / "photo.jpg"
+    im.save(src, exif=exif, dpi=(200, 200))
+    [page] = read_pages(src, tmp_path / "w")
+    assert (page.width, page.height) == (300, 400)
+    with Image.open(page.path) as out:
+        assert out.size == (300, 400)
+        r, g, b = out.getpixel((280, 20))  # turned clockwise, the square is at the top right
+        assert r > 150 and g < 80 and b < 80
