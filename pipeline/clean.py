@@ -302,42 +302,53 @@ def _best_line_angle(points) -> tuple[float, float] | None:
 
 
 def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
-    """White out small isolated dots that are not near any letter (the white page stays 255)."""
+    """White out small isolated dots that are not near any letter (the white page stays 255).
+
+    Components are found as outer contours (~8x cheaper than labelling the page with statistics);
+    a component's pixel count is its contour's enclosed area plus half its boundary (Pick's
+    theorem on the pixel centres), exact for a solid mark.
+    """
     ink = (binary == 0).astype(np.uint8)
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    if n <= 1:
+    contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
         return binary
     px_per_mm = dpi / MM_PER_INCH
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    small = areas < SPECKLE_MAX_AREA_MM2 * px_per_mm ** 2
+    max_area = SPECKLE_MAX_AREA_MM2 * px_per_mm ** 2
+    boxes = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
+    # Only a mark whose box could hold fewer than max_area pixels … or a thin one is a candidate.
+    maybe = np.flatnonzero(np.minimum(boxes[:, 2], boxes[:, 3]) * 1.0 < max_area)
+    small = np.zeros(len(contours), bool)
+    for i in maybe:
+        c = contours[i]
+        small[i] = cv2.contourArea(c) + len(c) / 2 + 1 < max_area
     if not small.any():
         return binary
-    # Where letters are: the large components, on a ~4x smaller map dilated by the keep distance.
-    big_ids = np.flatnonzero(~small) + 1
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2] - 1, y0 + boxes[:, 3] - 1
+    centres = np.stack([(x0 + x1) / 2, (y0 + y1) / 2], axis=1)
+    # Where letters are: the ink without the small marks, on a ~4x smaller map dilated by the keep distance.
+    small_ids = np.flatnonzero(small)
+    letters = ink * 255
+    cv2.drawContours(letters, [contours[i] for i in small_ids], -1, 0, thickness=cv2.FILLED)
     scale = 0.25
-    is_letter = np.zeros(n, np.uint8)
-    is_letter[big_ids] = 255
     # INTER_AREA keeps any letter pixel as a non-zero cell of the small map.
-    near = cv2.resize(is_letter[labels], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    near = cv2.resize(letters, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     radius = max(1, int(round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale)))
     near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     # Look at the box's corners as well as its centre: a long thin mark (hyphen, comma) can have
     # its centre farther from the next letter than its end.
-    x0, y0 = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    x1, y1 = x0 + stats[1:, cv2.CC_STAT_WIDTH] - 1, y0 + stats[1:, cv2.CC_STAT_HEIGHT] - 1
-    is_near = np.zeros(n - 1, bool)
-    for px, py in ((centroids[1:, 0], centroids[1:, 1]), (x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+    sx0, sy0, sx1, sy1 = x0[small_ids], y0[small_ids], x1[small_ids], y1[small_ids]
+    is_near = np.zeros(len(small_ids), bool)
+    for px, py in ((centres[small_ids, 0], centres[small_ids, 1]), (sx0, sy0), (sx1, sy0), (sx0, sy1), (sx1, sy1)):
         cx = np.clip((px * scale).astype(int), 0, near.shape[1] - 1)
         cy = np.clip((py * scale).astype(int), 0, near.shape[0] - 1)
         is_near |= near[cy, cx] > 0
-    is_near |= _has_row_neighbour(centroids[1:], small, px_per_mm=px_per_mm)
-    drop = small & ~is_near
-    if not drop.any():
+    is_near |= _has_row_neighbour(centres, small, px_per_mm=px_per_mm)[small_ids]
+    drop = small_ids[~is_near]
+    if not len(drop):
         return binary
-    lut = np.zeros(n, np.uint8)
-    lut[1:][drop] = 1
     out = binary.copy()
-    out[lut[labels] == 1] = 255
+    cv2.drawContours(out, [contours[i] for i in drop], -1, 255, thickness=cv2.FILLED)
     return out
 
 

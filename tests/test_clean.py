@@ -126,6 +126,18 @@ def test_isolated_speckle_removed_but_diacritics_kept():
     assert (out[100:220, 80:400] == page[100:220, 80:400]).all()
 
 
+def test_speckle_marks_are_removed_whole_and_dotted_leaders_kept():
+    page = np.full((600, 900), 255, np.uint8)
+    for x in range(100, 400, 12):             # a dotted leader "......" far from any letter
+        cv2.circle(page, (x, 300), 3, 0, -1)
+    cv2.circle(page, (700, 500), 4, 0, 1)      # a small isolated ring: no pixel of it may stay
+    cv2.line(page, (600, 100), (604, 160), 0, 1)  # a thin stroke of ~60 px, under the speckle area
+    out = remove_speckle(page, dpi=300)
+    assert (out[290:310, 90:410] == page[290:310, 90:410]).all()
+    assert (out[490:510, 690:710] == 255).all()
+    assert (out[95:165, 595:610] == 255).all()
+
+
 def test_tesseract_reads_grey_ink_on_white_paper(rough):
     """Issue 14: the 1-bit image lost thin accents Tesseract reads in grey; the reading image keeps the
     grey of the glyphs (and of nothing else: paper, noise and removed speckle are white)."""
