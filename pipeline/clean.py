@@ -80,6 +80,19 @@ SPECKLE_KEEP_NEAR_MM = 2.5
 SPECKLE_ROW_MM = 1.0        # "same line": centres within this height …
 SPECKLE_ROW_REACH_MM = 2.5  # … and within this distance left or right
 
+# Issue 14, rough pages: dust near a word is read as punctuation glued to it ("phủ. ban.", "Nghị:").
+# A small round dot (at most SPECKLE_DOT_MAX_MM across) near letters is kept only where a full stop,
+# a colon or a diacritic dot sits: bottom within SPECKLE_BASELINE_MM of the bottom of a letter at
+# most SPECKLE_DOT_GAP_MM to its left, or right above/below a letter or another small mark.
+SPECKLE_PLACE_DOTS = True
+SPECKLE_DOT_MAX_MM = 1.0
+SPECKLE_DOT_GAP_MM = 1.0
+SPECKLE_DOT_ABOVE_MM = 1.5  # above or below a letter (i's dot, dấu nặng)
+SPECKLE_DOT_PAIR_MM = 2.5   # above or below another small mark (colon, semicolon: an x-height apart)
+SPECKLE_BASELINE_MM = 0.35
+SPECKLE_BASELINE_REACH_MM = 6.0
+SPECKLE_LETTER_MAX_MM = 10.0  # the baseline is that of a letter this far to the left
+
 MM_PER_INCH = 25.4
 
 # --- low resolution ----------------------------------------------------------------------------
@@ -343,6 +356,8 @@ def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
         cx = np.clip((px * scale).astype(int), 0, near.shape[1] - 1)
         cy = np.clip((py * scale).astype(int), 0, near.shape[0] - 1)
         is_near |= near[cy, cx] > 0
+    if SPECKLE_PLACE_DOTS:
+        is_near &= _placed_like_a_mark(boxes, small, small_ids, ink, contours, px_per_mm=px_per_mm)
     is_near |= _has_row_neighbour(centres, small, px_per_mm=px_per_mm)[small_ids]
     drop = small_ids[~is_near]
     if not len(drop):
@@ -350,6 +365,54 @@ def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
     out = binary.copy()
     cv2.drawContours(out, [contours[i] for i in drop], -1, 255, thickness=cv2.FILLED)
     return out
+
+
+def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndarray, ink: np.ndarray,
+                        contours, *, px_per_mm: float) -> np.ndarray:
+    """For each small mark: True unless it is a round dot placed where no punctuation or diacritic sits.
+
+    A round dot is real when its bottom is on the baseline of a letter just left of it (full stop,
+    the lower dot of a colon), when it sits right above or below a letter (the dot of an i, dấu nặng)
+    or another small mark (a colon's upper dot, an accent over a circumflex). Dust lands anywhere:
+    at mid-height after a word, between lines, in the gap between two words.
+    """
+    keep = np.ones(len(small_ids), bool)
+    x0, y0, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    x1, y1 = x0 + w - 1, y0 + h - 1
+    dot_max = SPECKLE_DOT_MAX_MM * px_per_mm
+    # letters: not small, and not a frame, a rule or a scanner edge (those span whole lines)
+    big = ~small & (h <= SPECKLE_LETTER_MAX_MM * px_per_mm) & (w <= 4 * SPECKLE_LETTER_MAX_MM * px_per_mm)
+    bx0, by0, bx1, by1 = x0[big], y0[big], x1[big], y1[big]
+    sx0, sy0, sx1, sy1 = x0[small], y0[small], x1[small], y1[small]
+    gap_h = SPECKLE_DOT_GAP_MM * px_per_mm
+    gap_line = SPECKLE_BASELINE_REACH_MM * px_per_mm
+    gap_v = SPECKLE_DOT_ABOVE_MM * px_per_mm
+    gap_pair = SPECKLE_DOT_PAIR_MM * px_per_mm
+    base_tol = max(2.0, SPECKLE_BASELINE_MM * px_per_mm)
+    margin = max(1.0, 0.2 * px_per_mm)
+    for k, i in enumerate(small_ids):
+        wi, hi = w[i], h[i]
+        if max(wi, hi) > dot_max or abs(wi - hi) > max(1, 0.34 * max(wi, hi)):
+            continue  # not a round dot: hyphen, comma, accent, quote
+        area = cv2.contourArea(contours[i]) + len(contours[i]) / 2 + 1
+        if max(wi, hi) > 3 and area < 0.55 * wi * hi:
+            continue
+        # a letter just left of it, and its bottom on the baseline of the letters before it (full
+        # stop, colon's lower dot; "ký." and "(H)." end in a letter below the baseline)
+        left = (bx1 < x1[i]) & (by0 < y0[i]) & (by1 >= y0[i])
+        if (np.any(left & (x0[i] - bx1 <= gap_h))
+                and np.any(left & (x0[i] - bx1 <= gap_line) & (np.abs(by1 - y1[i]) <= base_tol))):
+            continue
+        # a letter or another small mark right above or below it
+        over = lambda ax0, ax1: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
+        if np.any(over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)):
+            continue
+        others = over(sx0, sx1) & (((sy0 - y1[i]) > 0) & ((sy0 - y1[i]) <= gap_pair)
+                                   | ((y0[i] - sy1) > 0) & ((y0[i] - sy1) <= gap_pair))
+        if np.any(others):
+            continue
+        keep[k] = False
+    return keep
 
 
 def _has_row_neighbour(centroids: np.ndarray, small: np.ndarray, *, px_per_mm: float) -> np.ndarray:
