@@ -91,7 +91,8 @@ SPECKLE_DOT_ABOVE_MM = 1.5  # above or below a letter (i's dot, dấu nặng)
 SPECKLE_DOT_PAIR_MM = 2.5   # above or below another small mark (colon, semicolon: an x-height apart)
 SPECKLE_BASELINE_MM = 0.35
 SPECKLE_BASELINE_REACH_MM = 6.0
-SPECKLE_LETTER_MAX_MM = 10.0  # the baseline is that of a letter this far to the left
+SPECKLE_LETTER_MAX_MM = 10.0
+SPECKLE_DOT_ABOVE_NARROW = False  # the baseline is that of a letter this far to the left
 
 MM_PER_INCH = 25.4
 
@@ -107,6 +108,11 @@ UPSCALE_TARGET_DPI = 300.0
 # the enlarged grey, not our 1-bit image (which still makes the PDF page).
 UPSCALE_MAX_FACTOR = 2.0
 READ_GREY_BELOW_DPI = True
+# An enlarged low-resolution strip of text (a line crop: at least this many times wider than tall)
+# is also read as 1-bit, the surer reading kept: real line crops 1.39 % CER grey only, 1.46 % 1-bit
+# only, 1.22 % both. A low-resolution page is read once, as grey: the two real letters read 7.51 %
+# as grey, 8.94 % as 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
+SECOND_READ_MIN_ASPECT = 4.0
 
 # --- what Tesseract reads ----------------------------------------------------------------------
 # Issue 14: our 1-bit image loses thin strokes Tesseract reads in grey (the grave of "CẦU", "quyền":
@@ -132,7 +138,7 @@ class CleanedPage:
     height: int
     dpi: float = 0.0           # of the output images: the input's, or more when a low-resolution page was enlarged
     read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry, grey)
-    second_read: Path | None = None  # worth a second reading (low-resolution pages: the 1-bit image)
+    second_read: Path | None = None  # worth a second reading (low-resolution line crops: the 1-bit image)
 
     @property
     def tesseract_image(self) -> Path:
@@ -199,7 +205,7 @@ def clean_page(
         if colour is not None:
             colour = _rotate(colour, -skew, fill=(255, 255, 255))
 
-    binary = remove_speckle(binary, dpi=dpi)
+    binary = remove_speckle(binary, dpi=dpi, place_dots=not low_resolution)
 
     workdir.mkdir(parents=True, exist_ok=True)
     ocr_image = workdir / f"{stem}_ocr.pbm"
@@ -213,9 +219,14 @@ def clean_page(
     if low_resolution and READ_GREY_BELOW_DPI:
         # An enlarged low-resolution page reads better as grey than thresholded: Tesseract's own
         # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment);
-        # real line crops read better as 1-bit, so both are read (see document.read_best).
+        # a line crop is read both ways (see SECOND_READ_MIN_ASPECT and document.read_best).
         _write(read_image, grey)
-        second_read = ocr_image
+        if binary.shape[1] >= SECOND_READ_MIN_ASPECT * binary.shape[0]:
+            # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
+            # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
+            # crop) is read shifted and refused ("pixReadStreamPnm: read error").
+            second_read = workdir / f"{stem}_read_1bit.pgm"
+            _write(second_read, binary)
     else:
         _write(read_image, ink_in_grey(binary, flat))
     height, width = binary.shape
@@ -314,8 +325,12 @@ def _best_line_angle(points) -> tuple[float, float] | None:
     return float(best), sharpness(best)
 
 
-def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
+def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE_PLACE_DOTS) -> np.ndarray:
     """White out small isolated dots that are not near any letter (the white page stays 255).
+
+    With ``place_dots``, a round dot near letters must also sit where punctuation or a diacritic
+    dot sits (see ``_placed_like_a_mark``); an enlarged low-resolution page is cleaned without that
+    rule (its dots are interpolated blurs: on the real line crops "1.4." lost its full stop).
 
     Components are found as outer contours (~8x cheaper than labelling the page with statistics);
     a component's pixel count is its contour's enclosed area plus half its boundary (Pick's
@@ -356,7 +371,7 @@ def remove_speckle(binary: np.ndarray, *, dpi: float) -> np.ndarray:
         cx = np.clip((px * scale).astype(int), 0, near.shape[1] - 1)
         cy = np.clip((py * scale).astype(int), 0, near.shape[0] - 1)
         is_near |= near[cy, cx] > 0
-    if SPECKLE_PLACE_DOTS:
+    if place_dots:
         is_near &= _placed_like_a_mark(boxes, small, small_ids, ink, contours, px_per_mm=px_per_mm)
     is_near |= _has_row_neighbour(centres, small, px_per_mm=px_per_mm)[small_ids]
     drop = small_ids[~is_near]
@@ -405,7 +420,11 @@ def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndar
             continue
         # a letter or another small mark right above or below it
         over = lambda ax0, ax1: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
-        if np.any(over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)):
+        beside = over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)
+        if SPECKLE_DOT_ABOVE_NARROW:
+            # above a letter only the dot of an i or j (a narrow stem); below any (dấu nặng)
+            beside &= (by1 < y1[i]) | (by0 <= y0[i]) | (bx1 - bx0 + 1 <= max(2 * wi, 0.8 * px_per_mm))
+        if np.any(beside):
             continue
         others = over(sx0, sx1) & (((sy0 - y1[i]) > 0) & ((sy0 - y1[i]) <= gap_pair)
                                    | ((y0[i] - sy1) > 0) & ((y0[i] - sy1) <= gap_pair))
@@ -534,7 +553,7 @@ def _orientation(binary: np.ndarray, *, dpi: float, workdir: Path, stem: str) ->
     small = _binarise(_resize(binary, scale))
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{stem}_osd_") as tmp:
-        path = Path(tmp) / f"{stem}_osd.pbm"
+        path = Path(tmp) / f"{stem}_osd.pgm"  # not PBM: see the second reading in clean_page
         _write(path, small)
         found = ocr.detect_orientation(path, dpi=int(round(dpi * scale)))
     return found.rotate if found.confidence >= OSD_MIN_CONFIDENCE else 0
