@@ -91,8 +91,7 @@ SPECKLE_DOT_ABOVE_MM = 1.5  # above or below a letter (i's dot, dấu nặng)
 SPECKLE_DOT_PAIR_MM = 2.5   # above or below another small mark (colon, semicolon: an x-height apart)
 SPECKLE_BASELINE_MM = 0.35
 SPECKLE_BASELINE_REACH_MM = 6.0
-SPECKLE_LETTER_MAX_MM = 10.0
-SPECKLE_DOT_ABOVE_NARROW = False  # the baseline is that of a letter this far to the left
+SPECKLE_LETTER_MAX_MM = 10.0  # the baseline is that of a letter this far to the left
 
 MM_PER_INCH = 25.4
 
@@ -420,11 +419,7 @@ def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndar
             continue
         # a letter or another small mark right above or below it
         over = lambda ax0, ax1: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
-        beside = over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)
-        if SPECKLE_DOT_ABOVE_NARROW:
-            # above a letter only the dot of an i or j (a narrow stem); below any (dấu nặng)
-            beside &= (by1 < y1[i]) | (by0 <= y0[i]) | (bx1 - bx0 + 1 <= max(2 * wi, 0.8 * px_per_mm))
-        if np.any(beside):
+        if np.any(over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)):
             continue
         others = over(sx0, sx1) & (((sy0 - y1[i]) > 0) & ((sy0 - y1[i]) <= gap_pair)
                                    | ((y0[i] - sy1) > 0) & ((y0[i] - sy1) <= gap_pair))
