@@ -371,7 +371,8 @@ def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE
         cy = np.clip((py * scale).astype(int), 0, near.shape[0] - 1)
         is_near |= near[cy, cx] > 0
     if place_dots:
-        is_near &= _placed_like_a_mark(boxes, small, small_ids, ink, contours, px_per_mm=px_per_mm)
+        # only the marks the distance rule keeps need a look (dust far from letters goes anyway)
+        is_near[is_near] = _placed_like_a_mark(boxes, small, small_ids[is_near], contours, px_per_mm=px_per_mm)
     is_near |= _has_row_neighbour(centres, small, px_per_mm=px_per_mm)[small_ids]
     drop = small_ids[~is_near]
     if not len(drop):
@@ -381,8 +382,8 @@ def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE
     return out
 
 
-def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndarray, ink: np.ndarray,
-                        contours, *, px_per_mm: float) -> np.ndarray:
+def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndarray, contours, *,
+                        px_per_mm: float) -> np.ndarray:
     """For each small mark: True unless it is a round dot placed where no punctuation or diacritic sits.
 
     A round dot is real when its bottom is on the baseline of a letter just left of it (full stop,
