@@ -22,8 +22,7 @@ def load(name: str, n: int) -> compare.PageSet:
     if name.startswith("real"):
         ps = next(s for s in compare.real_sets() if s.name == name)
         if ps.lines:  # line crops are narrower than the reader's page-shape limit lets through
-            from pipeline import reader
-            reader.MAX_ASPECT = float("inf")
+            os.environ.update(compare.LINE_CROP_ENV)
     else:
         ps = compare.synth_set(name, compare.SYNTH_SETS[name], pages=8, workdir=compare.ROOT / "bench" / "work")
         ps.name = name

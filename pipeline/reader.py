@@ -32,7 +32,8 @@ MAX_PIXELS = 80_000_000
 MAX_FILE_PIXELS = 2_500_000_000
 MAX_PAGES = 1000
 # Tesseract cannot read a side over 32767 px; a page longer than 25 times its width is a strip
-# (a scanner fault or a crafted file), not a page.
+# (a scanner fault or a crafted file), not a page. SOHOA_MAX_ASPECT lifts the shape limit for
+# line crops (the benchmark's real-lines set); real input keeps it.
 MAX_SIDE = 32_000
 MAX_ASPECT = 25.0
 # A file's own DPI is trusted within this range; outside it (or missing) it is estimated from A4.
@@ -70,11 +71,13 @@ class RawPage:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one input file may hold; from SOHOA_MAX_PAGES, SOHOA_MAX_PIXELS, SOHOA_MAX_FILE_PIXELS."""
+    """What one input file may hold; from SOHOA_MAX_PAGES, SOHOA_MAX_PIXELS, SOHOA_MAX_FILE_PIXELS,
+    SOHOA_MAX_ASPECT."""
 
     pages: int = MAX_PAGES
     page_pixels: int = MAX_PIXELS
     file_pixels: int = MAX_FILE_PIXELS
+    aspect: float = MAX_ASPECT
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -82,8 +85,13 @@ class Limits:
             raw = os.environ.get(name, "").strip().replace("_", "")
             return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
+        try:
+            aspect = float(os.environ.get("SOHOA_MAX_ASPECT", "").strip() or MAX_ASPECT)
+        except ValueError:
+            aspect = MAX_ASPECT
         return cls(pages=get("SOHOA_MAX_PAGES", MAX_PAGES), page_pixels=get("SOHOA_MAX_PIXELS", MAX_PIXELS),
-                   file_pixels=get("SOHOA_MAX_FILE_PIXELS", MAX_FILE_PIXELS))
+                   file_pixels=get("SOHOA_MAX_FILE_PIXELS", MAX_FILE_PIXELS),
+                   aspect=aspect if aspect > 0 else MAX_ASPECT)
 
     def check_page(self, name: str, number: int, width: int, height: int) -> None:
         """Refuse a page too large, too small or not shaped like paper."""
@@ -91,7 +99,7 @@ class Limits:
             raise ImageTooLarge(name, width, height, self.page_pixels)
         if width < 16 or height < 16:
             raise CorruptFile(name, f"page {number} is only {width}×{height} pixels")
-        if max(width, height) > MAX_SIDE or max(width, height) / min(width, height) > MAX_ASPECT:
+        if max(width, height) > MAX_SIDE or max(width, height) / min(width, height) > self.aspect:
             raise NotAPageShape(name, number, width, height)
 
     def check_file(self, name: str, pages: int, pixels: int) -> None:

@@ -126,6 +126,38 @@ def test_isolated_speckle_removed_but_diacritics_kept():
     assert (out[100:220, 80:400] == page[100:220, 80:400]).all()
 
 
+def test_speckle_marks_are_removed_whole_and_dotted_leaders_kept():
+    page = np.full((600, 900), 255, np.uint8)
+    for x in range(100, 400, 12):             # a dotted leader "......" far from any letter
+        cv2.circle(page, (x, 300), 3, 0, -1)
+    cv2.circle(page, (700, 500), 4, 0, 1)      # a small isolated ring: no pixel of it may stay
+    cv2.line(page, (600, 100), (604, 160), 0, 1)  # a thin stroke of ~60 px, under the speckle area
+    out = remove_speckle(page, dpi=300)
+    assert (out[290:310, 90:410] == page[290:310, 90:410]).all()
+    assert (out[490:510, 690:710] == 255).all()
+    assert (out[95:165, 595:610] == 255).all()
+
+
+def test_dust_dots_near_words_go_but_full_stops_colons_and_diacritic_dots_stay():
+    """Issue 14, rough pages: a dust dot beside a word was read as punctuation glued to it
+    ("phủ. ban.", "Nghị:"). A round dot near letters stays only where a full stop, a colon or a
+    diacritic dot sits."""
+    page = np.full((600, 900), 255, np.uint8)
+    for y in (200, 400, 560):                  # three lines "Hoa", letters' bottoms at y - 1
+        cv2.putText(page, "Hoa", (100, y), cv2.FONT_HERSHEY_SIMPLEX, 3, 0, 12)
+    cv2.circle(page, (270, 170), 4, 0, -1)     # dust at mid-height right after the first word
+    cv2.circle(page, (180, 226), 3, 0, -1)     # dust 2 mm under the first line, between lines
+    cv2.circle(page, (160, 218), 4, 0, -1)     # a dot below a letter (dấu nặng)
+    cv2.circle(page, (270, 395), 4, 0, -1)     # a full stop on the baseline of the second line
+    cv2.circle(page, (270, 555), 4, 0, -1)     # a colon after the third word
+    cv2.circle(page, (270, 525), 4, 0, -1)
+    out = remove_speckle(page, dpi=300)
+    assert out[170, 270] == 255 and out[226, 180] == 255
+    assert out[218, 160] == 0 and out[395, 270] == 0 and out[555, 270] == 0 and out[525, 270] == 0
+    # an enlarged low-resolution page keeps the distance rule only (its dots are interpolated blurs)
+    assert remove_speckle(page, dpi=300, place_dots=False)[170, 270] == 0
+
+
 def test_tesseract_reads_grey_ink_on_white_paper(rough):
     """Issue 14: the 1-bit image lost thin accents Tesseract reads in grey; the reading image keeps the
     grey of the glyphs (and of nothing else: paper, noise and removed speckle are white)."""

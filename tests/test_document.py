@@ -102,9 +102,10 @@ def test_a_pdf_with_text_is_not_ocrd_twice(tmp_path, processed):
     assert "Tuyên Quang" in " ".join(result.sidecar_text.split())
 
 
-def test_a_scan_is_read_once_and_a_low_resolution_page_twice(tmp_path, sample_dossier, monkeypatch):
-    """The time budget: a 300-dpi page gets one Tesseract reading (its ink in grey); only an enlarged
-    low-resolution page is read a second time (its 1-bit image), the surer reading kept."""
+def test_a_page_is_read_once_and_a_low_resolution_line_crop_twice(tmp_path, sample_dossier, monkeypatch):
+    """The time budget: a page gets one Tesseract reading (its ink in grey at 300 dpi, its enlarged
+    grey at low resolution); only an enlarged low-resolution strip of text (a line crop) is read a
+    second time (its 1-bit image), the surer reading kept."""
     from PIL import Image
 
     from pipeline import document, ocr
@@ -126,7 +127,13 @@ def test_a_scan_is_read_once_and_a_low_resolution_page_twice(tmp_path, sample_do
     assert calls == ["0001_read.pgm"]
     calls.clear()
     process_document([low], workdir=tmp_path / "b", jobs=1)
-    assert sorted(calls) == ["0001_ocr.pbm", "0001_read.pgm"]
+    assert calls == ["0001_read.pgm"]
+    calls.clear()
+    line = tmp_path / "line.png"
+    strip = top.crop((0, 0, top.width, top.width // 12))  # 12 times wider than tall
+    strip.resize((strip.width // 4, strip.height // 4), Image.Resampling.LANCZOS).save(line, dpi=(75, 75))
+    process_document([line], workdir=tmp_path / "c", jobs=1)
+    assert sorted(calls) == ["0001_read.pgm", "0001_read_1bit.pgm"]
 
 
 def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_dossier):

@@ -133,3 +133,21 @@ def test_exif_orientation_is_applied_to_the_written_page(tmp_path):
         assert out.size == (300, 400)
         r, g, b = out.getpixel((280, 20))  # turned clockwise, the square is at the top right
         assert r > 150 and g < 80 and b < 80
+
+
+def test_a_line_strip_is_refused_unless_the_shape_limit_is_lifted(tmp_path, monkeypatch):
+    # A real line crop (bench real-lines: 638x19) is a strip to the reader; the benchmark lifts the
+    # limit with SOHOA_MAX_ASPECT for those sets only, so real input keeps the guard.
+    from models.errors import NotAPageShape
+
+    path = tmp_path / "line.png"
+    Image.new("L", (638, 19), 255).save(path)
+    monkeypatch.delenv("SOHOA_MAX_ASPECT", raising=False)
+    with pytest.raises(NotAPageShape):
+        list(read_pages(path, tmp_path / "out"))
+    monkeypatch.setenv("SOHOA_MAX_ASPECT", "not a number")
+    with pytest.raises(NotAPageShape):
+        list(read_pages(path, tmp_path / "out"))
+    monkeypatch.setenv("SOHOA_MAX_ASPECT", "1000")
+    [page] = read_pages(path, tmp_path / "out")
+    assert (page.width, page.height) == (638, 19)
