@@ -299,12 +299,12 @@ def looks_complete(path: Path) -> bool:
     """
     try:
         kind = sniff_format(path)
-    except (UnsupportedFormat, EmptyFile):
-        return False
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(max(0, size - 2048))
-        tail = f.read()
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 2048))
+            tail = f.read()
+    except (UnsupportedFormat, EmptyFile, MissingFile, FileNotFoundError):
+        return False  # not (yet) a scan, or gone: another watcher on the same inbox took it
     if kind == "pdf":
         return b"%%EOF" in tail
     if kind == "jpeg":

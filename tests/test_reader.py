@@ -151,3 +151,10 @@ def test_a_line_strip_is_refused_unless_the_shape_limit_is_lifted(tmp_path, monk
     monkeypatch.setenv("SOHOA_MAX_ASPECT", "1000")
     [page] = read_pages(path, tmp_path / "out")
     assert (page.width, page.height) == (638, 19)
+
+
+def test_a_file_that_vanished_is_not_complete_and_raises_nothing(tmp_path):
+    """Two watchers on one inbox: the other one took the file between our stat and our look at its end."""
+    from pipeline.reader import looks_complete
+
+    assert looks_complete(tmp_path / "scan5.png") is False
