@@ -183,6 +183,17 @@ def pct(values: list[float], q: float) -> float:
 PARTS = ("one", "ten", "tenjpg", "four", "cli", "watch")
 
 
+def bench_environment(prefix: str) -> Path:
+    """A throw-away data folder on the embedded default (local store, SQLite), quiet Prefect logs, one OCR thread."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["SOHOA_DATA_DIR"] = str(tmp / "data")
+    os.environ.pop("SOHOA_DATABASE_URL", None)
+    os.environ.pop("SOHOA_S3_ENDPOINT", None)
+    return tmp
+
+
 class LoadSampler:
     """The 1-minute load average every few seconds while the bench runs (the machine is shared)."""
 
@@ -213,12 +224,7 @@ def main() -> int:
     parts = set(args.parts.split(","))
     if parts - set(PARTS):
         ap.error(f"unknown parts: {', '.join(sorted(parts - set(PARTS)))}")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    tmp = Path(tempfile.mkdtemp(prefix="sohoa-desk-bench-"))
-    os.environ["SOHOA_DATA_DIR"] = str(tmp / "data")
-    os.environ.pop("SOHOA_DATABASE_URL", None)
-    os.environ.pop("SOHOA_S3_ENDPOINT", None)
+    tmp = bench_environment("sohoa-desk-bench-")
 
     from flows.service import IntakeService
 

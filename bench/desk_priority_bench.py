@@ -20,14 +20,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.desk_bench import CASE, LoadSampler, Watch, as_tiff, make_pages, submit  # noqa: E402
+from bench.desk_bench import CASE, bench_environment, LoadSampler, Watch, as_tiff, make_pages, submit  # noqa: E402
 
 
 def static_nice() -> None:
@@ -38,12 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    tmp = Path(tempfile.mkdtemp(prefix="sohoa-desk-priority-"))
-    os.environ["SOHOA_DATA_DIR"] = str(tmp / "data")
-    os.environ.pop("SOHOA_DATABASE_URL", None)
-    os.environ.pop("SOHOA_S3_ENDPOINT", None)
+    tmp = bench_environment("sohoa-desk-priority-")
 
     from flows import service as service_module
 

@@ -11,26 +11,19 @@ Usage:  .venv/bin/python bench/desk_reuse_bench.py [--repeat 1]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.desk_bench import CASE, as_tiff, make_pages, one_dossier, sohoa_pdf  # noqa: E402
+from bench.desk_bench import CASE, bench_environment, as_tiff, make_pages, one_dossier, sohoa_pdf  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    tmp = Path(tempfile.mkdtemp(prefix="sohoa-desk-reuse-"))
-    os.environ["SOHOA_DATA_DIR"] = str(tmp / "data")
-    os.environ.pop("SOHOA_DATABASE_URL", None)
-    os.environ.pop("SOHOA_S3_ENDPOINT", None)
+    tmp = bench_environment("sohoa-desk-reuse-")
 
     from flows import service as service_module
 
