@@ -351,7 +351,7 @@ def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE
     small = np.zeros(len(contours), bool)
     for i in maybe:
         c = contours[i]
-        small[i] = cv2.contourArea(c) + len(c) / 2 + 1 < max_area
+        small[i] = _pixel_count(c) < max_area
     if not small.any():
         return binary
     x0, y0 = boxes[:, 0], boxes[:, 1]
@@ -386,6 +386,11 @@ def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE
     return out
 
 
+def _pixel_count(contour: np.ndarray) -> float:
+    """Pixels of a solid mark from its outer contour (CHAIN_APPROX_NONE): Pick's theorem on the pixel centres."""
+    return cv2.contourArea(contour) + len(contour) / 2 + 1
+
+
 def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndarray, contours, *,
                         px_per_mm: float) -> np.ndarray:
     """For each small mark: True unless it is a round dot placed where no punctuation or diacritic sits.
@@ -413,7 +418,7 @@ def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndar
         wi, hi = w[i], h[i]
         if max(wi, hi) > dot_max or abs(wi - hi) > max(1, 0.34 * max(wi, hi)):
             continue  # not a round dot: hyphen, comma, accent, quote
-        area = cv2.contourArea(contours[i]) + len(contours[i]) / 2 + 1
+        area = _pixel_count(contours[i])
         if max(wi, hi) > 3 and area < 0.55 * wi * hi:
             continue
         # a letter just left of it, and its bottom on the baseline of the letters before it (full
