@@ -66,7 +66,7 @@ class Ctx:
         decision = decide(self.principal, action, case_id=self.case_id, unit=self.unit)
         if not decision.allowed:
             self.audit(action, decision.outcome.value,
-                       detail=f"{decision.reason}: {self.request.method} {self.request.url.path}"[:500])
+                       detail=_refusal_detail(decision, self.request))
             raise _refuse(decision)
 
     def audit(self, action: str | Action, outcome: str = "allowed", **fields: Any) -> None:
@@ -113,6 +113,11 @@ async def _csrf_ok(request: Request, session: WebSession | None) -> bool:
     return isinstance(presented, str) and hmac.compare_digest(presented, session.csrf)
 
 
+def _refusal_detail(decision: Decision, request: Request) -> str:
+    """What the audit trail records of a refused request: why, and which request."""
+    return f"{decision.reason}: {request.method} {request.url.path}"[:500]
+
+
 def _refuse(decision: Decision) -> HTTPException:
     if decision.outcome is Outcome.UNAUTHENTICATED:
         return NeedSignIn()  # type: ignore[return-value]
@@ -157,7 +162,7 @@ class Guard:
             await run_in_threadpool(
                 services.audit.append, actor=actor, action=self.action.value, outcome=decision.outcome.value,
                 case_id=case_id, document_id=document_id, client=client_of(request),
-                detail=f"{decision.reason}: {request.method} {request.url.path}"[:500])
+                detail=_refusal_detail(decision, request))
             raise _refuse(decision)
         ctx = Ctx(principal=principal, services=services, request=request, action=self.action,  # type: ignore[arg-type]
                   case_id=case_id, document_id=document_id, unit=unit, session=session)
