@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytesseract
@@ -96,6 +96,15 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
             )
         )
     return OcrPage(width=width, height=height, dpi=dpi, words=words)
+
+
+def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrPage:
+    """A reading of a reduced copy of a page, its boxes in the full page's pixels."""
+    sx, sy = width / page.width, height / page.height
+    words = [replace(w, box=BoundingBox(round(w.box.left * sx), round(w.box.top * sy),
+                                        max(1, round(w.box.width * sx)), max(1, round(w.box.height * sy))))
+             for w in page.words]
+    return OcrPage(width=width, height=height, dpi=dpi, words=words, rotation=page.rotation)
 
 
 def _is_punctuation(text: str) -> bool:

@@ -6,9 +6,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from storage.catalog import Catalog
-from storage.objectstore import ObjectStore
+if TYPE_CHECKING:  # imported where used: `sohoa pdf` and `--help` need neither SQLAlchemy nor Alembic
+    from storage.catalog import Catalog
+    from storage.objectstore import ObjectStore
 
 _TRUE = {"1", "true", "yes", "on"}
 LEGACY_DATA_DIR = "sohoa-data"  # the old default, relative to the current folder
@@ -178,6 +180,8 @@ def open_catalog(settings: Settings, *, migrate: bool = True) -> Catalog:
             db.parent.mkdir(parents=True, exist_ok=True)
         # OCR text and citizens' ID numbers: owner only (SQLite gives -wal/-shm the same mode).
         private_file(db)
+    from storage.catalog import Catalog
+
     catalog = Catalog(settings.database_url)
     if migrate and settings.database_url not in _MIGRATED:
         with _MIGRATE_LOCK:
