@@ -177,6 +177,33 @@ def test_the_first_page_s_verdict_does_not_wait_for_the_reading_of_the_next_page
     assert len(outcomes) == 3 and seen == [o.raw.number for o in outcomes] == [1, 2, 3]
 
 
+def test_page_1_is_read_by_ocr_while_the_last_page_is_still_being_checked(tmp_path, sample_dossier, monkeypatch):
+    """Issue 14 (speed): OCR does not wait for the check of every page; page 1 is cleaned and read
+    while page 3 is still being read from the file. A blank page still waits for every verdict."""
+    from pipeline import document
+
+    real_read, real_ocr = document.read_pages, document._clean_and_ocr
+    ocr_started = threading.Event()
+
+    def last_page_late(source, workdir):
+        pages = real_read(source, workdir)
+        yield next(pages)
+        yield next(pages)
+        if not ocr_started.wait(120):  # a guard against hanging, not a timing assertion
+            raise AssertionError("OCR waited for the last page to be checked")
+        yield from pages
+
+    def ocr(o, workdir, *, ocr_blank):
+        ocr_started.set()
+        return real_ocr(o, workdir, ocr_blank=ocr_blank)
+
+    monkeypatch.setattr(document, "read_pages", last_page_late)
+    monkeypatch.setattr(document, "_clean_and_ocr", ocr)
+    result = process_document([sample_dossier[0]], workdir=tmp_path / "w", jobs=2)
+    assert [p.number for p in result.report.pages] == [1, 2, 3]
+    assert all(len(t.split()) > 20 for t in result.page_texts)
+
+
 def test_check_pages_takes_a_place_in_the_gate_for_each_page_it_reads_and_checks(tmp_path, sample_dossier):
     from contextlib import contextmanager
 
