@@ -21,8 +21,10 @@ from pipeline.clean import (
     clean_page,
     despeckle,
     ink_in_grey,
+    marks_above_and_below,
     read_scale,
     remove_speckle,
+    way_up,
 )
 from pipeline.sample import synthetic_scans
 
@@ -71,6 +73,32 @@ def test_deskew_within_0_3_degrees(rough):
 def test_rotation_found(rough):
     assert [page.rotation for _, page in rough] == [int(row["rotation"]) for row, _ in rough]
     assert {page.rotation for _, page in rough} == {0, 90, 180, 270}
+
+
+def test_way_up_comes_from_the_marks_without_tesseract(rough, tmp_path, monkeypatch):
+    """Issue 14 (speed): the pipeline's path (OSD only when needed) finds all four turns of the rough
+    pages from where the tone marks sit, and never runs Tesseract's OSD for them."""
+    def no_osd(*args, **kwargs):
+        raise AssertionError("Tesseract's OSD was run")
+
+    monkeypatch.setattr(ocr, "detect_orientation", no_osd)
+    for n, (row, _) in enumerate(rough):
+        page = clean_page(Path(row["dir"]) / row["page"], dpi=DPI, workdir=tmp_path, stem=f"q{n}",
+                          osd_only_if_sideways=True)
+        assert page.rotation == int(row["rotation"]), row
+
+
+def test_marks_sit_above_letters_on_an_upright_page(rough):
+    _, page = rough[1]
+    binary = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)  # upright and deskewed
+    above, below = marks_above_and_below(binary, dpi=DPI)
+    assert above >= 2 * below and below > 0
+    assert marks_above_and_below(cv2.rotate(binary, cv2.ROTATE_180), dpi=DPI) == pytest.approx((below, above), rel=0.2)
+    assert way_up(binary, dpi=DPI) == 0 and way_up(cv2.rotate(binary, cv2.ROTATE_180), dpi=DPI) == 180
+    assert way_up(cv2.rotate(binary, cv2.ROTATE_90_COUNTERCLOCKWISE), dpi=DPI, sideways=True) == 90
+    assert way_up(cv2.rotate(binary, cv2.ROTATE_90_CLOCKWISE), dpi=DPI, sideways=True) == 270
+    blank = np.full_like(binary, 255)
+    assert way_up(blank, dpi=DPI) is None  # nothing to tell from: the caller decides
 
 
 @pytest.mark.parametrize("rotation", [180, 90])
