@@ -16,6 +16,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
+from pipeline import layout
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -54,7 +55,11 @@ def detect_orientation(image_path: Path, *, dpi: int = 300) -> Orientation:
 
 
 def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrPage:
-    """One Tesseract run on one page image: words in reading order with boxes and confidences."""
+    """One Tesseract run on one page image: words in reading order with boxes and confidences.
+
+    Reading order is Tesseract's, except that a two-column block (an official letter's header or
+    closing) is read one column after the other (see ``layout.reading_order``).
+    """
     from PIL import Image  # only to read the size without decoding the pixels
 
     with Image.open(image_path) as im:
@@ -63,7 +68,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
         data = pytesseract.image_to_data(
             str(image_path),
             lang=lang,
-            config=f"--dpi {int(round(dpi))}",
+            config=f"--dpi {round(dpi)}",
             output_type=pytesseract.Output.DICT,
             timeout=PAGE_TIMEOUT,
         )
@@ -95,7 +100,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
                 line=int(data["line_num"][i]),
             )
         )
-    return OcrPage(width=width, height=height, dpi=dpi, words=words)
+    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=words))
 
 
 def _is_punctuation(text: str) -> bool:
