@@ -111,11 +111,22 @@ UPSCALE_TARGET_DPI = 300.0
 # the enlarged grey, not our 1-bit image (which still makes the PDF page).
 UPSCALE_MAX_FACTOR = 2.0
 READ_GREY_BELOW_DPI = True
-# An enlarged low-resolution strip of text (a line crop: at least this many times wider than tall)
-# is also read as 1-bit, the surer reading kept: real line crops 1.39 % CER grey only, 1.46 % 1-bit
-# only, 1.22 % both. A low-resolution page is read once, as grey: the two real letters read 7.51 %
-# as grey, 8.94 % as 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
-SECOND_READ_MIN_ASPECT = 4.0
+# A low-resolution line crop (at least LINE_CROP_MIN_ASPECT times wider than tall, one text line:
+# rows holding ink form one band, besides slivers under LINE_BAND_SHARE of its height, the accents
+# and descenders of the lines above and below) is enlarged LINE_CROP_FACTOR times and read once,
+# as 1-bit, as a single line (Tesseract --psm 7). Issue 14, the 38 real line crops of shared/realdata
+# (~96 dpi, 17-32 px high; plain Tesseract --psm 7 1.36 % CER), as 1-bit --psm 7 enlarged 2 / 2.5 /
+# 3 / 4 / 5 / 6x: 0.99 / 0.99 / 0.95 / 0.78 / 0.88 / 0.99 %; grey --psm 7 at 2 / 4x 1.26 / 1.12 %;
+# 1-bit read as a page (--psm 3) at 2 / 4x 1.12 / 1.05 % (the slivers of the next lines are read);
+# before, grey and 1-bit at 2x, as pages, the surer of the two readings: 1.22 % for two readings.
+# A low-resolution page is read once, as grey: the two real letters read 7.51 % as grey, 8.94 % as
+# 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
+# On 40 lines typeset here from the seed text (Liberation Sans and Serif 12 pt, resampled to
+# ~96 dpi): before 0.33 %, now 0.36 % (grey would be 0.13 % there, but 1.12 % on the real crops).
+LINE_CROP_MIN_ASPECT = 4.0
+LINE_CROP_FACTOR = 4.0
+LINE_INK_ROW_SHARE = 0.02  # a row of a text band: ink on this share of its pixels
+LINE_BAND_SHARE = 0.5
 
 # --- what Tesseract reads ----------------------------------------------------------------------
 # Issue 14: our 1-bit image loses thin strokes Tesseract reads in grey (the grave of "CẦU", "quyền":
@@ -140,8 +151,8 @@ class CleanedPage:
     width: int
     height: int
     dpi: float = 0.0           # of the output images: the input's, or more when a low-resolution page was enlarged
-    read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry, grey)
-    second_read: Path | None = None  # worth a second reading (low-resolution line crops: the 1-bit image)
+    read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry)
+    single_line: bool = False  # a low-resolution line crop, read as one text line
 
     @property
     def tesseract_image(self) -> Path:
@@ -172,10 +183,11 @@ def clean_page(
         # Seal and signature ink out of the OCR image, so the black text it crosses is read.
         grey = without_stamp_ink(colour, grey, dpi=dpi)
     low_resolution = dpi < UPSCALE_BELOW_DPI
+    line_crop = low_resolution and is_line_crop(grey)
     if low_resolution:
         # Tesseract's models are trained on ~300-dpi glyphs; a 70–150 dpi photo or fax loses whole
         # strokes when thresholded at its own size. Enlarge the grey first, then threshold.
-        factor = min(UPSCALE_TARGET_DPI / dpi, UPSCALE_MAX_FACTOR)
+        factor = LINE_CROP_FACTOR if line_crop else min(UPSCALE_TARGET_DPI / dpi, UPSCALE_MAX_FACTOR)
         grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         if colour is not None:
             colour = cv2.resize(colour, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -218,24 +230,21 @@ def clean_page(
         colour_image = workdir / f"{stem}_colour.ppm"
         _write(colour_image, colour)
     read_image = workdir / f"{stem}_read.pgm"
-    second_read = None
-    if low_resolution and READ_GREY_BELOW_DPI:
+    if line_crop:
+        # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
+        # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
+        # crop) is read shifted and refused ("pixReadStreamPnm: read error").
+        _write(read_image, binary)
+    elif low_resolution and READ_GREY_BELOW_DPI:
         # An enlarged low-resolution page reads better as grey than thresholded: Tesseract's own
-        # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment);
-        # a line crop is read both ways (see SECOND_READ_MIN_ASPECT and document.read_best).
+        # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment).
         _write(read_image, grey)
-        if binary.shape[1] >= SECOND_READ_MIN_ASPECT * binary.shape[0]:
-            # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
-            # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
-            # crop) is read shifted and refused ("pixReadStreamPnm: read error").
-            second_read = workdir / f"{stem}_read_1bit.pgm"
-            _write(second_read, binary)
     else:
         _write(read_image, ink_in_grey(binary, flat))
     height, width = binary.shape
     return CleanedPage(ocr_image=ocr_image, colour_image=colour_image, rotation=rotation,
                        skew_degrees=round(float(skew), 2), has_colour=has_colour,
-                       width=width, height=height, dpi=dpi, read_image=read_image, second_read=second_read)
+                       width=width, height=height, dpi=dpi, read_image=read_image, single_line=line_crop)
 
 
 # --- steps, each usable on its own ---------------------------------------------------------------
@@ -252,6 +261,18 @@ def ink_in_grey(binary: np.ndarray, grey: np.ndarray, *, margin: int = READ_INK_
     out = np.full_like(grey, 255)
     np.copyto(out, grey, where=ink > 0)
     return out
+
+
+def is_line_crop(grey: np.ndarray) -> bool:
+    """True for a crop of one text line: much wider than tall, and its inked rows one band (the
+    slivers of the neighbouring lines' accents and descenders a tight crop catches aside)."""
+    h, w = grey.shape[:2]
+    if w < LINE_CROP_MIN_ASPECT * h:
+        return False
+    rows = np.count_nonzero(_binarise(grey) == 0, axis=1) >= LINE_INK_ROW_SHARE * w
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.astype(np.int8), [0]))))
+    bands = edges[1::2] - edges[::2]
+    return len(bands) > 0 and int(np.sum(bands >= LINE_BAND_SHARE * bands.max())) == 1
 
 
 def find_border(grey: np.ndarray, *, dpi: float) -> tuple[int, int, int, int]:

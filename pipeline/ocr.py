@@ -54,11 +54,12 @@ def detect_orientation(image_path: Path, *, dpi: int = 300) -> Orientation:
     return Orientation(rotate=rotate, confidence=conf)
 
 
-def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrPage:
+def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_line: bool = False) -> OcrPage:
     """One Tesseract run on one page image: words in reading order with boxes and confidences.
 
     Reading order is Tesseract's, except that a two-column block (an official letter's header or
-    closing) is read one column after the other (see ``layout.reading_order``).
+    closing) is read one column after the other (see ``layout.reading_order``). ``single_line``:
+    the image is one text line (a line crop), read as such (``--psm 7``), without layout analysis.
     """
     from PIL import Image  # only to read the size without decoding the pixels
 
@@ -68,7 +69,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
         data = pytesseract.image_to_data(
             str(image_path),
             lang=lang,
-            config=f"--dpi {round(dpi)}",
+            config=f"--dpi {round(dpi)}" + (" --psm 7" if single_line else ""),
             output_type=pytesseract.Output.DICT,
             timeout=PAGE_TIMEOUT,
         )
