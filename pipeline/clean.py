@@ -281,14 +281,14 @@ def find_border(grey: np.ndarray, *, dpi: float) -> tuple[int, int, int, int]:
     small = _resize(grey, scale)
     dark = small < (paper_level(small) * 0.5)
     h, w = dark.shape
-    margin = int(round(BORDER_MARGIN_MM / MM_PER_INCH * dpi))
+    margin = round(BORDER_MARGIN_MM / MM_PER_INCH * dpi)
 
     def band(share: np.ndarray, limit: int) -> int:
         # Walk in from the edge while the line is (nearly) all dark; the band must start at the edge.
         n = 0
         while n < limit and share[n] >= BORDER_DARK_SHARE:
             n += 1
-        return 0 if n == 0 else int(round((n + 1) / scale)) + margin
+        return 0 if n == 0 else round((n + 1) / scale) + margin
 
     rows, cols = dark.mean(axis=1), dark.mean(axis=0)
     max_h, max_w = int(h * BORDER_MAX_FRACTION), int(w * BORDER_MAX_FRACTION)
@@ -385,7 +385,7 @@ def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE
     scale = 0.25
     # INTER_AREA keeps any letter pixel as a non-zero cell of the small map.
     near = cv2.resize(letters, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    radius = max(1, int(round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale)))
+    radius = max(1, round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale))
     near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     # Look at the box's corners as well as its centre: a long thin mark (hyphen, comma) can have
     # its centre farther from the next letter than its end.
@@ -449,7 +449,7 @@ def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndar
                 and np.any(left & (x0[i] - bx1 <= gap_line) & (np.abs(by1 - y1[i]) <= base_tol))):
             continue
         # a letter or another small mark right above or below it
-        over = lambda ax0, ax1: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
+        over = lambda ax0, ax1, i=i: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)
         if np.any(over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)):
             continue
         others = over(sx0, sx1) & (((sy0 - y1[i]) > 0) & ((sy0 - y1[i]) <= gap_pair)
@@ -560,7 +560,7 @@ def flatten_background(grey: np.ndarray, *, dpi: float) -> np.ndarray:
     """Divide out the uneven lamp/paper tone so one global threshold fits the whole page."""
     scale = min(1.0, BACKGROUND_DPI / dpi)
     small = _resize(grey, scale)
-    k = max(3, int(round(BACKGROUND_CLOSE_MM / MM_PER_INCH * BACKGROUND_DPI)) | 1)
+    k = max(3, round(BACKGROUND_CLOSE_MM / MM_PER_INCH * BACKGROUND_DPI) | 1)
     # Closing (max then min) erases dark text narrower than the kernel and leaves the paper tone.
     background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     background = cv2.blur(background, (k, k))
@@ -579,9 +579,9 @@ def _orientation(binary: np.ndarray, *, dpi: float, workdir: Path, stem: str) ->
     small = _binarise(_resize(binary, scale))
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{stem}_osd_") as tmp:
-        path = Path(tmp) / f"{stem}_osd.pgm"  # not PBM: see the second reading in clean_page
+        path = Path(tmp) / f"{stem}_osd.pgm"  # not PBM: see the line crop's reading image in clean_page
         _write(path, small)
-        found = ocr.detect_orientation(path, dpi=int(round(dpi * scale)))
+        found = ocr.detect_orientation(path, dpi=round(dpi * scale))
     return found.rotate if found.confidence >= OSD_MIN_CONFIDENCE else 0
 
 

@@ -169,7 +169,7 @@ def test_dust_dots_near_words_go_but_full_stops_colons_and_diacritic_dots_stay()
 def test_tesseract_reads_grey_ink_on_white_paper(rough):
     """Issue 14: the 1-bit image lost thin accents Tesseract reads in grey; the reading image keeps the
     grey of the glyphs (and of nothing else: paper, noise and removed speckle are white)."""
-    row, page = rough[1]
+    _row, page = rough[1]
     read = cv2.imread(str(page.read_image), cv2.IMREAD_GRAYSCALE)
     binary = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
     assert page.tesseract_image == page.read_image and not page.single_line

@@ -80,8 +80,9 @@ def test_blank_back_pages_are_dropped_and_reported(tmp_path, sample_dossier):
     assert result.dropped_pages == [2]
     assert len(result.page_texts) == 1
     assert result.report.pages[1].blank
-    pdfinfo = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
-    assert re.search(r"^Pages:\s+1$", pdfinfo, re.M)
+    pdfinfo = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True,
+                             check=True).stdout
+    assert re.search(r"^Pages:\s+1$", pdfinfo, re.MULTILINE)
 
 
 def test_strict_refuses_a_blurred_page_before_ocr(tmp_path, sample_dossier):
@@ -148,7 +149,7 @@ def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_
         low, dpi=(75, 75), quality=80)
     result = process_document([low], workdir=tmp_path / "w", jobs=1)
     assert _cer(sample_truth()[0], result.page_texts[0]) < 0.02, result.page_texts[0][:300]
-    info = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
+    info = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True, check=True).stdout
     width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info).groups())
     assert abs(width - 595) < 3 and abs(height - 842) < 3  # still A4: enlarged pixels, same paper
 
