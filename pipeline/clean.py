@@ -201,7 +201,10 @@ def clean_page(
     flat = flatten_background(grey, dpi=dpi)
     binary = _binarise(flat)
     rotation = 0
-    if detect_orientation and (not osd_only_if_sideways or looks_sideways(binary, dpi=dpi)):
+    # A line crop's ink is one horizontal band: it may be upside down, never sideways (of the 38 real
+    # line crops one looked sideways to the profile test and cost an OSD run).
+    if detect_orientation and (not osd_only_if_sideways
+                               or not line_crop and looks_sideways(binary, dpi=dpi)):
         rotation = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem)
     if rotation:
         code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}

@@ -227,6 +227,22 @@ def test_a_low_resolution_line_crop_is_enlarged_more_and_read_as_1_bit(tmp_path)
     assert not clean_page(path, dpi=96, workdir=tmp_path, stem="lo", detect_orientation=False).single_line
 
 
+def test_a_line_crop_is_never_shown_to_osd_as_sideways(tmp_path, monkeypatch):
+    """One horizontal band of ink is upright or upside down, never sideways: no OSD run for it, even
+    where the profile test would take it for sideways (one of the 38 real crops did)."""
+    from pipeline import clean
+
+    asked = []
+    monkeypatch.setattr(clean, "looks_sideways", lambda binary, dpi: True)
+    monkeypatch.setattr(clean, "_orientation", lambda *a, **kw: asked.append(1) or 0)
+    path = tmp_path / "line.png"
+    Image.fromarray(_text_rows(600, [(5, 19)], 24)).save(path, dpi=(96, 96))
+    clean_page(path, dpi=96, workdir=tmp_path, stem="line", osd_only_if_sideways=True)
+    assert asked == []
+    clean_page(path, dpi=96, workdir=tmp_path, stem="line")  # asked outright (a page read badly): OSD runs
+    assert asked == [1]
+
+
 def test_unreadable_file_is_a_typed_error(tmp_path):
     from models import CorruptFile
 
