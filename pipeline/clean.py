@@ -108,7 +108,11 @@ UPSCALE_TARGET_DPI = 300.0
 # Issue 14, the two real ~82-dpi letters (plain Tesseract on the raw pages 10.2 % CER), enlarged by
 # 1.5 / 2 / 2.5 / 3 / 3.66 / 4x and read as grey: 7.3 / 7.2 / 7.6 / 8.5 / 8.2 / 8.4 %; Otsu-thresholded
 # at 2.5 / 3.66x: 9.1 / 9.1 %, adaptive threshold 9.1 / 9.6 %. So: at most 2x, and Tesseract reads
-# the enlarged grey, not our 1-bit image (which still makes the PDF page).
+# the enlarged grey, not our 1-bit image (which still makes the PDF page). Again with the header
+# and closing read column by column (pipeline/layout.py), enlarged 1 / 1.25 / 1.5 / 1.75 / 2 / 2.5 /
+# 3x: 3.89 / 3.05 / 2.61 / 1.77 / 2.00 / 2.77 / 3.82 %, Tesseract CPU 1.54 / 1.81 / 1.97 / 2.18 /
+# 2.24 / 2.47 / 2.84 s for the two (plain Tesseract on the raw pages 1.53 s); 1-bit at 1.5 / 2x:
+# 3.30 / 3.20 %. 2x stays (1.75x is one page's luck, not a trend).
 UPSCALE_MAX_FACTOR = 2.0
 READ_GREY_BELOW_DPI = True
 # A low-resolution line crop (at least LINE_CROP_MIN_ASPECT times wider than tall, one text line:
