@@ -123,10 +123,10 @@ READ_GREY_BELOW_DPI = True
 # 3 / 4 / 5 / 6x: 0.99 / 0.99 / 0.95 / 0.78 / 0.88 / 0.99 %; grey --psm 7 at 2 / 4x 1.26 / 1.12 %;
 # 1-bit read as a page (--psm 3) at 2 / 4x 1.12 / 1.05 % (the slivers of the next lines are read);
 # before, grey and 1-bit at 2x, as pages, the surer of the two readings: 1.22 % for two readings.
-# A low-resolution page is read once, as grey: the two real letters read 7.51 % as grey, 8.94 % as
-# 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
-# On 40 lines typeset here from the seed text (Liberation Sans and Serif 12 pt, resampled to
-# ~96 dpi): before 0.33 %, now 0.36 % (grey would be 0.13 % there, but 1.12 % on the real crops).
+# A check on other lines, 40 typeset from the seed text for it (Liberation Sans and Serif 12 pt,
+# resampled to ~96 dpi; not kept): before 0.33 %, now 0.36 % (grey 0.13 % there, 1.12 % on the real
+# crops). A low-resolution page is read once, as grey: the two real letters read 7.51 % as grey,
+# 8.94 % as 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
 LINE_CROP_MIN_ASPECT = 4.0
 LINE_CROP_FACTOR = 4.0
 LINE_INK_ROW_SHARE = 0.02  # a row of a text band: ink on this share of its pixels
