@@ -27,11 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-import quick_cer  # noqa: E402
+import quick_cer
 
 STEPS = {
     "pipeline.reader": ["_write_frame"],
-    "pipeline.document": ["check_pages", "_rectify_photo", "_clean_and_ocr", "read_best"],
+    "pipeline.document": ["check_pages", "_rectify_photo", "_clean_and_ocr", "read_cleaned"],
     "pipeline.camera": ["find_page", "rectify", "flatten_light"],
     "pipeline.preflight": ["preflight"],
     "pipeline.clean": ["clean_page", "_read", "_has_colour", "without_stamp_ink", "_stamp_mask",

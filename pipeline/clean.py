@@ -120,14 +120,29 @@ UPSCALE_TARGET_DPI = 300.0
 # Issue 14, the two real ~82-dpi letters (plain Tesseract on the raw pages 10.2 % CER), enlarged by
 # 1.5 / 2 / 2.5 / 3 / 3.66 / 4x and read as grey: 7.3 / 7.2 / 7.6 / 8.5 / 8.2 / 8.4 %; Otsu-thresholded
 # at 2.5 / 3.66x: 9.1 / 9.1 %, adaptive threshold 9.1 / 9.6 %. So: at most 2x, and Tesseract reads
-# the enlarged grey, not our 1-bit image (which still makes the PDF page).
+# the enlarged grey, not our 1-bit image (which still makes the PDF page). Again with the header
+# and closing read column by column (pipeline/layout.py), enlarged 1 / 1.25 / 1.5 / 1.75 / 2 / 2.5 /
+# 3x: 3.89 / 3.05 / 2.61 / 1.77 / 2.00 / 2.77 / 3.82 %, Tesseract CPU 1.54 / 1.81 / 1.97 / 2.18 /
+# 2.24 / 2.47 / 2.84 s for the two (plain Tesseract on the raw pages 1.53 s); 1-bit at 1.5 / 2x:
+# 3.30 / 3.20 %. 2x stays (1.75x is one page's luck, not a trend).
 UPSCALE_MAX_FACTOR = 2.0
 READ_GREY_BELOW_DPI = True
-# An enlarged low-resolution strip of text (a line crop: at least this many times wider than tall)
-# is also read as 1-bit, the surer reading kept: real line crops 1.39 % CER grey only, 1.46 % 1-bit
-# only, 1.22 % both. A low-resolution page is read once, as grey: the two real letters read 7.51 %
-# as grey, 8.94 % as 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
-SECOND_READ_MIN_ASPECT = 4.0
+# A low-resolution line crop (at least LINE_CROP_MIN_ASPECT times wider than tall, one text line:
+# rows holding ink form one band, besides slivers under LINE_BAND_SHARE of its height, the accents
+# and descenders of the lines above and below) is enlarged LINE_CROP_FACTOR times and read once,
+# as 1-bit, as a single line (Tesseract --psm 7). Issue 14, the 38 real line crops of shared/realdata
+# (~96 dpi, 17-32 px high; plain Tesseract --psm 7 1.36 % CER), as 1-bit --psm 7 enlarged 2 / 2.5 /
+# 3 / 4 / 5 / 6x: 0.99 / 0.99 / 0.95 / 0.78 / 0.88 / 0.99 %; grey --psm 7 at 2 / 4x 1.26 / 1.12 %;
+# 1-bit read as a page (--psm 3) at 2 / 4x 1.12 / 1.05 % (the slivers of the next lines are read);
+# before, grey and 1-bit at 2x, as pages, the surer of the two readings: 1.22 % for two readings.
+# A check on other lines, 40 typeset from the seed text for it (Liberation Sans and Serif 12 pt,
+# resampled to ~96 dpi; not kept): before 0.33 %, now 0.36 % (grey 0.13 % there, 1.12 % on the real
+# crops). A low-resolution page is read once, as grey: the two real letters read 7.51 % as grey,
+# 8.94 % as 1-bit, and a second reading doubled their OCR time (sohoa/floor 1.6 -> 3-4x).
+LINE_CROP_MIN_ASPECT = 4.0
+LINE_CROP_FACTOR = 4.0
+LINE_INK_ROW_SHARE = 0.02  # a row of a text band: ink on this share of its pixels
+LINE_BAND_SHARE = 0.5
 
 # --- what Tesseract reads ----------------------------------------------------------------------
 # Issue 14: our 1-bit image loses thin strokes Tesseract reads in grey (the grave of "CẦU", "quyền":
@@ -167,9 +182,9 @@ class CleanedPage:
     width: int
     height: int
     dpi: float = 0.0           # of the output images: the input's, or more when a low-resolution page was enlarged
-    read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry, grey)
+    read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry, or see read_dpi)
     read_dpi: float = 0.0      # the read image's resolution when it is smaller than the page's (0: the same)
-    second_read: Path | None = None  # worth a second reading (low-resolution line crops: the 1-bit image)
+    single_line: bool = False  # a low-resolution line crop, read as one text line
 
     @property
     def tesseract_image(self) -> Path:
@@ -200,10 +215,11 @@ def clean_page(
         # Seal and signature ink out of the OCR image, so the black text it crosses is read.
         grey = without_stamp_ink(colour, grey, dpi=dpi)
     low_resolution = dpi < UPSCALE_BELOW_DPI
+    line_crop = low_resolution and is_line_crop(grey)
     if low_resolution:
         # Tesseract's models are trained on ~300-dpi glyphs; a 70–150 dpi photo or fax loses whole
         # strokes when thresholded at its own size. Enlarge the grey first, then threshold.
-        factor = min(UPSCALE_TARGET_DPI / dpi, UPSCALE_MAX_FACTOR)
+        factor = LINE_CROP_FACTOR if line_crop else min(UPSCALE_TARGET_DPI / dpi, UPSCALE_MAX_FACTOR)
         grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         if colour is not None:
             colour = cv2.resize(colour, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -220,7 +236,9 @@ def clean_page(
     if detect_orientation and not osd_only_if_sideways:
         rotation = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem)
     elif detect_orientation:
-        sideways = looks_sideways(binary, dpi=dpi)
+        # A line crop's ink is one horizontal band: it may be upside down, never sideways (of the 38
+        # real line crops one looked sideways to the profile test and cost an OSD run).
+        sideways = not line_crop and looks_sideways(binary, dpi=dpi)
         found = way_up(binary, dpi=dpi, sideways=sideways)
         if found is not None:
             rotation = found
@@ -253,19 +271,16 @@ def clean_page(
         colour_image = workdir / f"{stem}_colour.ppm"
         _write(colour_image, colour)
     read_image = workdir / f"{stem}_read.pgm"
-    second_read = None
     read_dpi = 0.0
-    if low_resolution and READ_GREY_BELOW_DPI:
+    if line_crop:
+        # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
+        # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
+        # crop) is read shifted and refused ("pixReadStreamPnm: read error").
+        _write(read_image, binary)
+    elif low_resolution and READ_GREY_BELOW_DPI:
         # An enlarged low-resolution page reads better as grey than thresholded: Tesseract's own
-        # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment);
-        # a line crop is read both ways (see SECOND_READ_MIN_ASPECT and document.read_best).
+        # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment).
         _write(read_image, grey)
-        if binary.shape[1] >= SECOND_READ_MIN_ASPECT * binary.shape[0]:
-            # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
-            # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
-            # crop) is read shifted and refused ("pixReadStreamPnm: read error").
-            second_read = workdir / f"{stem}_read_1bit.pgm"
-            _write(second_read, binary)
     else:
         read = ink_in_grey(binary, flat)
         scale = read_scale(dpi, letter_px)
@@ -276,7 +291,7 @@ def clean_page(
     height, width = binary.shape
     return CleanedPage(ocr_image=ocr_image, colour_image=colour_image, rotation=rotation,
                        skew_degrees=round(float(skew), 2), has_colour=has_colour,
-                       width=width, height=height, dpi=dpi, read_image=read_image, second_read=second_read,
+                       width=width, height=height, dpi=dpi, read_image=read_image, single_line=line_crop,
                        read_dpi=read_dpi)
 
 
@@ -304,20 +319,32 @@ def ink_in_grey(binary: np.ndarray, grey: np.ndarray, *, margin: int = READ_INK_
     return out
 
 
+def is_line_crop(grey: np.ndarray) -> bool:
+    """True for a crop of one text line: much wider than tall, and its inked rows one band (the
+    slivers of the neighbouring lines' accents and descenders a tight crop catches aside)."""
+    h, w = grey.shape[:2]
+    if w < LINE_CROP_MIN_ASPECT * h:
+        return False
+    rows = np.count_nonzero(_binarise(grey) == 0, axis=1) >= LINE_INK_ROW_SHARE * w
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.astype(np.int8), [0]))))
+    bands = edges[1::2] - edges[::2]
+    return len(bands) > 0 and int(np.sum(bands >= LINE_BAND_SHARE * bands.max())) == 1
+
+
 def find_border(grey: np.ndarray, *, dpi: float) -> tuple[int, int, int, int]:
     """Widths in pixels (top, bottom, left, right) of the dark scanner band along each edge."""
     scale = min(1.0, DESKEW_DPI / dpi)
     small = _resize(grey, scale)
     dark = small < (paper_level(small) * 0.5)
     h, w = dark.shape
-    margin = int(round(BORDER_MARGIN_MM / MM_PER_INCH * dpi))
+    margin = round(BORDER_MARGIN_MM / MM_PER_INCH * dpi)
 
     def band(share: np.ndarray, limit: int) -> int:
         # Walk in from the edge while the line is (nearly) all dark; the band must start at the edge.
         n = 0
         while n < limit and share[n] >= BORDER_DARK_SHARE:
             n += 1
-        return 0 if n == 0 else int(round((n + 1) / scale)) + margin
+        return 0 if n == 0 else round((n + 1) / scale) + margin
 
     rows, cols = dark.mean(axis=1), dark.mean(axis=0)
     max_h, max_w = int(h * BORDER_MAX_FRACTION), int(w * BORDER_MAX_FRACTION)
@@ -472,7 +499,7 @@ def despeckle(binary: np.ndarray, *, dpi: float,
     scale = 0.25
     # INTER_AREA keeps any letter pixel as a non-zero cell of the small map.
     near = cv2.resize(letters, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    radius = max(1, int(round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale)))
+    radius = max(1, round(SPECKLE_KEEP_NEAR_MM * px_per_mm * scale))
     near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     # Look at the box's corners as well as its centre: a long thin mark (hyphen, comma) can have
     # its centre farther from the next letter than its end.
@@ -536,7 +563,7 @@ def _placed_like_a_mark(boxes: np.ndarray, small: np.ndarray, small_ids: np.ndar
                 and np.any(left & (x0[i] - bx1 <= gap_line) & (np.abs(by1 - y1[i]) <= base_tol))):
             continue
         # a letter or another small mark right above or below it
-        over = lambda ax0, ax1: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
+        over = lambda ax0, ax1, i=i: (ax0 <= x1[i] + margin) & (ax1 >= x0[i] - margin)  # noqa: E731
         if np.any(over(bx0, bx1) & ((by0 - y1[i]) <= gap_v) & ((y0[i] - by1) <= gap_v)):
             continue
         others = over(sx0, sx1) & (((sy0 - y1[i]) > 0) & ((sy0 - y1[i]) <= gap_pair)
@@ -647,7 +674,7 @@ def flatten_background(grey: np.ndarray, *, dpi: float) -> np.ndarray:
     """Divide out the uneven lamp/paper tone so one global threshold fits the whole page."""
     scale = min(1.0, BACKGROUND_DPI / dpi)
     small = _resize(grey, scale)
-    k = max(3, int(round(BACKGROUND_CLOSE_MM / MM_PER_INCH * BACKGROUND_DPI)) | 1)
+    k = max(3, round(BACKGROUND_CLOSE_MM / MM_PER_INCH * BACKGROUND_DPI) | 1)
     # Closing (max then min) erases dark text narrower than the kernel and leaves the paper tone.
     background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     background = cv2.blur(background, (k, k))
@@ -666,9 +693,9 @@ def _orientation(binary: np.ndarray, *, dpi: float, workdir: Path, stem: str) ->
     small = _binarise(_resize(binary, scale))
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{stem}_osd_") as tmp:
-        path = Path(tmp) / f"{stem}_osd.pgm"  # not PBM: see the second reading in clean_page
+        path = Path(tmp) / f"{stem}_osd.pgm"  # not PBM: see the line crop's reading image in clean_page
         _write(path, small)
-        found = ocr.detect_orientation(path, dpi=int(round(dpi * scale)))
+        found = ocr.detect_orientation(path, dpi=round(dpi * scale))
     return found.rotate if found.confidence >= OSD_MIN_CONFIDENCE else 0
 
 

@@ -404,11 +404,11 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         o.report.text_source = "none"
         o.ocr = None
     else:
-        o.ocr = read_best(cleaned)
+        o.ocr = read_cleaned(cleaned)
         if cleaned.rotation == 0 and not blank and _reads_badly(o.ocr):
             turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation:
-                cleaned, o.ocr = turned, read_best(turned)
+                cleaned, o.ocr = turned, read_cleaned(turned)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
@@ -429,20 +429,14 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
     o.report.seconds += time.perf_counter() - started
 
 
-def read_best(cleaned: clean.CleanedPage) -> OcrPage:
-    """Tesseract on the cleaned page's reading image; where cleaning offers a second image (the
-    1-bit image of an enlarged low-resolution line crop), on both, keeping the reading Tesseract is
-    surer of (word-weighted mean confidence; the first on a tie): real line crops 1.22 % CER, against
-    1.39 % grey only and 1.46 % 1-bit only. Low-resolution pages are read once, as grey (see
-    clean.SECOND_READ_MIN_ASPECT)."""
+def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
+    """One Tesseract reading of the cleaned page's reading image (a low-resolution line crop as one
+    text line, see clean.LINE_CROP_FACTOR; a fine page from its reduced copy, see clean.READ_MAX_DPI,
+    its words then put back in the page's pixels)."""
     if cleaned.read_dpi:
         return ocr.to_page_scale(ocr.recognise(cleaned.tesseract_image, dpi=cleaned.read_dpi),
                                  width=cleaned.width, height=cleaned.height, dpi=cleaned.dpi)
-    first = ocr.recognise(cleaned.tesseract_image, dpi=cleaned.dpi)
-    if cleaned.second_read is None:
-        return first
-    second = ocr.recognise(cleaned.second_read, dpi=cleaned.dpi)
-    return max((first, second), key=lambda page: page.mean_confidence or 0.0)
+    return ocr.recognise(cleaned.tesseract_image, dpi=cleaned.dpi, single_line=cleaned.single_line)
 
 
 def unreadable(page: OcrPage) -> bool:

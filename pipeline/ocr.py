@@ -16,6 +16,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
+from pipeline import layout
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -53,8 +54,13 @@ def detect_orientation(image_path: Path, *, dpi: int = 300) -> Orientation:
     return Orientation(rotate=rotate, confidence=conf)
 
 
-def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrPage:
-    """One Tesseract run on one page image: words in reading order with boxes and confidences."""
+def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_line: bool = False) -> OcrPage:
+    """One Tesseract run on one page image: words in reading order with boxes and confidences.
+
+    Reading order is Tesseract's, except that a two-column block (an official letter's header or
+    closing) is read one column after the other (see ``layout.reading_order``). ``single_line``:
+    the image is one text line (a line crop), read as such (``--psm 7``), without layout analysis.
+    """
     from PIL import Image  # only to read the size without decoding the pixels
 
     with Image.open(image_path) as im:
@@ -63,7 +69,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
         data = pytesseract.image_to_data(
             str(image_path),
             lang=lang,
-            config=f"--dpi {int(round(dpi))}",
+            config=f"--dpi {round(dpi)}" + (" --psm 7" if single_line else ""),
             output_type=pytesseract.Output.DICT,
             timeout=PAGE_TIMEOUT,
         )
@@ -95,7 +101,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG) -> OcrP
                 line=int(data["line_num"][i]),
             )
         )
-    return OcrPage(width=width, height=height, dpi=dpi, words=words)
+    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=words))
 
 
 def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrPage:

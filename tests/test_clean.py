@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipeline import ocr
 from pipeline.clean import (
+    LINE_CROP_FACTOR,
     READ_INK_MARGIN_PX,
     READ_MAX_DPI,
     READ_MIN_LETTER_PX,
@@ -21,6 +22,7 @@ from pipeline.clean import (
     clean_page,
     despeckle,
     ink_in_grey,
+    is_line_crop,
     marks_above_and_below,
     read_scale,
     remove_speckle,
@@ -199,10 +201,10 @@ def test_dust_dots_near_words_go_but_full_stops_colons_and_diacritic_dots_stay()
 def test_tesseract_reads_grey_ink_on_white_paper(rough):
     """Issue 14: the 1-bit image lost thin accents Tesseract reads in grey; the reading image keeps the
     grey of the glyphs (and of nothing else: paper, noise and removed speckle are white)."""
-    row, page = rough[1]
+    _row, page = rough[1]
     read = cv2.imread(str(page.read_image), cv2.IMREAD_GRAYSCALE)
     binary = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
-    assert page.tesseract_image == page.read_image and page.second_read is None  # one reading
+    assert page.tesseract_image == page.read_image and not page.single_line
     k = 2 * READ_INK_MARGIN_PX + 1
     near_ink = cv2.dilate((binary == 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     if read.shape != binary.shape:  # a 300-dpi page of 13-pt text is read from a 225-dpi copy
@@ -216,13 +218,13 @@ def test_tesseract_reads_grey_ink_on_white_paper(rough):
 def test_fine_page_is_read_from_a_reduced_copy_with_words_in_page_pixels(rough):
     """A 300-dpi page of body text is read from a smaller copy (down to 225 dpi (Tesseract ~20 % cheaper, same
     accuracy); the words come back in the full page's pixels, over the page's ink."""
-    from pipeline.document import read_best
+    from pipeline.document import read_cleaned
 
     row, page = rough[1]
     read = cv2.imread(str(page.read_image), cv2.IMREAD_GRAYSCALE)
     assert READ_MAX_DPI - 1 <= page.read_dpi < DPI - 10  # this generator's 12-pt letters: ~280 dpi
     assert read.shape[1] == pytest.approx(page.width * page.read_dpi / DPI, abs=1)
-    result = read_best(page)
+    result = read_cleaned(page)
     assert (result.width, result.height, result.dpi) == (page.width, page.height, page.dpi)
     binary = cv2.imread(str(page.ocr_image), cv2.IMREAD_GRAYSCALE)
     over_ink = [(binary[w.box.top:w.box.top + w.box.height, w.box.left:w.box.left + w.box.width] == 0).mean()
@@ -258,6 +260,56 @@ def test_ink_in_grey_keeps_the_grey_around_ink_only():
     assert (out[10:20, 10:12] == 40).all()
     assert out[15, 12] == 200 and out[15, 13] == 255  # one pixel of the stroke's grey edge, then paper
     assert out[30, 30] == 255
+
+
+def _text_rows(width: int, rows: list[tuple[int, int]], height: int) -> np.ndarray:
+    """A grey strip with a "text line" of letter-sized blocks in each (top, bottom) row range."""
+    strip = np.full((height, width), 235, np.uint8)
+    for top, bottom in rows:
+        for x in range(10, width - 20, 14):
+            strip[top:bottom, x:x + 9] = 30
+    return strip
+
+
+def test_a_line_crop_is_one_band_of_ink_rows():
+    """Issue 14's real line crops: one text line, with the slivers of the accents and descenders of
+    the lines above and below that a tight crop catches; a strip of two lines is not one."""
+    assert is_line_crop(_text_rows(600, [(5, 19)], 24))
+    assert is_line_crop(_text_rows(600, [(0, 2), (6, 20), (22, 24)], 24))  # slivers of the next lines
+    assert not is_line_crop(_text_rows(600, [(4, 18), (26, 40)], 44))      # two lines
+    assert not is_line_crop(_text_rows(80, [(5, 19)], 24))                 # a word, not a strip
+    assert not is_line_crop(np.full((24, 600), 235, np.uint8))              # nothing written
+
+
+def test_a_low_resolution_line_crop_is_enlarged_more_and_read_as_1_bit(tmp_path):
+    path = tmp_path / "line.png"
+    Image.fromarray(_text_rows(600, [(0, 2), (6, 20)], 24)).save(path, dpi=(96, 96))
+    page = clean_page(path, dpi=96, workdir=tmp_path, stem="line", detect_orientation=False)
+    assert page.single_line and (page.width, page.height) == (600 * LINE_CROP_FACTOR, 24 * LINE_CROP_FACTOR)
+    read = cv2.imread(str(page.tesseract_image), cv2.IMREAD_UNCHANGED)
+    assert read.ndim == 2 and set(np.unique(read)) <= {0, 255}
+    # the same strip as a page at 300 dpi, or a low-resolution page, is no line crop
+    Image.fromarray(_text_rows(600, [(0, 2), (6, 20)], 24)).save(path, dpi=(300, 300))
+    assert not clean_page(path, dpi=300, workdir=tmp_path, stem="hi", detect_orientation=False).single_line
+    block = _text_rows(600, [(10, 24), (34, 48), (58, 72)], 200)
+    Image.fromarray(block).save(path, dpi=(96, 96))
+    assert not clean_page(path, dpi=96, workdir=tmp_path, stem="lo", detect_orientation=False).single_line
+
+
+def test_a_line_crop_is_never_shown_to_osd_as_sideways(tmp_path, monkeypatch):
+    """One horizontal band of ink is upright or upside down, never sideways: no OSD run for it, even
+    where the profile test would take it for sideways (one of the 38 real crops did)."""
+    from pipeline import clean
+
+    asked = []
+    monkeypatch.setattr(clean, "looks_sideways", lambda binary, dpi: True)
+    monkeypatch.setattr(clean, "_orientation", lambda *a, **kw: asked.append(1) or 0)
+    path = tmp_path / "line.png"
+    Image.fromarray(_text_rows(600, [(5, 19)], 24)).save(path, dpi=(96, 96))
+    clean_page(path, dpi=96, workdir=tmp_path, stem="line", osd_only_if_sideways=True)
+    assert asked == []
+    clean_page(path, dpi=96, workdir=tmp_path, stem="line")  # asked outright (a page read badly): OSD runs
+    assert asked == [1]
 
 
 def test_unreadable_file_is_a_typed_error(tmp_path):

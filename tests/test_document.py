@@ -80,8 +80,9 @@ def test_blank_back_pages_are_dropped_and_reported(tmp_path, sample_dossier):
     assert result.dropped_pages == [2]
     assert len(result.page_texts) == 1
     assert result.report.pages[1].blank
-    pdfinfo = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
-    assert re.search(r"^Pages:\s+1$", pdfinfo, re.M)
+    pdfinfo = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True,
+                             check=True).stdout
+    assert re.search(r"^Pages:\s+1$", pdfinfo, re.MULTILINE)
 
 
 def test_strict_refuses_a_blurred_page_before_ocr(tmp_path, sample_dossier):
@@ -102,10 +103,11 @@ def test_a_pdf_with_text_is_not_ocrd_twice(tmp_path, processed):
     assert "Tuyên Quang" in " ".join(result.sidecar_text.split())
 
 
-def test_a_page_is_read_once_and_a_low_resolution_line_crop_twice(tmp_path, sample_dossier, monkeypatch):
+def test_every_page_is_read_once_and_a_low_resolution_line_crop_as_one_line(tmp_path, sample_dossier,
+                                                                            monkeypatch):
     """The time budget: a page gets one Tesseract reading (its ink in grey at 300 dpi, its enlarged
-    grey at low resolution); only an enlarged low-resolution strip of text (a line crop) is read a
-    second time (its 1-bit image), the surer reading kept."""
+    grey at low resolution); a low-resolution line crop too, as one text line (its enlarged 1-bit
+    image; before, it was read twice, grey and 1-bit, the surer reading kept)."""
     from PIL import Image
 
     from pipeline import document, ocr
@@ -114,7 +116,7 @@ def test_a_page_is_read_once_and_a_low_resolution_line_crop_twice(tmp_path, samp
     real = ocr.recognise
 
     def counting(path, **kw):
-        calls.append(path.name)
+        calls.append((path.name, kw.get("single_line", False)))
         return real(path, **kw)
 
     monkeypatch.setattr(document.ocr, "recognise", counting)
@@ -124,16 +126,17 @@ def test_a_page_is_read_once_and_a_low_resolution_line_crop_twice(tmp_path, samp
     top.save(scan, dpi=(300, 300))
     top.resize((top.width // 4, top.height // 4), Image.Resampling.LANCZOS).save(low, dpi=(75, 75))
     process_document([scan], workdir=tmp_path / "a", jobs=1)
-    assert calls == ["0001_read.pgm"]
+    assert calls == [("0001_read.pgm", False)]
     calls.clear()
     process_document([low], workdir=tmp_path / "b", jobs=1)
-    assert calls == ["0001_read.pgm"]
+    assert calls == [("0001_read.pgm", False)]
     calls.clear()
     line = tmp_path / "line.png"
-    strip = top.crop((0, 0, top.width, top.width // 12))  # 12 times wider than tall
+    strip = page.crop((0, 250, page.width, 350))  # the first text line, 25 times wider than tall
     strip.resize((strip.width // 4, strip.height // 4), Image.Resampling.LANCZOS).save(line, dpi=(75, 75))
-    process_document([line], workdir=tmp_path / "c", jobs=1)
-    assert sorted(calls) == ["0001_read.pgm", "0001_read_1bit.pgm"]
+    result = process_document([line], workdir=tmp_path / "c", jobs=1)
+    assert calls == [("0001_read.pgm", True)]
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in result.page_texts[0]
 
 
 def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_dossier):
@@ -146,7 +149,7 @@ def test_a_low_resolution_page_is_enlarged_before_thresholding(tmp_path, sample_
         low, dpi=(75, 75), quality=80)
     result = process_document([low], workdir=tmp_path / "w", jobs=1)
     assert _cer(sample_truth()[0], result.page_texts[0]) < 0.02, result.page_texts[0][:300]
-    info = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True).stdout
+    info = subprocess.run(["pdfinfo", str(result.searchable_pdf)], capture_output=True, text=True, check=True).stdout
     width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info).groups())
     assert abs(width - 595) < 3 and abs(height - 842) < 3  # still A4: enlarged pixels, same paper
 

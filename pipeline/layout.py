@@ -1,0 +1,148 @@
+"""Reading order of a page's OCR words: a two-column block is read one column after the other.
+
+A Vietnamese official letter (Decree 30/2020/NĐ-CP, Appendix I) opens with two columns side by
+side, the issuing body, number and summary on the left and the national motto, place and date on
+the right, and closes with two more, "Nơi nhận" on the left and the signer on the right. Tesseract
+often takes such a block for one column and reads each text line across both ("UBND THÀNH PHỐ
+ĐÀ NẴNG CỘNG HOÀ XÃ HỘI …"), which scrambles the text a reader or a search sees. Here the words
+Tesseract found are regrouped, with their boxes and texts unchanged: no second reading.
+"""
+from __future__ import annotations
+
+import statistics
+import unicodedata
+from dataclasses import replace
+
+from models import OcrPage, OcrWord
+
+MM_PER_INCH = 25.4
+# A gutter is an empty vertical strip at least this wide that words sit on both sides of. Word
+# spaces of justified body text are 1-3 mm; on the two real letters of shared/realdata the header's
+# gutter is 5.6 mm wide where its columns come closest ("ĐÀ NẴNG" / "CỘNG HOÀ"), the closing
+# block's 23 mm. A punctuation "word" narrower than this (a speck, a hyphen, the "_" Tesseract
+# reads between the header's columns) does not fill a gutter; a dotted leader or a rule does.
+GUTTER_MIN_MM = 4.0
+# The gutter runs through the middle of the block: its centre lies within this share of the
+# block's width either side of the block's centre (the real letters: header 43 %, closing 55 % of
+# the way across); a gap beside a narrow first column (a table's "STT") is not a letter's column.
+GUTTER_MAX_OFF_CENTRE = 0.25
+# A two-column block is at least this many lines with words on both sides of one gutter (one line
+# with a wide gap is a tab stop, not a layout) …
+MIN_TWO_SIDED_LINES = 2
+# … and goes on through lines that leave the gutter empty, as long as no blank line (a gap taller
+# than this share of the page's median word height) separates them: on the real letter 4_1 the
+# header's lines are 0-13 px apart, the "Kính gửi" after it 37 px below, words ~24 px tall (164 dpi).
+BLOCK_MAX_LINE_GAP = 1.0
+
+
+def reading_order(page: OcrPage) -> OcrPage:
+    """The page with every two-column block's words read left column first, then right column.
+
+    Each column of such a block becomes lines of its own (new block numbers, after Tesseract's);
+    the rest of the page keeps Tesseract's order and numbering. This is the order Tesseract itself
+    gives when its layout analysis does see the two columns.
+    """
+    lines = _lines(page.words)
+    heights = [w.box.height for w in page.words if _is_text(w)]
+    if len(lines) < MIN_TWO_SIDED_LINES or not heights or not page.dpi:
+        return page
+    max_gap = BLOCK_MAX_LINE_GAP * statistics.median(heights)
+    min_gutter = GUTTER_MIN_MM * page.dpi / MM_PER_INCH
+    words: list[OcrWord] = []
+    next_block = max(w.block for w in page.words) + 1
+    i = 0
+    while i < len(lines):
+        found = _block_from(lines, i, min_gutter=min_gutter, max_gap=max_gap)
+        if found is None:
+            words.extend(lines[i])
+            i += 1
+            continue
+        end, gutter = found
+        for left_column in (True, False):
+            number = 0
+            for line in lines[i:end]:
+                part = [w for w in line if (w.box.left + w.box.width / 2 < gutter) == left_column]
+                if part:
+                    number += 1
+                    words.extend(replace(w, block=next_block, paragraph=1, line=number) for w in part)
+            next_block += 1
+        i = end
+    return replace(page, words=words)
+
+
+def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,
+                max_gap: float) -> tuple[int, float] | None:
+    """(end, gutter x) of the longest two-column block that starts at line ``start``, if any."""
+    best: tuple[int, float] | None = None
+    for lo, hi in _gaps(lines[start], min_gutter):
+        two_sided, end = 1, start + 1
+        while end < len(lines) and _top(lines[end]) - _bottom(lines[end - 1]) <= max_gap:
+            free = _widest_free(lines[end], lo, hi, min_gutter)
+            if free is None or free[1] - free[0] < min_gutter:
+                break
+            lo, hi = free
+            xs = [w.box.left + w.box.width / 2 for w in lines[end] if _fills(w, min_gutter)]
+            two_sided += any(x < lo for x in xs) and any(x > hi for x in xs)
+            end += 1
+        spans = [_span(w) for line in lines[start:end] for w in line if _fills(w, min_gutter)]
+        left, right = min(a for a, _ in spans), max(b for _, b in spans)
+        centred = abs((lo + hi) / 2 - (left + right) / 2) <= GUTTER_MAX_OFF_CENTRE * (right - left)
+        if two_sided >= MIN_TWO_SIDED_LINES and centred and (best is None or end > best[0]):
+            best = (end, (lo + hi) / 2)
+    return best
+
+
+def _gaps(line: list[OcrWord], min_width: float) -> list[tuple[float, float]]:
+    """Empty strips at least ``min_width`` wide between a line's words."""
+    spans = sorted(_span(w) for w in line if _fills(w, min_width))
+    gaps = []
+    reach = spans[0][1] if spans else 0
+    for left, right in spans[1:]:
+        if left - reach >= min_width:
+            gaps.append((float(reach), float(left)))
+        reach = max(reach, right)
+    return gaps
+
+
+def _widest_free(line: list[OcrWord], lo: float, hi: float, min_width: float) -> tuple[float, float] | None:
+    """The widest part of the strip lo..hi that none of the line's words covers."""
+    free = [(lo, hi)]
+    for w in line:
+        if _fills(w, min_width):
+            left, right = _span(w)
+            free = [piece for a, b in free
+                    for piece in ((a, min(b, left)), (max(a, right), b)) if piece[1] > piece[0]]
+    return max(free, key=lambda ab: ab[1] - ab[0], default=None)
+
+
+def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:
+    """Consecutive words that share an OCR line, in reading order."""
+    lines: list[list[OcrWord]] = []
+    for w in words:
+        if lines and lines[-1][-1].line_key == w.line_key:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return lines
+
+
+def _span(word: OcrWord) -> tuple[int, int]:
+    return word.box.left, word.box.left + word.box.width
+
+
+def _top(line: list[OcrWord]) -> int:
+    return min(w.box.top for w in line)
+
+
+def _bottom(line: list[OcrWord]) -> int:
+    return max(w.box.top + w.box.height for w in line)
+
+
+def _is_text(word: OcrWord) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in word.text)
+
+
+def _fills(word: OcrWord, gutter: float) -> bool:
+    """Whether a word takes room a gutter needs: any word with a letter or digit, and punctuation
+    at least as wide as a gutter (a dotted leader, a rule), not a speck or a hyphen."""
+    return _is_text(word) or word.box.width >= gutter
