@@ -185,6 +185,7 @@ class CleanedPage:
     read_image: Path | None = None  # what Tesseract reads when not ocr_image (same geometry, or see read_dpi)
     read_dpi: float = 0.0      # the read image's resolution when it is smaller than the page's (0: the same)
     single_line: bool = False  # a low-resolution line crop, read as one text line
+    osd_run: bool = False      # the rotation is Tesseract's OSD's (not the marks' or "upright" by default)
 
     @property
     def tesseract_image(self) -> Path:
@@ -233,8 +234,9 @@ def clean_page(
     flat = flatten_background(grey, dpi=dpi)
     binary = _binarise(flat)
     rotation = 0
+    osd_run = False
     if detect_orientation and not osd_only_if_sideways:
-        rotation = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem)
+        rotation, osd_run = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem), True
     elif detect_orientation:
         # A line crop's ink is one horizontal band: it may be upside down, never sideways (of the 38
         # real line crops one looked sideways to the profile test and cost an OSD run).
@@ -243,7 +245,7 @@ def clean_page(
         if found is not None:
             rotation = found
         elif sideways:
-            rotation = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem)
+            rotation, osd_run = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem), True
     if rotation:
         code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
         grey, binary = cv2.rotate(grey, code[rotation]), cv2.rotate(binary, code[rotation])
@@ -292,7 +294,7 @@ def clean_page(
     return CleanedPage(ocr_image=ocr_image, colour_image=colour_image, rotation=rotation,
                        skew_degrees=round(float(skew), 2), has_colour=has_colour,
                        width=width, height=height, dpi=dpi, read_image=read_image, single_line=line_crop,
-                       read_dpi=read_dpi)
+                       read_dpi=read_dpi, osd_run=osd_run)
 
 
 # --- steps, each usable on its own ---------------------------------------------------------------

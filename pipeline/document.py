@@ -405,9 +405,10 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool) -> None:
         o.ocr = None
     else:
         o.ocr = read_cleaned(cleaned)
-        if cleaned.rotation == 0 and not blank and _reads_badly(o.ocr):
+        if not cleaned.osd_run and not blank and _reads_badly(o.ocr):
+            # Upside down after all (or turned the wrong way by the marks' vote): ask OSD.
             turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
-            if turned.rotation:
+            if turned.rotation != cleaned.rotation:
                 cleaned, o.ocr = turned, read_cleaned(turned)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text

@@ -180,6 +180,19 @@ def test_the_first_page_s_verdict_does_not_wait_for_the_reading_of_the_next_page
     assert len(outcomes) == 3 and seen == [o.raw.number for o in outcomes] == [1, 2, 3]
 
 
+def test_a_page_turned_the_wrong_way_by_the_marks_is_turned_back_by_osd(tmp_path, sample_dossier, monkeypatch):
+    """The marks' vote (clean.way_up) is cheap but not Tesseract: when it turns an upright page
+    upside down, the unreadable words send the page to OSD, and it is read upright."""
+    from pipeline import clean
+
+    real = clean.way_up
+    monkeypatch.setattr(clean, "way_up", lambda binary, **kw: {0: 180, 180: 0}.get(real(binary, **kw)))
+    result = process_document([sample_dossier[1]], workdir=tmp_path / "w", jobs=1)
+    page = json.loads(result.ocr_json.read_text("utf-8"))["pages"][0]
+    assert page["ocr"]["rotation"] == 0
+    assert _cer(sample_truth()[0], result.page_texts[0]) < 0.05
+
+
 def test_page_1_is_read_by_ocr_while_the_last_page_is_still_being_checked(tmp_path, sample_dossier, monkeypatch):
     """Issue 14 (speed): OCR does not wait for the check of every page; page 1 is cleaned and read
     while page 3 is still being read from the file. A blank page still waits for every verdict."""
