@@ -209,15 +209,45 @@ def test_page_1_is_read_by_ocr_while_the_last_page_is_still_being_checked(tmp_pa
             raise AssertionError("OCR waited for the last page to be checked")
         yield from pages
 
-    def ocr(o, workdir, *, ocr_blank):
+    def ocr(o, workdir, **kwargs):
         ocr_started.set()
-        return real_ocr(o, workdir, ocr_blank=ocr_blank)
+        return real_ocr(o, workdir, **kwargs)
 
     monkeypatch.setattr(document, "read_pages", last_page_late)
     monkeypatch.setattr(document, "_clean_and_ocr", ocr)
     result = process_document([sample_dossier[0]], workdir=tmp_path / "w", jobs=2)
     assert [p.number for p in result.report.pages] == [1, 2, 3]
     assert all(len(t.split()) > 20 for t in result.page_texts)
+
+
+def test_at_most_jobs_page_images_are_worked_on_at_once(tmp_path, sample_dossier, monkeypatch):
+    """Checks run beside cleaning; together they hold at most ``jobs`` full-page images (memory stays
+    flat in the number of pages), while Tesseract's readings are not counted."""
+    import time
+
+    from pipeline import clean, document, preflight
+
+    lock = threading.Lock()
+    busy, most = [0], [0]
+
+    def counted(fn):
+        def run(*args, **kwargs):
+            with lock:
+                busy[0] += 1
+                most[0] = max(most[0], busy[0])
+            try:
+                time.sleep(0.05)  # widen the window in which another stage could overlap
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    busy[0] -= 1
+        return run
+
+    monkeypatch.setattr(preflight, "preflight", counted(preflight.preflight))
+    monkeypatch.setattr(clean, "clean_page", counted(clean.clean_page))
+    result = process_document(sample_dossier, workdir=tmp_path / "w", jobs=2)
+    assert len(result.report.pages) == 6 and all(len(t.split()) > 20 for t in result.page_texts)
+    assert most[0] == 2
 
 
 def test_check_pages_takes_a_place_in_the_gate_for_each_page_it_reads_and_checks(tmp_path, sample_dossier):
