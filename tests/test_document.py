@@ -225,7 +225,7 @@ def test_at_most_jobs_page_images_are_worked_on_at_once(tmp_path, sample_dossier
     flat in the number of pages), while Tesseract's readings are not counted."""
     import time
 
-    from pipeline import clean, document, preflight
+    from pipeline import clean, preflight
 
     lock = threading.Lock()
     busy, most = [0], [0]
