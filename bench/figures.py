@@ -2,7 +2,8 @@
 
 ``python bench/figures.py`` after ``bench/compare.py`` has built the corpus; writes small PNGs to
 bench/figures/: the seal region as scanned, as the OCR image was before issue 14 (plain grey,
-thresholded) and as it is now (stamp ink lifted); the phone photo and the rectified page.
+thresholded) and as it is now (stamp ink lifted); the phone photo, the rectified page, a text block
+of it as the PDF's 1-bit image and as the grey copy Tesseract reads.
 """
 from __future__ import annotations
 
@@ -65,8 +66,10 @@ def phone_figures(page: Path) -> None:
         cv2.imwrite(str(path), flat)
         cleaned = clean.clean_page(path, dpi=found.dpi, workdir=Path(tmp), stem="p", detect_orientation=False)
         binary = cv2.imread(str(cleaned.ocr_image), cv2.IMREAD_GRAYSCALE)
-    h, w = binary.shape
-    cv2.imwrite(str(OUT / "phone-ocr-detail.png"), binary[int(0.08 * h):int(0.2 * h), int(0.1 * w):int(0.7 * w)])
+        read = cv2.imread(str(cleaned.tesseract_image), cv2.IMREAD_GRAYSCALE)  # what Tesseract reads
+    for name, image in (("phone-ocr-detail", binary), ("phone-read-detail", read)):
+        h, w = image.shape
+        cv2.imwrite(str(OUT / f"{name}.png"), image[int(0.08 * h):int(0.2 * h), int(0.1 * w):int(0.7 * w)])
 
 
 if __name__ == "__main__":
