@@ -130,15 +130,10 @@ class Run:
     error: str = ""
 
 
-CPU_USED: dict[str, float] = {}  # the last measured() call's process-tree CPU seconds, under "seconds"
-
-
-def measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS of the whole process tree in MB, stderr tail).
-
-    The tree's CPU seconds (user + system of ``cmd`` and every child it waited for) are left in
-    ``CPU_USED["seconds"]``: unlike the wall time, they hardly move when the machine is busy.
-    """
+def measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS of the whole process tree in MB, the tree's CPU
+    seconds: user + system of ``cmd`` and every child it waited for, which unlike the wall time
+    hardly move when the machine is busy)."""
     import resource
 
     import psutil
@@ -170,12 +165,12 @@ def measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None
     _, err = proc.communicate()
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU_USED["seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     stop.set()
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err.decode(errors='replace')[-800:]}")
-    return seconds, peak / 2**20, err.decode(errors="replace")[-800:]
+    return seconds, peak / 2**20, cpu
 
 
 def ocr_env() -> dict:
@@ -190,8 +185,7 @@ def run_sohoa(ps: PageSet, out: Path, *, jobs: int) -> Run:
     cmd = [str(SOHOA), "pdf", *map(str, ps.pages), "-o", str(run.output), "--sidecar", str(sidecar),
            "--jobs", str(jobs), "--keep-blank"]
     env = {**ocr_env(), **(LINE_CROP_ENV if ps.lines else {})}
-    run.seconds, run.peak_rss_mb, _ = measured(cmd, env=env)
-    run.cpu_seconds = CPU_USED["seconds"]
+    run.seconds, run.peak_rss_mb, run.cpu_seconds = measured(cmd, env=env)
     run.texts = sidecar.read_text("utf-8").split("\f")
     return run
 
@@ -213,8 +207,7 @@ def run_ocrmypdf(ps: PageSet, out: Path, *, jobs: int) -> Run:
     cmd = [exe, "-l", "vie", "--rotate-pages", "--deskew", "--clean", "--jobs", str(jobs),
            "--output-type", "pdfa", "--sidecar", str(sidecar), str(source), str(run.output)]
     try:
-        run.seconds, run.peak_rss_mb, _ = measured(cmd, env=ocr_env())
-        run.cpu_seconds = CPU_USED["seconds"]
+        run.seconds, run.peak_rss_mb, run.cpu_seconds = measured(cmd, env=ocr_env())
     except RuntimeError as exc:
         run.error = str(exc).splitlines()[-1][:200]
         return run
@@ -247,8 +240,7 @@ def run_floor(ps: PageSet, out: Path, *, jobs: int) -> Run:
     folder = out / "floor"
     cmd = [sys.executable, __file__, "_floor", "--jobs", str(jobs), "--out", str(folder),
            *(["--psm", "7"] if ps.lines else []), *map(str, ps.pages)]
-    run.seconds, run.peak_rss_mb, _ = measured(cmd, env=ocr_env())
-    run.cpu_seconds = CPU_USED["seconds"]
+    run.seconds, run.peak_rss_mb, run.cpu_seconds = measured(cmd, env=ocr_env())
     run.texts = [(folder / f"{i:04d}.txt").read_text("utf-8") for i in range(len(ps.pages))]
     return run
 
