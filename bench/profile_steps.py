@@ -36,7 +36,7 @@ STEPS = {
     "pipeline.preflight": ["preflight"],
     "pipeline.clean": ["clean_page", "_read", "_has_colour", "without_stamp_ink", "_stamp_mask",
                        "find_border", "_fill_border", "flatten_background", "_binarise", "looks_sideways",
-                       "_orientation", "measure_skew", "_rotate", "remove_speckle", "_write"],
+                       "_orientation", "measure_skew", "_rotate", "despeckle", "_write"],
     "pipeline.ocr": ["recognise", "detect_orientation"],
     "pipeline.pdf": ["build_searchable_pdf", "encode_raster_page", "_load_bilevel", "_separate_layers", "_jpeg_bytes", "_g4_bytes"],
 }

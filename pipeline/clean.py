@@ -301,10 +301,10 @@ def clean_page(
 
 def read_scale(dpi: float, letter_px: float | None) -> float:
     """How much smaller than the page Tesseract's copy may be (1.0: the page itself; see READ_MAX_DPI)."""
-    if letter_px is None or dpi <= READ_MAX_DPI * 1.05:
+    if letter_px is None:
         return 1.0
     scale = max(READ_MAX_DPI / dpi, READ_MIN_LETTER_PX / letter_px)
-    return scale if scale < 0.95 else 1.0
+    return scale if scale < 0.95 else 1.0  # a few per cent smaller saves nothing worth a resize
 
 
 def ink_in_grey(binary: np.ndarray, grey: np.ndarray, *, margin: int = READ_INK_MARGIN_PX) -> np.ndarray:
@@ -452,11 +452,6 @@ def _best_line_angle(points) -> tuple[float, float] | None:
     best = max(fine, key=sharpness)
     # Turning by `best` levels the lines, so the page is tilted by -best.
     return float(best), sharpness(best)
-
-
-def remove_speckle(binary: np.ndarray, *, dpi: float, place_dots: bool = SPECKLE_PLACE_DOTS) -> np.ndarray:
-    """White out small isolated dots that are not near any letter (see ``despeckle``)."""
-    return despeckle(binary, dpi=dpi, place_dots=place_dots)[0]
 
 
 def despeckle(binary: np.ndarray, *, dpi: float,

@@ -25,7 +25,6 @@ from pipeline.clean import (
     is_line_crop,
     marks_above_and_below,
     read_scale,
-    remove_speckle,
     way_up,
 )
 from pipeline.sample import synthetic_scans
@@ -160,7 +159,7 @@ def test_isolated_speckle_removed_but_diacritics_kept():
     cv2.circle(page, (160, 218), 4, 0, -1)   # a dot below a letter (dấu nặng), ~1 mm under it
     cv2.circle(page, (700, 500), 3, 0, -1)   # speckle far from any letter
     cv2.circle(page, (500, 80), 2, 0, -1)
-    out = remove_speckle(page, dpi=300)
+    out = despeckle(page, dpi=300)[0]
     assert out[218, 160] == 0
     assert out[500, 700] == 255 and out[80, 500] == 255
     assert (out[100:220, 80:400] == page[100:220, 80:400]).all()
@@ -172,7 +171,7 @@ def test_speckle_marks_are_removed_whole_and_dotted_leaders_kept():
         cv2.circle(page, (x, 300), 3, 0, -1)
     cv2.circle(page, (700, 500), 4, 0, 1)      # a small isolated ring: no pixel of it may stay
     cv2.line(page, (600, 100), (604, 160), 0, 1)  # a thin stroke of ~60 px, under the speckle area
-    out = remove_speckle(page, dpi=300)
+    out = despeckle(page, dpi=300)[0]
     assert (out[290:310, 90:410] == page[290:310, 90:410]).all()
     assert (out[490:510, 690:710] == 255).all()
     assert (out[95:165, 595:610] == 255).all()
@@ -191,11 +190,11 @@ def test_dust_dots_near_words_go_but_full_stops_colons_and_diacritic_dots_stay()
     cv2.circle(page, (270, 395), 4, 0, -1)     # a full stop on the baseline of the second line
     cv2.circle(page, (270, 555), 4, 0, -1)     # a colon after the third word
     cv2.circle(page, (270, 525), 4, 0, -1)
-    out = remove_speckle(page, dpi=300)
+    out = despeckle(page, dpi=300)[0]
     assert out[170, 270] == 255 and out[226, 180] == 255
     assert out[218, 160] == 0 and out[395, 270] == 0 and out[555, 270] == 0 and out[525, 270] == 0
     # an enlarged low-resolution page keeps the distance rule only (its dots are interpolated blurs)
-    assert remove_speckle(page, dpi=300, place_dots=False)[170, 270] == 0
+    assert despeckle(page, dpi=300, place_dots=False)[0][170, 270] == 0
 
 
 def test_tesseract_reads_grey_ink_on_white_paper(rough):
