@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ class PruneReport:
     @property
     def bytes_after(self) -> int:
         return self.bytes_before - self.bytes_removed
+
+
+def part_path(path: Path) -> Path:
+    """Where to write ``path`` before renaming it into place: a name of this writer's own, so two
+    requests filling the same cache entry at once (a document page's thumbnails all fetch its PDF)
+    never write one file or rename it from under each other. Ends in ``.part`` for ``prune``."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
 
 
 def touch(path: Path) -> None:

@@ -119,9 +119,12 @@ def local_copy(store: ObjectStore, key: str, cache_dir: Path) -> tuple[Path, Sto
         cache.touch(path)  # least recently used goes first when the cache is pruned
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        store.get_file(key, tmp)
-        tmp.replace(path)
+        tmp = cache.part_path(path)
+        try:
+            store.get_file(key, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path, st
 
 

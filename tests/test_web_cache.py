@@ -87,3 +87,46 @@ def test_a_running_server_serves_again_after_its_cache_was_emptied(web_server, w
         again = lan.get(pdf_url)
         assert again.status_code == 200 and again.content == first.content
         assert lan.get(f"/cases/{CASE_A}/documents/{doc}/pages/1.png", params={"w": 120}).content == thumb.content
+
+
+def test_requests_filling_one_cache_entry_at_once_all_get_it(tmp_path):
+    """A document page's thumbnails all fetch its PDF into the cache at once. Each writer fills a
+    file of its own and renames it into place: none fails because another renamed a shared
+    ``.part`` from under it (the CI flake of a browser test: a thumbnail answered 500)."""
+    import threading
+
+    from storage import dossiers
+    from storage.local import LocalStore
+
+    store = LocalStore(tmp_path / "objects")
+    source = tmp_path / "doc.pdf"
+    source.write_bytes(b"%PDF-1.7\n" + os.urandom(200_000))
+    key = "cases/000.00.01.H56-181010-0001/doc.pdf"
+    store.put_file(key, source, metadata={}, content_type="application/pdf")
+    writers = 4
+    all_written = threading.Barrier(writers, timeout=60)  # a guard against hanging, not a timing
+    real_get = store.get_file
+
+    def get_then_wait(k, dest):  # every writer has its bytes down before any renames them
+        out = real_get(k, dest)
+        all_written.wait()
+        return out
+
+    store.get_file = get_then_wait
+    results, errors = [], []
+
+    def fetch() -> None:
+        try:
+            results.append(dossiers.local_copy(store, key, tmp_path / "cache"))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == writers
+    path = results[0][0]
+    assert path.read_bytes() == source.read_bytes()
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no .part left behind
