@@ -53,17 +53,20 @@ class OcrPage:
     rotation: int = 0  # degrees clockwise the cleaner turned the page to make it upright
 
     @property
+    def lines(self) -> list[list[OcrWord]]:
+        """Consecutive words that share an OCR line, in reading order."""
+        lines: list[list[OcrWord]] = []
+        for w in self.words:
+            if lines and lines[-1][-1].line_key == w.line_key:
+                lines[-1].append(w)
+            else:
+                lines.append([w])
+        return lines
+
+    @property
     def text(self) -> str:
         """Plain text, one line per OCR line, NFC."""
-        lines: list[str] = []
-        last_key = None
-        for w in self.words:
-            if w.line_key != last_key:
-                lines.append(w.text)
-                last_key = w.line_key
-            else:
-                lines[-1] += " " + w.text
-        return unicodedata.normalize("NFC", "\n".join(lines))
+        return unicodedata.normalize("NFC", "\n".join(" ".join(w.text for w in line) for line in self.lines))
 
     @property
     def mean_confidence(self) -> float | None:

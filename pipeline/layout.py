@@ -42,7 +42,7 @@ def reading_order(page: OcrPage) -> OcrPage:
     the rest of the page keeps Tesseract's order and numbering. This is the order Tesseract itself
     gives when its layout analysis does see the two columns.
     """
-    lines = _lines(page.words)
+    lines = page.lines
     heights = [w.box.height for w in page.words if _is_text(w)]
     if len(lines) < MIN_TWO_SIDED_LINES or not heights or not page.dpi:
         return page
@@ -113,17 +113,6 @@ def _widest_free(line: list[OcrWord], lo: float, hi: float, min_width: float) ->
             free = [piece for a, b in free
                     for piece in ((a, min(b, left)), (max(a, right), b)) if piece[1] > piece[0]]
     return max(free, key=lambda ab: ab[1] - ab[0], default=None)
-
-
-def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:
-    """Consecutive words that share an OCR line, in reading order."""
-    lines: list[list[OcrWord]] = []
-    for w in words:
-        if lines and lines[-1][-1].line_key == w.line_key:
-            lines[-1].append(w)
-        else:
-            lines.append([w])
-    return lines
 
 
 def _span(word: OcrWord) -> tuple[int, int]:

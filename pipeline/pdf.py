@@ -28,7 +28,7 @@ import pikepdf
 from PIL import Image, ImageCms
 from pikepdf import Array, Dictionary, Name
 
-from models import CorruptFile, EmptyFile, EncryptedPdf, OcrPage, OcrWord
+from models import CorruptFile, EmptyFile, EncryptedPdf, OcrPage
 
 # Resolution of the colour background of a mixed-raster page: the seal stays legible, the
 # text itself comes from the full-resolution G4 mask drawn over it.
@@ -441,7 +441,7 @@ def _text_layer(ocr: OcrPage, *, width_pt: float, height_pt: float, width_px: in
     sx = width_pt / width_px
     sy = height_pt / height_px
     ops = ["BT", "3 Tr"]
-    for line in _lines(ocr.words):
+    for line in ocr.lines:
         top = min(w.box.top for w in line)
         bottom = max(w.box.top + w.box.height for w in line)
         heights = sorted(w.box.height for w in line)
@@ -464,18 +464,6 @@ def _text_layer(ocr: OcrPage, *, width_pt: float, height_pt: float, width_px: in
                 ops.append(f"{_num(_stretch(gap, size, 1))} Tz <0020> Tj")
     ops.append("ET")
     return "\n".join(ops) + "\n"
-
-
-def _lines(words: Sequence[OcrWord]) -> Iterator[list[OcrWord]]:
-    """Consecutive words that share an OCR line."""
-    line: list[OcrWord] = []
-    for word in words:
-        if line and word.line_key != line[-1].line_key:
-            yield line
-            line = []
-        line.append(word)
-    if line:
-        yield line
 
 
 def _stretch(width_pt: float, size: float, units: int) -> float:
