@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +35,17 @@ class PruneReport:
         return self.bytes_before - self.bytes_removed
 
 
-def part_path(path: Path) -> Path:
-    """Where to write ``path`` before renaming it into place: a name of this writer's own, so two
-    requests filling the same cache entry at once (a document page's thumbnails all fetch its PDF)
-    never write one file or rename it from under each other. Ends in ``.part`` for ``prune``."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+def fill(path: Path, write: Callable[[Path], object]) -> None:
+    """Make the cache entry ``path``: ``write`` fills a file of this writer's own, which is then
+    renamed into place (or removed, if writing fails). Two requests filling the same entry at once
+    (a document page's thumbnails all fetch its PDF) never write one file or rename it from under
+    each other. The name ends in ``.part``, so ``prune`` removes a crash's leftover."""
+    part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    try:
+        write(part)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def touch(path: Path) -> None:

@@ -119,12 +119,7 @@ def local_copy(store: ObjectStore, key: str, cache_dir: Path) -> tuple[Path, Sto
         cache.touch(path)  # least recently used goes first when the cache is pruned
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.part_path(path)
-        try:
-            store.get_file(key, tmp)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        cache.fill(path, lambda part: store.get_file(key, part))
     return path, st
 
 

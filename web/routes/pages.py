@@ -129,12 +129,7 @@ def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False
         cache.touch(thumb)
     else:
         thumb.parent.mkdir(parents=True, exist_ok=True)
-        part = cache.part_path(thumb)
-        try:
-            part.write_bytes(render_page_png(pdf, number, width=width))
-            part.replace(thumb)
-        finally:
-            part.unlink(missing_ok=True)
+        cache.fill(thumb, lambda part: part.write_bytes(render_page_png(pdf, number, width=width)))
     etag = '"' + hashlib.sha256(f"{st.sha256}-{number}-{width}".encode()).hexdigest()[:32] + '"'
     if ctx.request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
