@@ -1,7 +1,6 @@
 """Preflight verdicts on real typeset pages: each check fires on a page made to fail it, and only then."""
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -128,12 +127,3 @@ def test_thresholds_can_be_overridden(good_page):
 def test_issues_serialise_with_both_messages(good_page):
     d = preflight(cv2.GaussianBlur(good_page, (0, 0), 3), dpi=DPI).issues[0].to_dict()
     assert d["severity"] == "rescan" and d["message_vi"] and d["message_en"] and d["value"] > 0
-
-
-def test_preflight_is_fast(good_page):
-    preflight(good_page, dpi=DPI)
-    start = time.perf_counter()
-    for _ in range(3):
-        preflight(good_page, dpi=DPI)
-    # The budget is "well under a second"; ~70 ms measured, generous here for a shared machine.
-    assert (time.perf_counter() - start) / 3 < 0.5
