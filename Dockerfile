@@ -12,7 +12,7 @@ COPY storage ./storage
 COPY flows ./flows
 COPY cli ./cli
 COPY web ./web
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e . && python -m compileall -q cli pipeline models storage flows web
 ENV OMP_THREAD_LIMIT=1 SOHOA_DATA_DIR=/data
 VOLUME /data
 CMD ["sohoa", "worker"]
