@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         _REAPER.append(reaper.start())
     command = next((a for a in argv if not a.startswith("-")), None)
     _quiet_prefect("--verbose" in argv, command)
-    sohoa = typer.main.get_command(build_app())
+    sohoa = _vietnamese_help(typer.main.get_command(build_app()))
     try:
         # Parsing and the command run here rather than in Typer's standalone main(), which would turn
         # Ctrl-C and SIGTERM into a bare exit code: every way out below is ours.
@@ -611,7 +611,64 @@ def _usage_error(exc: Any) -> None:
         if message:
             print(message, file=sys.stderr)
         return
-    print(f"Lệnh chưa đúng cách dùng (usage error): {message.removesuffix('.')}{where}.", file=sys.stderr)
+    said = _usage_in_vietnamese(exc)
+    print(f"Lệnh chưa đúng cách dùng: {said} (usage error: {message.removesuffix('.')}){where}.", file=sys.stderr)
+
+
+def _usage_in_vietnamese(exc: Any) -> str:
+    """What is wrong with the command line, in Vietnamese, from the kind of Typer/Click error."""
+    from typer._click.exceptions import BadParameter, MissingParameter, NoSuchOption
+
+    def hint(e: Any) -> str:
+        names = e.param_hint or (e.param.get_error_hint() if e.param is not None else "")
+        return " / ".join(names) if isinstance(names, list | tuple) else str(names or "")
+
+    if isinstance(exc, MissingParameter):
+        kind = "tham số" if (exc.param_type or getattr(exc.param, "param_type_name", "")) == "argument" \
+            else "tùy chọn"
+        return f"thiếu {kind} {hint(exc)}".rstrip()
+    if isinstance(exc, BadParameter):
+        return f"giá trị của {hint(exc)} không hợp lệ"
+    if isinstance(exc, NoSuchOption):
+        maybe = f"; có phải là {', '.join(sorted(exc.possibilities))}?" if exc.possibilities else ""
+        return f"không có tùy chọn {exc.option_name}{maybe}"
+    text = exc.format_message()
+    if text.startswith("No such command"):
+        return "không có lệnh " + text.removeprefix("No such command").strip().rstrip(".")
+    if text.startswith("Got unexpected extra argument"):
+        return "thừa tham số " + text.rpartition("(")[2].rstrip(").")
+    return "xem giải thích tiếng Anh"
+
+
+HELP_OPTION_TEXT = "hiện trợ giúp này rồi thoát (show this message and exit)"
+
+
+def _vietnamese_help(command: Any) -> Any:
+    """Vietnamese first in every help screen: panel titles and the -h/--help line of each command."""
+    from typer import rich_utils
+
+    rich_utils.ARGUMENTS_PANEL_TITLE = "Tham số (Arguments)"
+    rich_utils.OPTIONS_PANEL_TITLE = "Tùy chọn (Options)"
+    rich_utils.COMMANDS_PANEL_TITLE = "Lệnh (Commands)"
+    rich_utils.REQUIRED_LONG_STRING = "[bắt buộc / required]"
+    rich_utils.DEFAULT_STRING = "[mặc định / default: {}]"
+    rich_utils.ENVVAR_STRING = "[biến môi trường / env var: {}]"
+
+    def walk(cmd: Any) -> None:
+        make = cmd.get_help_option  # Typer builds the help option on first use, with an English text
+
+        def get_help_option(ctx: Any, _make: Any = make) -> Any:
+            found = _make(ctx)
+            if found is not None:
+                found.help = HELP_OPTION_TEXT
+            return found
+
+        cmd.get_help_option = get_help_option
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(command)
+    return command
 
 
 if __name__ == "__main__":  # python -m cli.main

@@ -72,6 +72,34 @@ def test_a_usage_error_is_one_sentence_with_exit_2(tmp_path) -> None:
     assert bare.returncode == 2 and "Usage: sohoa" in bare.stdout and "backfill" in bare.stdout
 
 
+def test_usage_errors_and_help_screens_speak_vietnamese_first(tmp_path) -> None:
+    env = {"SOHOA_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "120"}
+    said = {
+        ("pdf", "x.png"): "thiếu tùy chọn '-o' / '--output'",
+        ("pdf",): "thiếu tham số 'INPUT...'",
+        ("pdf", "x.png", "-o", "y.pdf", "--jobs", "abc"): "giá trị của '--jobs' không hợp lệ",
+        ("pdf", "x.png", "-o", "y.pdf", "--jobz", "3"): "không có tùy chọn --jobz; có phải là --jobs",
+        ("nosuch",): "không có lệnh 'nosuch'",
+        ("show", CASES[0], "extra"): "thừa tham số extra",
+    }
+    for args, vietnamese in said.items():
+        res = _sohoa(*args, env=env)
+        assert res.returncode == 2, (args, res.stderr)
+        line = res.stderr.strip()
+        assert len(line.splitlines()) == 1 and line.startswith(f"Lệnh chưa đúng cách dùng: {vietnamese}"), line
+        assert "(usage error: " in line  # the library's English words stay, in brackets
+    shown = _sohoa("pdf", "--help", env=env)
+    assert shown.returncode == 0, shown.stderr
+    for text in ("Tham số (Arguments)", "Tùy chọn (Options)", "[bắt buộc / required]",
+                 "hiện trợ giúp này rồi thoát"):
+        assert text in shown.stdout, text
+    assert "Show this message" not in shown.stdout
+    nested = _sohoa("user", "add", "-h", env=env)
+    assert "hiện trợ giúp này rồi thoát" in nested.stdout and "Show this message" not in nested.stdout
+    top = _sohoa("--help", env=env)
+    assert "Lệnh (Commands)" in top.stdout
+
+
 @pytest.fixture()
 def three_cases(data_dir: Path, tmp_path: Path) -> Path:
     from flows.common import open_archive
