@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import shutil
 import zipfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from models import CaseId, DocumentRecord, InvalidCaseId, NotFound, SearchHit, S
 from models.policy import unit_of
 from storage import cache
 from storage.catalog import Catalog
-from storage.objectstore import CHUNK, ObjectStore, write_atomic
+from storage.objectstore import CHUNK, ObjectStore
 
 DOCUMENT_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-_")
 
@@ -172,8 +171,3 @@ def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
                     yield pipe.take()
             yield pipe.take()
     yield pipe.take()
-
-
-def copy_to(path: Path, dest: Path) -> None:
-    """Copy a cached file to ``dest`` atomically."""
-    write_atomic(dest, lambda out: shutil.copyfileobj(open(path, "rb"), out))  # noqa: SIM115

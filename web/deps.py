@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -179,11 +178,6 @@ def guard(action: Action, *, audit_allowed: bool = True) -> Any:
     and a refused thumbnail is still recorded.
     """
     return Depends(Guard(action, audit_allowed=audit_allowed))
-
-
-def anonymous_csrf(request: Request) -> str:
-    """The double-submit CSRF value for forms shown before sign-in (cookie + hidden field)."""
-    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
 CaseRead = Annotated[Ctx, guard(Action.VIEW_CASE)]
