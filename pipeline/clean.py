@@ -235,12 +235,15 @@ def clean_page(
     binary = _binarise(flat)
     rotation = 0
     osd_run = False
+    level: tuple[float, float] | None | bool = False  # the row-profile search of `binary`, once made
     if detect_orientation and not osd_only_if_sideways:
         rotation, osd_run = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem), True
     elif detect_orientation:
         # A line crop's ink is one horizontal band: it may be upside down, never sideways (of the 38
         # real line crops one looked sideways to the profile test and cost an OSD run).
-        sideways = not line_crop and looks_sideways(binary, dpi=dpi)
+        sideways = False
+        if not line_crop:
+            sideways, level = _sideways(binary, dpi=dpi)
         found = way_up(binary, dpi=dpi, sideways=sideways)
         if found is not None:
             rotation = found
@@ -253,7 +256,10 @@ def clean_page(
         if colour is not None:
             colour = cv2.rotate(colour, code[rotation])
 
-    skew = measure_skew(binary, dpi=dpi)
+    if level is not False and not rotation:
+        skew = 0.0 if level is None else -level[0]  # the sideways test already levelled these rows
+    else:
+        skew = measure_skew(binary, dpi=dpi)
     if abs(skew) >= MIN_CORRECTION_DEGREES:
         # Rotate the grey page, not the 1-bit one: interpolating before thresholding keeps glyph
         # edges smooth, rotating a binary image leaves stair-steps Tesseract reads worse.
@@ -365,12 +371,17 @@ def looks_sideways(binary: np.ndarray, *, dpi: float) -> bool:
     Horizontal lines of text give a sharply peaked row profile; on a page turned by a quarter the
     peaks appear in the column profile instead. Cheap (~the cost of the skew search), no Tesseract.
     """
+    return _sideways(binary, dpi=dpi)[0]
+
+
+def _sideways(binary: np.ndarray, *, dpi: float) -> tuple[bool, tuple[float, float] | None]:
+    """``looks_sideways``, and the across search it made (what ``measure_skew`` finds on this page)."""
     points = _ink_points(binary, dpi=dpi)
     if points is None:
-        return False
+        return False, None
     xs, ys, h, w = points
     across, down = _best_line_angle(points), _best_line_angle((ys, xs, w, h))
-    return across is not None and down is not None and down[1] >= SIDEWAYS_RATIO * across[1]
+    return across is not None and down is not None and down[1] >= SIDEWAYS_RATIO * across[1], across
 
 
 def way_up(binary: np.ndarray, *, dpi: float, sideways: bool = False) -> int | None:

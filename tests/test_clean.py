@@ -301,7 +301,7 @@ def test_a_line_crop_is_never_shown_to_osd_as_sideways(tmp_path, monkeypatch):
     from pipeline import clean
 
     asked = []
-    monkeypatch.setattr(clean, "looks_sideways", lambda binary, dpi: True)
+    monkeypatch.setattr(clean, "_sideways", lambda binary, dpi: (True, None))
     monkeypatch.setattr(clean, "_orientation", lambda *a, **kw: asked.append(1) or 0)
     path = tmp_path / "line.png"
     Image.fromarray(_text_rows(600, [(5, 19)], 24)).save(path, dpi=(96, 96))
