@@ -235,15 +235,13 @@ def clean_page(
     binary = _binarise(flat)
     rotation = 0
     osd_run = False
-    level: tuple[float, float] | None | bool = False  # the row-profile search of `binary`, once made
+    level = None  # the sideways test's search across `binary`: what measure_skew would find on it
     if detect_orientation and not osd_only_if_sideways:
         rotation, osd_run = _orientation(binary, dpi=dpi, workdir=workdir, stem=stem), True
     elif detect_orientation:
         # A line crop's ink is one horizontal band: it may be upside down, never sideways (of the 38
         # real line crops one looked sideways to the profile test and cost an OSD run).
-        sideways = False
-        if not line_crop:
-            sideways, level = _sideways(binary, dpi=dpi)
+        sideways, level = (False, None) if line_crop else _sideways(binary, dpi=dpi)
         found = way_up(binary, dpi=dpi, sideways=sideways)
         if found is not None:
             rotation = found
@@ -256,10 +254,7 @@ def clean_page(
         if colour is not None:
             colour = cv2.rotate(colour, code[rotation])
 
-    if level is not False and not rotation:
-        skew = 0.0 if level is None else -level[0]  # the sideways test already levelled these rows
-    else:
-        skew = measure_skew(binary, dpi=dpi)
+    skew = -level[0] if level is not None and not rotation else measure_skew(binary, dpi=dpi)
     if abs(skew) >= MIN_CORRECTION_DEGREES:
         # Rotate the grey page, not the 1-bit one: interpolating before thresholding keeps glyph
         # edges smooth, rotating a binary image leaves stair-steps Tesseract reads worse.

@@ -44,7 +44,8 @@ READ_TIMEOUT = 30.0
 
 _MISSING = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
 # Answers a server gives while another client is still creating the bucket.
-_BUCKET_RACE = {"NoSuchBucket", "BucketAlreadyOwnedByYou", "BucketAlreadyExists", "OperationAborted"}
+_BUCKET_RACE = {"NoSuchBucket", "OperationAborted"}
+_BUCKET_EXISTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
 BUCKET_ATTEMPTS = 8
 BUCKET_RETRY_S = 0.25
 _TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
@@ -84,7 +85,6 @@ class S3Store:
         self._client = Minio(self.endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                              region=region, http_client=_http_client())
         self._ready = False
-        self._step = "bucket check"
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -125,51 +125,39 @@ class S3Store:
         """Create the bucket if missing (versioning on; object lock when asked and supported).
 
         Several workers may start on a new bucket at once. While one of them creates it, the
-        server may answer the others' creation or versioning call with NoSuchBucket,
-        BucketAlreadyOwnedByYou or OperationAborted; those mean "being created", so the steps
-        are tried again for a few seconds before the last answer is reported.
+        server may answer the others' creation call with BucketAlreadyOwnedByYou (the bucket is
+        there: go on) and their creation or versioning call with NoSuchBucket or OperationAborted
+        (being created: the steps are tried again for a few seconds before the answer is reported).
         """
         if self._ready:
             return
         with self._lock:
             if self._ready:
                 return
+            c, b = self._client, self.bucket
             for attempt in range(BUCKET_ATTEMPTS):
+                step = "bucket check"
                 try:
-                    self._create_bucket()
+                    if not c.bucket_exists(bucket_name=b):
+                        step = "bucket creation"
+                        try:
+                            c.make_bucket(bucket_name=b, object_lock=self.object_lock)
+                        except S3Error as exc:
+                            if exc.code not in _BUCKET_EXISTS:
+                                raise
+                            # Another worker made it: go on to versioning (tried again if not ready).
+                    step = "enabling versioning"
+                    c.set_bucket_versioning(bucket_name=b, config=VersioningConfig(ENABLED))
                     break
                 except S3Error as exc:
                     if exc.code not in _BUCKET_RACE or attempt == BUCKET_ATTEMPTS - 1:
-                        raise self._map(exc, self._step) from exc
+                        raise self._map(exc, step) from exc
                     time.sleep(BUCKET_RETRY_S * (attempt + 1))
+                except self._MAPPED as exc:
+                    raise self._map(exc, step) from exc
             if self.object_lock:
                 self._enable_object_lock()
             self._ready = True
-
-    def _create_bucket(self) -> None:
-        """One try at: bucket present (made if missing), versioning on. Raises the SDK's S3Error."""
-        c, b = self._client, self.bucket
-        self._step = "bucket check"
-        exists = self._call_raw(lambda: c.bucket_exists(bucket_name=b))
-        if not exists:
-            self._step = "bucket creation"
-            try:
-                self._call_raw(lambda: c.make_bucket(bucket_name=b, object_lock=self.object_lock))
-            except S3Error as exc:
-                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
-                # Someone else made it: go on to versioning (retried if it is not ready yet).
-        self._step = "enabling versioning"
-        self._call_raw(lambda: c.set_bucket_versioning(bucket_name=b, config=VersioningConfig(ENABLED)))
-
-    def _call_raw(self, fn: Callable[[], T]) -> T:
-        """Like ``_call`` but lets S3Error through, so ``ensure_bucket`` can tell a creation race."""
-        try:
-            return fn()
-        except S3Error:
-            raise
-        except self._MAPPED as exc:
-            raise self._map(exc, self._step) from exc
 
     def _enable_object_lock(self) -> None:
         c, b = self._client, self.bucket
