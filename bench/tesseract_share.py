@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-import compare  # noqa: E402
-import quick_cer  # noqa: E402
+import compare
+import quick_cer
 
 DEFAULT_SETS = ["clean", "office", "rough", "seal", "office-stamp", "phone", "phone-stamp",
                 "real-pages", "real-lines"]

@@ -616,22 +616,28 @@ def _usage_error(exc: Any) -> None:
 
 
 def _usage_in_vietnamese(exc: Any) -> str:
-    """What is wrong with the command line, in Vietnamese, from the kind of Typer/Click error."""
-    from typer._click.exceptions import BadParameter, MissingParameter, NoSuchOption
+    """What is wrong with the command line, in Vietnamese, from the kind of Typer/Click error.
 
-    def hint(e: Any) -> str:
-        names = e.param_hint or (e.param.get_error_hint() if e.param is not None else "")
+    Told by class name (as NoArgsIsHelpError above): Typer keeps these classes in a private module,
+    and an unknown kind gets the generic sentence rather than a failing import."""
+    kinds = {c.__name__ for c in type(exc).__mro__}
+
+    def hint() -> str:
+        names = getattr(exc, "param_hint", None)
+        param = getattr(exc, "param", None)
+        if not names and param is not None:
+            names = param.get_error_hint()
         return " / ".join(names) if isinstance(names, list | tuple) else str(names or "")
 
-    if isinstance(exc, MissingParameter):
-        kind = "tham số" if (exc.param_type or getattr(exc.param, "param_type_name", "")) == "argument" \
-            else "tùy chọn"
-        return f"thiếu {kind} {hint(exc)}".rstrip()
-    if isinstance(exc, BadParameter):
-        return f"giá trị của {hint(exc)} không hợp lệ"
-    if isinstance(exc, NoSuchOption):
-        maybe = f"; có phải là {', '.join(sorted(exc.possibilities))}?" if exc.possibilities else ""
-        return f"không có tùy chọn {exc.option_name}{maybe}"
+    if "MissingParameter" in kinds:
+        param_type = getattr(exc, "param_type", None) or getattr(getattr(exc, "param", None), "param_type_name", "")
+        return f"thiếu {'tham số' if param_type == 'argument' else 'tùy chọn'} {hint()}".rstrip()
+    if "BadParameter" in kinds:
+        return f"giá trị của {hint()} không hợp lệ"
+    if "NoSuchOption" in kinds:
+        possible = getattr(exc, "possibilities", None)
+        maybe = f"; có phải là {', '.join(sorted(possible))}?" if possible else ""
+        return f"không có tùy chọn {getattr(exc, 'option_name', '')}{maybe}"
     text = exc.format_message()
     if text.startswith("No such command"):
         return "không có lệnh " + text.removeprefix("No such command").strip().rstrip(".")
