@@ -74,7 +74,7 @@ def cmd_serve(
 
 def cmd_user_add(
     name: UserName,
-    role: Annotated[Literal["handler", "archivist", "operator", "admin"], option(
+    role: Annotated[Literal["handler", "archivist", "approver", "operator", "admin"], option(
         "--role", help="handler đọc hồ sơ; archivist đọc cả bản gốc; operator tiếp nhận bản quét; admin quản lý tài "
                        "khoản (handler reads dossiers, archivist also originals, operator receives scans, admin "
                        "manages accounts)")],

@@ -16,6 +16,7 @@ class Role(str, Enum):
     HANDLER = "handler"      # reads their units' dossiers
     ARCHIVIST = "archivist"  # reads their units' dossiers and originals, runs backfills
     ADMIN = "admin"          # accounts, tokens, audit
+    APPROVER = "approver"    # reads their units' dossiers, approves disposal lists (the agency's head)
 
 
 class Action(str, Enum):
@@ -31,6 +32,8 @@ class Action(str, Enum):
     UPLOAD = "upload"                    # add scans to a case
     MANAGE_ACCOUNTS = "manage_accounts"
     READ_AUDIT = "read_audit"
+    MANAGE_RECORDS = "manage_records"    # record metadata, legal holds, disposal proposals, transfer packages
+    APPROVE_DISPOSAL = "approve_disposal"  # the second person of a disposal
 
 
 class Outcome(str, Enum):
@@ -40,10 +43,11 @@ class Outcome(str, Enum):
     FORBIDDEN = "forbidden"              # 403: a refused action on something the principal may see
 
 
-READ_ROLES = frozenset({Role.OPERATOR, Role.HANDLER, Role.ARCHIVIST})
+READ_ROLES = frozenset({Role.OPERATOR, Role.HANDLER, Role.ARCHIVIST, Role.APPROVER})
 ORIGINAL_ROLES = frozenset({Role.OPERATOR, Role.ARCHIVIST})  # the archivist and the intake role
 STACK_ROLES = frozenset({Role.OPERATOR, Role.ARCHIVIST})
 UPLOAD_ROLES = frozenset({Role.OPERATOR})
+RECORD_ROLES = {Action.MANAGE_RECORDS: frozenset({Role.ARCHIVIST}), Action.APPROVE_DISPOSAL: frozenset({Role.APPROVER})}
 ADMIN_ACTIONS = frozenset({Action.MANAGE_ACCOUNTS, Action.READ_AUDIT})
 CASE_READS = frozenset({Action.VIEW_CASE, Action.VIEW_DOCUMENT, Action.DOWNLOAD_SEARCHABLE,
                         Action.DOWNLOAD_CASE, Action.LINK})
@@ -171,6 +175,12 @@ def decide(principal: Principal | None, action: Action, *, case_id: str | None =
     # Reads of a dossier: outside one's units the dossier "does not exist".
     if target not in units:
         return no(Outcome.NOT_FOUND, "case of another unit" if roles & READ_ROLES else "no role that reads dossiers")
+    if action in RECORD_ROLES:
+        if principal.kind == "token" or "write" not in principal.scopes:
+            return no(Outcome.FORBIDDEN, "records are managed by signed-in people")
+        if not (roles & RECORD_ROLES[action]):
+            return no(Outcome.FORBIDDEN, "archivists manage records; approvers approve disposals")
+        return Decision(Outcome.ALLOWED, f"{action.value} in own unit")
     if action is Action.DOWNLOAD_ORIGINAL:
         if not (roles & ORIGINAL_ROLES):
             return no(Outcome.FORBIDDEN, "originals only for archivists and operators")

@@ -118,8 +118,8 @@ def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise AccountError(f"'{role}' is not a role: operator, handler, archivist or admin.",
-                           f"'{role}' không phải vai trò: operator, handler, archivist hoặc admin.") from None
+        raise AccountError(f"'{role}' is not a role: operator, handler, archivist, approver or admin.",
+                           f"'{role}' không phải vai trò: operator, handler, archivist, approver hoặc admin.") from None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from storage.objectstore import (
     file_digests,
     open_source,
     sha256_bytes,
+    sha256_file,
     write_atomic,
 )
 
@@ -225,6 +226,29 @@ class LocalStore:
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir() if not p.name.endswith(META_SUFFIX) and not p.name.startswith("."))
+
+    def purge_prefix(self, prefix: str) -> list[dict[str, str]]:
+        """Destroy every object under ``prefix`` and every kept version of it (disposal); what was destroyed."""
+        destroyed: list[dict[str, str]] = []
+        for key in list(self.list(prefix)):
+            stat = self.stat(key)
+            destroyed.append({"key": key, "version": "current", "sha256": stat.sha256 if stat else ""})
+            self.delete(key)
+        folder = self.root.joinpath(VERSIONS_DIR, *prefix.rstrip("/").split("/"))
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.name.endswith(META_SUFFIX):
+                    key = "/".join(path.parent.relative_to(self.root / VERSIONS_DIR).parts)
+                    destroyed.append({"key": key, "version": path.name, "sha256": sha256_file(path)})
+            shutil.rmtree(folder)
+        return destroyed
+
+    def residue(self, prefix: str) -> list[str]:
+        """Anything left of ``prefix``: objects, sidecars or kept versions (empty after a disposal)."""
+        left = [str(p) for p in self.root.joinpath(*prefix.rstrip("/").split("/")).rglob("*") if p.is_file()] \
+            if self.root.joinpath(*prefix.rstrip("/").split("/")).is_dir() else []
+        versions = self.root.joinpath(VERSIONS_DIR, *prefix.rstrip("/").split("/"))
+        return left + ([str(p) for p in versions.rglob("*") if p.is_file()] if versions.is_dir() else [])
 
     def presign(self, key: str, *, expires: dt.timedelta) -> str:
         """A file:// URL (a folder has no expiry; ``expires`` is accepted for the same signature)."""
