@@ -44,8 +44,8 @@ def _put_case(store, catalog: Catalog, case_id: str, *, kind: str = "Đơn đề
 
 
 @pytest.fixture()
-def book(tmp_path):
-    catalog = Catalog(f"sqlite:///{tmp_path / 'cat.sqlite3'}")
+def book(catalog_url):
+    catalog = Catalog(catalog_url)
     catalog.migrate()
     yield RecordBook(catalog, AuditTrail(catalog.engine), RetentionRules.load(None))
     catalog.close()
