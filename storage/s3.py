@@ -385,6 +385,15 @@ class S3Store:
         self._call(f"setting retention on {key}", lambda: self._client.set_object_retention(
             bucket_name=self.bucket, object_name=key, config=Retention(GOVERNANCE, when)))
 
+    def locked_until(self, key: str) -> dt.datetime | None:
+        """The retain-until time of the current version of ``key``, or None when it has no retention."""
+        try:
+            r = self._call(f"reading retention of {key}", lambda: self._client.get_object_retention(
+                bucket_name=self.bucket, object_name=key))
+        except StorageError:
+            return None
+        return r.retain_until_date if r else None
+
     def versions(self, key: str) -> list[str]:
         """Version ids of a key, newest first (for audits and tests of versioning)."""
         self.ensure_bucket()
