@@ -146,18 +146,18 @@ def export_records(archive: Archive, book: RecordBook, case_ids: Sequence[str], 
     return paths
 
 
-def rules_path() -> Path:
+def rules_path(data_dir: Path | None = None) -> Path:
     """The agency's retention schedule: ``SOHOA_RETENTION_RULES`` or ``<data dir>/retention.json``."""
     import os
 
     from flows.common import settings
 
-    return Path(os.environ.get("SOHOA_RETENTION_RULES") or settings().data_dir / "retention.json")
+    return Path(os.environ.get("SOHOA_RETENTION_RULES") or (data_dir or settings().data_dir) / "retention.json")
 
 
-def open_book(archive: Archive) -> RecordBook:
+def open_book(archive: Archive, data_dir: Path | None = None) -> RecordBook:
     """The record book on the archive's catalog, with the agency's retention schedule."""
     from models.retention import RetentionRules
     from storage.audit import AuditTrail
 
-    return RecordBook(archive.catalog, AuditTrail(archive.catalog.engine), RetentionRules.load(rules_path()))
+    return RecordBook(archive.catalog, AuditTrail(archive.catalog.engine), RetentionRules.load(rules_path(data_dir)))

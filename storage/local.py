@@ -234,6 +234,9 @@ class LocalStore:
             stat = self.stat(key)
             destroyed.append({"key": key, "version": "current", "sha256": stat.sha256 if stat else ""})
             self.delete(key)
+        live = self.root.joinpath(*prefix.rstrip("/").split("/"))
+        if live.is_dir() and not any(p.is_file() for p in live.rglob("*")):
+            shutil.rmtree(live)  # the empty folders would still name the case
         folder = self.root.joinpath(VERSIONS_DIR, *prefix.rstrip("/").split("/"))
         if folder.is_dir():
             for path in sorted(folder.rglob("*")):

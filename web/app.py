@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
     services = open_services(settings, web)
 
-    from web.routes import admin, api, auth, desk, pages
+    from web.routes import admin, api, archivist, auth, desk, pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(archivist.router)
 
     @app.exception_handler(NeedSignIn)
     async def need_sign_in(request: Request, exc: NeedSignIn):  # type: ignore[no-untyped-def]
