@@ -21,6 +21,8 @@ OTHER = f"{UNIT}-200203-0119"
 LAN = Principal(name="lan", roles=frozenset({Role.ARCHIVIST}), units=frozenset({UNIT}))
 MAI = Principal(name="mai", roles=frozenset({Role.ARCHIVIST}), units=frozenset({UNIT}))
 HEAD = Principal(name="head", roles=frozenset({Role.APPROVER}), units=frozenset({UNIT}))
+# One person holding both roles (e.g. from single sign-on): still cannot approve their own list.
+LAN_BOTH = Principal(name="lan", roles=frozenset({Role.ARCHIVIST, Role.APPROVER}), units=frozenset({UNIT}))
 
 
 def _put_case(store, catalog: Catalog, case_id: str, *, kind: str = "Đơn đề nghị") -> None:
@@ -93,9 +95,9 @@ def test_disposal_needs_a_second_person_then_destroys_every_version(book, store)
     p = disposals.propose(LAN, [CASE], reason="hết hạn")
     with pytest.raises(DisposalRefused):  # no approval yet
         disposals.carry_out(p.id)
-    with pytest.raises(DisposalRefused):  # the proposer cannot approve
-        disposals.approve(LAN, p.id, decision_number="12/QĐ-UBND", decision_date=dt.date(2026, 12, 1))
-    with pytest.raises(DisposalRefused):  # another archivist lacks the approving role
+    with pytest.raises(DisposalRefused, match="own disposal list"):  # the proposer cannot approve
+        disposals.approve(LAN_BOTH, p.id, decision_number="12/QĐ-UBND", decision_date=dt.date(2026, 12, 1))
+    with pytest.raises(DisposalRefused, match="may not"):  # another archivist lacks the approving role
         disposals.approve(MAI, p.id, decision_number="12/QĐ-UBND", decision_date=dt.date(2026, 12, 1))
     assert list(store.list(case_prefix(CASE)))  # nothing destroyed so far
     stones = disposals.approve(HEAD, p.id, decision_number="12/QĐ-UBND", decision_date=dt.date(2026, 12, 1))
