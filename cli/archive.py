@@ -27,7 +27,7 @@ def cmd_export(
     from cli.progress import Bar
     from cli.retention import _allowed, _open, principal_of
     from flows.transfer import export_records, select_cases
-    from models.policy import Action, UNIT_PATTERN
+    from models.policy import UNIT_PATTERN, Action
 
     if not UNIT_PATTERN.fullmatch(unit):
         raise MetadataError(f"“{unit}” không phải mã đơn vị (ví dụ 000.00.14.H56).", f"{unit!r} is not a unit")

@@ -75,8 +75,9 @@ def cmd_serve(
 def cmd_user_add(
     name: UserName,
     role: Annotated[Literal["handler", "archivist", "approver", "operator", "admin"], option(
-        "--role", help="handler đọc hồ sơ; archivist đọc cả bản gốc; operator tiếp nhận bản quét; admin quản lý tài "
-                       "khoản (handler reads dossiers, archivist also originals, operator receives scans, admin "
+        "--role", help="handler đọc hồ sơ; archivist đọc cả bản gốc, quản lý hồ sơ lưu trữ; approver duyệt hủy; "
+                       "operator tiếp nhận bản quét; admin quản lý tài khoản (handler reads dossiers, archivist also "
+                       "originals and manages records, approver approves disposals, operator receives scans, admin "
                        "manages accounts)")],
     unit: Annotated[list[str] | None, option(
         "--unit", metavar="UNIT", help="đơn vị: mã cơ quan trong mã hồ sơ, ví dụ 000.00.14.H56; lặp lại để thêm đơn vị "

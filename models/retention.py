@@ -75,4 +75,4 @@ class RetentionRules:
         return out
 
 
-__all__ = ["PERMANENT", "RetentionRules", "DEFAULT_RULES"]
+__all__ = ["DEFAULT_RULES", "PERMANENT", "RetentionRules"]

@@ -36,7 +36,7 @@ def _book(ctx: Ctx):  # type: ignore[no-untyped-def]
 
 
 def _unit_or_default(ctx: Ctx, request: Request) -> str | None:
-    return ctx.unit or (sorted(ctx.principal.units)[0] if ctx.principal.units else None)
+    return ctx.unit or (min(ctx.principal.units) if ctx.principal.units else None)
 
 
 def _render(ctx: Ctx, name: str, **values) -> Response:  # type: ignore[no-untyped-def]
@@ -183,7 +183,7 @@ def _run_export(services, case_ids: list[str], folder: Path, actor: str) -> None
         state["status"] = "done"
     except SohoaError as exc:
         state.update(status="failed", error=exc.user_message())
-    except Exception as exc:  # noqa: BLE001 - the page says it failed; the log keeps the traceback
+    except Exception as exc:
         import logging
 
         logging.getLogger(__name__).exception("export failed")
