@@ -213,6 +213,14 @@ def cmd_approve(
     return 0
 
 
+def cmd_finish(proposal: Annotated[int, argument(help="số danh sách hủy", metavar="ID")]) -> int:
+    """Finish an approved list whose destruction stopped half-way (the store was down): safe to repeat."""
+    archive, book = _open()
+    stones = _disposals(archive, book).carry_out(proposal)
+    print(f"Đã hủy xong {len(stones)} hồ sơ của danh sách số {proposal} (disposal finished).")
+    return 0
+
+
 def cmd_reject(proposal: Annotated[int, argument(help="số danh sách hủy", metavar="ID")], who_name: As,
                reason: Annotated[str, option("--reason", help="lý do không duyệt (why not)")]) -> int:
     """The approver turns a disposal list down; nothing is destroyed."""
@@ -289,6 +297,8 @@ def register(app: typer.Typer) -> None:
     ret.command("due", help="hồ sơ hết thời hạn lưu trữ (records past their retention)")(cmd_due)
     ret.command("propose", help="lập danh sách hủy (propose a disposal list)")(cmd_propose)
     ret.command("approve", help="duyệt danh sách hủy, rồi hủy (approve, then destroy)")(cmd_approve)
+    ret.command("finish", help="hủy tiếp danh sách đã duyệt bị dừng giữa chừng (finish an approved list that "
+                               "stopped half-way)")(cmd_finish)
     ret.command("reject", help="không duyệt danh sách hủy (reject a list)")(cmd_reject)
     ret.command("proposals", help="các danh sách hủy (disposal lists)")(cmd_proposals)
     ret.command("tombstone", help="dấu vết hủy của một hồ sơ (a disposed case's tombstone)")(cmd_tombstone)

@@ -328,6 +328,11 @@ def cmd_reindex(as_json: Json = False) -> int:
 
     archive = open_archive()
     documents = archive.reindex()
+    from flows.transfer import open_book
+    from storage.disposal import restore_tombstones
+
+    open_book(archive).restore()  # the archivists' record values, from cases/<case>/record.json
+    restore_tombstones(archive.catalog.engine, archive.store)
     cases = len(archive.catalog.case_ids())
     pages = archive.catalog.page_count_total()
     if as_json:

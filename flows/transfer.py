@@ -160,4 +160,5 @@ def open_book(archive: Archive, data_dir: Path | None = None) -> RecordBook:
     from models.retention import RetentionRules
     from storage.audit import AuditTrail
 
-    return RecordBook(archive.catalog, AuditTrail(archive.catalog.engine), RetentionRules.load(rules_path(data_dir)))
+    return RecordBook(archive.catalog, AuditTrail(archive.catalog.engine), RetentionRules.load(rules_path(data_dir)),
+                      archive.store)

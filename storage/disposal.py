@@ -210,6 +210,11 @@ class Disposals:
                  "record": {k: record.get(k) for k in ("title", "retention", "closed_on", "start_date", "end_date",
                                                        "document_count", "page_count", "paper_code")},
                  "destroyed": destroyed}
+        # The tombstone also lives in the store, outside the destroyed prefix (a rebuilt catalog keeps it).
+        self.store.put_bytes(f"tombstones/{case_id}.json", json.dumps(
+            {**stone, "destroyed_at": stone["destroyed_at"].isoformat(),
+             "decision_date": stone["decision_date"].isoformat()}, ensure_ascii=False, sort_keys=True).encode(),
+            content_type="application/json", metadata={"case-id": case_id, "role": "tombstone"})
         with self.engine.begin() as conn:
             doc_pks = list(conn.execute(sa.select(documents.c.id).where(documents.c.case_id == case_id)).scalars())
             if doc_pks and conn.dialect.name == "sqlite":
@@ -237,3 +242,21 @@ class Disposals:
             return None
         return {c: getattr(row, c) for c in row._fields} | {
             "destroyed_at": row.destroyed_at.isoformat(), "decision_date": row.decision_date.isoformat()}
+
+
+def restore_tombstones(engine: sa.Engine, store: ObjectStore) -> int:
+    """Put the tombstones kept in the store (``tombstones/<case>.json``) back into a rebuilt catalog."""
+    count = 0
+    for key in store.list("tombstones/"):
+        try:
+            stone = json.loads(store.get_bytes(key))
+        except (NotFound, ValueError):
+            continue
+        with engine.begin() as conn:
+            if conn.execute(sa.select(tombstones.c.case_id).where(
+                    tombstones.c.case_id == stone["case_id"])).first() is None:
+                conn.execute(tombstones.insert().values(
+                    **{**stone, "destroyed_at": dt.datetime.fromisoformat(stone["destroyed_at"]),
+                       "decision_date": dt.date.fromisoformat(stone["decision_date"])}))
+                count += 1
+    return count

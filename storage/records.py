@@ -26,6 +26,9 @@ from models.record import (
 from models.retention import RetentionRules
 from storage.audit import AuditTrail
 from storage.catalog import Catalog
+from storage.objectstore import ObjectStore, case_prefix
+
+RECORD_FORMAT = "sohoa-record/1"
 
 metadata = sa.MetaData()
 case_records = sa.Table(
@@ -81,11 +84,56 @@ def document_defaults(docs: list[DocumentRecord]) -> list[DocumentMeta]:
 class RecordBook:
     """Reads, edits and holds the archival records of cases, on the catalog's engine."""
 
-    def __init__(self, catalog: Catalog, audit: AuditTrail, rules: RetentionRules) -> None:
+    def __init__(self, catalog: Catalog, audit: AuditTrail, rules: RetentionRules,
+                 store: ObjectStore | None = None) -> None:
         self.catalog = catalog
         self.engine = catalog.engine
         self.audit = audit
         self.rules = rules
+        self.store = store  # when given, every change is also written to cases/<case>/record.json
+
+    @staticmethod
+    def record_key(case_id: str) -> str:
+        """``cases/<case>/record.json``: what archivists set, kept in the store (the record of truth)."""
+        return f"{case_prefix(case_id)}record.json"
+
+    def _publish(self, case_id: str) -> None:
+        if self.store is None:
+            return
+        with self.engine.connect() as conn:
+            stored, hold, docs = self._stored(conn, case_id)
+        body = {"format": RECORD_FORMAT, "case_id": case_id, "case": stored, "legal_hold": hold, "documents": docs}
+        self.store.put_bytes(self.record_key(case_id), json.dumps(body, ensure_ascii=False, sort_keys=True).encode(),
+                             content_type="application/json", metadata={"case-id": case_id, "role": "record"})
+
+    def restore(self) -> int:
+        """Put back the archivists' values from every ``record.json`` in the store (after a catalog rebuild)."""
+        if self.store is None:
+            return 0
+        count = 0
+        for key in self.store.list("cases/"):
+            parts = key.split("/")
+            if len(parts) != 3 or parts[2] != "record.json":
+                continue
+            try:
+                body = json.loads(self.store.get_bytes(key))
+            except (NotFound, ValueError):
+                continue
+            if body.get("format") != RECORD_FORMAT:
+                continue
+            case_id = body["case_id"]
+            docs = self.catalog.documents_for_case(case_id)
+            if not docs:
+                continue
+            with self.engine.begin() as conn:
+                self.forget(conn, case_id)
+                for doc_id, data in (body.get("documents") or {}).items():
+                    conn.execute(document_records.insert().values(case_id=case_id, document_id=doc_id, data=data))
+                data = body.get("case") or {"values": {}, "set_by": {}}
+                after = self._compose(case_id, docs, data, body.get("legal_hold"), body.get("documents") or {})
+                self._save_case(conn, case_id, data, body.get("legal_hold"), after)
+            count += 1
+        return count
 
     # --------------------------------------------------------------------------- reads
     def _stored(self, conn: sa.Connection, case_id: str) -> tuple[dict[str, Any], str | None, dict[str, dict]]:
@@ -194,6 +242,7 @@ class RecordBook:
             data = {"values": values, "set_by": set_by}
             after = self._compose(case_id, docs, data, hold, doc_stored)
             self._save_case(conn, case_id, data, hold, after)
+        self._publish(case_id)
         for name, old, new in changed:
             self.audit.append(actor=actor, action="record_edit", outcome="allowed", case_id=case_id, client=client,
                               detail=json.dumps({"field": name, "old": old, "new": new}, ensure_ascii=False))
@@ -225,6 +274,7 @@ class RecordBook:
             else:
                 conn.execute(document_records.update().where(
                     document_records.c.case_id == case_id, document_records.c.document_id == document_id).values(data=new))
+        self._publish(case_id)
         after = self.record(case_id)
         new_meta = next(m for m in after.documents if m.document_id == document_id)
         for name in cleaned:
@@ -248,6 +298,7 @@ class RecordBook:
         with self.engine.begin() as conn:
             stored, _, _ = self._stored(conn, case_id)
             self._save_case(conn, case_id, stored or {"values": {}, "set_by": {}}, reason, before)
+        self._publish(case_id)
         self.audit.append(actor=actor, action="legal_hold" if reason else "legal_hold_lift", outcome="allowed",
                           case_id=case_id, detail=json.dumps({"old": before.legal_hold, "new": reason}, ensure_ascii=False))
         return self.record(case_id)

@@ -30,7 +30,8 @@ def _put_case(store, catalog: Catalog, case_id: str, *, kind: str = "Đơn đề
     keys = {"source": source_key(case_id, doc, "pdf"), "searchable_pdf": searchable_key(case_id, doc),
             "ocr_json": ocr_key(case_id, doc)}
     for role, key in keys.items():
-        store.put_bytes(key, f"{role} v1 {case_id}".encode(), metadata={"case-id": case_id}, content_type="x/y")
+        body = f"{role} v1 {case_id}" if role != "ocr_json" else json.dumps({"case_id": case_id, "pages": []})
+        store.put_bytes(key, body.encode(), metadata={"case-id": case_id}, content_type="x/y")
     # A second version of the searchable PDF (a later signature) and a deleted object: both must go too.
     if hasattr(store, "keep_version"):
         store.keep_version(keys["searchable_pdf"])
@@ -133,3 +134,36 @@ def test_a_record_not_past_its_retention_cannot_be_proposed(book, local_store):
     book.edit(CASE, {"retention": "50", "closed_on": "2020-01-01"}, actor=LAN.actor)
     with pytest.raises(DisposalRefused, match="not past"):
         Disposals(book, local_store, book.audit).propose(LAN, [CASE], reason="x")
+
+
+def test_record_values_and_tombstones_survive_a_catalog_rebuilt_from_the_store(tmp_path, store):
+    from storage.archive import Archive
+    from storage.disposal import restore_tombstones
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    catalog.migrate()
+    book = RecordBook(catalog, AuditTrail(catalog.engine), RetentionRules.load(None), store)
+    _put_case(store, catalog, OTHER)
+    _due_case(book, store, CASE)
+    for case_id in (CASE, OTHER):  # reindex reads manifests: give the synthetic cases one
+        store.put_bytes(f"{case_prefix(case_id)}manifest.json", json.dumps({"documents": [
+            {**book.catalog.documents_for_case(case_id)[0].to_manifest(), "checksums": {}}]}).encode(),
+            metadata={}, content_type="application/json")
+    book.edit(OTHER, {"paper_code": "HS-7", "title": "Hồ sơ của bà B"}, actor=LAN.actor)
+    book.set_hold(OTHER, "thanh tra", actor=LAN.actor)
+    disposals = Disposals(book, store, book.audit)
+    p = disposals.propose(LAN, [CASE], reason="hết hạn")
+    disposals.approve(HEAD, p.id, decision_number="3/QĐ", decision_date=dt.date(2026, 12, 1))
+    assert store.exists(f"tombstones/{CASE}.json") and store.exists(RecordBook.record_key(OTHER))
+    catalog.close()
+
+    fresh = Catalog(f"sqlite:///{tmp_path / 'b.sqlite3'}")  # a new, empty database
+    Archive(store, fresh).reindex()
+    again = RecordBook(fresh, AuditTrail(fresh.engine), RetentionRules.load(None), store)
+    assert again.restore() == 1
+    rec = again.record(OTHER)
+    assert (rec.paper_code, rec.title, rec.legal_hold) == ("HS-7", "Hồ sơ của bà B", "thanh tra")
+    assert rec.set_by["paper_code"] == "user:lan"
+    assert restore_tombstones(fresh.engine, store) == 1
+    assert Disposals(again, store, again.audit).tombstone(CASE)["decision_number"] == "3/QĐ"
+    fresh.close()
