@@ -67,6 +67,12 @@ def test_records_editor_export_and_two_person_disposal(server, browser):  # noqa
         assert thu.post(f"/archivist/proposals/1/approve?unit={UNIT}",
                         data={"csrf": _csrf(home.text), **decision}).status_code == 403  # not an approver
         ARTIFACTS.mkdir(exist_ok=True)
+        editor = browser.new_page()
+        editor.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url} for c in thu.cookies.jar])
+        editor.goto(f"{server.url}/archivist/records/{CASE_A}")
+        assert editor.input_value("#f-paper_code") == "HS-18-0001"
+        editor.screenshot(path=str(ARTIFACTS / "archivist-record.png"), full_page=True)
+        editor.close()
         page = browser.new_page()
         page.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url} for c in sep.cookies.jar])
         page.goto(f"{server.url}/archivist?unit={UNIT}")
