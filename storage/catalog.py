@@ -53,8 +53,7 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
-# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
-ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, "  # and 0010's
+ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, "  # 0003, 0010: drop_all
                   "webhook_deliveries, outbox_events, webhooks, document_links")
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75

@@ -156,8 +156,8 @@ class SignatureCache:
         self._lock = threading.Lock()
         self.verifications = 0  # how many times the PDFs were really verified (tests, metrics)
 
-    def signatures(self, store: Any, key: str, *, data_dir: Any) -> list[dict[str, Any]]:
-        """The verdicts of the PDF at ``key`` (verified again when unknown or older than the TTL)."""
+    def signatures(self, store: Any, key: str, *, data_dir: Any, fresh: bool = False) -> list[dict[str, Any]]:
+        """The verdicts of the PDF at ``key`` (verified again when unknown, older than the TTL or ``fresh``)."""
         from flows.signing import stored_pdf_signatures
 
         st = store.stat(key)
@@ -166,7 +166,7 @@ class SignatureCache:
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(st.sha256)
-            if hit is not None and now - hit[0] < self.ttl:
+            if hit is not None and now - hit[0] < self.ttl and not fresh:
                 return hit[1]
         verdicts = stored_pdf_signatures(store, key, data_dir=data_dir)
         with self._lock:
@@ -181,9 +181,9 @@ class SignatureCache:
 SIGNATURES = SignatureCache()
 
 
-def document_signatures(services: Any, rec: DocumentRecord) -> list[dict[str, Any]]:
+def document_signatures(services: Any, rec: DocumentRecord, *, fresh: bool = False) -> list[dict[str, Any]]:
     """The verified signatures of a document's searchable PDF (empty when it has none or is unsigned)."""
     key = rec.keys.get("searchable_pdf")
     if not key:
         return []
-    return SIGNATURES.signatures(services.store, key, data_dir=services.settings.data_dir)
+    return SIGNATURES.signatures(services.store, key, data_dir=services.settings.data_dir, fresh=fresh)

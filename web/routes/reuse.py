@@ -55,7 +55,7 @@ def attach(ctx: Ctx, case_id: str, result_code: str, citizen_id: str) -> Documen
                   detail=f"{refusal}: {result_code.strip()[:96]}")
         raise ReuseRefused(404, refusal)
     assert rec is not None
-    signatures = document_signatures(services, rec)
+    signatures = document_signatures(services, rec, fresh=True)  # re-verified now, not from the cache
     if not signatures or not all(s.get("valid") for s in signatures):
         why = "; ".join(p for s in signatures for p in s.get("problems") or []) or "not signed"
         ctx.audit(AUDIT_ACTION, "refused", case_id=case_id, document_id=rec.document_id,
