@@ -1,4 +1,4 @@
-"""The webhook outbox on its own (SQLite catalog): order per case, giving up after 24 h, never blocking intake."""
+"""The webhook outbox on its own (SQLite and PostgreSQL): order per case, giving up after 24 h, never blocking intake."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,17 @@ CASE, OTHER_CASE = "000.00.01.H56-181010-0001", "000.00.01.H56-181010-0002"
 
 
 @pytest.fixture
-def engine(data_dir):
+def engine(catalog_url):
+    from storage.catalog import Catalog
+
+    catalog = Catalog(catalog_url)
+    catalog.migrate()
+    yield catalog.engine
+    catalog.close()
+
+
+@pytest.fixture
+def local_engine(data_dir):
     from storage.config import Settings, open_catalog
 
     catalog = open_catalog(Settings.from_env())
@@ -46,12 +56,12 @@ def test_a_delivery_is_given_up_after_24_hours_and_the_case_moves_on(engine):
     assert outbox.counts(engine) == {"expired": 1, "pending": 1}
 
 
-def test_an_outbox_that_cannot_be_written_does_not_stop_a_job(engine, data_dir, sample_dossier, caplog):
+def test_an_outbox_that_cannot_be_written_does_not_stop_a_job(local_engine, data_dir, sample_dossier, caplog):
     from flows.service import open_job_store
     from models.jobs import CHECKED
 
-    Webhooks(engine).add("http://127.0.0.1:9/x", unit="000.00.01.H56")
-    with engine.begin() as conn:
+    Webhooks(local_engine).add("http://127.0.0.1:9/x", unit="000.00.01.H56")
+    with local_engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE webhook_deliveries"))
     jobs = open_job_store()
     job = jobs.create([sample_dossier[1]], case_id=CASE, operator="an")

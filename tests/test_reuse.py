@@ -122,3 +122,18 @@ def test_desk_form_attaches_and_says_plainly_when_nothing_matches(web_server, so
         # An operator of unit 14 cannot attach to another unit's case.
         other = hoa.post("/desk/reuse", data={**form, "case": "000.00.22.H56-181020-0007", "citizen_id": CITIZEN_ID})
         assert other.headers["location"] == "/desk?reuse=forbidden"
+
+
+def test_admin_page_lists_webhooks_and_deliveries_without_the_secret(web_server, web_data):
+    res = run_cli(web_data, "webhook", "add", "http://127.0.0.1:9/egov", "--unit", "000.00.31.H56",
+                  "--events", "document.stored,document.signed")
+    assert res.returncode == 0, res.stderr
+    secret = res.stdout.strip()
+    with signed_in(web_server.url, "quan") as quan:
+        page = quan.get("/admin/webhooks")
+        assert page.status_code == 200 and "Nhật ký gửi" in page.text and "http://127.0.0.1:9/egov" in page.text
+        assert secret not in page.text and "document.stored, document.signed" in page.text
+    with signed_in(web_server.url, "lan") as lan:
+        assert lan.get("/admin/webhooks").status_code == 403
+    bad = run_cli(web_data, "webhook", "add", "ftp://x/y", "--unit", "000.00.31.H56")
+    assert bad.returncode == 2 and "http(s)" in bad.stderr and "Traceback" not in bad.stderr
