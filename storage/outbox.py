@@ -76,7 +76,7 @@ def emit(engine: sa.Engine, event_type: str, *, case_id: str | None, data: dict[
          order_key: str | None = None) -> str | None:
     """Record one event of ``case_id``'s unit and queue it for that unit's subscriptions; never raises.
 
-    Returns the event ID, or None when it could not be recorded (logged).
+    Returns the event ID, or None when no subscription wants it or it could not be recorded (logged).
     """
     unit = unit_of(case_id)
     if unit is None:
@@ -85,16 +85,16 @@ def emit(engine: sa.Engine, event_type: str, *, case_id: str | None, data: dict[
     now = time.time()
     try:
         with engine.begin() as conn:
+            hooks = [h.id for h in conn.execute(sa.select(webhooks.c.id, webhooks.c.events).where(
+                webhooks.c.unit == unit, webhooks.c.active.is_(True))).all() if event_type in (h.events or ())]
+            if not hooks:
+                return None  # nobody listens: no row (the outbox does not grow on installs without webhooks)
             pk = conn.execute(outbox_events.insert().values(
                 event_id=event_id, type=event_type, unit=unit, case_id=case_id, data=data, created_at=now)
                 .returning(outbox_events.c.id)).scalar_one()
-            hooks = conn.execute(sa.select(webhooks.c.id, webhooks.c.events).where(
-                webhooks.c.unit == unit, webhooks.c.active.is_(True))).all()
-            rows = [{"webhook_id": h.id, "event_pk": pk, "order_key": (order_key or case_id or "")[:80],
-                     "status": PENDING, "attempts": 0, "next_attempt_at": now, "expires_at": now + RETRY_FOR}
-                    for h in hooks if event_type in (h.events or ())]
-            if rows:
-                conn.execute(webhook_deliveries.insert(), rows)
+            conn.execute(webhook_deliveries.insert(), [
+                {"webhook_id": h, "event_pk": pk, "order_key": (order_key or case_id or "")[:80], "status": PENDING,
+                 "attempts": 0, "next_attempt_at": now, "expires_at": now + RETRY_FOR} for h in hooks])
     except Exception as exc:  # noqa: BLE001 - telling the e-system must never stop intake
         log.warning("webhook event %s of %s not recorded: %s", event_type, case_id, str(exc).splitlines()[0])
         return None
