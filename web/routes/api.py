@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,26 +35,33 @@ DocRead = Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]
 
 
 def load_case(ctx: Ctx) -> tuple[list[DocumentRecord], dict[str, list[dict[str, Any]]]]:
-    """The documents of the guarded case (its own, then e-copies reused into it) and their preflight
-    verdicts; 404 when it has none."""
-    docs = dossiers.case_documents(ctx.services.catalog, ctx.case_id)  # type: ignore[arg-type]
-    docs += [rec for rec, _source in reuse.linked_documents(ctx.services.catalog, ctx.case_id)]  # type: ignore[arg-type]
+    """The guarded case's documents (its own, then e-copies reused into it) and preflight verdicts; 404 if none."""
+    catalog, case_id = ctx.services.catalog, str(ctx.case_id)
+    docs = dossiers.case_documents(catalog, case_id) + [rec for rec, _ in reuse.linked_documents(catalog, case_id)]
     if not docs:
         raise HTTPException(404, "not found")
-    return docs, preflight_of(ctx, {d.case_id for d in docs})
+    return docs, preflight_of(ctx, docs)
 
 
-def preflight_of(ctx: Ctx, case_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """document_id → its preflight verdicts, read from the cases' manifest entries (the record of truth)."""
+def preflight_of(ctx: Ctx, docs: list[DocumentRecord]) -> dict[str, list[dict[str, Any]]]:
+    """document_id → its preflight verdicts: from each case's manifest.json (one read), or from the manifest
+    entries (the record of truth) when manifest.json does not list a document yet."""
     from storage.archive import Archive
+    from storage.objectstore import manifest_key
 
-    archive = Archive(ctx.services.store, ctx.services.catalog)
+    store = ctx.services.store
     notes: dict[str, list[dict[str, Any]]] = {}
-    for case_id in sorted(case_ids):
+    for case_id in sorted({d.case_id for d in docs}):
         try:
-            notes.update(dossiers.preflight_notes(archive.read_manifest(case_id)))
+            found = dossiers.preflight_notes(json.loads(store.get_bytes(manifest_key(case_id))))
         except (NotFound, ValueError):
-            continue
+            found = {}
+        if any(d.document_id not in found for d in docs if d.case_id == case_id):
+            try:
+                found = dossiers.preflight_notes(Archive(store, ctx.services.catalog).read_manifest(case_id))
+            except (NotFound, ValueError):
+                continue
+        notes.update(found)
     return notes
 
 
@@ -123,7 +131,7 @@ def get_case(ctx: CaseRead) -> CaseOut:
             summary="One document with its page texts, result code, signatures, fields and preflight verdicts")
 def get_document(ctx: DocRead) -> DocumentWithPages:
     rec = load_document(ctx)
-    out = esystem_document(ctx, rec, preflight_of(ctx, {rec.case_id}))
+    out = esystem_document(ctx, rec, preflight_of(ctx, [rec]))
     return DocumentWithPages(**out.model_dump(), pages=[PageOut(number=p.number, confidence=p.confidence,
                                                                 text=p.text) for p in rec.pages])
 
