@@ -53,8 +53,12 @@ def _vi(error: Any) -> str | None:
     return str(error)[:300]
 
 
-def document_changed(engine: Any, event_type: str, rec: Any) -> None:
-    """Queue ``document.stored`` / ``document.signed`` for a catalogued document (never raises)."""
+def document_changed(engine: Any, event_type: str, rec: Any, *, reused_from: str | None = None) -> None:
+    """Queue ``document.stored`` / ``document.signed`` for a catalogued document (never raises).
+
+    ``reused_from``: ``rec`` is an e-copy of that case attached to ``rec.case_id`` (only the new case's
+    unit is told, under the new case's URLs).
+    """
     try:
         base = f"/api/v1/cases/{rec.case_id}/documents/{rec.document_id}"
         data = {"case_id": rec.case_id, "document_id": rec.document_id, "result_code": rec.result_code,
@@ -62,6 +66,8 @@ def document_changed(engine: Any, event_type: str, rec: Any) -> None:
                 "source_sha256": rec.source_sha256,
                 "signatures": [{k: s.get(k) for k in ("role", "signer", "signed_at", "level")} for s in rec.signatures],
                 "links": {"self": base, "searchable_pdf": f"{base}/searchable.pdf"}}
+        if reused_from:
+            data["reused_from"] = reused_from
         outbox.emit(engine, event_type, case_id=rec.case_id, data=data)
     except Exception as exc:  # noqa: BLE001 - see the module docstring
         log.warning("webhook event %s of %s not recorded: %s", event_type, getattr(rec, "document_id", "?"),

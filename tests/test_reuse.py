@@ -54,6 +54,22 @@ def audit(web_data: dict[str, str], case_id: str) -> list:
             catalog.close()
 
 
+def outbox_events(web_data: dict[str, str], unit: str) -> list[tuple[str, str, dict]]:
+    import sqlalchemy as sa
+
+    from storage.outbox import outbox_events as events
+
+    with env(**web_data):
+        from storage.config import Settings, open_catalog
+
+        catalog = open_catalog(Settings.from_env())
+        with catalog.engine.connect() as conn:
+            rows = conn.execute(sa.select(events.c.type, events.c.case_id, events.c.data)
+                                .where(events.c.unit == unit).order_by(events.c.id)).all()
+        catalog.close()
+    return [(r.type, r.case_id, r.data) for r in rows]
+
+
 def test_wrong_id_or_guessed_code_is_the_same_404_and_audited(desk22, web_data, source):
     url = f"/api/v1/cases/{NEW}/reuse"
     wrong_id = desk22.post(url, json={"result_code": source["code"], "citizen_id": "001085009999"})
@@ -73,6 +89,8 @@ def test_wrong_id_or_guessed_code_is_the_same_404_and_audited(desk22, web_data, 
 
 def test_another_unit_attaches_the_e_copy_and_sees_nothing_else(desk22, web_server, web_data, source):
     url = f"/api/v1/cases/{NEW}/reuse"
+    hook = run_cli(web_data, "webhook", "add", "http://127.0.0.1:9/egov-22", "--unit", "000.00.22.H56")
+    assert hook.returncode == 0, hook.stderr
     made = desk22.post(url, json={"result_code": source["code"].lower(), "citizen_id": CITIZEN_ID})
     assert made.status_code == 201, made.text
     doc = made.json()
@@ -99,6 +117,10 @@ def test_another_unit_attaches_the_e_copy_and_sees_nothing_else(desk22, web_serv
         assert desk22.get(path).status_code == 404, path
     assert desk22.get("/api/v1/search", params={"q": "tiếp nhận hồ sơ"}).json()["cases"] == []
 
+    # Unit 22's e-system is told once, under the new case; unit 31's dossier stays its own.
+    told = outbox_events(web_data, "000.00.22.H56")
+    assert [(t, c, d["document_id"], d["reused_from"]) for t, c, d in told] == [
+        ("document.stored", NEW, source["doc"], SOURCE)]
     mine = [e for e in audit(web_data, NEW) if e.action == "reuse_document" and e.outcome == "allowed"]
     theirs = [e for e in audit(web_data, SOURCE) if e.action == "reused_by"]
     assert mine and SOURCE in mine[0].detail and mine[0].actor == "token:desk-22"

@@ -8,6 +8,7 @@ so the form cannot be used to learn which codes exist. Both units' trails record
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models import InvalidCaseId
 from models.policy import Action, decide
-from storage import reuse
+from storage import job_events, reuse
 from storage.dossiers import parse_case_id
 from web.deps import Ctx, guard
 from web.esystem import DocumentOut, document_out, document_signatures
@@ -61,7 +62,9 @@ def attach(ctx: Ctx, case_id: str, result_code: str, citizen_id: str) -> Documen
         ctx.audit(AUDIT_ACTION, "refused", case_id=case_id, document_id=rec.document_id,
                   detail=f"signature not valid ({why})"[:500])
         raise ReuseRefused(409, why)
-    reuse.link(services.catalog, case_id=case_id, rec=rec, linked_by=ctx.principal.actor)
+    if reuse.link(services.catalog, case_id=case_id, rec=rec, linked_by=ctx.principal.actor):
+        job_events.document_changed(services.catalog.engine, "document.stored", replace(rec, case_id=case_id),
+                                    reused_from=rec.case_id)
     # Both trails: the new case's unit took the e-copy, the original case's unit sees who reused it.
     ctx.audit(AUDIT_ACTION, "allowed", case_id=case_id, document_id=rec.document_id,
               detail=f"from {rec.case_id} ({rec.result_code})")
