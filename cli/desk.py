@@ -144,12 +144,16 @@ def cmd_service(
     service = IntakeService(workers=workers, check_workers=check_workers, jobs=jobs).start()
     service_log.info("intake service %s started (storing: %d at a time, checks: %d at a time)",
                      service.instance, workers, check_workers)
+    from flows.webhook_delivery import DeliveryWorker  # the e-system's webhooks are sent from here too
+
+    hooks = DeliveryWorker(service.store.catalog.engine).start()
     try:
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
         pass
     service_log.info("stopping; jobs in progress are finished or taken up again at the next start")
+    hooks.stop()
     service.stop(wait=False)
     return 0
 

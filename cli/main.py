@@ -23,7 +23,8 @@ __all__ = ["CASE_HELP", "case_arg", "main", "build_app"]
 # Modules that add their own sub-commands with ``register(app)``: the case handlers'
 # (search, link, verify, reindex), the scanning desk (watch, coversheet), the archivists (backfill, worker),
 # the web administrator (serve, user, token, audit) and signing (keys, sign).
-EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.sign", "cli.retention", "cli.archive")
+EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.sign", "cli.retention",
+              "cli.archive", "cli.webhook")
 
 
 # Commands that run Prefect flows: their Prefect log lines go to the log file unless --verbose.

@@ -24,6 +24,7 @@ from models.errors import as_disk_full
 from pipeline import reader
 from pipeline.document import PageOutcome, check_pages, document_id_for, process_document, refuse_rescans
 from flows.common import open_archive, settings
+from storage import job_events
 from storage.archive import DERIVED_ROLES
 from flows.spool import spool_scan, spooled_report
 
@@ -279,6 +280,8 @@ def store_results(request: IntakeRequest, processed: dict[str, Any], original_ke
     with GATE.enter(request.path):
         archive.record(record)
         GATE.note(request.path, record.to_manifest())
+    for event in ("document.stored", "document.signed") if record.signatures else ("document.stored",):
+        job_events.document_changed(archive.catalog.engine, event, record)
     return record.to_manifest()
 
 

@@ -18,6 +18,7 @@ from models import DocumentRecord, InvalidCaseId, NotFound, OcrPage, SohoaError
 from models.extraction import extract_fields
 from models.result_code import result_code_for
 from pipeline import keyring
+from storage import job_events
 from flows.common import open_archive, settings
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def sign_stored(case_id: str, document_id: str, *, config: keyring.SigningConfig
                                     "signatures": [*rec.signatures, *signing["signatures"]],
                                     "extracted": extracted})
         archive.record(updated)
+        job_events.document_changed(archive.catalog.engine, "document.signed", updated)
         return {"case_id": case_id, "document_id": document_id, "result_code": code, "signing": signing}
     finally:
         shutil.rmtree(work, ignore_errors=True)

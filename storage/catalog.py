@@ -53,9 +53,11 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
-# Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
+# Tables of migrations 0003 (storage.accounts, storage.audit) and 0010/0011 (records, webhooks), dropped
+# with the catalog by drop_all.
 ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, "
-                  "case_records, document_records, disposal_proposals, disposal_tombstones")  # + 0010
+                  "case_records, document_records, disposal_proposals, disposal_tombstones, "
+                  "webhook_deliveries, outbox_events, webhooks, document_links")
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are

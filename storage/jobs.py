@@ -39,6 +39,7 @@ from models.jobs import (
     JobPage,
     ScanJob,
 )
+from storage import job_events
 from storage.catalog import Catalog
 
 DEFAULT_UPLOAD_LIMIT = 500 * 1024 * 1024
@@ -412,6 +413,8 @@ class JobStore:
         values["updated_at"] = time.time()
         with self._tx() as conn:
             conn.execute(scan_jobs.update().where(scan_jobs.c.id == job_id).values(**values))
+        if "status" in values:  # the e-system's webhooks hear of it (never blocks: see storage/job_events.py)
+            job_events.job_changed(self, job_id, values["status"])
 
     def set_page(self, job_id: str, page: JobPage, *, expect_version: int | None = None) -> bool:
         """Insert or update one page; with ``expect_version`` only if it was not replaced meanwhile."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -122,16 +124,26 @@ async def _prune_loop(services: Services) -> None:
         await asyncio.sleep(services.web.cache_prune_every.total_seconds())
 
 
+def start_webhooks(services: Services) -> Any:
+    """The webhook delivery thread (flows/webhook_delivery.py), unless SOHOA_WEBHOOK_DELIVERY=0."""
+    if (os.environ.get("SOHOA_WEBHOOK_DELIVERY") or "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    from flows.webhook_delivery import DeliveryWorker
+
+    return DeliveryWorker(services.catalog.engine).start()
+
+
 def create_app(settings: Settings | None = None, web: WebSettings | None = None) -> FastAPI:
     """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
     services = open_services(settings, web)
 
-    from web.routes import admin, api, archivist, auth, desk, pages
+    from web.routes import admin, api, archivist, auth, desk, pages, reuse
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         await run_in_threadpool(export_audit, services)
         await run_in_threadpool(desk.start, app)  # the desk's intake service (SOHOA_INTAKE_SERVICE=0: elsewhere)
+        hooks = start_webhooks(services)
         tasks = [asyncio.create_task(_export_loop(services)), asyncio.create_task(_prune_loop(services))]
         try:
             yield
@@ -141,6 +153,8 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await run_in_threadpool(desk.stop, app)
+            if hooks is not None:
+                await run_in_threadpool(hooks.stop)
 
     app = FastAPI(title="sohoa", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
@@ -159,6 +173,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.include_router(desk.router)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(reuse.router)
     app.include_router(admin.router)
     app.include_router(archivist.router)
 

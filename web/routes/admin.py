@@ -14,6 +14,16 @@ from web.deps import Ctx, guard
 router = APIRouter(include_in_schema=False)
 
 
+def epoch(value: float | None) -> str:
+    """Seconds since the epoch as local day and time (the delivery log's times)."""
+    import datetime as dt
+
+    return "–" if not value else dt.datetime.fromtimestamp(value).astimezone().strftime("%d/%m/%Y %H:%M:%S")
+
+
+templates.env.filters["epoch"] = epoch
+
+
 @router.get("/admin/audit", response_class=HTMLResponse)
 def audit_page(ctx: Annotated[Ctx, guard(Action.READ_AUDIT)],
                case: Annotated[str, Query(max_length=64)] = "", verify: bool = False) -> Response:
@@ -27,3 +37,15 @@ def audit_page(ctx: Annotated[Ctx, guard(Action.READ_AUDIT)],
     problems = [p.message() for p in ctx.services.audit.verify()] if verify else None
     return templates.TemplateResponse(ctx.request, "audit.html", {
         "principal": ctx.principal, "csrf": ctx.csrf, "entries": entries, "case": case, "problems": problems})
+
+
+@router.get("/admin/webhooks", response_class=HTMLResponse)
+def webhooks_page(ctx: Annotated[Ctx, guard(Action.READ_AUDIT)]) -> Response:
+    """The e-system's webhooks and the newest deliveries (never a secret)."""
+    from storage.outbox import counts, delivery_log
+    from storage.webhooks import Webhooks
+
+    engine = ctx.services.catalog.engine
+    return templates.TemplateResponse(ctx.request, "webhooks.html", {
+        "principal": ctx.principal, "csrf": ctx.csrf, "hooks": Webhooks(engine).list(active_only=False),
+        "deliveries": delivery_log(engine, limit=200), "counts": counts(engine)})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,9 +13,19 @@ from fastapi.responses import Response, StreamingResponse
 
 from models import DocumentRecord, NotFound
 from models.policy import Action, readable_units
-from storage import cache, dossiers
+from storage import cache, dossiers, identifiers, reuse
 from storage.objectstore import sha256_file
 from web.deps import Ctx, guard
+from web.esystem import (
+    CaseLinks,
+    CaseOut,
+    DocumentOut,
+    DocumentWithPages,
+    PageOut,
+    SearchOut,
+    document_out,
+    document_signatures,
+)
 from web.files import disposition, file_response
 
 router = APIRouter(prefix="/api/v1", tags=["sohoa"])
@@ -23,35 +34,53 @@ CaseRead = Annotated[Ctx, guard(Action.VIEW_CASE)]
 DocRead = Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]
 
 
-def document_json(rec: DocumentRecord, case_id: str, preflight: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    base = f"/api/v1/cases/{case_id}/documents/{rec.document_id}"
-    return {"document_id": rec.document_id, "case_id": case_id, "source_name": rec.source_name, "kind": rec.kind,
-            "operator": rec.operator, "created_at": rec.created_at, "page_count": rec.page_count,
-            "mean_confidence": rec.mean_confidence, "source_sha256": rec.source_sha256,
-            "preflight": preflight or [],
-            "links": {"self": base, "searchable_pdf": f"{base}/searchable.pdf", "original": f"{base}/original"}}
-
-
 def load_case(ctx: Ctx) -> tuple[list[DocumentRecord], dict[str, list[dict[str, Any]]]]:
-    """The documents of the guarded case and their preflight notes; 404 when it has none."""
-    docs = dossiers.case_documents(ctx.services.catalog, ctx.case_id)  # type: ignore[arg-type]
+    """The guarded case's documents (its own, then e-copies reused into it) and preflight verdicts; 404 if none."""
+    catalog, case_id = ctx.services.catalog, str(ctx.case_id)
+    docs = dossiers.case_documents(catalog, case_id) + [rec for rec, _ in reuse.linked_documents(catalog, case_id)]
     if not docs:
         raise HTTPException(404, "not found")
-    try:
-        manifest = ctx.services.store.get_bytes(f"cases/{ctx.case_id}/manifest.json")
-        import json
+    return docs, preflight_of(ctx, docs)
 
-        notes = dossiers.preflight_notes(json.loads(manifest))
-    except (NotFound, ValueError):
-        notes = {}
-    return docs, notes
+
+def preflight_of(ctx: Ctx, docs: list[DocumentRecord]) -> dict[str, list[dict[str, Any]]]:
+    """document_id → its preflight verdicts: from each case's manifest.json (one read), or from the manifest
+    entries (the record of truth) when manifest.json does not list a document yet."""
+    from storage.archive import Archive
+    from storage.objectstore import manifest_key
+
+    store = ctx.services.store
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for case_id in sorted({d.case_id for d in docs}):
+        try:
+            found = dossiers.preflight_notes(json.loads(store.get_bytes(manifest_key(case_id))))
+        except (NotFound, ValueError):
+            found = {}
+        if any(d.document_id not in found for d in docs if d.case_id == case_id):
+            try:
+                found = dossiers.preflight_notes(Archive(store, ctx.services.catalog).read_manifest(case_id))
+            except (NotFound, ValueError):
+                continue
+        notes.update(found)
+    return notes
 
 
 def load_document(ctx: Ctx) -> DocumentRecord:
+    """The guarded document of the guarded case, or of an e-copy reused into it; 404 otherwise."""
     try:
         return dossiers.case_document(ctx.services.catalog, ctx.case_id, ctx.document_id)  # type: ignore[arg-type]
     except NotFound:
-        raise HTTPException(404, "not found") from None
+        linked = reuse.linked_document(ctx.services.catalog, ctx.case_id, ctx.document_id)  # type: ignore[arg-type]
+        if linked is None:
+            raise HTTPException(404, "not found") from None
+        return linked[0]
+
+
+def esystem_document(ctx: Ctx, rec: DocumentRecord, notes: dict[str, list[dict[str, Any]]]) -> DocumentOut:
+    """The e-system's view of one document: verified signatures, fields, preflight verdicts."""
+    reused_from = rec.case_id if rec.case_id != ctx.case_id else None
+    return document_out(rec, ctx.case_id, signatures=document_signatures(ctx.services, rec),  # type: ignore[arg-type]
+                        preflight=notes.get(rec.document_id, []), reused_from=reused_from)
 
 
 def parse_day(text: str | None) -> dt.date | None:
@@ -74,30 +103,37 @@ def list_cases(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], unit: str | None =
     return {"page": page, "per_page": per_page, "cases": rows}
 
 
-@router.get("/search", summary="Full-text search (with or without diacritics), grouped by case")
+@router.get("/search", response_model=SearchOut,
+            summary="Full-text search (with or without diacritics), grouped by case; a result code, citizen ID "
+                    "or number and symbol (264/QĐ-UBND) also finds the documents that carry it")
 def search(ctx: Annotated[Ctx, guard(Action.SEARCH)], q: Annotated[str, Query(min_length=1, max_length=200)],
            unit: str | None = None, since: str | None = None, until: str | None = None,
            kind: Annotated[str | None, Query(max_length=64)] = None,
            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
-    groups = dossiers.search_cases(ctx.services.catalog, q, units=readable_units(ctx.principal), unit=ctx.unit,
+    units = readable_units(ctx.principal)
+    found = identifiers.find_identifier(ctx.services.catalog, q, units=units, unit=ctx.unit, limit=limit)
+    groups = dossiers.search_cases(ctx.services.catalog, q, units=units, unit=ctx.unit,
                                    since=parse_day(since), until=parse_day(until), kind=kind or None, limit=limit)
-    return {"query": q, "capped": groups.capped, "cases": [g.to_dict() for g in groups]}
+    return {"query": q, "capped": groups.capped, "identifiers": [f.to_dict() for f in found],
+            "cases": [g.to_dict() for g in groups]}
 
 
-@router.get("/cases/{case}", summary="One case and its documents")
-def get_case(ctx: CaseRead) -> dict[str, Any]:
+@router.get("/cases/{case}", response_model=CaseOut, summary="One case and its documents (result code, verified "
+            "signatures, extracted fields, preflight verdicts)")
+def get_case(ctx: CaseRead) -> CaseOut:
     docs, notes = load_case(ctx)
-    return {"case_id": ctx.case_id, "documents": [document_json(d, ctx.case_id, notes.get(d.document_id))  # type: ignore[arg-type]
-                                                  for d in docs],
-            "links": {"zip": f"/api/v1/cases/{ctx.case_id}/files.zip",
-                      "merged_pdf": f"/api/v1/cases/{ctx.case_id}/merged.pdf"}}
+    return CaseOut(case_id=ctx.case_id, documents=[esystem_document(ctx, d, notes) for d in docs],  # type: ignore[arg-type]
+                   links=CaseLinks(zip=f"/api/v1/cases/{ctx.case_id}/files.zip",
+                                   merged_pdf=f"/api/v1/cases/{ctx.case_id}/merged.pdf"))
 
 
-@router.get("/cases/{case}/documents/{doc}", summary="One document with its page texts")
-def get_document(ctx: DocRead) -> dict[str, Any]:
+@router.get("/cases/{case}/documents/{doc}", response_model=DocumentWithPages,
+            summary="One document with its page texts, result code, signatures, fields and preflight verdicts")
+def get_document(ctx: DocRead) -> DocumentWithPages:
     rec = load_document(ctx)
-    return document_json(rec, ctx.case_id) | {  # type: ignore[arg-type]
-        "pages": [{"number": p.number, "confidence": p.confidence, "text": p.text} for p in rec.pages]}
+    out = esystem_document(ctx, rec, preflight_of(ctx, [rec]))
+    return DocumentWithPages(**out.model_dump(), pages=[PageOut(number=p.number, confidence=p.confidence,
+                                                                text=p.text) for p in rec.pages])
 
 
 def _serve_key(ctx: Ctx, key: str, *, filename: str, content_type: str, inline: bool) -> Response:

@@ -303,7 +303,7 @@ def today(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], request: Request) -> di
 def desk_page(ctx: Annotated[Ctx, guard(Action.LIST_CASES)]) -> HTMLResponse:
     return templates.TemplateResponse(ctx.request, "desk.html", {
         "principal": ctx.principal, "csrf": ctx.csrf, "units": sorted(ctx.principal.units),
-        "is_operator": Role.OPERATOR in ctx.principal.roles,
+        "is_operator": Role.OPERATOR in ctx.principal.roles, "reuse": ctx.request.query_params.get("reuse", ""),
         "limit_mb": job_store(ctx.request).upload_limit // (1024 * 1024)})
 
 

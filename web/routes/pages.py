@@ -13,10 +13,11 @@ from models import NotFound
 from models.clock import local_time
 from models.policy import Action, readable_units
 from pipeline.reader import render_page_png
-from storage import cache, dossiers
+from storage import cache, dossiers, identifiers
 from storage.catalog import HIGHLIGHT
 from web.app import templates
 from web.deps import Ctx, guard, resolve_principal
+from web.esystem import document_signatures
 from web.routes.api import load_case, load_document
 
 router = APIRouter(include_in_schema=False)
@@ -67,11 +68,14 @@ def _day(text: str | None) -> dt.date | None:
 @router.get("/search", response_class=HTMLResponse)
 def search_page(ctx: Annotated[Ctx, guard(Action.SEARCH)], q: Annotated[str, Query(max_length=200)] = "",
                 since: str = "", until: str = "", kind: Annotated[str, Query(max_length=64)] = "") -> Response:
-    groups = []
+    groups, found = [], []
     if q.strip():
-        groups = dossiers.search_cases(ctx.services.catalog, q, units=readable_units(ctx.principal), unit=ctx.unit,
+        units = readable_units(ctx.principal)
+        found = identifiers.find_identifier(ctx.services.catalog, q, units=units, unit=ctx.unit, limit=60)
+        groups = dossiers.search_cases(ctx.services.catalog, q, units=units, unit=ctx.unit,
                                        since=_day(since), until=_day(until), kind=kind or None, limit=60)
-    return render(ctx, "search.html", q=q, unit=ctx.unit or "", since=since, until=until, kind=kind, groups=groups)
+    return render(ctx, "search.html", q=q, unit=ctx.unit or "", since=since, until=until, kind=kind, groups=groups,
+                  identifiers=found)
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -93,13 +97,8 @@ def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
 
 @router.get("/cases/{case}/documents/{doc}", response_class=HTMLResponse)
 def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
-    from flows.signing import stored_pdf_signatures
-
     rec = load_document(ctx)
-    signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
-                                       data_dir=ctx.services.settings.data_dir) \
-        if rec.keys.get("searchable_pdf") else []
-    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
+    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=document_signatures(ctx.services, rec),
                   may_original=ctx.may(Action.DOWNLOAD_ORIGINAL))
 
 
