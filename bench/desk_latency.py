@@ -72,8 +72,7 @@ def time_watcher(files: list[Path], root: Path, *, settle: float, poll: float,
     """Per file: landing → first page verdict, → complete .check.txt, → in done/ (OCR and storage included)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.desk import CHECK_DONE
-    from flows.intake import intake
+    from flows.desk import CHECK_DONE, intake
     from flows.watch import HotFolder
 
     os.environ["SOHOA_DATA_DIR"] = str(root / "data")
