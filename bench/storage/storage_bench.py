@@ -1,7 +1,7 @@
 """Storage benchmark: S3 (SeaweedFS) upload throughput vs the local folder, and search latency on
 10,000 catalogued pages, PostgreSQL vs SQLite.
 
-Run: ``.venv/bin/python bench/storage_bench.py`` (starts its own SeaweedFS from the venv's ``weed``;
+Run: ``.venv/bin/python bench/storage/storage_bench.py`` (starts its own SeaweedFS from the venv's ``weed``;
 PostgreSQL at 127.0.0.1:5432, user postgres, trust auth; a throw-away database is made and dropped).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
@@ -27,7 +27,7 @@ from storage.local import LocalStore  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
 from tests.servers import PG_ADMIN_URL, SeaweedServer  # noqa: E402
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 
 SEED = SHARED / "seed"
 QUERIES = ["quyet dinh", "Quyết định", "thủ tục hành chính", "MỘT CỬA LIÊN THÔNG", "nghi dinh 61",

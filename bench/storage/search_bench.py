@@ -14,7 +14,7 @@ one warm-up pass; p50/p95/max are over all calls. Baseline, in the same run: the
 unbounded ranking window (every matching page ranked, as before the window existed), once each,
 reported as a ratio.
 
-Run: ``.venv/bin/python bench/search_bench.py [--pg-pages 1000000] [--sqlite-pages 200000]``.
+Run: ``.venv/bin/python bench/storage/search_bench.py [--pg-pages 1000000] [--sqlite-pages 200000]``.
 PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth; SOHOA_TEST_PG_ADMIN overrides): a
 throw-away database ``sohoa_bench_<random>`` is created and dropped at the end (``--keep`` keeps it).
 """
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402

@@ -11,7 +11,7 @@ sheets, false splits and ms/page for pages with and without a QR.
 The page makers here are also what tests/test_qr.py builds its pages with, so the test suite and
 the benchmark degrade pages the same way.
 
-Usage:  .venv/bin/python bench/qr_eval.py [--seed 7] [--sheets 8] [--pages 44] [--save DIR]
+Usage:  .venv/bin/python bench/desk/qr_eval.py [--seed 7] [--sheets 8] [--pages 44] [--save DIR]
 """
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models import CaseId  # noqa: E402
 from pipeline.qr import encode_qr, render_coversheet  # noqa: E402
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 
 SEED_DIR = SHARED / "seed"
 REAL_PAGES = SHARED / "realdata" / "pages"

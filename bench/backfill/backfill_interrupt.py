@@ -6,7 +6,7 @@ to the group (what a terminal's Ctrl-C does) and measures until the process has 
 tree runs ``--runs`` times on a fresh data directory; the baseline (``--baseline DIR``, e.g. the main
 worktree) runs in the same script so the ratio is meaningful on a busy machine.
 
-    python bench/backfill_interrupt.py [--runs 2] [--baseline /work/main]
+    python bench/backfill/backfill_interrupt.py [--runs 2] [--baseline /work/main]
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 

@@ -8,7 +8,7 @@ starts a real Prefect server (temporary PREFECT_HOME), K ``sohoa worker`` proces
 PostgreSQL is unreachable). RSS is sampled every 0.5 s over every process we started and their
 children (workers, flow-run processes, Tesseract), and over the backfill parent.
 
-Usage: python bench/backfill_bench.py [--pages 200] [--dpi 300] [--workers 1 2] [--concurrency 1]
+Usage: python bench/backfill/backfill_bench.py [--pages 200] [--dpi 300] [--workers 1 2] [--concurrency 1]
 Each worker runs one chunk at a time with ``--concurrency`` files in flight, one page at a time each.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 
 BIN = Path(sys.executable).parent
 SYNTH = SHARED / "bench" / "synth_scans.py"

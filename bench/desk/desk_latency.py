@@ -10,7 +10,7 @@
    and the time until its ``<name>.check.txt`` appears is measured, then until it is in done/
    (OCR included). The landing → verdict time includes the watcher's settle time and poll, given.
 
-Usage:  .venv/bin/python bench/desk_latency.py [--pages 4] [--settle 0.5] [--poll 0.2] [--jobs 2]
+Usage:  .venv/bin/python bench/desk/desk_latency.py [--pages 4] [--settle 0.5] [--poll 0.2] [--jobs 2]
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 SYNTH = SHARED / "bench" / "synth_scans.py"
 SEED_DIR = SHARED / "seed"

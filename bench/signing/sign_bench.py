@@ -10,7 +10,7 @@ once per process, as in a worker) and of `verify_pdf`:
     certomancer is installed.
 Targets: signing ≤ 0.3 s per document, verification ≤ 0.1 s per document.
 
-    python bench/sign_bench.py [--rounds 10]
+    python bench/signing/sign_bench.py [--rounds 10]
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

@@ -1,7 +1,7 @@
 """Measure pipeline.clean on synthetic scans: deskew error, rotation accuracy, CER before/after, timing.
 
 Usage:
-  python bench/clean_eval.py [--pages 8] [--profiles clean,office,rough] [--no-ocr] [--out DIR]
+  python bench/ocr/clean_eval.py [--pages 8] [--profiles clean,office,rough] [--no-ocr] [--out DIR]
 
 Pages come from /work/shared/bench/synth_scans.py (default arguments, seed text
 /work/shared/seed/*.txt); the manifest gives the true skew and rotation of each page. OCR is
@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 sys.path.insert(0, str(SHARED / "bench"))
 from cer import score  # noqa: E402  (the shared scorer, not a package)
 

@@ -10,7 +10,7 @@ What is timed, per backend (best of --rounds, each round into a fresh bucket / f
   (2) archive what the intake flow does per document: original, PDF, OCR words, manifest, catalog
               (SQLite catalog on both sides, so the difference is the object store)
 
-Run: ``.venv/bin/python bench/upload_bench.py [--work DIR] [--pages 20] [--rounds 3]``
+Run: ``.venv/bin/python bench/storage/upload_bench.py [--work DIR] [--pages 20] [--rounds 3]``
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from models import DocumentRecord  # noqa: E402
@@ -35,7 +35,7 @@ from storage.local import LocalStore  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
 from tests.servers import SeaweedServer  # noqa: E402
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 
 SYNTH = SHARED / "bench" / "synth_scans.py"
 SEED = SHARED / "seed"

@@ -12,7 +12,7 @@ fields, and the two real pages in ../shared/realdata/pages (labelled here by han
 Every page goes through the real pipeline (clean → Tesseract vie) and the extraction; a field's
 precision = right values / values given, recall = right values / values in the labels.
 
-    python bench/extract_eval.py [--docs 44] [--work /tmp/sohoa-extract-eval] [--jobs 2]
+    python bench/signing/extract_eval.py [--docs 44] [--work /tmp/sohoa-extract-eval] [--jobs 2]
 
 Needs ../shared (or SOHOA_SHARED) for synth_scans.py and the real pages; skips what is absent.
 """
@@ -29,7 +29,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from models import OcrPage  # noqa: E402

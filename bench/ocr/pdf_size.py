@@ -1,6 +1,6 @@
 """Measure the size of searchable PDF pages: a text-only A4 page and an A4 page with a red seal.
 
-Run: ``.venv/bin/python bench/pdf_size.py [--dpi 300] [--lines 38] [--ocr]``. The pages are
+Run: ``.venv/bin/python bench/ocr/pdf_size.py [--dpi 300] [--lines 38] [--ocr]``. The pages are
 synthetic (Liberation Serif 13 pt Vietnamese text, a slightly tinted and noisy paper on the
 colour page, a red round seal and a blue signature); words come from the drawing (exact boxes)
 or, with ``--ocr``, from a real Tesseract run.

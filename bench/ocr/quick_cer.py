@@ -1,6 +1,6 @@
 """Quick iteration: sohoa (in-process) vs plain Tesseract on the first N pages of generated sets.
 
-``python bench/quick_cer.py SET[:N] ...`` with SET a folder under bench/work/corpus (made by
+``python bench/ocr/quick_cer.py SET[:N] ...`` with SET a folder under bench/work/corpus (made by
 compare.py or synth_scans.py) or ``real-pages``; prints CER and wall seconds of both and their ratio.
 No OCRmyPDF, no PDF checks: `make bench` is the measurement, this is for trying ideas.
 """

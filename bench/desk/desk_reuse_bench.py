@@ -4,9 +4,9 @@
 One run, one ``sohoa pdf`` baseline per size: for one page and for ten pages (one TIFF), ``sohoa pdf``,
 then the service with the reuse switched off (the intake flow reads and checks every page again, as
 before), then with it on. New pages for each, so nothing is "already stored". Ratios are against
-``sohoa pdf`` of the same size in the same round. Parts and helpers are bench/desk_bench.py's.
+``sohoa pdf`` of the same size in the same round. Parts and helpers are bench/desk/desk_bench.py's.
 
-Usage:  .venv/bin/python bench/desk_reuse_bench.py [--repeat 1]
+Usage:  .venv/bin/python bench/desk/desk_reuse_bench.py [--repeat 1]
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.desk_bench import CASE, bench_environment, as_tiff, make_pages, one_dossier, sohoa_pdf  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.desk.desk_bench import CASE, bench_environment, as_tiff, make_pages, one_dossier, sohoa_pdf  # noqa: E402
 
 
 def main() -> int:

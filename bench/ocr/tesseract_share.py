@@ -1,10 +1,10 @@
 """How much of the floor's time Tesseract alone costs on what sohoa hands it (issue 14's speed budget).
 
-``python bench/tesseract_share.py [SET[:N] ...]`` (SET as in bench/quick_cer.py, default every set
+``python bench/ocr/tesseract_share.py [SET[:N] ...]`` (SET as in bench/ocr/quick_cer.py, default every set
 with 4 pages; needs ``SOHOA_SHARED``) cleans each page as ``sohoa pdf`` does, then runs, one page
 at a time and one after the other in this process:
 
-- the floor: plain ``tesseract -l vie`` on the raw page, exactly as ``bench/compare.py`` runs it;
+- the floor: plain ``tesseract -l vie`` on the raw page, exactly as ``bench/ocr/compare.py`` runs it;
 - sohoa's reading: the same ``tesseract`` binary on the image sohoa's ``read_cleaned`` gives it
   (the 225-dpi reading copy, the enlarged low-resolution page, the line crop as ``--psm 7``).
 

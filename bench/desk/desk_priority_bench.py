@@ -10,9 +10,9 @@ ways of giving the page checks priority over OCR, in one run.
 Per round and mode: a ten-page dossier (one TIFF) is uploaded; once its OCR has started, a one-page
 dossier is uploaded and the time from its upload to its verdict is taken (the operator at the next
 counter); then the time from the ten-page upload to stored. The modes alternate which goes first.
-Helpers are bench/desk_bench.py's; the check lane is on in both modes.
+Helpers are bench/desk/desk_bench.py's; the check lane is on in both modes.
 
-Usage:  .venv/bin/python bench/desk_priority_bench.py [--repeat 3]
+Usage:  .venv/bin/python bench/desk/desk_priority_bench.py [--repeat 3]
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.desk_bench import CASE, bench_environment, LoadSampler, Watch, as_tiff, make_pages, submit  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.desk.desk_bench import CASE, bench_environment, LoadSampler, Watch, as_tiff, make_pages, submit  # noqa: E402
 
 
 def static_nice() -> None:

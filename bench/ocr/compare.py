@@ -1,6 +1,6 @@
 """sohoa against OCRmyPDF and plain Tesseract: speed, size, accuracy, legibility and memory.
 
-Run: ``python bench/compare.py [--pages 8] [--jobs 2] [--out bench-results.md]`` (or ``make bench``).
+Run: ``python bench/ocr/compare.py [--pages 8] [--jobs 2] [--out bench-results.md]`` (or ``make bench``).
 
 1. Builds the corpus once under ``--workdir`` with ``/work/shared/bench/synth_scans.py``: ``clean``
    (PNG), ``office`` (JPEG), ``rough`` (PNG, some pages rotated), ``seal`` (colour, red seal,
@@ -31,10 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[2] / "shared")  # ../shared beside the repo
+SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents[3] / "shared")  # ../shared beside the repo
 SYNTH = SHARED / "bench" / "synth_scans.py"
 REALDATA = SHARED / "realdata"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOHOA = Path(sys.executable).with_name("sohoa")
 
 # name, synth_scans.py arguments; the seal set is what a counter scanner in colour mode gives.

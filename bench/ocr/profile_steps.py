@@ -1,6 +1,6 @@
 """Where a page's time goes: wall and CPU seconds per pipeline step, one page at a time.
 
-``python bench/profile_steps.py SET[:N] ...`` (SET as in bench/quick_cer.py) runs ``process_document``
+``python bench/ocr/profile_steps.py SET[:N] ...`` (SET as in bench/ocr/quick_cer.py) runs ``process_document``
 on each of the first N pages (default 1) alone, one job, with every step of interest wrapped: wall
 seconds, this process's CPU seconds (``time.process_time``, Python plus OpenCV's threads) and child
 CPU seconds (Tesseract), summed per step over the pages, with call counts and the image sizes handed

@@ -1,7 +1,7 @@
 """Before/after crops of one seal page and one phone page (synthetic, from bench/work/corpus).
 
-``python bench/figures.py`` after ``bench/compare.py`` has built the corpus; writes small PNGs to
-bench/figures/: the seal region as scanned, as the OCR image was before issue 14 (plain grey,
+``python bench/ocr/figures.py`` after ``bench/ocr/compare.py`` has built the corpus; writes small PNGs to
+bench/ocr/figures/: the seal region as scanned, as the OCR image was before issue 14 (plain grey,
 thresholded) and as it is now (stamp ink lifted); the phone photo, the rectified page, a text block
 of it as the PDF's 1-bit image and as the grey copy Tesseract reads.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import camera, clean  # noqa: E402
 
 CORPUS = ROOT / "bench" / "work" / "corpus"
-OUT = ROOT / "bench" / "figures"
+OUT = ROOT / "bench" / "ocr" / "figures"
 
 
 def seal_figures(page: Path) -> None:

@@ -18,7 +18,7 @@ set, else Prefect's temporary local server), like ``sohoa service``. Pages are s
 office scans made by ../shared/bench/synth_scans.py when it is there, else typeset here; every
 repetition uses new pages, so nothing is "already stored".
 
-Usage:  .venv/bin/python bench/desk_bench.py [--repeat 2] [--parts one,ten,tenjpg,four,cli] [--out desk.md]
+Usage:  .venv/bin/python bench/desk/desk_bench.py [--repeat 2] [--parts one,ten,tenjpg,four,cli] [--out desk.md]
 (``--parts four`` runs the four operators only, for trying ideas on the check lane.)
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ import zlib
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("SOHOA_SHARED") or ROOT.parent / "shared")
 CASE = "000.00.01.H56-181010-{:04d}"

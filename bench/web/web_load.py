@@ -1,6 +1,6 @@
 """Load on the web app: N concurrent signed-in clients for T seconds, and server memory while streaming a large PDF.
 
-    python bench/web_load.py [--clients 50] [--seconds 60] [--big-mb 200] [--postgres] [--workers 1]
+    python bench/web/web_load.py [--clients 50] [--seconds 60] [--big-mb 200] [--postgres] [--workers 1]
 
 Starts ``sohoa serve`` (a subprocess, local store + SQLite, or with ``--postgres`` a throw-away
 database on the local PostgreSQL; ``--workers`` replicas of it on one port range, the clients spread
@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
