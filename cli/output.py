@@ -1,4 +1,4 @@
-"""How several ``sohoa`` commands answer: JSON for scripts, the mark before a stored document, the log file."""
+"""How several ``sohoa`` commands answer: JSON for scripts, the stored-document mark, the log file."""
 from __future__ import annotations
 
 import json
