@@ -1,7 +1,7 @@
-# Benchmarks (see bench/README.md). Only a `bench` target lives here for now.
+# Benchmarks (see bench/README.md). Only a `bench` target lives here for now: the OCR comparison (bench/ocr/).
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?=
 
 .PHONY: bench
 bench:
-	$(PYTHON) bench/compare.py $(BENCH_ARGS)
+	$(PYTHON) bench/ocr/compare.py $(BENCH_ARGS)

@@ -45,7 +45,7 @@ def _print_summary(summary: dict, *, dry: bool = False) -> None:
     if summary.get("report"):
         print(f"  {'báo cáo (report)':<45} {summary['report']}")
     if counts.get("failed") and "--verbose" not in sys.argv:
-        from cli.main import log_file
+        from cli.output import log_file
 
         print(f"  {'nhật ký chi tiết (log)':<45} {log_file()}")
 

@@ -76,7 +76,7 @@ def cmd_watch(
 ) -> int:
     """Serve a hot folder until interrupted: every complete file goes through the intake flow."""
     from flows.watch import HotFolder
-    from flows.intake import intake
+    from flows.desk import intake
     from pipeline.document import default_jobs
 
     watch_log = console_log("sohoa.watch")

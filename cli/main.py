@@ -5,7 +5,6 @@ models/errors.py and README.md), never a traceback.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
+from cli.output import document_mark, log_file, print_json
 from models import SohoaError
 
 __all__ = ["CASE_HELP", "case_arg", "main", "build_app"]
@@ -29,7 +29,6 @@ EXTENSIONS = ("cli.storage", "cli.desk", "cli.backfill", "cli.web_admin", "cli.s
 
 # Commands that run Prefect flows: their Prefect log lines go to the log file unless --verbose.
 PREFECT_COMMANDS = {"demo", "scan", "backfill", "watch", "worker", "retry", "repair-stacks", "verify"}
-LOG_FILE = "logs/sohoa.log"
 
 
 def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
@@ -55,13 +54,6 @@ def _quiet_prefect(verbose: bool, command: str | None = None) -> None:
             pass  # no writable data dir yet: Prefect logs to the screen as usual
 
 
-def log_file() -> Path:
-    """Where Prefect's and the flows' log lines go without --verbose."""
-    from storage.config import default_data_dir
-
-    return Path(os.environ.get("SOHOA_DATA_DIR") or default_data_dir()).expanduser().resolve() / LOG_FILE
-
-
 def _prefect_logging_to_file() -> Path:
     """Prefect's own logging.yml with its console handlers replaced by a file under the data dir."""
     import importlib.util
@@ -85,24 +77,12 @@ def _prefect_logging_to_file() -> Path:
     return path
 
 
-def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
 def _page_lines(report: dict[str, Any]) -> list[str]:
     out = []
     for page in report.get("pages", []):
         for issue in page.get("issues", []):
             out.append(f"    trang {page['number']}: {issue['message_vi']}  [{issue['severity']}: {issue['message_en']}]")
     return out
-
-
-def document_mark(report: dict[str, Any]) -> str:
-    """✓ for a stored document, unless a page must be rescanned (e.g. no readable text): then a warning."""
-    rescan = [p["number"] for p in report.get("pages", [])
-              if any(i.get("severity") == "rescan" for i in p.get("issues", []))]
-    # A stored document with a page to rescan is not a success the operator can walk away from.
-    return f"! cần quét lại trang {', '.join(map(str, rescan))} (rescan needed) —" if rescan else "✓"
 
 
 def _print_document(report: dict[str, Any]) -> None:
@@ -172,7 +152,7 @@ def cmd_scan(
         if not os.environ.get("PREFECT_API_URL") and not as_json:
             print("(Prefect: khởi động máy chủ tạm thời, ~20 giây; chạy 'sohoa service' hoặc đặt PREFECT_API_URL "
                   "để bỏ bước này)", file=sys.stderr)
-        from flows.intake import intake
+        from flows.desk import intake
 
         results = intake(files=files, case_id=case, kind=kind, operator=operator, jobs=jobs,
                          strict=strict)
@@ -196,7 +176,7 @@ def cmd_scan(
 
 def _check_output(path: str, what: str) -> None:
     """Refuse an output path whose folder is missing or not writable, before any OCR is done."""
-    from cli.storage import UsageError as OutputError
+    from cli.options import UsageError as OutputError
 
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -381,7 +361,7 @@ def cmd_get(
 def cmd_demo(jobs: Jobs = None) -> int:
     """Make a small sample dossier, ingest it through the intake flow and show the result."""
     from flows.common import open_archive, settings
-    from flows.intake import intake
+    from flows.desk import intake
     from pipeline.sample import make_sample_dossier
 
     config = settings()

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from models import CaseId
+from models import CaseId, SohoaError
+
+
+class UsageError(SohoaError):
+    """A command-line value that cannot be used (exit code 2, like a malformed case ID)."""
+
+    exit_code = 2
+
 
 CASE_HELP = "mã hồ sơ (case ID), ví dụ/e.g. 000.00.01.H56-181010-0001"
 

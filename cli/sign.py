@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.options import CASE_HELP, Json, argument, case_arg, option
+from cli.options import CASE_HELP, Json, UsageError, argument, case_arg, option
+from cli.output import print_json
 from models import NotFound
 
 PROBLEM_EXIT_CODE = 5
@@ -79,14 +80,11 @@ def cmd_sign(
     as_json: Json = False,
 ) -> int:
     """Sign stored documents that are not signed yet (agency signature; a new version of each PDF)."""
-    from cli.main import print_json
     from flows.common import open_archive
     from cli.progress import Bar
     from flows.signing import sign_stored, signing_config
 
     if not case and not all_unsigned:
-        from cli.storage import UsageError
-
         raise UsageError("Name a case ID or give --all-unsigned.", "Hãy ghi mã hồ sơ hoặc dùng --all-unsigned.")
     config = signing_config()
     archive = open_archive()
@@ -157,8 +155,6 @@ def signature_problems(case: str | None) -> tuple[int, list[dict[str, Any]]]:
 
 def cmd_verify_signatures(case: str | None, *, as_json: bool) -> int:
     """Check every signature of one case's (or every case's) searchable PDFs; exit 5 on any problem."""
-    from cli.main import print_json
-
     checked, problems = signature_problems(case)
     if as_json:
         print_json({"documents": checked, "ok": not problems, "problems": problems})

@@ -13,20 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.options import CaseArg, Jobs, Json, OptionalCaseArg, argument, option
-from models import NotFound, SohoaError
+from cli.options import CaseArg, Jobs, Json, OptionalCaseArg, UsageError, argument, option
+from cli.output import document_mark, print_json
+from models import NotFound
 
 PROBLEM_EXIT_CODE = 5  # verify found missing or altered objects; the spool still holds scans
 MAX_EXPIRY = dt.timedelta(days=7)  # the S3 limit for presigned URLs
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-class UsageError(SohoaError):
-    """A command-line value that cannot be used (exit code 2, like a malformed case ID)."""
-
-    exit_code = 2
 
 
 def expires_arg(text: str) -> dt.timedelta:
@@ -116,7 +111,6 @@ def cmd_search(
     as_json: Json = False,
 ) -> int:
     """Full-text search over the OCR text of every catalogued page, best first."""
-    from cli.main import print_json
     from flows.common import open_archive
 
     if identifier:
@@ -149,7 +143,6 @@ def cmd_search(
 
 def _search_identifier(identifier: str, *, case_prefix: str | None, limit: int, as_json: bool) -> int:
     """Documents whose result code or an extracted value (citizen ID, document number …) is exactly ``--id``."""
-    from cli.main import print_json
     from flows.common import open_archive
 
     found = open_archive().catalog.find_by_identifier(identifier, case_prefix=case_prefix, limit=limit)
@@ -178,7 +171,6 @@ def cmd_cases(
     as_json: Json = False,
 ) -> int:
     """The catalogued cases, newest first (received date from the case ID), with document and page counts."""
-    from cli.main import print_json
     from flows.common import open_archive
 
     catalog = open_archive().catalog
@@ -209,7 +201,6 @@ def cmd_link(
     as_json: Json = False,
 ) -> int:
     """Time-limited URLs for each searchable PDF of a case."""
-    from cli.main import print_json
     from flows.common import open_archive
 
     expires = expires or dt.timedelta(hours=1)
@@ -265,7 +256,6 @@ def cmd_verify(
     as_json: Json = False,
 ) -> int:
     """Fixity: re-read every stored object of one case (or all) and compare its SHA-256; --repair heals."""
-    from cli.main import print_json
     from cli.progress import Bar
     from flows.common import open_archive
 
@@ -323,7 +313,6 @@ def cmd_verify(
 
 def cmd_reindex(as_json: Json = False) -> int:
     """Rebuild the whole catalog from the manifests in the object store."""
-    from cli.main import print_json
     from flows.common import open_archive
 
     archive = open_archive()
@@ -345,9 +334,9 @@ def cmd_reindex(as_json: Json = False) -> int:
 
 def cmd_retry(jobs: Jobs = None, as_json: Json = False) -> int:
     """Send the scans waiting in the local spool (exit 5 while the store is still unreachable)."""
-    from cli.main import document_mark, print_json
     from cli.progress import Bar
-    from flows.spool import drain_spool, pending_jobs, spool_root
+    from flows.drain import drain_spool
+    from flows.spool import pending_jobs, spool_root
 
     pending = pending_jobs()
     if not pending:
@@ -384,7 +373,6 @@ def cmd_repair_stacks(
     as_json: Json = False,
 ) -> int:
     """Rewrite the originals that hold a whole stack (written before stacks were cut per case)."""
-    from cli.main import print_json
     from flows.repair import repair_stacks_flow
 
     repairs = repair_stacks_flow(dry_run=dry_run)

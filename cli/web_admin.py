@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from cli.options import CASE_HELP, Json, argument, case_arg, option
+from cli.output import print_json
 from models import SohoaError
 
 
@@ -122,8 +123,6 @@ def cmd_user_list(as_json: Json = False) -> int:
     accounts, _ = _open()
     users = accounts.list_users()
     if as_json:
-        from cli.main import print_json
-
         print_json([u.to_dict() for u in users])
         return 0
     for u in users:
@@ -189,8 +188,6 @@ def cmd_token_list(as_json: Json = False) -> int:
     accounts, _ = _open()
     tokens = accounts.list_tokens()
     if as_json:
-        from cli.main import print_json
-
         print_json([t.to_dict() for t in tokens])
         return 0
     now = dt.datetime.now(dt.UTC)
@@ -215,8 +212,6 @@ def cmd_audit(
     _, audit = _open()
     entries = audit.entries(case_id=case, limit=limit, newest_first=True)
     if as_json:
-        from cli.main import print_json
-
         print_json([e.to_dict() for e in entries])
         return 0
     for e in reversed(entries):

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from models import NotFound
+from models import NotFound, SohoaError
 from storage.archive import Archive
 from storage.config import Settings, open_catalog, open_store
 
@@ -17,6 +18,13 @@ def open_archive(config: Settings | None = None) -> Archive:
     """The object store and catalog the settings point at, opened fresh (never passed into tasks)."""
     config = config or settings()
     return Archive(open_store(config), open_catalog(config))
+
+
+def failure_report(name: str, case_id: str | None, exc: SohoaError) -> dict[str, Any]:
+    """A failed file or segment as a report: the typed error's sentence in both languages and its exit code."""
+    return {"source_name": name, "case_id": case_id, "status": "failed", "error": exc.user_message(),
+            "error_type": type(exc).__name__, "message_vi": exc.message_vi, "message_en": exc.message_en,
+            "exit_code": exc.exit_code}
 
 
 def write_case_pdf(case_id: str, out_path: Path, *, archive: Archive | None = None) -> Path:

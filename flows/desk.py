@@ -5,7 +5,8 @@ and preflights every page first (no OCR, a second or two a page), tells the oper
 (``<name>.check.txt`` next to the file), cuts the stack at every valid case-ID QR and ingests each
 segment as one document of its case through ``ingest_one``. A stack without sheets is exactly one
 ``ingest_one`` of the whole file. Pages with no case ID are reported as ``needs-case-id``, never
-guessed; a QR that is not a case ID is reported and its page kept as an ordinary page.
+guessed; a QR that is not a case ID is reported and its page kept as an ordinary page. The
+``intake`` flow (``sohoa scan``, the hot folder) runs ``ingest_stack`` over each file it is given.
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models import CaseId, PageReport, SohoaError
-from models.errors import InputFileError
+from prefect import flow, get_run_logger
+
+from models import CaseId, OcrFailed, PageReport, SohoaError
+from models.errors import InputFileError, as_disk_full
 from pipeline import reader
 from pipeline.document import PageOutcome, check_pages, refuse_rescans
 from pipeline.qr import StackSplit, split_stack
+from flows.common import failure_report, settings
 from flows.intake import IntakeRequest, _claim_workdir, ingest_one, record_stack, store_stack
 from models import StorageUnavailable
 from pipeline.document import document_id_for
@@ -191,13 +195,6 @@ def _ingest_segments(path: Path, sha: str, split: StackSplit, summary: dict[str,
     return results
 
 
-def failure_report(name: str, case_id: str | None, exc: SohoaError) -> dict[str, Any]:
-    """A failed file or segment as a report: the typed error's sentence in both languages and its exit code."""
-    return {"source_name": name, "case_id": case_id, "status": "failed", "error": exc.user_message(),
-            "error_type": type(exc).__name__, "message_vi": exc.message_vi, "message_en": exc.message_en,
-            "exit_code": exc.exit_code}
-
-
 def _needs_case_id(name: str, pages: tuple[int, ...]) -> dict[str, Any]:
     span = f"{pages[0]}–{pages[-1]}" if len(pages) > 1 else str(pages[0])
     return {
@@ -210,3 +207,43 @@ def _needs_case_id(name: str, pages: tuple[int, ...]) -> dict[str, Any]:
                       "Move the file into an INBOX sub-folder named by the case ID, or run "
                       "'sohoa scan FILE --case CASE-ID'.",
     }
+
+
+@flow(name="intake", log_prints=False)
+def intake(files: list[str], case_id: str | None = None, kind: str | None = None, operator: str | None = None,
+           jobs: int | None = None, strict: bool = False, write_check: bool = False) -> list[dict[str, Any]]:
+    """Ingest scan files as documents of their cases; a bad file is reported and the others go on.
+
+    Each file is a stack (``ingest_stack``): one with cover sheets is split, one document per case,
+    and its pages before the first sheet go to ``case_id``; without it they come back as
+    ``needs-case-id``. ``write_check`` writes the page verdicts next to each file before OCR.
+    """
+    case = str(CaseId.parse(case_id)) if case_id else None  # a malformed case ID stops everything first
+    logger = get_run_logger()
+    work_root = settings().data_dir / "work"
+    results: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            reports = ingest_stack(Path(f), default_case=case, work_root=work_root, kind=kind, operator=operator,
+                                   jobs=jobs, strict=strict, write_check=write_check)
+        except SohoaError as exc:
+            logger.warning("%s: %s", Path(f).name, exc.message_en)
+            results.append(failure_report(Path(f).name, case, exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
+            full = as_disk_full(exc)
+            if full is not None:
+                logger.warning("%s: %s", Path(f).name, full.message_en)
+                results.append(failure_report(Path(f).name, case, full))
+                continue
+            logger.exception("internal error on %s", Path(f).name)
+            results.append(failure_report(Path(f).name, case, OcrFailed(
+                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
+                "the original is kept if it was stored; report it and scan the file again.",
+                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
+                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
+            continue
+        for r in reports:
+            logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
+        results.extend(reports)
+    return results

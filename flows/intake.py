@@ -1,4 +1,6 @@
-"""The intake flow: counter scan files → documents stored under their case ID and catalogued.
+"""Ingesting one document: a scan file (or one dossier of a stack) → stored under its case ID and catalogued.
+
+The ``intake`` flow over whole files and stacks is in flows/desk.py, above this module.
 
 Prefect orchestrates whole documents, never single pages (a task run costs ~50 ms and server
 CPU; pages go through the pipeline's own pool). Tasks pass paths and plain dicts, never clients
@@ -18,12 +20,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from models import (CaseId, DocumentRecord, DocumentReport, OcrFailed, PageReport, PageText, SohoaError,
+from models import (CaseId, DocumentRecord, DocumentReport, PageReport, PageText, SohoaError,
                     StorageUnavailable)
-from models.errors import as_disk_full
 from pipeline import reader
 from pipeline.document import PageOutcome, check_pages, document_id_for, process_document, refuse_rescans
-from flows.common import open_archive, settings
+from flows.common import failure_report, open_archive, settings
 from storage import job_events
 from storage.archive import DERIVED_ROLES
 from flows.spool import spool_scan, spooled_report
@@ -389,48 +390,6 @@ def _first_lines(texts: list[str], n: int = 5) -> list[str]:
     return lines[:n]
 
 
-@flow(name="intake", log_prints=False)
-def intake(files: list[str], case_id: str | None = None, kind: str | None = None, operator: str | None = None,
-           jobs: int | None = None, strict: bool = False, write_check: bool = False) -> list[dict[str, Any]]:
-    """Ingest scan files as documents of their cases; a bad file is reported and the others go on.
-
-    Each file is a stack (flows/desk.py): one with cover sheets is split, one document per case,
-    and its pages before the first sheet go to ``case_id``; without it they come back as
-    ``needs-case-id``. ``write_check`` writes the page verdicts next to each file before OCR.
-    """
-    from flows.desk import failure_report, ingest_stack  # desk builds on this module's ingest_one
-
-    case = str(CaseId.parse(case_id)) if case_id else None  # a malformed case ID stops everything first
-    logger = get_run_logger()
-    work_root = settings().data_dir / "work"
-    results: list[dict[str, Any]] = []
-    for f in files:
-        try:
-            reports = ingest_stack(Path(f), default_case=case, work_root=work_root, kind=kind, operator=operator,
-                                   jobs=jobs, strict=strict, write_check=write_check)
-        except SohoaError as exc:
-            logger.warning("%s: %s", Path(f).name, exc.message_en)
-            results.append(failure_report(Path(f).name, case, exc))
-            continue
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others: its own verdict
-            full = as_disk_full(exc)
-            if full is not None:
-                logger.warning("%s: %s", Path(f).name, full.message_en)
-                results.append(failure_report(Path(f).name, case, full))
-                continue
-            logger.exception("internal error on %s", Path(f).name)
-            results.append(failure_report(Path(f).name, case, OcrFailed(
-                f"{Path(f).name} could not be processed (internal error {type(exc).__name__}); "
-                "the original is kept if it was stored; report it and scan the file again.",
-                f"Không xử lý được tệp {Path(f).name} (lỗi nội bộ {type(exc).__name__}); bản gốc được giữ "
-                "nếu đã lưu; hãy báo cho bộ phận kỹ thuật rồi quét lại.")))
-            continue
-        for r in reports:
-            logger.info("%s %s as %s/%s", r["status"], Path(f).name, r.get("case_id"), r.get("document_id"))
-        results.extend(reports)
-    return results
-
-
 @flow(name="intake-request", log_prints=False)
 def intake_request(path: str, case_id: str, kind: str | None = None, operator: str | None = None,
                    pages: list[int] | None = None, document_id: str | None = None,
@@ -443,8 +402,6 @@ def intake_request(path: str, case_id: str, kind: str | None = None, operator: s
     try:
         return ingest_one(request, work_root=settings().data_dir / "work", jobs=jobs)
     except SohoaError as exc:
-        from flows.desk import failure_report
-
         return failure_report(Path(path).name, request.case_id, exc)
 
 
@@ -517,7 +474,6 @@ def intake_job(job_id: str, requests: list[dict[str, Any]], jobs: int | None = N
     A document the scan itself makes impossible is reported ``failed``; a store that stays down
     raises ``StorageUnavailable`` so the service keeps the job and sends it later.
     """
-    from flows.desk import failure_report
     from pipeline.extract import extension_of_extract, extract_pages
 
     logger = get_run_logger()

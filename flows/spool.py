@@ -6,25 +6,20 @@ Layout, one folder per scan, named after its SHA-256 (so spooling the same scan 
     <SOHOA_DATA_DIR>/spool/<sha256>/source/<file name>  the scan, byte for byte
     <SOHOA_DATA_DIR>/spool/failed/<sha256>/…            jobs the store refused for good, with reason.txt
 
-``drain_spool()`` sends every job through the intake flow and removes a job only once the flow
-reports it stored; ``sohoa retry`` and the hot-folder watcher call it. A job is locked (flock) while
-it is being sent, so a watcher and a ``sohoa retry`` running together never send it twice.
+The intake flow writes here (``spool_scan``); ``drain_spool()`` in flows/drain.py sends the jobs
+through the intake flow again and removes a job only once the flow reports it stored.
 """
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import logging
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import DocumentReport, SohoaError, StorageError, StorageUnavailable
+from models import DocumentReport, SohoaError, StorageError
 from pipeline.document import document_id_for
 from storage.objectstore import write_atomic
 
@@ -78,30 +73,6 @@ class SpoolJob:
                    pages=tuple(d["pages"]) if d.get("pages") is not None else None,
                    document_id=d.get("document_id"), stack_sha256=d.get("stack_sha256"),
                    stack_pages=tuple(d["stack_pages"]) if d.get("stack_pages") else None)
-
-
-@dataclass
-class DrainReport:
-    """What one pass over the spool did: sent, still waiting (store still down), refused for good."""
-
-    stored: list[dict[str, Any]] = field(default_factory=list)
-    waiting: list[SpoolJob] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    busy: list[SpoolJob] = field(default_factory=list)  # being sent by another process right now
-    reason: str | None = None  # why the waiting jobs wait
-
-    @property
-    def exit_code(self) -> int:
-        """0 when the spool is empty now; 5 when scans still wait; else the worst failure's code."""
-        codes = [int(r.get("exit_code") or 1) for r in self.failed]
-        if self.waiting:
-            codes.append(SPOOL_EXIT_CODE)
-        return max(codes) if codes else 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"stored": self.stored, "failed": self.failed,
-                "waiting": [j.to_json() | {"path": str(j.path)} for j in self.waiting],
-                "busy": [j.to_json() for j in self.busy], "reason": self.reason, "exit_code": self.exit_code}
 
 
 def spool_root() -> Path:
@@ -212,102 +183,6 @@ def pending_jobs(root: Path | None = None) -> list[SpoolJob]:
             log.error("spool job %s is unreadable (%s); it is left in place for a person to look at",
                       directory, exc)
     return sorted(jobs, key=lambda j: (j.spooled_at, j.directory.name))
-
-
-@contextmanager
-def _locked(job: SpoolJob) -> Iterator[bool]:
-    """Hold an exclusive lock on the job while it is sent; yields False when someone else holds it."""
-    try:
-        fd = os.open(job.directory / JOB_FILE, os.O_RDONLY)
-    except FileNotFoundError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        # Another process may have sent and removed it between our listing and our lock.
-        yield (job.directory / JOB_FILE).is_file()
-    finally:
-        os.close(fd)
-
-
-def _store_reachable(case_id: str) -> str | None:
-    """None when the store answers; else the sentence saying why not (one cheap request)."""
-    from flows.common import open_archive
-    from storage.objectstore import manifest_key
-
-    try:
-        open_archive().store.stat(manifest_key(case_id))
-    except StorageUnavailable as exc:
-        return exc.user_message()
-    return None
-
-
-def _move_to_failed(job: SpoolJob, result: dict[str, Any]) -> Path:
-    target = job.directory.parent / "failed" / job.directory.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(job.directory, target)
-    (target / "reason.txt").write_text(
-        f"{result.get('message_vi') or result.get('error')}\n{result.get('message_en') or result.get('error')}\n",
-        encoding="utf-8")
-    return target
-
-
-def drain_spool(*, root: Path | None = None, jobs: int | None = None,
-                on_job: Callable[[], None] | None = None) -> DrainReport:
-    """Send every spooled scan through the intake flow; remove each job only once it is stored.
-
-    Stops at the first job that is spooled again (the store went away again): the rest keep
-    waiting. A job the intake refuses for good (unreadable file, access denied) moves to
-    ``spool/failed/`` with a reason file, so nothing is ever dropped silently. ``on_job`` is
-    called after each job that was looked at (the command's progress bar).
-    """
-    from flows.intake import intake_request
-
-    root = root or spool_root()
-    report = DrainReport()
-    pending = pending_jobs(root)
-    if not pending:
-        return report
-    report.reason = _store_reachable(pending[0].case_id)
-    if report.reason:
-        report.waiting = pending
-        return report
-    for i, job in enumerate(pending):
-        with _locked(job) as mine:
-            if not mine:
-                report.busy.append(job)
-                if on_job:
-                    on_job()
-                continue
-            # Replay exactly what was spooled: one whole file, or one dossier (pages) of a split stack.
-            result = intake_request(path=str(job.path), case_id=job.case_id, kind=job.kind, operator=job.operator,
-                                    pages=list(job.pages) if job.pages is not None else None,
-                                    document_id=job.document_id, jobs=jobs, stack_sha256=job.stack_sha256,
-                                    stack_pages=list(job.stack_pages) if job.stack_pages else None)
-            status = result.get("status")
-            if status in STORED:
-                shutil.rmtree(job.directory)
-                report.stored.append(result)
-                log.info("sent spooled %s (case %s) as document %s", job.source_name, job.case_id,
-                         result.get("document_id"))
-            elif status == "spooled":
-                report.waiting.append(SpoolJob.load(job.directory))
-                report.reason = result.get("error")
-            else:
-                result = result | {"failed_job": str(_move_to_failed(job, result))}
-                report.failed.append(result)
-        if on_job:
-            on_job()
-        if report.reason:
-            report.waiting += [j for j in pending[i + 1:]]
-            break
-    return report
 
 
 def _now() -> str:

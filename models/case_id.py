@@ -10,7 +10,6 @@ from models.errors import InvalidCaseId
 # <agency ddd.dd.dd.Xdd>-<yymmdd>-<nnnn>; X is H (province) or G (central body). Digits are ASCII
 # 0-9 only ([0-9], not \d, which also matches full-width, mathematical and Arabic-Indic digits).
 _PATTERN = re.compile(r"^([0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[HG][0-9]{2})-([0-9]{6})-([0-9]{4})$")
-EXPECTED_SHAPE = "000.00.01.H56-181010-0001"
 
 
 @dataclass(frozen=True, order=True)

@@ -40,12 +40,15 @@ def _rebuild(cls, state):
     return err
 
 
+# An example of a valid case ID, quoted in the sentence about an invalid one; kept here rather than
+# in models/case_id.py because that module raises InvalidCaseId (errors sit below the models).
+EXPECTED_SHAPE = "000.00.01.H56-181010-0001"
+
+
 class InvalidCaseId(SohoaError):
     exit_code = 2
 
     def __init__(self, text: str, *, reason_en: str = "", reason_vi: str = "") -> None:
-        from models.case_id import EXPECTED_SHAPE
-
         en = f"'{text}' is not a valid case ID: expected the shape {EXPECTED_SHAPE} (agency code-yymmdd-sequence)"
         vi = f"'{text}' không phải mã hồ sơ hợp lệ: cần có dạng {EXPECTED_SHAPE} (mã cơ quan-yymmdd-số thứ tự)"
         if reason_en:

@@ -160,7 +160,7 @@ def write_coversheets(case_ids: Sequence[CaseId], out_pdf: Path, *, dpi: int = 2
 
 # The first look happens at ~100 dpi: a 5-cm cover-sheet symbol still has ~6 px modules there and a
 # 2-cm receipt symbol ~3 px, and a text page costs ~30 ms instead of ~200–450 ms at 200–300 dpi
-# (measured with bench/qr_eval.py). Full resolution is only paid for when a candidate was seen.
+# (measured with bench/desk/qr_eval.py). Full resolution is only paid for when a candidate was seen.
 _FAST_DPI = 100.0
 _A4_LONG_SIDE_IN = 11.69
 # A located symbol smaller than this (in mm, side of the quadrilateral) is taken as noise: the

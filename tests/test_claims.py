@@ -66,7 +66,7 @@ def test_a_stopped_watchers_claims_go_back_to_the_inbox(tmp_path: Path) -> None:
 
 def test_a_run_never_removes_another_runs_work_folder(prefect_harness, data_dir: Path, tmp_path: Path) -> None:
     """Two scans of the same file at once used to share work/<sha> and the first to finish removed it."""
-    from flows.intake import intake
+    from flows.desk import intake
     from pipeline.document import document_id_for
     from pipeline.reader import sha256_of
 
@@ -138,7 +138,7 @@ def test_disk_full_is_a_clear_error_and_the_stored_original_stays_listed(prefect
     import subprocess
 
     from flows.common import open_archive
-    from flows.intake import intake
+    from flows.desk import intake
 
     work = data_dir / "work"
     work.mkdir(parents=True)

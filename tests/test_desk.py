@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from flows.common import open_archive
-from flows.intake import intake
+from flows.desk import intake
 from models import CaseId
 from pipeline.document import document_id_for
 from pipeline.qr import render_coversheet

@@ -117,7 +117,7 @@ def test_result_code_is_stable_unique_and_carries_the_case():
 
 
 def test_issuer_named_so_and_ocr_mangled_dates():
-    # Regressions from bench/extract_eval.py: "SỞ …" folds to "so" and was taken for "Số:"; dates that
+    # Regressions from bench/signing/extract_eval.py: "SỞ …" folds to "so" and was taken for "Số:"; dates that
     # Tesseract bent ("nöày", "năm-2019") or that share a line with the number (two columns read as one).
     p = page([(150, 200, "UBND TỈNH TUYÊN QUANG"), (150, 270, "SỞ TƯ PHÁP CỘNG HÒA XÃ HỘI"),
               (150, 400, "Số: 12/TB-STP Lang Quấn, nöày 5 tháng 5 năm-2019."), (900, 600, "THÔNG BÁO")])

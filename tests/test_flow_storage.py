@@ -54,7 +54,7 @@ def flow_env(s3_server, prefect_harness, tmp_path_factory) -> Iterator[dict[str,
 @pytest.fixture(scope="module")
 def ingested(flow_env, sample_dossier) -> dict:
     """The sample TIFF (3 pages) ingested once through the intake flow."""
-    from flows.intake import intake
+    from flows.desk import intake
 
     [result] = intake(files=[str(sample_dossier[0])], case_id=CASE, kind="Đơn đề nghị", operator="thu.nguyen")
     assert result["status"] == "stored", result
@@ -190,7 +190,7 @@ def test_server_stopped_mid_run_the_flow_retries_and_stores_once(flow_env, sampl
     restarter = threading.Thread(target=restart_later, daemon=True)
     restarter.start()
 
-    from flows.intake import intake
+    from flows.desk import intake
 
     page = sample_dossier[2]  # page2.jpg: the decision
     [result] = intake(files=[str(page)], case_id=CASE_FAULT, kind="Quyết định")
@@ -213,6 +213,7 @@ def test_server_stopped_mid_run_the_flow_retries_and_stores_once(flow_env, sampl
 def test_server_down_for_the_whole_run_spools_then_retry_sends_once(flow_env, sample_dossier, s3_server,
                                                                     server_back, monkeypatch, capsys) -> None:
     import flows.intake as intake_mod
+    from flows.desk import intake
     from flows.spool import pending_jobs
 
     # The real retries, without the real waits (2, 10, 30 s).
@@ -223,7 +224,7 @@ def test_server_down_for_the_whole_run_spools_then_retry_sends_once(flow_env, sa
 
     page = sample_dossier[3]  # page3.jpg: the receipt
     s3_server.stop()
-    [result] = intake_mod.intake(files=[str(page)], case_id=CASE_SPOOL, operator="thu.nguyen")
+    [result] = intake(files=[str(page)], case_id=CASE_SPOOL, operator="thu.nguyen")
     assert len(calls) == intake_mod.STORE_RETRIES + 1
     assert result["status"] == "spooled" and result["exit_code"] == 5
     assert "hàng đợi" in result["message_vi"] and "spool" in result["message_en"]
@@ -232,7 +233,7 @@ def test_server_down_for_the_whole_run_spools_then_retry_sends_once(flow_env, sa
     assert job.operator == "thu.nguyen"
 
     # Spooling the same scan again (a second attempt while still down) is the same job.
-    [again] = intake_mod.intake(files=[str(page)], case_id=CASE_SPOOL, operator="thu.nguyen")
+    [again] = intake(files=[str(page)], case_id=CASE_SPOOL, operator="thu.nguyen")
     assert again["status"] == "spooled"
     [job2] = [j for j in pending_jobs() if j.case_id == CASE_SPOOL]
     assert job2.directory == job.directory and job2.attempts == 2
@@ -257,7 +258,7 @@ def test_server_down_for_the_whole_run_spools_then_retry_sends_once(flow_env, sa
     hits = [h for h in _search("tiep nhan ho so", capsys) if h["case_id"] == CASE_SPOOL]
     assert hits and {h["document_id"] for h in hits} == {rec.document_id}
     # The operator scanning it again now is told it is already stored: nothing duplicated.
-    [rerun] = intake_mod.intake(files=[str(page)], case_id=CASE_SPOOL)
+    [rerun] = intake(files=[str(page)], case_id=CASE_SPOOL)
     assert rerun["status"] == "already-stored"
     assert len(archive.manifest_records(CASE_SPOOL)) == 1
 
@@ -281,6 +282,7 @@ def test_server_down_while_storing_results_spools_with_the_original_kept(flow_en
                                                                            capsys) -> None:
     """Down after the original is stored and through every store-results retry: spooled; retry finishes."""
     import flows.intake as intake_mod
+    from flows.desk import intake
     from flows.spool import pending_jobs
 
     case = "000.00.14.H56-200203-0121"
@@ -294,7 +296,7 @@ def test_server_down_while_storing_results_spools_with_the_original_kept(flow_en
 
     monkeypatch.setattr(Archive, "store_original", original_then_stop)
     page = sample_dossier[1]  # page1.jpg: the application form
-    [result] = intake_mod.intake(files=[str(page)], case_id=case)
+    [result] = intake(files=[str(page)], case_id=case)
     assert result["status"] == "spooled" and result["exit_code"] == 5
     assert "bản gốc đã được lưu" in result["message_vi"] and "original is already stored" in result["message_en"]
     monkeypatch.setattr(Archive, "store_original", real_original)
@@ -312,7 +314,7 @@ def test_server_down_while_storing_results_spools_with_the_original_kept(flow_en
 
 def test_access_denied_stops_at_once_and_is_not_spooled(flow_env, sample_dossier, monkeypatch) -> None:
     """A failure no retry can fix ends the document at once with a sentence; the spool is not for it."""
-    import flows.intake as intake_mod
+    from flows.desk import intake
     from flows.spool import pending_jobs
 
     case = "000.00.14.H56-200203-0122"
@@ -320,7 +322,7 @@ def test_access_denied_stops_at_once_and_is_not_spooled(flow_env, sample_dossier
     calls = []
     real_original = Archive.store_original
     monkeypatch.setattr(Archive, "store_original", lambda self, **kw: calls.append(1) or real_original(self, **kw))
-    [result] = intake_mod.intake(files=[str(sample_dossier[1])], case_id=case)
+    [result] = intake(files=[str(sample_dossier[1])], case_id=case)
     assert result["status"] == "failed" and result["exit_code"] == 5
     assert result["error_type"] == "StorageError"
     assert "refused" in result["message_en"] and "từ chối" in result["message_vi"]

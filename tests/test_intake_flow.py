@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from flows.common import open_archive
-from flows.intake import intake
+from flows.desk import intake
 from models import InvalidCaseId, OcrFailed
 from pipeline import ocr as ocr_module
 

@@ -7,7 +7,7 @@ import pytest
 
 from cli.main import main
 from flows.common import open_archive, settings
-from flows.intake import intake
+from flows.desk import intake
 from pipeline import keyring, sign
 
 CASE = "000.00.01.H56-181010-0001"

@@ -181,7 +181,7 @@ def test_strict_refuses_a_page_with_no_readable_text(tmp_path, scribbles):
 
 def test_intake_stores_an_unreadable_page_without_a_tick_and_strict_refuses_it(prefect_harness, data_dir,
                                                                                scribbles, capsys):
-    from flows.intake import intake
+    from flows.desk import intake
 
     case = "000.00.01.H56-181010-0001"
     [refused] = intake(files=[str(scribbles)], case_id=case, strict=True)

@@ -1,6 +1,6 @@
 """Cover sheets, case-ID QR detection on scanner-like pages, and splitting a stack into dossiers.
 
-Pages are printed and "scanned" by the same simulator the benchmark uses (bench/qr_eval.py):
+Pages are printed and "scanned" by the same simulator the benchmark uses (bench/desk/qr_eval.py):
 rendered at 300 dpi, blurred, resampled to 200/300 dpi, grey paper, noise, skew, quarter turns,
 JPEG. Each assertion is something the operator would notice: a missed sheet files a dossier
 under the wrong case; a false hit on a text page cuts a dossier in two.
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.qr_eval import Degradation, receipt_page, scan, seed_paragraphs, text_page
+from bench.desk.qr_eval import Degradation, receipt_page, scan, seed_paragraphs, text_page
 from models import CaseId
 from pipeline.qr import (
     QrFinding,

@@ -12,7 +12,7 @@ import subprocess
 from PIL import Image
 
 from flows.common import open_archive
-from flows.intake import intake
+from flows.desk import intake
 from tests.test_desk import CASE, DPI, sheet, text_page, write_stack
 
 

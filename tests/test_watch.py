@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flows.common import open_archive
-from flows.intake import intake
+from flows.desk import intake
 from flows.watch import HotFolder
 from tests.test_desk import CASE, DEFAULT, OTHER, sheet, text_page
 

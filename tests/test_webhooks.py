@@ -129,7 +129,7 @@ def unit_events(engine, unit: str) -> list[tuple[int, str, str, str]]:  # type: 
 
 def test_every_event_of_a_3_case_run_arrives_once_across_an_outage_and_a_restart(
         prefect_harness, data_dir, sample_dossier, capsys):
-    from flows.intake import intake
+    from flows.desk import intake
     from flows.service import open_job_store
     from models.jobs import CHECKED, FAILED, RECEIVED, WAITING
     from pipeline import keyring

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +19,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from storage import cache
-from storage.accounts import Accounts
-from storage.audit import AuditTrail
-from storage.catalog import Catalog
-from storage.config import Settings, open_catalog, open_store
-from storage.objectstore import ObjectStore
+from storage.config import Settings
 from web.config import WebSettings
+from web.deps import NeedSignIn
+from web.routes import admin, api, archivist, auth, desk, pages, reuse
+from web.services import Services, open_services
+from web.templating import templates
 
 log = logging.getLogger("sohoa.web")
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-@dataclass
-class Services:
-    """What every request uses, opened once per process."""
-
-    settings: Settings
-    web: WebSettings
-    store: ObjectStore
-    catalog: Catalog
-    accounts: Accounts
-    audit: AuditTrail
-    cache_dir: Path
-
-
-class NeedSignIn(Exception):
-    """Raised by the access dependency when nobody is signed in (pages: redirect; API: 401)."""
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
@@ -75,18 +55,6 @@ class SecurityHeaders(BaseHTTPMiddleware):
         if request.url.path.startswith(("/api/", "/cases", "/search", "/admin", "/documents")):
             response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
-
-
-def open_services(settings: Settings | None = None, web: WebSettings | None = None) -> Services:
-    """Open the store, catalog (migrated), accounts and audit trail the settings point at."""
-    settings = settings or Settings.from_env()
-    web = web or WebSettings.from_env()
-    catalog = open_catalog(settings)
-    cache = web.cache_dir or settings.data_dir / "web-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    return Services(settings=settings, web=web, store=open_store(settings), catalog=catalog,
-                    accounts=Accounts(catalog.engine, idle=web.idle), audit=AuditTrail(catalog.engine),
-                    cache_dir=cache)
 
 
 def export_audit(services: Services) -> list[str]:
@@ -136,8 +104,6 @@ def start_webhooks(services: Services) -> Any:
 def create_app(settings: Settings | None = None, web: WebSettings | None = None) -> FastAPI:
     """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
     services = open_services(settings, web)
-
-    from web.routes import admin, api, archivist, auth, desk, pages, reuse
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]

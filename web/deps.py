@@ -19,7 +19,7 @@ from models import InvalidCaseId
 from models.policy import UNIT_PATTERN, Action, Decision, Outcome, Principal, decide
 from storage.accounts import WebSession
 from storage.dossiers import parse_case_id, valid_document_id
-from web.app import NeedSignIn, Services
+from web.services import Services
 
 SESSION_COOKIE = "sohoa_session"
 CSRF_COOKIE = "sohoa_csrf"
@@ -29,6 +29,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 # Actions whose allowed requests are written to the trail (every refusal is always recorded).
 AUDITED_READS = frozenset(Action)
+
+
+class NeedSignIn(Exception):
+    """Raised by the access dependency when nobody is signed in (pages: redirect; API: 401)."""
 
 
 def services_of(request: Request) -> Services:

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from models import CaseId, InvalidCaseId
 from models.policy import Action
-from web.app import templates
+from web.templating import templates
 from web.deps import Ctx, guard
 
 router = APIRouter(include_in_schema=False)

@@ -22,7 +22,7 @@ from models.policy import Action
 from models.record import CASE_FIELDS, DOCUMENT_FIELDS, EDITABLE_CASE, EDITABLE_DOCUMENT, EXTRA_CASE_FIELDS
 from storage.archive import Archive
 from storage.disposal import Disposals
-from web.app import templates
+from web.templating import templates
 from web.deps import Ctx, client_of, guard
 
 router = APIRouter(include_in_schema=False)

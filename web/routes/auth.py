@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models.policy import Principal
 from storage.accounts import NAME_PATTERN
-from web.app import templates
+from web.templating import templates
 from web.deps import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, resolve_principal, services_of
 
 router = APIRouter(include_in_schema=False)

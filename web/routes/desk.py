@@ -27,7 +27,7 @@ from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role
 from storage.jobs import JobStore, Upload, valid_job_id
-from web.app import templates
+from web.templating import templates
 from web.deps import Ctx, Guard, guard
 
 router = APIRouter(tags=["desk"])

@@ -15,7 +15,7 @@ from models.policy import Action, readable_units
 from pipeline.reader import render_page_png
 from storage import cache, dossiers, identifiers
 from storage.catalog import HIGHLIGHT
-from web.app import templates
+from web.templating import templates
 from web.deps import Ctx, guard, resolve_principal
 from web.esystem import document_signatures
 from web.routes.api import load_case, load_document

@@ -1,0 +1,67 @@
+"""Quick iteration: sohoa (in-process) vs plain Tesseract on the first N pages of generated sets.
+
+``python bench/ocr/quick_cer.py SET[:N] ...`` with SET a folder under bench/work/corpus (made by
+compare.py or synth_scans.py) or ``real-pages``; prints CER and wall seconds of both and their ratio.
+No OCRmyPDF, no PDF checks: `make bench` is the measurement, this is for trying ideas.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare  # noqa: E402
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def load(name: str, n: int) -> compare.PageSet:
+    if name.startswith("real"):
+        ps = next(s for s in compare.real_sets() if s.name == name)
+        if ps.lines:  # line crops are narrower than the reader's page-shape limit lets through
+            os.environ.update(compare.LINE_CROP_ENV)
+    else:
+        ps = compare.synth_set(name, compare.SYNTH_SETS[name], pages=8, workdir=compare.ROOT / "bench" / "work")
+        ps.name = name
+    return compare.PageSet(ps.name, ps.pages[:n], ps.truths[:n], ps.lines)
+
+
+def main() -> None:
+    from pipeline.document import process_document
+
+    jobs = 2
+    for arg in sys.argv[1:]:
+        name, _, n = arg.partition(":")
+        ps = load(name, int(n or 3))
+        real = name.startswith("real")
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            texts = []
+            # one document per page: what the bench does is one document of all pages; same work
+            res = process_document(ps.pages, workdir=Path(tmp) / "w", out_pdf=Path(tmp) / "o.pdf",
+                                   jobs=jobs, keep_blank=True)
+            ts = time.perf_counter() - t0
+            texts = res.page_texts
+            t0 = time.perf_counter()
+            if os.environ.get("QUICK_NO_FLOOR"):  # checking sohoa's CER only
+                floor = [""] * len(ps.pages)
+            else:
+                floor = compare.tesseract_pages(ps.pages, Path(tmp) / "floor", jobs=jobs,
+                                                psm="7" if ps.lines else None)
+            tf = time.perf_counter() - t0
+        s, f = compare.score(ps.truths, texts, real=real), compare.score(ps.truths, floor, real=real)
+        per = [compare.score([t], [h], real=real).cer for t, h in zip(ps.truths, texts)]
+        print(f"load {os.getloadavg()[0]:.1f} {name}:{len(ps.pages)} sohoa {100*s.cer:.2f}% {ts:.1f}s | floor {100*f.cer:.2f}% {tf:.1f}s | "
+              f"ratio {ts/tf:.2f} | per page {' '.join(f'{100*c:.1f}' for c in per)} | "
+              f"dpi {' '.join(f'{p.dpi:.0f}' for p in res.report.pages)}", flush=True)
+        if os.environ.get("QUICK_DUMP"):
+            Path(os.environ["QUICK_DUMP"]).mkdir(exist_ok=True, parents=True)
+            for i, t in enumerate(texts):
+                (Path(os.environ["QUICK_DUMP"]) / f"{name}-{i}.txt").write_text(t)
+
+
+if __name__ == "__main__":
+    main()
