@@ -751,11 +751,14 @@ def _font_embedded(font: pikepdf.Object) -> bool:
 # Incoming PDFs
 
 
-def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
+def inspect_pdf(path: Path, *, max_pages: int | None = None, max_image_pixels: int = 80_000_000) -> PdfInfo:
     """Page sizes, image resolution and presence of text; typed errors for unusable PDFs.
 
-    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at.
+    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at;
+    every page passes pipeline/pdf_inspect.py's bounds before its content is parsed or rendered.
     """
+    from pipeline.pdf_inspect import check_page, check_repairs
+
     path = Path(path)
     if path.stat().st_size == 0:
         raise EmptyFile(path.name)
@@ -768,6 +771,9 @@ def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
                 from models.errors import TooManyPages
 
                 raise TooManyPages(path.name, page_count, max_pages)
+            check_repairs(pdf, path.name)
+            for index, page in enumerate(pdf.pages):
+                check_page(page, path.name, index + 1, max_image_pixels=max_image_pixels)
             texts = _page_texts(path, page_count=page_count)
             infos = []
             for index, page in enumerate(pdf.pages):
