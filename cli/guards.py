@@ -10,24 +10,22 @@ from typing import Any
 
 from models import SohoaError
 from models.errors import InputFileError
-from models.file_errors import BadFileName, DiskFullNothingStored
+from models.file_errors import BadFileName, BadOutputPath, DiskFullNothingStored
 from pipeline.limits import check_input, printable
 
 
 def refuse_special_output(path: str, what: str) -> None:
     """Refuse an output path that exists and is not a regular file (a FIFO, a device such as /dev/full, a
     socket): writing there would block, or replace the device with our file."""
-    from cli.storage import UsageError
-
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return  # a new name (or a symbolic link to nothing: the rename replaces the link)
     except OSError as exc:
-        raise UsageError(f"{what} {printable(path)} cannot be used ({exc.strerror}).",
+        raise BadOutputPath(f"{what} {printable(path)} cannot be used ({exc.strerror}).",
                          f"Không dùng được tệp {printable(path)} ({exc.strerror}).") from None
     if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{what} {printable(path)} exists and is not a regular file (a pipe, socket or device); "
+        raise BadOutputPath(f"{what} {printable(path)} exists and is not a regular file (a pipe, socket or device); "
                          "give the name of a new or ordinary file.",
                          f"{printable(path)} đã tồn tại và không phải tệp thông thường (đường ống, socket hay thiết "
                          "bị); hãy ghi tên một tệp mới hoặc tệp thông thường.")

@@ -17,6 +17,7 @@ import typer
 
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
 from models import SohoaError
+from pipeline.limits import printable
 
 __all__ = ["CASE_HELP", "case_arg", "main", "build_app"]
 
@@ -105,8 +106,6 @@ def document_mark(report: dict[str, Any]) -> str:
 
 
 def _print_document(report: dict[str, Any]) -> None:
-    from pipeline.limits import printable
-
     name = printable(str(report.get("source_name", "?")))
     if report.get("status") == "failed":
         print(f"  ✗ {name}: {printable(str(report.get('error')))}")
@@ -256,8 +255,6 @@ def cmd_pdf(
         print_json(report | {"output": output, "dropped_blank_pages": result.dropped_pages})
     else:
         conf = result.report.mean_confidence
-        from pipeline.limits import printable
-
         print(f"{printable(output)}: {len(result.page_texts)} trang, độ tin cậy OCR "
               f"{f'{conf:.1f}%' if conf is not None else '–'}, {time.perf_counter() - started:.1f} s")
         for line in _page_lines(report):
@@ -277,7 +274,6 @@ def cmd_check(
 ) -> int:
     """Preflight only: the verdict of every page of every file; exit 4 when a page must be rescanned, 3 for a bad file."""
     from pipeline.document import check_pages
-    from pipeline.limits import printable
 
     worst = 0
     results: list[dict[str, Any]] = []
@@ -592,7 +588,6 @@ def main(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else 0
     except SohoaError as exc:
         from cli.guards import sentence_for
-        from pipeline.limits import printable
 
         exc = sentence_for(command, exc)
         print(printable(exc.user_message()), file=sys.stderr)  # a file name in it is shown escaped

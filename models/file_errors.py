@@ -1,7 +1,7 @@
 """Sentences for input files that are not files at all, cannot be opened, or are over a bound (issue 21)."""
 from __future__ import annotations
 
-from models.errors import InputFileError, OcrFailed
+from models.errors import InputFileError, OcrFailed, SohoaError
 
 
 class NotARegularFile(InputFileError):
@@ -55,3 +55,9 @@ class DiskFullNothingStored(OcrFailed):
             f"Ổ đĩa đã đầy{extra}: hãy giải phóng dung lượng (hoặc đặt TMPDIR sang ổ lớn hơn) rồi chạy lại lệnh; "
             "chưa ghi tệp nào.",
         )
+
+
+class BadOutputPath(SohoaError):
+    """An output path that must not be written (a pipe, a device): a usage error, exit 2."""
+
+    exit_code = 2

@@ -29,6 +29,7 @@ from PIL import Image, ImageCms
 from pikepdf import Array, Dictionary, Name
 
 from models import CorruptFile, EmptyFile, EncryptedPdf, OcrPage
+from pipeline.pdf_inspect import check_pages
 
 # Resolution of the colour background of a mixed-raster page: the seal stays legible, the
 # text itself comes from the full-resolution G4 mask drawn over it.
@@ -757,7 +758,6 @@ def inspect_pdf(path: Path, *, max_pages: int | None = None, max_image_pixels: i
     ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at;
     every page passes pipeline/pdf_inspect.py's bounds before its content is parsed or rendered.
     """
-    from pipeline.pdf_inspect import check_page, check_repairs
 
     path = Path(path)
     if path.stat().st_size == 0:
@@ -771,9 +771,7 @@ def inspect_pdf(path: Path, *, max_pages: int | None = None, max_image_pixels: i
                 from models.errors import TooManyPages
 
                 raise TooManyPages(path.name, page_count, max_pages)
-            check_repairs(pdf, path.name)
-            for index, page in enumerate(pdf.pages):
-                check_page(page, path.name, index + 1, max_image_pixels=max_image_pixels)
+            check_pages(pdf, path.name, max_image_pixels=max_image_pixels)
             texts = _page_texts(path, page_count=page_count)
             infos = []
             for index, page in enumerate(pdf.pages):

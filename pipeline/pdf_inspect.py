@@ -69,6 +69,13 @@ def check_page(page: pikepdf.Page, name: str, number: int, *, max_image_pixels: 
         _check_images(resources, name, number, max_image_pixels)
 
 
+def check_pages(pdf: pikepdf.Pdf, name: str, *, max_image_pixels: int) -> None:
+    """Refuse PDF ``name`` when qpdf had to invent a page size or a page is malformed or over a bound."""
+    check_repairs(pdf, name)
+    for index, page in enumerate(pdf.pages):
+        check_page(page, name, index + 1, max_image_pixels=max_image_pixels)
+
+
 def check_repairs(pdf: pikepdf.Pdf, name: str) -> None:
     """Refuse a PDF whose page size qpdf had to invent on opening it (it silently makes it US Letter)."""
     for warning in pdf.get_warnings():

@@ -374,7 +374,8 @@ def assemble_pages(parts: list[tuple[Path, int]], out: Path, workdir: Path) -> P
             if raw.path is None:
                 from pdf2image import convert_from_path
 
-                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number)
+                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number,
+                                           timeout=RENDER_TIMEOUT)
                 rendered = workdir / f"assemble{index:03d}" / f"{raw.number:04d}_text.png"
                 image.save(rendered)
                 frames[(path, raw.number)] = (rendered, 300.0)

@@ -242,7 +242,7 @@ def test_every_entry_point_shares_the_input_bounds(tmp_path: Path, monkeypatch: 
 # ------------------------------------------------------------------ 26: leftovers
 def test_stale_work_folders_are_swept(tmp_path: Path) -> None:
     """Was: work folders of killed scans stayed in data/work/ for ever."""
-    from flows import intake, workdirs
+    from flows import intake
 
     work = tmp_path / "work"
     work.mkdir()
@@ -257,17 +257,20 @@ def test_stale_work_folders_are_swept(tmp_path: Path) -> None:
         (folder / "pages").mkdir(parents=True)
         (folder / "pages" / "0001_raw.pgm").write_bytes(b"P5 1 1 255 \x00")
         if owner_pid is not None:
-            started = workdirs._start_time(owner_pid) if owner_pid == os.getpid() else "1"
-            (folder / workdirs.OWNER_FILE).write_text(f"{socket.gethostname()} {owner_pid} {started}\n")
-        for path in (folder / "pages" / "0001_raw.pgm", folder / "pages", folder / workdirs.OWNER_FILE, folder):
+            started = _start_time(owner_pid) if owner_pid == os.getpid() else "1"
+            (folder / ".owner").write_text(f"{socket.gethostname()} {owner_pid} {started}\n")
+        for path in (folder / "pages" / "0001_raw.pgm", folder / "pages", folder / ".owner", folder):
             if path.exists():
                 os.utime(path, (when, when))
         folders[label] = folder
-    workdirs._swept.discard(work.resolve())
     mine = intake._claim_workdir(work, "doc")
     assert mine.is_dir()
     left = {p.name.rsplit("-", 1)[0] for p in work.iterdir()}
     assert left == {"live", "new-unowned", "doc"}, left
+
+
+def _start_time(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
 
 
 def test_twelve_processes_migrate_a_fresh_postgres_catalog(pg_url: str, tmp_path: Path) -> None:
