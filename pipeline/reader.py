@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,6 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 import numpy as np
-
-import warnings
 
 from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
 from models.errors import InputFileError, MissingFile
