@@ -239,6 +239,31 @@ def test_every_entry_point_shares_the_input_bounds(tmp_path: Path, monkeypatch: 
     assert sniff_format(big) == "jpeg"
 
 
+def test_watch_refuses_a_file_over_the_upload_limit(prefect_harness, data_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot folder (and the intake flow under it) applies the same limit: the file goes to failed/ with
+    its reason, nothing is stored (was: stored as a gigabyte original)."""
+    import threading
+
+    from flows.common import open_archive
+    from flows.intake import intake
+    from flows.watch import HotFolder
+
+    monkeypatch.setenv("SOHOA_UPLOAD_LIMIT_MB", "1")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    hf.jpeg_file(inbox / "padded.jpg", padding=3 << 20)
+    folder = HotFolder(inbox=inbox, done=tmp_path / "done", failed=tmp_path / "failed",
+                       ingest=lambda p, c: intake(files=[str(p)], case_id=CASE), settle=0.5, poll=0.2)
+    service = threading.Thread(target=folder.run, args=(threading.Event(),), kwargs={"max_files": 1}, daemon=True)
+    service.start()
+    service.join(timeout=TIMEOUT)
+    assert not service.is_alive()
+    reason = (tmp_path / "failed" / "padded.jpg.reason.txt").read_text("utf-8")
+    assert "1 MB" in reason, reason
+    assert open_archive().manifest_records(CASE) == []
+
+
 # ------------------------------------------------------------------ 26: leftovers
 def test_stale_work_folders_are_swept(tmp_path: Path) -> None:
     """Was: work folders of killed scans stayed in data/work/ for ever."""
