@@ -17,6 +17,7 @@ import typer
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
 from cli.output import document_mark, log_file, print_json
 from models import SohoaError
+from pipeline.limits import printable
 
 __all__ = ["CASE_HELP", "case_arg", "main", "build_app"]
 
@@ -86,9 +87,9 @@ def _page_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _print_document(report: dict[str, Any]) -> None:
-    name = report.get("source_name", "?")
+    name = printable(str(report.get("source_name", "?")))
     if report.get("status") == "failed":
-        print(f"  ✗ {name}: {report.get('error')}")
+        print(f"  ✗ {name}: {printable(str(report.get('error')))}")
         return
     if report.get("status") == "spooled":
         print(f"  … {name}: {report.get('error')}")
@@ -129,9 +130,11 @@ def cmd_scan(
                                                            "process even when an intake service is running)")] = False,
 ) -> int:
     """Ingest files as documents of one case through the intake flow."""
-    files = [str(Path(f).resolve()) for f in files]
-    results = None
-    if not in_process:
+    from cli.guards import refuse_unsendable
+
+    files, refused = refuse_unsendable([str(Path(f).resolve()) for f in files], case)
+    results = None if files else []
+    if files and not in_process:
         from cli.handoff import open_service_store, page_line, scan_via_http, scan_via_service, service_url
         from cli.progress import Bar
 
@@ -156,6 +159,7 @@ def cmd_scan(
 
         results = intake(files=files, case_id=case, kind=kind, operator=operator, jobs=jobs,
                          strict=strict)
+    results = refused + results
     if as_json:
         print_json(results)
     else:
@@ -176,6 +180,7 @@ def cmd_scan(
 
 def _check_output(path: str, what: str) -> None:
     """Refuse an output path whose folder is missing or not writable, before any OCR is done."""
+    from cli.guards import refuse_special_output
     from cli.options import UsageError as OutputError
 
     target = Path(path)
@@ -189,6 +194,7 @@ def _check_output(path: str, what: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"The folder of {what} {path} is not writable.",
                           f"Không có quyền ghi vào thư mục của tệp {path}.")
+    refuse_special_output(path, what)
 
 
 def cmd_pdf(
@@ -222,13 +228,15 @@ def cmd_pdf(
         result = process_document([Path(f) for f in inputs], workdir=Path(tmp), out_pdf=Path(output),
                                   jobs=jobs, case_id=case, keep_blank=keep_blank)
     if sidecar:
-        Path(sidecar).write_text(result.sidecar_text, encoding="utf-8")
+        from cli.guards import write_text_atomic
+
+        write_text_atomic(Path(sidecar), result.sidecar_text)
     report = result.report.to_dict()
     if as_json:
         print_json(report | {"output": output, "dropped_blank_pages": result.dropped_pages})
     else:
         conf = result.report.mean_confidence
-        print(f"{output}: {len(result.page_texts)} trang, độ tin cậy OCR "
+        print(f"{printable(output)}: {len(result.page_texts)} trang, độ tin cậy OCR "
               f"{f'{conf:.1f}%' if conf is not None else '–'}, {time.perf_counter() - started:.1f} s")
         for line in _page_lines(report):
             print(line)
@@ -251,7 +259,7 @@ def cmd_check(
     worst = 0
     results: list[dict[str, Any]] = []
     for f in files:
-        name = Path(f).name
+        name = printable(Path(f).name)  # a name with an escape sequence or a newline is shown escaped
         code = 0
         with tempfile.TemporaryDirectory(prefix="sohoa-check-") as tmp:
             def show(page, name=name):  # type: ignore[no-untyped-def]
@@ -265,13 +273,13 @@ def cmd_check(
                 outcomes = check_pages([Path(f)], workdir=Path(tmp), jobs=jobs, on_page=show)
             except SohoaError as exc:
                 code = exc.exit_code
-                results.append({"file": f, "error": exc.user_message(), "message_vi": exc.message_vi,
+                results.append({"file": printable(f), "error": exc.user_message(), "message_vi": exc.message_vi,
                                 "message_en": exc.message_en, "exit_code": exc.exit_code})
                 if not as_json:
-                    print(f"{name}: {exc.user_message()}")
+                    print(f"{name}: {printable(exc.user_message())}")
             else:
                 for o in outcomes:
-                    results.append(o.report.to_dict() | {"file": f})
+                    results.append(o.report.to_dict() | {"file": printable(f)})
                     if o.report.needs_rescan:
                         code = 4
         if _CHECK_SEVERITY.get(code, 3) > _CHECK_SEVERITY.get(worst, 3):
@@ -560,7 +568,10 @@ def main(argv: list[str] | None = None) -> int:
             code = sohoa.invoke(ctx)
         return code if isinstance(code, int) else 0
     except SohoaError as exc:
-        print(exc.user_message(), file=sys.stderr)
+        from cli.guards import sentence_for
+
+        exc = sentence_for(command, exc)
+        print(printable(exc.user_message()), file=sys.stderr)  # a file name in it is shown escaped
         return exc.exit_code
     except Exit as exc:  # --help
         return exc.exit_code
@@ -570,9 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from models.errors import as_disk_full
 
+        from cli.guards import sentence_for
+
         full = as_disk_full(exc)
         if full is None:
             raise
+        full = sentence_for(command, full)
         print(full.user_message(), file=sys.stderr)
         return full.exit_code
     except Terminated:

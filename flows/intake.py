@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import shutil
 import threading
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,9 +369,11 @@ def _stored_first_lines(case_id: str, document_id: str) -> list[str]:
 
 
 def _claim_workdir(work_root: Path, name: str) -> Path:
-    """A work folder of this run only: two scans of the same file at once never share (or delete) one."""
-    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
+    """A work folder of this run only: two scans of the same file at once never share (or delete) one;
+    folders of killed runs are swept (flows/workdirs.py)."""
+    from flows.workdirs import claim
+
+    return claim(work_root, name)
 
 
 def _spool(request: IntakeRequest, sha: str, exc: StorageUnavailable, *, original_stored: bool) -> dict[str, Any]:

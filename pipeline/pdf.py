@@ -29,6 +29,7 @@ from PIL import Image, ImageCms
 from pikepdf import Array, Dictionary, Name
 
 from models import CorruptFile, EmptyFile, EncryptedPdf, OcrPage
+from pipeline.pdf_inspect import check_pages
 
 # Resolution of the colour background of a mixed-raster page: the seal stays legible, the
 # text itself comes from the full-resolution G4 mask drawn over it.
@@ -751,11 +752,13 @@ def _font_embedded(font: pikepdf.Object) -> bool:
 # Incoming PDFs
 
 
-def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
+def inspect_pdf(path: Path, *, max_pages: int | None = None, max_image_pixels: int = 80_000_000) -> PdfInfo:
     """Page sizes, image resolution and presence of text; typed errors for unusable PDFs.
 
-    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at.
+    ``max_pages``: a PDF with more pages is refused (TooManyPages) before any page is looked at;
+    every page passes pipeline/pdf_inspect.py's bounds before its content is parsed or rendered.
     """
+
     path = Path(path)
     if path.stat().st_size == 0:
         raise EmptyFile(path.name)
@@ -768,6 +771,7 @@ def inspect_pdf(path: Path, *, max_pages: int | None = None) -> PdfInfo:
                 from models.errors import TooManyPages
 
                 raise TooManyPages(path.name, page_count, max_pages)
+            check_pages(pdf, path.name, max_image_pixels=max_image_pixels)
             texts = _page_texts(path, page_count=page_count)
             infos = []
             for index, page in enumerate(pdf.pages):

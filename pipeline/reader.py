@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 import numpy as np
 
 from models import CorruptFile, EmptyFile, ImageTooLarge, UnsupportedFormat
-from models.errors import MissingFile
+from models.errors import InputFileError, MissingFile
 from models.errors import FileTooLarge, NotAPageShape, TooManyPages
 from pipeline import pdf
+from pipeline.limits import check_input, printable
 
 # Input limits, checked from the file's headers before any pixel is decoded (each can be set in
 # the environment). A page: A3 at 600 dpi is ~70 MP; beyond 80 MP a file is a mistake, not a scan,
@@ -44,6 +46,11 @@ COMMON_DPI = (100, 150, 200, 240, 300, 400, 600)
 DEFAULT_PDF_DPI = 300
 
 Image.MAX_IMAGE_PIXELS = None  # our own MAX_PIXELS check runs before any pixel is decoded
+# A damaged file is refused in one sentence; Pillow's own warnings about it ("Truncated File Read",
+# "Corrupt EXIF data") would print a site-packages path on the operator's screen.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# pdftoppm renders one page; longer than this is a runaway (a crafted page), not a scan.
+RENDER_TIMEOUT = 300
 
 _MAGIC = (
     (b"%PDF-", "pdf"),
@@ -124,15 +131,11 @@ def sha256_of(path: Path) -> str:
 
 
 def sniff_format(path: Path) -> str:
-    """The file's real format from its first bytes: pdf, tiff, jpeg or png."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MissingFile(str(path)) from None
-    if path.is_dir():
-        raise UnsupportedFormat(path.name, "it is a folder")
-    if size == 0:
-        raise EmptyFile(path.name)
+    """The file's real format from its first bytes: pdf, tiff, jpeg or png.
+
+    First the bounds every entry point shares (pipeline/limits.py): a regular file we may open,
+    within the upload limit; a FIFO or a device is named as what it is and never opened."""
+    check_input(path)
     with open(path, "rb") as f:
         head = f.read(1024)
     for magic, kind in _MAGIC:
@@ -140,7 +143,7 @@ def sniff_format(path: Path) -> str:
             return kind
     if b"%PDF-" in head:  # PDFs may carry junk before the header
         return "pdf"
-    raise UnsupportedFormat(path.name, "unrecognised content")
+    raise UnsupportedFormat(printable(path.name), "unrecognised content")
 
 
 def estimate_dpi(width: int, height: int) -> float:
@@ -178,8 +181,8 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
         im = Image.open(source)
     except UnidentifiedImageError as exc:
         raise CorruptFile(source.name, "not a readable image") from exc
-    except OSError as exc:
-        raise CorruptFile(source.name, str(exc)) from exc
+    except (OSError, SyntaxError, ValueError, TypeError) as exc:  # ValueError: a zTXt over MAX_TEXT_CHUNK
+        raise CorruptFile(source.name, _first_line(exc)) from exc
     with im:
         # Every frame's size from the headers first: a file over the limits is refused whole,
         # before a single pixel is decoded or written to disk.
@@ -197,13 +200,15 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
             limits.check_file(source.name, frames, total)
         except EOFError as exc:
             raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise CorruptFile(source.name, str(exc)) from exc
+        except (OSError, SyntaxError, ValueError, TypeError) as exc:  # TypeError: a cut TIFF's frame
+            raise CorruptFile(source.name, f"frame {index + 1}: {_first_line(exc)}") from exc
         for index in range(frames):
             try:
                 im.seek(index)
             except EOFError as exc:
                 raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
+            except (OSError, SyntaxError, ValueError, TypeError) as exc:
+                raise CorruptFile(source.name, f"frame {index + 1}: {_first_line(exc)}") from exc
             dpi = _file_dpi(im)
             try:
                 if index == 0:
@@ -214,9 +219,17 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
                 else:
                     frame = im.copy()
                 frame.load()
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise CorruptFile(source.name, str(exc)) from exc
+            except (OSError, SyntaxError, ValueError, TypeError) as exc:
+                raise CorruptFile(source.name, f"frame {index + 1}: {_first_line(exc)}") from exc
             yield _write_frame(frame, source, workdir, index + 1, dpi)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line without tool noise (poppler's "Syntax Error…" lines), at most 200 characters."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    kept = [ln for ln in lines if not ln.startswith(("Syntax Error", "Syntax Warning", "Internal Error"))]
+    text = (kept or lines or [type(exc).__name__])[0]
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _to_grey8(frame: Image.Image) -> Image.Image:
@@ -249,10 +262,10 @@ def _write_frame(frame: Image.Image, source: Path, workdir: Path, number: int, d
 
 def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
     from pdf2image import convert_from_path
-    from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+    from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
 
     limits = Limits.from_env()
-    info = pdf.inspect_pdf(source, max_pages=limits.pages)
+    info = pdf.inspect_pdf(source, max_pages=limits.pages, max_image_pixels=limits.page_pixels)
     limits.check_file(source.name, info.page_count, 0)
     plan = []
     for page in info.pages:  # every page's size at its render DPI, before anything is rendered
@@ -276,10 +289,12 @@ def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
         try:
             paths = convert_from_path(
                 source, dpi=dpi, first_page=number, last_page=number, output_folder=workdir,
-                fmt="ppm", paths_only=True, output_file=f"{number:04d}_pdf",
+                fmt="ppm", paths_only=True, output_file=f"{number:04d}_pdf", timeout=RENDER_TIMEOUT,
             )
+        except PDFPopplerTimeoutError as exc:
+            raise CorruptFile(source.name, f"page {number} could not be drawn within {RENDER_TIMEOUT} s") from exc
         except (PDFPageCountError, PDFSyntaxError) as exc:
-            raise CorruptFile(source.name, f"page {number}: {exc}") from exc
+            raise CorruptFile(source.name, f"page {number}: {_first_line(exc)}") from exc
         if not paths:
             raise CorruptFile(source.name, f"page {number} could not be rendered")
         rendered = Path(paths[0])
@@ -305,6 +320,8 @@ def looks_complete(path: Path) -> bool:
             tail = f.read()
     except (UnsupportedFormat, EmptyFile, MissingFile, FileNotFoundError):
         return False  # not (yet) a scan, or gone: another watcher on the same inbox took it
+    except InputFileError:
+        return True  # over the upload limit, not a regular file, unreadable: taken now, refused in one sentence
     if kind == "pdf":
         return b"%%EOF" in tail
     if kind == "jpeg":
@@ -356,7 +373,8 @@ def assemble_pages(parts: list[tuple[Path, int]], out: Path, workdir: Path) -> P
             if raw.path is None:
                 from pdf2image import convert_from_path
 
-                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number)
+                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number,
+                                           timeout=RENDER_TIMEOUT)
                 rendered = workdir / f"assemble{index:03d}" / f"{raw.number:04d}_text.png"
                 image.save(rendered)
                 frames[(path, raw.number)] = (rendered, 300.0)
