@@ -18,12 +18,11 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import SohoaError
 from models.clock import VIETNAM
 from pipeline import stamp_place
+from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed
 from pipeline.keyring import KeyConfigError, SignerSpec, SigningConfig, operator_slug
 # The stamp's texts and font live in stamp_place; these names are what callers used to find here.
 from pipeline.stamp_place import COPY_KIND, agency_text, operator_text, stamp_font  # noqa: F401
@@ -33,43 +32,6 @@ log = logging.getLogger(__name__)
 OPERATOR_FIELD, AGENCY_FIELD = "SohoaOperator", "SohoaAgency"
 FETCH_TIMEOUT = 5
 RESERVED_CMS_BYTES = 16384
-
-
-class SigningFailed(SohoaError):
-    """A signature could not be made (key, token, TSA); the unsigned PDF is kept (exit 6)."""
-
-    exit_code = 6
-    retryable = True
-
-
-@dataclass(frozen=True)
-class SignatureInfo:
-    """What one signing step did."""
-
-    role: str  # "operator" | "agency"
-    signer: str  # the certificate's common name
-    signed_at: str  # ISO 8601, +07:00
-    level: str  # "PAdES-B-B" | "PAdES-B-T" | "PAdES-B-LT"
-    test: bool = False
-
-
-@dataclass
-class SignatureCheck:
-    """The verdict on one signature of a PDF; ``problems`` is empty when it is sound."""
-
-    field: str
-    signer: str
-    signed_at: str | None
-    timestamp: str | None
-    level: str
-    intact: bool
-    trusted: bool
-    modified_after: bool
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 # --------------------------------------------------------------------------------------- signers
@@ -314,10 +276,9 @@ def _media_box(data: bytes) -> tuple[float, float, float, float]:
 def _pdfa_writer(data: bytes, media_box: tuple[float, float, float, float] | None = None):
     """An incremental writer that keeps the file PDF 1.7 (PDF/A-2 is built on ISO 32000-1).
 
-    pyHanko raises the catalog's /Version to 2.0 and registers the ISO 32002 extension for ECDSA on
-    the NIST curves; a PDF 1.7 reader verifies those signatures all the same (PAdES with ESIC on 1.7).
-    A file already raised by an older sohoa is set back to 1.7 in the same incremental update.
-    ``media_box`` grows page 1 (the white band above the scan) in the same update.
+    pyHanko raises the catalog's /Version to 2.0 and registers ISO 32002 for ECDSA on NIST curves; a
+    PDF 1.7 reader verifies those signatures all the same (PAdES with ESIC). A file raised by an older
+    sohoa is set back to 1.7, and ``media_box`` grows page 1 (the band above the scan), in this update.
     """
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -355,9 +316,9 @@ def _pdfa_writer(data: bytes, media_box: tuple[float, float, float, float] | Non
         page = _page_one(writer.prev)
         page_ref = page.container_ref
         page = page_ref.get_object() if page_ref is not None else page
-        page["/MediaBox"] = generic.ArrayObject([generic.NumberObject(round(v)) for v in media_box])
-        if "/CropBox" in page:
-            page["/CropBox"] = generic.ArrayObject([generic.NumberObject(round(v)) for v in media_box])
+        for key in ("/MediaBox", "/CropBox"):  # only the top edge moves: the scan keeps its place and scale
+            if key in page:
+                page[key] = generic.ArrayObject([*list(page[key])[:3], generic.FloatObject(str(media_box[3]))])
         writer.update_container(page)
     return writer
 
@@ -415,7 +376,6 @@ def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: st
                 if embed:
                     log.info("revocation data unreachable for %s (%s); signing without it (B-T)", role, exc)
                     continue
-                log.debug("signing failed", exc_info=True)
                 raise SigningFailed(f"The {role} signature could not be made: {type(exc).__name__}: {exc}",
                                     f"Không ký số được chữ ký {role}: {type(exc).__name__}.") from None
             if embed:
@@ -436,10 +396,9 @@ def sign_pdf(path: Path, *, config: SigningConfig, operator: str | None, result_
              revocation: bool = True) -> list[SignatureInfo]:
     """Sign ``path`` in place: the operator (when one with a key is given), then the agency.
 
-    Both stamps are placed on free paper of page 1 (pipeline/stamp_place.py) when the file is first
-    signed, the operator's too when the operator signs later, so that a later signature finds its room.
-    Returns what was signed; an empty list when no agency key is configured (the PDF is untouched).
-    The file is replaced atomically only once every signature succeeded.
+    The first signing places both stamps on free paper of page 1 (pipeline/stamp_place.py), the
+    operator's even when it has no key yet, so that an operator signing later finds its room.
+    Returns what was signed ([] without an agency key); the file is replaced only once all succeeded.
     """
     if not config.can_sign and with_agency:
         return []
