@@ -48,6 +48,7 @@ class SignerSpec:
     passphrase_env: str | None = None
     module: str | None = None
     token_label: str | None = None
+    slot: int | None = None  # a PKCS#11 slot number, when the token is not found by its label
     key_label: str | None = None
     cert_label: str | None = None
     pin_file: Path | None = None
@@ -69,6 +70,7 @@ class SignerSpec:
 
         spec = cls(type=kind, file=path("file"), passphrase_file=path("passphrase_file"),
                    passphrase_env=d.get("passphrase_env"), module=d.get("module"), token_label=d.get("token_label"),
+                   slot=int(d["slot"]) if d.get("slot") is not None else None,
                    key_label=d.get("key_label"), cert_label=d.get("cert_label"), pin_file=path("pin_file"),
                    pin_env=d.get("pin_env"), raw_mechanism=bool(d.get("raw_mechanism", False)))
         if kind == "pkcs12" and spec.file is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from models.clock import VIETNAM
 from pipeline import stamp_place
-from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed
+from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed, revinfo_expiry as _revinfo_expiry
 from pipeline.keyring import KeyConfigError, SignerSpec, SigningConfig, operator_slug
 # The stamp's texts and font live in stamp_place; these names are what callers used to find here.
 from pipeline.stamp_place import COPY_KIND, agency_text, operator_text, stamp_font  # noqa: F401
@@ -99,9 +99,11 @@ def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session
     from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign import pkcs11
 
+    pin = spec.secret()  # a PIN variable that is not set is said as such, not as an unusable token
     try:
-        session = pkcs11.open_pkcs11_session(spec.module, token_criteria=TokenCriteria(label=spec.token_label),
-                                             user_pin=spec.secret())
+        session = pkcs11.open_pkcs11_session(
+            spec.module, slot_no=spec.slot, user_pin=pin,
+            token_criteria=TokenCriteria(label=spec.token_label) if spec.token_label else None)
     except Exception as exc:  # noqa: BLE001 - python-pkcs11 raises many types; all mean "token unusable"
         raise KeyConfigError(f"The {role} token {spec.token_label!r} ({spec.module}) cannot be opened: "
                              f"{type(exc).__name__}.",
@@ -112,6 +114,16 @@ def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session
 
 def _common_name(cert) -> str:  # asn1crypto x509.Certificate
     return cert.subject.native.get("common_name") or cert.subject.human_friendly
+
+
+def signer_name(spec: SignerSpec, role: str = "operator") -> str:
+    """Open a signer as signing would (file, passphrase, token, PIN) and name its certificate's holder."""
+    signer, session = _signer(spec, role)
+    try:
+        return _common_name(signer.signing_cert)
+    finally:
+        if session is not None:
+            session.close()
 
 
 def _timestamper(config: SigningConfig):
@@ -196,21 +208,6 @@ _TSA_CACHE: dict[str, tuple[float, object]] = {}  # TSA URL -> (monotonic creati
 
 def _context_key(config: SigningConfig, cert) -> tuple:
     return (tuple(str(p) for p in config.trust_roots), cert.sha256)
-
-
-def _revinfo_expiry(vc) -> dt.datetime | None:
-    """The earliest nextUpdate of the OCSP responses and CRLs a context holds (None: none says)."""
-    times = []
-    for resp in vc.ocsps:
-        try:
-            for single in resp["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]:
-                if single["next_update"].native is not None:
-                    times.append(single["next_update"].native)
-        except (KeyError, TypeError, ValueError):
-            continue
-    times += [c["tbs_cert_list"]["next_update"].native for c in vc.crls
-              if c["tbs_cert_list"]["next_update"].native is not None]
-    return min(times) if times else None
 
 
 def _take_context(config: SigningConfig, cert):

@@ -1,6 +1,7 @@
 """What signing and verifying report (pipeline/sign.py): the records, and the error when a signature cannot be made."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from models import SohoaError
@@ -41,3 +42,18 @@ class SignatureCheck:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def revinfo_expiry(vc) -> dt.datetime | None:
+    """The earliest nextUpdate of the OCSP responses and CRLs a context holds (None: none says)."""
+    times = []
+    for resp in vc.ocsps:
+        try:
+            for single in resp["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]:
+                if single["next_update"].native is not None:
+                    times.append(single["next_update"].native)
+        except (KeyError, TypeError, ValueError):
+            continue
+    times += [c["tbs_cert_list"]["next_update"].native for c in vc.crls
+              if c["tbs_cert_list"]["next_update"].native is not None]
+    return min(times) if times else None

@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     """The FastAPI application on the store and catalog of ``settings`` (default: the environment)."""
     services = open_services(settings, web)
 
-    from web.routes import admin, api, auth, desk, pages
+    from web.routes import admin, api, auth, desk, operator_sign, pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.include_router(auth.router)
     app.include_router(desk.router)
     app.include_router(pages.router)
+    app.include_router(operator_sign.router)
     app.include_router(api.router)
     app.include_router(admin.router)
 

@@ -99,8 +99,10 @@ def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
     signatures = stored_pdf_signatures(ctx.services.store, rec.keys["searchable_pdf"],
                                        data_dir=ctx.services.settings.data_dir) \
         if rec.keys.get("searchable_pdf") else []
+    from web.routes.operator_sign import operator_signing
+
     return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
-                  may_original=ctx.may(Action.DOWNLOAD_ORIGINAL))
+                  may_original=ctx.may(Action.DOWNLOAD_ORIGINAL), **operator_signing(ctx, rec, signatures))
 
 
 @router.get("/cases/{case}/documents/{doc}/pages/{number:int}", response_class=HTMLResponse)
