@@ -9,7 +9,7 @@ and its certificate's holder is the name printed in the stamp, unless ``--displa
 """
 from __future__ import annotations
 
-import shutil
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -89,7 +89,8 @@ def _spec(o: SignerOptions):
     from pipeline.keyring import SignerSpec
 
     if bool(o.p12) == bool(o.module):
-        raise SignerUsage("Give either --p12 FILE or --pkcs11-module LIB (with --token-label or --slot and --key-label).",
+        raise SignerUsage("Give either --p12 FILE or --pkcs11-module LIB (with --token-label or --slot and "
+                          "--key-label).",
                           "Hãy ghi --p12 TỆP hoặc --pkcs11-module THƯ_VIỆN (kèm --token-label hoặc --slot và "
                           "--key-label), không cả hai.")
     if o.secret_file and o.secret_env:
@@ -132,7 +133,8 @@ def attach_signer(account: str, o: SignerOptions, *, checked: tuple[Any, str] | 
     if o.secret_file is not None:
         target = base.with_suffix(".pass" if spec.type == "pkcs12" else ".pin")
         _write_private(target, o.secret_file.read_bytes())
-        spec = dataclasses.replace(spec, **({"passphrase_file": target} if spec.type == "pkcs12" else {"pin_file": target}))
+        field = "passphrase_file" if spec.type == "pkcs12" else "pin_file"
+        spec = dataclasses.replace(spec, **{field: target})
     name = o.display_name or holder
     register_operator_signer(keys_dir, account, spec, display_name=name)
     return name
@@ -171,15 +173,13 @@ def cmd_operator_list(as_json: Json = False) -> int:
     """The operators that have a personal signer (never a secret)."""
     from pipeline.keyring import operator_entries
 
-    rows = [{"operator": e["operator"], "display_name": e.get("display_name") or e["operator"],
-             "type": e["signer"]["type"],
-             "where": e["signer"].get("file") or f"{e['signer'].get('token_label') or 'slot ' + str(e['signer'].get('slot'))}"
-                                                 f"/{e['signer'].get('key_label')}"}
-            for e in operator_entries(_keys_dir())]
-    if as_json:
-        from cli.main import print_json
+    def where(s: dict[str, Any]) -> str:
+        return s.get("file") or f"{s.get('token_label') or 'slot ' + str(s.get('slot'))}/{s.get('key_label')}"
 
-        print_json(rows)
+    rows = [{"operator": e["operator"], "display_name": e.get("display_name") or e["operator"],
+             "type": e["signer"]["type"], "where": where(e["signer"])} for e in operator_entries(_keys_dir())]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not rows:
         print("Chưa người số hóa nào có khóa ký cá nhân. (No operator has a personal signer.)")
     for r in [] if as_json else rows:
@@ -205,6 +205,7 @@ def register(keys: typer.Typer) -> None:
                                                 "personal signers)")
     op.command("add", help="gắn tệp PKCS#12 hoặc thẻ PKCS#11 cho tài khoản người số hóa; mật khẩu/PIN chỉ từ tệp "
                            "hoặc biến môi trường (attach a PKCS#12 file or PKCS#11 token)")(cmd_operator_add)
-    op.command("list", help="liệt kê người số hóa có khóa ký, không in bí mật (list; never a secret)")(cmd_operator_list)
+    op.command("list", help="liệt kê người số hóa có khóa ký, không in bí mật (list; never a "
+                            "secret)")(cmd_operator_list)
     op.command("remove", help="gỡ khóa ký của một người số hóa (remove an operator's signer)")(cmd_operator_remove)
     keys.add_typer(op, name="operator")

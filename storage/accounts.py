@@ -305,7 +305,8 @@ class Accounts:
                                    f"{operator} không phải tài khoản người số hóa (operator) đang hoạt động.")
             if not set(unit_list) <= set(user.units):
                 raise AccountError(f"The token's units must be among {operator}'s ({', '.join(user.units)}).",
-                                   f"Đơn vị của mã truy cập phải thuộc đơn vị của {operator} ({', '.join(user.units)}).")
+                                   f"Đơn vị của mã truy cập phải thuộc đơn vị của {operator} "
+                                   f"({', '.join(user.units)}).")
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         now = _now()
         with self.engine.begin() as conn:

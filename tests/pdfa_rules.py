@@ -96,7 +96,8 @@ def pdfa2b_problems(path: Path) -> list[str]:
         if "/Encrypt" in pdf.trailer:
             problems.append("6.1.3: the file is encrypted")
         for obj in pdf.objects:
-            if isinstance(obj, pikepdf.Stream) and any(k in obj.stream_dict for k in ("/F", "/FFilter", "/FDecodeParms")):
+            external = ("/F", "/FFilter", "/FDecodeParms")
+            if isinstance(obj, pikepdf.Stream) and any(k in obj.stream_dict for k in external):
                 problems.append(f"6.1.7.1: stream {obj.objgen} refers to an external file")
         intents = [i for i in root.get("/OutputIntents", []) if str(i.get("/S")) == "/GTS_PDFA1"]
         if not intents or not isinstance(intents[0].get("/DestOutputProfile"), pikepdf.Stream):

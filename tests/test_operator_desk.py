@@ -78,7 +78,8 @@ def _no_stamp_over_ink(pdf: Path) -> None:
         rects = [[float(v) for v in a.Rect] for a in page.obj.get("/Annots", []) if "/Rect" in a]
     assert len(rects) == 2
     for r in rects:
-        c0, r0, c1, r1 = int((r[0] - x0) * 2), int((top - r[3]) * 2), int((r[2] - x0) * 2) + 1, int((top - r[1]) * 2) + 1
+        c0, r0 = int((r[0] - x0) * 2), int((top - r[3]) * 2)  # 144 dpi: 2 px a point
+        c1, r1 = int((r[2] - x0) * 2) + 1, int((top - r[1]) * 2) + 1
         assert (scan[r0:r1, c0:c1] < 160).sum() == 0
         assert (whole[r0:r1, c0:c1] < 160).sum() > 30  # the stamp's text is there
 

@@ -175,7 +175,8 @@ def test_operator_signing_later_finds_the_room_kept_for_it(pages, test_keys, tmp
     target = _sign(pages["tight"], tmp_path, test_keys, operator=None)
     no_key = keyring.SigningConfig(**{**test_keys.__dict__, "operators": {}})
     shutil.copy(pages["tight"], target)
-    assert [i.role for i in sign.sign_pdf(target, config=no_key, operator="demo", result_code=RESULT_CODE)] == ["agency"]
+    infos = sign.sign_pdf(target, config=no_key, operator="demo", result_code=RESULT_CODE)
+    assert [i.role for i in infos] == ["agency"]
     with pikepdf.open(target) as pdf:
         size = [float(v) for v in pdf.pages[0].MediaBox]
     later = sign.sign_pdf(target, config=test_keys, operator="demo", result_code=RESULT_CODE, with_agency=False)

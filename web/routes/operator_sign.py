@@ -51,9 +51,9 @@ async def sign_as_operator(ctx: Annotated[Ctx, guard(Action.SIGN_AS_OPERATOR)]) 
                                      where=ctx.services.settings)
     signing = result["signing"]
     done = any(s["role"] == "operator" for s in signing["signatures"])
-    await run_in_threadpool(ctx.audit, Action.SIGN_AS_OPERATOR, "allowed" if done else "failed",
-                            detail=(signing["message_en"] if not done else
-                                    "operator signature added: " + ", ".join(s["signer"] for s in signing["signatures"]))[:500])
+    detail = ("operator signature added: " + ", ".join(s["signer"] for s in signing["signatures"])) if done \
+        else signing["message_en"]
+    await run_in_threadpool(ctx.audit, Action.SIGN_AS_OPERATOR, "allowed" if done else "failed", detail=detail[:500])
     if not done:
         raise HTTPException(502, f"Không ký số được ({signing['message_vi']})")
     return RedirectResponse(f"/cases/{ctx.case_id}/documents/{ctx.document_id}", status_code=303)
