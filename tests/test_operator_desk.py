@@ -15,11 +15,12 @@ from PIL import Image
 
 from tests.pdfa_rules import pdfa2b_problems
 from tests.test_desk_web import UNIT, follow, jpeg, start_desk_server
-from tests.web_fixtures import PASSWORD, run_cli, signed_in
+from tests.web_fixtures import ARTIFACTS, PASSWORD, browser, run_cli, signed_in  # noqa: F401 - browser fixture
 
 CASE_MAI = "000.00.14.H56-261207-0001"
 CASE_TOKEN = "000.00.14.H56-261207-0002"
 CASE_TUAN = "000.00.14.H56-261207-0003"
+CASE_BROWSER = "000.00.14.H56-261207-0004"
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +33,10 @@ def server(prefect_harness, web_data, tmp_path_factory):
     res = run_cli(env, "keys", "operator", "add", "mai.desk", "--p12", str(p12), "--passphrase-file",
                   str(p12.with_suffix(".pass")), "--display-name", "Nguyễn Thị Mai")
     assert res.returncode == 0, res.stderr
-    res = run_cli(env, "user", "add", "tuan.desk", "--role", "operator", "--unit", UNIT, "--password-stdin",
-                  stdin=f"{PASSWORD}\n")
-    assert res.returncode == 0, res.stderr
+    for name, role in (("tuan.desk", "operator"), ("ha.handler", "handler")):
+        res = run_cli(env, "user", "add", name, "--role", role, "--unit", UNIT, "--password-stdin",
+                      stdin=f"{PASSWORD}\n")
+        assert res.returncode == 0, res.stderr
     yield srv
     srv.stop()
 
@@ -101,7 +103,10 @@ def test_a_desk_upload_by_an_operator_with_a_key_carries_two_valid_signatures(se
     text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
     assert "Người số hóa: Nguyễn Thị Mai" in text
     _no_stamp_over_ink(pdf)
-    # The handler's document page shows both signatures valid.
+    assert page.count("Hợp lệ") == 2 and "chưa có chữ ký số của người số hóa" not in page
+    # The case handler's document page shows both signatures valid.
+    with signed_in(server.url, "ha.handler") as handler:
+        page = handler.get(doc["links"]["page"]).text
     assert page.count("Hợp lệ") == 2 and "chưa có chữ ký số của người số hóa" not in page
 
 
@@ -167,3 +172,43 @@ def test_an_operator_without_a_key_is_told_and_signs_later_from_the_document_pag
     # The stored record lists both signatures (the manifest follows the new version of the PDF).
     res = run_cli(env, "verify", "--signatures", CASE_TUAN)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_in_the_browser_an_operator_uploads_and_the_handler_sees_both_signatures_valid(browser, server,  # noqa: F811
+                                                                                       tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    scan = tmp_path / "trang-1.jpg"
+    scan.write_bytes(jpeg("OSCAR"))
+    desk = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="vi-VN")
+    page = desk.new_page()
+    page.goto(f"{server.url}/desk")
+    page.fill("input[name=name]", "mai.desk")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/desk")
+    page.fill("#case", CASE_BROWSER)
+    page.set_input_files("#files", [str(scan)])
+    page.click("#send")
+    page.wait_for_selector("#job-status.stored", timeout=240_000)
+    href = page.locator("#documents a:has-text('Mở hồ sơ điện tử')").get_attribute("href")
+    desk.close()
+
+    office = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="vi-VN")
+    page = office.new_page()
+    page.goto(f"{server.url}{href}")
+    page.fill("input[name=name]", "ha.handler")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"**{href}")
+    rows = page.locator("section.signatures tr.ok")
+    assert rows.count() == 2
+    assert "Người số hóa" in rows.nth(0).inner_text() and "Hợp lệ" in rows.nth(0).inner_text()
+    assert "Cơ quan" in rows.nth(1).inner_text() and "Hợp lệ" in rows.nth(1).inner_text()
+    assert "chưa có chữ ký số của người số hóa" not in page.content()
+    page.screenshot(path=ARTIFACTS / "operator-signed-document.png", full_page=False)
+    pdf_url = f"{server.url}/api/v1/cases/{CASE_BROWSER}/documents/{href.rsplit('/', 1)[1]}/searchable.pdf"
+    pdf = tmp_path / "browser.pdf"
+    pdf.write_bytes(office.request.get(pdf_url).body())
+    office.close()
+    _no_stamp_over_ink(pdf)
+    assert pdfa2b_problems(pdf) == []
