@@ -31,7 +31,9 @@ P12 = Annotated[Path | None, option("--p12", metavar="FILE", help="tệp PKCS#12
 Module = Annotated[str | None, option("--pkcs11-module", metavar="LIB.so", help="thư viện PKCS#11 của thẻ ký số / "
                                                                                   "USB token (the token's PKCS#11 module)")]
 TokenLabel = Annotated[str | None, option("--token-label", help="nhãn của thẻ (token label)")]
-Slot = Annotated[int | None, option("--slot", min=0, help="số khe của thẻ, khi không dùng nhãn (slot number)")]
+Slot = Annotated[int | None, option("--slot", min=0, help="thứ tự khe của thẻ trong danh sách của thư viện, từ 0, "
+                                                        "khi không dùng nhãn (the slot's index in the module's "
+                                                        "slot list, from 0)")]
 KeyLabel = Annotated[str | None, option("--key-label", help="nhãn khóa trên thẻ (key label on the token)")]
 CertLabel = Annotated[str | None, option("--cert-label", help="nhãn chứng thư, mặc định như nhãn khóa (certificate "
                                                               "label; default: the key label)")]

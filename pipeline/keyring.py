@@ -48,7 +48,7 @@ class SignerSpec:
     passphrase_env: str | None = None
     module: str | None = None
     token_label: str | None = None
-    slot: int | None = None  # a PKCS#11 slot number, when the token is not found by its label
+    slot: int | None = None  # index in the PKCS#11 module's slot list, when the token has no usable label
     key_label: str | None = None
     cert_label: str | None = None
     pin_file: Path | None = None

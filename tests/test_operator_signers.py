@@ -161,4 +161,15 @@ def test_an_operator_signs_with_a_softhsm_token(data_dir, monkeypatch, unsigned_
     assert pdfsig.count("Signature Validation: Signature is Valid.") == 2, pdfsig
     assert pdfa2b_problems(pdf) == []
     assert pin.encode() not in pdf.read_bytes()
+    # The same token found by its slot (its index in the module's slot list) instead of its label.
+    labels = [s.get_token().label if s.flags & pkcs11.SlotFlag.TOKEN_PRESENT else None
+              for s in pkcs11.lib(SOFTHSM).get_slots()]
+    slot = labels.index("the-binh")
+    assert main(["keys", "operator", "add", "binh.tran", "--pkcs11-module", SOFTHSM, "--slot", str(slot),
+                 "--key-label", "binh", "--raw-mechanism", "--passphrase-env", "SOHOA_OPERATOR_PIN"]) == 0
+    entry = json.loads((keys_dir / "operators" / "binh-tran.json").read_text())
+    assert entry["signer"]["slot"] == slot and "token_label" not in entry["signer"]
+    shutil.copy(unsigned_pdf, pdf)
+    report = sign_file(pdf, operator="binh.tran", result_code=CODE, config=keyring.load_signing_config(keys_dir))
+    assert [s["role"] for s in report["signatures"]] == ["operator", "agency"]
     os.environ.pop("SOHOA_OPERATOR_PIN", None)
