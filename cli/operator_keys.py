@@ -124,17 +124,21 @@ def attach_signer(account: str, o: SignerOptions, *, checked: tuple[Any, str] | 
     """Copy the key files into the keys folder and register them for ``account``; returns the stamp's name."""
     import dataclasses
 
-    from pipeline.keyring import _write_private, operator_slug, register_operator_signer
+    from pipeline.keyring import _write_private, operator_slug, register_operator_signer, remove_operator_signer
 
     spec, holder = checked or check_signer(o)
     keys_dir = _keys_dir()
     base = keys_dir / "operators" / operator_slug(account)
-    if spec.type == "pkcs12":
-        _write_private(base.with_suffix(".p12"), Path(spec.file).read_bytes())
+    # Read before the old signer's copies go (the new files may be those very copies).
+    blob = Path(spec.file).read_bytes() if spec.type == "pkcs12" else None
+    secret = o.secret_file.read_bytes() if o.secret_file is not None else None
+    remove_operator_signer(keys_dir, account)
+    if blob is not None:
+        _write_private(base.with_suffix(".p12"), blob)
         spec = dataclasses.replace(spec, file=base.with_suffix(".p12"))
-    if o.secret_file is not None:
+    if secret is not None:
         target = base.with_suffix(".pass" if spec.type == "pkcs12" else ".pin")
-        _write_private(target, o.secret_file.read_bytes())
+        _write_private(target, secret)
         field = "passphrase_file" if spec.type == "pkcs12" else "pin_file"
         spec = dataclasses.replace(spec, **{field: target})
     name = o.display_name or holder

@@ -148,13 +148,12 @@ def render_page_one(pdf: bytes | Path, *, dpi: int = 72) -> np.ndarray:
         if not isinstance(pdf, Path):
             src.write_bytes(pdf)
         try:
-            out = subprocess.run(["pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-gray", "-aa", "no",
+            subprocess.run(["pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-gray", "-aa", "no",
                                   "-aaVector", "no", str(src), str(Path(tmp) / "p")],
-                                 capture_output=True, timeout=120, check=True)
+                           capture_output=True, timeout=120, check=True)
         except (OSError, subprocess.SubprocessError) as exc:
             raise PlacementFailed(f"Page 1 could not be rendered to place the signature ({type(exc).__name__}).",
                                   f"Không dựng được trang 1 để đặt chữ ký ({type(exc).__name__}).") from None
-        del out
         [pgm] = list(Path(tmp).glob("p*.pgm"))
         return _read_pgm(pgm.read_bytes())
 
@@ -189,8 +188,11 @@ def _blocked(grey: np.ndarray) -> np.ndarray:
 
 
 def _free_spot(integral: np.ndarray, w: int, h: int, *, left: bool, page_w: int, page_h: int,
-               taken: list[tuple[int, int, int, int]]) -> tuple[int, int] | None:
-    """Top-left pixel (x, y from the top) of the highest free w×h rectangle on this side, else None."""
+               taken: list[tuple[int, int, int, int]], least: bool = False) -> tuple[int, int] | None:
+    """Top-left pixel (x, y from the top) of the highest free w×h rectangle on this side, else None.
+
+    ``least``: when none is free, the spot with the least ink instead of None.
+    """
     m = int(MARGIN)
     ys = np.arange(m, max(m, int(page_h * TOP_SHARE)) + 1)
     span = int(page_w * SIDE_SHARE)
@@ -204,7 +206,10 @@ def _free_spot(integral: np.ndarray, w: int, h: int, *, left: bool, page_w: int,
         free &= ~((x0 < tx1) & (x0 + w > tx0) & (y0 < ty1) & (y0 + h > ty0))
     rows = np.flatnonzero(free.any(axis=1))
     if not len(rows):
-        return None
+        if not least:
+            return None
+        y, x = np.unravel_index(np.argmin(sums), sums.shape)
+        return int(xs[x]), int(ys[y])
     row = free[rows[0]]
     cols = np.flatnonzero(row)
     col = cols[0] if left else cols[-1]  # as far into its corner as it goes
@@ -248,8 +253,11 @@ def plan_stamps(pdf: bytes | Path, texts: dict[str, str], *, media_box: tuple[fl
     elif missing:
         for r in missing:  # no free paper and the page may not grow: the least inked spot, smallest size
             w, h = (int(np.ceil(v)) for v in stamp_size(texts[r], MIN_FONT_SIZE))
-            x = int(MARGIN) if r == "operator" else page_w - int(MARGIN) - w
-            found[r] = (x, int(MARGIN), w, h, MIN_FONT_SIZE)
+            spot = _free_spot(integral, w, h, left=r == "operator", page_w=page_w, page_h=page_h, taken=taken,
+                              least=True)
+            x, y = spot if spot is not None else (int(MARGIN) if r == "operator" else page_w - int(MARGIN) - w,
+                                                  int(MARGIN))
+            found[r] = (x, y, w, h, MIN_FONT_SIZE)
     for r, (x, y, w, h, size) in found.items():
         # Pixel rows count from the top of the page as rendered (1 px = 1 pt); PDF y counts from the bottom.
         stamps[r] = Placement(r, (x_left + x, y_top - y - h, x_left + x + w, y_top - y), size)

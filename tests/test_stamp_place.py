@@ -225,3 +225,18 @@ def test_the_checker_catches_what_it_names(pages, tmp_path):
         pdf.save(tmp_path / "bad.pdf")
     problems = pdfa2b_problems(tmp_path / "bad.pdf")
     assert {p.split(":")[0] for p in problems} == {"6.1.2", "6.2.11.4.1", "6.6.3"}, problems
+
+
+def test_a_page_that_may_not_grow_takes_the_least_inked_spot_at_6_pt():
+    # Once a file is signed its page 1 may not change: a stamp that finds no free paper takes the spot
+    # with the least ink (here the one clear patch) at the smallest legible size, never a band.
+    grey = np.full((842, 595), 40, np.uint8)  # 1 px = 1 pt: ink everywhere
+    grey[20:50, 320:590] = 255  # ... but for a patch at the top right, too small even at 6 pt
+    texts = {"agency": sign.agency_text(AGENCY, sign.dt.datetime.now(sign.VIETNAM), RESULT_CODE, test=False)}
+    plan = stamp_place.plan_stamps(b"", texts, media_box=(0, 0, 595, 842), may_extend=False, grey=grey)
+    [agency] = plan.stamps.values()
+    assert plan.band == 0 and agency.font_size == stamp_place.MIN_FONT_SIZE and not agency.in_band
+    x0, y0, x1, y1 = agency.box
+    assert 320 <= x0 and x1 <= 590 and 842 - y1 >= 6 and 842 - y1 <= 25  # over the clear patch, not the ink
+    grown = stamp_place.plan_stamps(b"", texts, media_box=(0, 0, 595, 842), grey=grey)
+    assert grown.band > 0 and grown.stamps["agency"].in_band and grown.media_box[3] == 842 + grown.band
