@@ -24,7 +24,8 @@ RESULT_CODE = "000.00.01.H56-181010-0001-KQ36F688361B"
 DPI = 300
 RENDER_DPI = 144  # 2 px a point: the band (whole points) shifts the scan by whole pixels
 INK = 160  # a rendered grey darker than this is ink of the scan
-FIGURES = Path(__file__).resolve().parent.parent / "bench" / "figures"
+# Renders to look at (git-ignored); bench/figures/stamp-tight-*.png are copies of one run's.
+FIGURES = Path(__file__).resolve().parent / "artifacts"
 
 
 def _page(top_in: float, side_in: float, *, rule: bool = False) -> Image.Image:
