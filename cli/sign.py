@@ -172,13 +172,17 @@ def cmd_verify_signatures(case: str | None, *, as_json: bool) -> int:
 
 def register(app: typer.Typer) -> None:
     """Add ``keys`` and ``sign`` (``verify --signatures`` is an option of cli/storage.py's ``verify``)."""
-    keys = typer.Typer(no_args_is_help=True, help="khóa ký số: init-test (CA và chữ ký THỬ NGHIỆM), show (signing "
-                                                  "keys: init-test makes a TEST CA and signers; show)")
+    from cli import operator_keys
+
+    keys = typer.Typer(no_args_is_help=True, help="khóa ký số: init-test (CA và chữ ký THỬ NGHIỆM), show, operator "
+                                                  "(signing keys: init-test makes a TEST CA and signers; show; "
+                                                  "operators' personal signers)")
     keys.command("init-test", help="tạo CA, chữ ký cơ quan, người số hóa và máy chủ dấu thời gian THỬ NGHIỆM, ghi rõ là "
                                    "thử nghiệm (make a clearly labelled TEST CA, agency, operator and TSA "
                                    "key)")(cmd_keys_init_test)
     keys.command("show", help="cho biết đã cấu hình những chữ ký nào, không in bí mật (which signers are configured; "
                               "never a secret)")(cmd_keys_show)
+    operator_keys.register(keys)
     app.add_typer(keys, name="keys")
     app.command("sign", help="ký số các tài liệu đã lưu mà chưa ký, bằng chữ ký cơ quan (sign stored documents that "
                              "are not signed yet: agency signature)")(cmd_sign)

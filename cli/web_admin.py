@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from cli import operator_keys as ok
 from cli.options import CASE_HELP, Json, argument, case_arg, option
 from cli.output import print_json
 from models import SohoaError
@@ -86,13 +87,26 @@ def cmd_user_add(
     password_stdin: PasswordStdin = False,
     no_password: Annotated[bool, option("--no-password", help="không có mật khẩu cục bộ, chỉ đăng nhập một lần (no "
                                                              "local password: single sign-on only)")] = False,
+    p12: ok.P12 = None, pkcs11_module: ok.Module = None, token_label: ok.TokenLabel = None, slot: ok.Slot = None,
+    key_label: ok.KeyLabel = None, cert_label: ok.CertLabel = None, raw_mechanism: ok.RawMechanism = False,
+    passphrase_file: ok.SecretFile = None, passphrase_env: ok.SecretEnv = None, display_name: ok.DisplayName = None,
 ) -> int:
-    """Create an account (the password is asked for, or read from stdin)."""
+    """Create an account (the password is asked for, or read from stdin); an operator may get a signer at once."""
+    signer = ok.SignerOptions(p12, pkcs11_module, token_label, slot, key_label, cert_label, raw_mechanism,
+                              passphrase_file, passphrase_env, display_name)
+    if signer.given and role != "operator":
+        raise AdminUsage("Only an operator account gets a personal signer.",
+                         "Chỉ tài khoản người số hóa (operator) mới gắn khóa ký cá nhân.")
+    checked = ok.check_signer(signer) if signer.given else None  # a bad key refuses before the account exists
     accounts, audit = _open()
     password = None if no_password else _password(password_stdin)
     user = accounts.add_user(name, role=role, units=unit or [], password=password)
     audit.append(actor="cli", action="user_add", outcome="allowed", detail=f"{user.name} {user.role.value} {','.join(user.units)}")
     print(f"Đã tạo người dùng {user.name} ({user.role.value}; {', '.join(user.units) or '–'}).")
+    if checked is not None:
+        shown = ok.attach_signer(user.name, signer, checked=checked)
+        audit.append(actor="cli", action="operator_signer_add", outcome="allowed", detail=f"{user.name} {shown}")
+        print(f"{user.name} ký số bằng khóa của “{shown}”. ({user.name} signs as {shown!r}.)")
     return 0
 
 
@@ -161,12 +175,17 @@ def cmd_token_add(
     expires: Annotated[dt.timedelta | None, option(
         "--expires", parser=expiry_arg, metavar="90d|12w|1y",
         help="thời hạn, ví dụ 90d, 12w, 1y; mặc định không hết hạn (lifetime; default: none)")] = None,
+    operator: Annotated[str | None, option(
+        "--operator", metavar="NAME", help="tài khoản người số hóa mà mã này thay mặt: bản quét tải lên được ký bằng "
+                                           "khóa của người đó (the operator account the token acts for)")] = None,
 ) -> int:
     """Create an API token; its secret is printed once, on stdout."""
     accounts, audit = _open()
-    token, secret = accounts.add_token(name, units=unit or [], scopes=[s.value for s in scope] if scope else ["read"], expires=expires)
+    token, secret = accounts.add_token(name, units=unit or [], scopes=[s.value for s in scope] if scope else ["read"],
+                                       expires=expires, operator=operator)
     audit.append(actor="cli", action="token_add", outcome="allowed",
-                 detail=f"{token.name} {','.join(token.scopes)} {','.join(token.units)}")
+                 detail=f"{token.name} {','.join(token.scopes)} {','.join(token.units)}"
+                        f"{' for ' + token.operator if token.operator else ''}")
     print(f"Mã truy cập {token.name} ({', '.join(token.scopes)}; {', '.join(token.units)}; "
           f"hết hạn {token.expires_at.date() if token.expires_at else 'không'}).", file=sys.stderr)
     print("Chỉ hiện một lần, hãy lưu ngay (shown once, store it now):", file=sys.stderr)

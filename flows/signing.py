@@ -20,6 +20,7 @@ from models.result_code import result_code_for
 from pipeline import keyring
 from storage import job_events
 from flows.common import open_archive, settings
+from storage.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 BACKFILL_OPERATOR = "backfill"
 UNSIGNED_VI = "chưa ký số"
 UNSIGNED_EN = "not signed"
+OPERATOR_UNSIGNED_VI = "chưa có chữ ký số của người số hóa"
 
 
 def signing_config() -> keyring.SigningConfig:
@@ -51,19 +53,20 @@ def result_code_of(case_id: str, document_id: str) -> str | None:
 
 
 def sign_file(pdf_path: Path, *, operator: str | None, result_code: str | None,
-              config: keyring.SigningConfig | None = None, with_operator: bool = True) -> dict[str, Any]:
+              config: keyring.SigningConfig | None = None, with_operator: bool = True,
+              with_agency: bool = True) -> dict[str, Any]:
     """Sign one PDF in place; returns the signing part of a report (status, signatures, message)."""
     from pipeline import sign
 
     config = config or signing_config()
-    if not config.can_sign:
+    if not config.can_sign and with_agency:
         return {"status": "unsigned", "signatures": [], "test_keys": False,
                 "message_vi": f"{UNSIGNED_VI}: chưa cấu hình khóa ký của cơ quan",
                 "message_en": f"{UNSIGNED_EN}: no agency signing key is configured (sohoa keys init-test for test keys)"}
     with_operator = with_operator and operator not in (None, BACKFILL_OPERATOR)
     try:
         infos = sign.sign_pdf(pdf_path, config=config, operator=operator, result_code=result_code,
-                              with_operator=with_operator)
+                              with_operator=with_operator, with_agency=with_agency)
     except SohoaError as exc:
         log.warning("signing %s failed: %s", pdf_path.name, exc.message_en)
         return {"status": "unsigned", "signatures": [], "test_keys": config.test,
@@ -72,7 +75,7 @@ def sign_file(pdf_path: Path, *, operator: str | None, result_code: str | None,
                   for i in infos]
     note_en = note_vi = ""
     if with_operator and not any(i.role == "operator" for i in infos):
-        note_vi = f"; người số hóa {operator} chưa có khóa ký cá nhân"
+        note_vi = f"; {OPERATOR_UNSIGNED_VI} ({operator} chưa có khóa ký cá nhân)"
         note_en = f"; operator {operator} has no personal signing key"
     return {"status": "signed", "signatures": signatures, "test_keys": config.test,
             "message_vi": "đã ký số" + (" bằng KHÓA THỬ NGHIỆM (TEST)" if config.test else "") + note_vi,
@@ -88,21 +91,34 @@ def finish_document(*, case_id: str, document_id: str, operator: str | None, sea
     return {"result_code": code, "extracted": extracted, "signing": signing}
 
 
-def sign_stored(case_id: str, document_id: str, *, config: keyring.SigningConfig | None = None) -> dict[str, Any]:
-    """Sign a stored, unsigned document: a new version of its searchable PDF; manifest and catalog updated."""
-    archive = open_archive()
+def sign_stored(case_id: str, document_id: str, *, config: keyring.SigningConfig | None = None,
+                as_operator: str | None = None, where: Settings | None = None) -> dict[str, Any]:
+    """Sign a stored document: a new version of its searchable PDF; manifest and catalog updated.
+
+    By the agency (``sohoa sign``), or, with ``as_operator``, by the operator who digitized it and had
+    no key then (the document page's button): the operator's signature is added after the agency's.
+    ``where``: the store and catalog (the web app's own settings; default the environment's).
+    """
+    where = where or settings()
+    archive = open_archive(where)
     rec = next((r for r in archive.manifest_records(case_id) if r.document_id == document_id), None)
     if rec is None or not rec.keys.get("searchable_pdf"):
         raise NotFound(f"Document {document_id} of case {case_id} has no searchable PDF in the store.",
                        f"Tài liệu {document_id} của hồ sơ {case_id} không có PDF trong kho.")
-    config = config or signing_config()
-    work = Path(tempfile.mkdtemp(prefix="sohoa-sign-", dir=_work_root()))
+    config = config or keyring.load_signing_config(keyring.keys_dir_for(where.data_dir))
+    work = Path(tempfile.mkdtemp(prefix="sohoa-sign-", dir=_work_root(where)))
     try:
         local = work / "searchable.pdf"
         archive.store.get_file(rec.keys["searchable_pdf"], local)
         code = rec.result_code or result_code_of(case_id, document_id)
-        # Signing later is the agency's act; an operator signs only at the desk, with the citizen there.
-        signing = sign_file(local, operator=rec.operator, result_code=code, config=config, with_operator=False)
+        if as_operator is not None:
+            if as_operator != rec.operator:
+                raise NotFound(f"Document {document_id} was not digitized by {as_operator}.",
+                               f"Tài liệu {document_id} không do {as_operator} số hóa.")
+            signing = sign_file(local, operator=as_operator, result_code=code, config=config, with_agency=False)
+        else:
+            # The agency's act: the operator's own signature is theirs to add (as_operator).
+            signing = sign_file(local, operator=rec.operator, result_code=code, config=config, with_operator=False)
         if signing["status"] != "signed" or not signing["signatures"]:
             return {"case_id": case_id, "document_id": document_id, "result_code": code, "signing": signing}
         archive.store_derived(case_id=case_id, document_id=document_id, role="searchable_pdf", path=local,
@@ -122,8 +138,8 @@ def sign_stored(case_id: str, document_id: str, *, config: keyring.SigningConfig
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _work_root() -> Path:
-    root = settings().data_dir / "work"
+def _work_root(where: Settings | None = None) -> Path:
+    root = (where or settings()).data_dir / "work"
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -30,6 +30,7 @@ class Action(str, Enum):
     LINK = "link"                        # a presigned store link (≤ 15 min)
     READ_STACK = "read_stack"            # a scanned stack under stacks/<unit>/... (before it was split)
     UPLOAD = "upload"                    # add scans to a case
+    SIGN_AS_OPERATOR = "sign_as_operator"  # an operator adds their own signature to what they digitized
     MANAGE_ACCOUNTS = "manage_accounts"
     READ_AUDIT = "read_audit"
     MANAGE_RECORDS = "manage_records"    # record metadata, legal holds, disposal proposals, transfer packages
@@ -187,4 +188,8 @@ def decide(principal: Principal | None, action: Action, *, case_id: str | None =
         return Decision(Outcome.ALLOWED, "original for archivist/operator of the unit")
     if action in CASE_READS:
         return Decision(Outcome.ALLOWED, "reads own unit")
+    if action is Action.SIGN_AS_OPERATOR:
+        if Role.OPERATOR not in roles or "write" not in principal.scopes or target not in principal.units:
+            return no(Outcome.FORBIDDEN, "only the unit's operators sign")
+        return Decision(Outcome.ALLOWED, "operator of the unit")
     return no(Outcome.FORBIDDEN, f"unknown action {action.value}")

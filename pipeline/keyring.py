@@ -48,6 +48,7 @@ class SignerSpec:
     passphrase_env: str | None = None
     module: str | None = None
     token_label: str | None = None
+    slot: int | None = None  # index in the PKCS#11 module's slot list, when the token has no usable label
     key_label: str | None = None
     cert_label: str | None = None
     pin_file: Path | None = None
@@ -69,6 +70,7 @@ class SignerSpec:
 
         spec = cls(type=kind, file=path("file"), passphrase_file=path("passphrase_file"),
                    passphrase_env=d.get("passphrase_env"), module=d.get("module"), token_label=d.get("token_label"),
+                   slot=int(d["slot"]) if d.get("slot") is not None else None,
                    key_label=d.get("key_label"), cert_label=d.get("cert_label"), pin_file=path("pin_file"),
                    pin_env=d.get("pin_env"), raw_mechanism=bool(d.get("raw_mechanism", False)))
         if kind == "pkcs12" and spec.file is None:
@@ -119,6 +121,7 @@ class SigningConfig:
     trust_roots: tuple[Path, ...] = ()
     test: bool = False
     operators: dict[str, SignerSpec] = field(default_factory=dict)
+    operator_names: dict[str, str] = field(default_factory=dict)  # slug -> name printed in the stamp
 
     @property
     def can_sign(self) -> bool:
@@ -128,6 +131,10 @@ class SigningConfig:
     def operator_signer(self, operator: str | None) -> SignerSpec | None:
         """The personal signer of an operator, by name (None when that operator has none)."""
         return self.operators.get(operator_slug(operator)) if operator else None
+
+    def operator_display(self, operator: str | None) -> str | None:
+        """The name the operator's stamp prints: the one registered with the signer, else ``operator``."""
+        return self.operator_names.get(operator_slug(operator), operator) if operator else None
 
 
 def operator_slug(name: str) -> str:
@@ -158,11 +165,14 @@ def load_signing_config(keys_dir: Path, env: dict[str, str] | None = None) -> Si
             raise KeyConfigError(f"{main} is not valid JSON ({exc}).", f"{main} không phải JSON hợp lệ ({exc}).") \
                 from None
     operators: dict[str, SignerSpec] = {}
+    names: dict[str, str] = {}
     op_dir = keys_dir / "operators"
     if op_dir.is_dir():
         for f in sorted(op_dir.glob("*.json")):
             entry = json.loads(f.read_text(encoding="utf-8"))
             operators[f.stem] = SignerSpec.from_dict(entry["signer"], keys_dir)
+            if entry.get("display_name"):
+                names[f.stem] = entry["display_name"]
     tsa = data.get("tsa") or {}
     return SigningConfig(
         keys_dir=keys_dir,
@@ -173,6 +183,7 @@ def load_signing_config(keys_dir: Path, env: dict[str, str] | None = None) -> Si
         trust_roots=tuple(keys_dir / p for p in data.get("trust_roots", [])),
         test=bool(data.get("test")),
         operators=operators,
+        operator_names=names,
     )
 
 
@@ -199,12 +210,34 @@ def save_signing_config(keys_dir: Path, *, agency_name: str, agency: SignerSpec 
     return target
 
 
-def register_operator_signer(keys_dir: Path, operator: str, spec: SignerSpec) -> Path:
-    """Give an operator (by name) a personal signer; what the web's account page will call."""
+def register_operator_signer(keys_dir: Path, operator: str, spec: SignerSpec, *,
+                             display_name: str | None = None) -> Path:
+    """Give an operator (by account name) a personal signer; ``display_name`` is what the stamp prints."""
     target = keys_dir / "operators" / f"{operator_slug(operator)}.json"
-    _write_private(target, json.dumps({"operator": operator, "signer": spec.to_dict(keys_dir)},
-                                      ensure_ascii=False, indent=1).encode())
+    body: dict[str, Any] = {"operator": operator, "signer": spec.to_dict(keys_dir)}
+    if display_name:
+        body["display_name"] = display_name
+    _write_private(target, json.dumps(body, ensure_ascii=False, indent=1).encode())
     return target
+
+
+def operator_entries(keys_dir: Path) -> list[dict[str, Any]]:
+    """Every registered operator signer as written (operator, display name, signer; never a secret)."""
+    op_dir = keys_dir / "operators"
+    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(op_dir.glob("*.json"))] \
+        if op_dir.is_dir() else []
+
+
+def remove_operator_signer(keys_dir: Path, operator: str) -> bool:
+    """Forget an operator's signer, and the key files that were copied for it; False when there was none."""
+    slug = operator_slug(operator)
+    target = keys_dir / "operators" / f"{slug}.json"
+    if not target.exists():
+        return False
+    target.unlink()
+    for copied in (keys_dir / "operators").glob(f"{slug}.*"):
+        copied.unlink()
+    return True
 
 
 # ------------------------------------------------------------------------------------ TEST PKI

@@ -14,100 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import math
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import SohoaError
 from models.clock import VIETNAM
-from pipeline.keyring import TEST_LABEL, KeyConfigError, SignerSpec, SigningConfig
+from pipeline import stamp_place
+from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed, revinfo_expiry as _revinfo_expiry
+from pipeline.keyring import KeyConfigError, SignerSpec, SigningConfig, operator_slug
+# The stamp's texts and font live in stamp_place; these names are what callers used to find here.
+from pipeline.stamp_place import COPY_KIND, agency_text, operator_text, stamp_font  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-FONT_SOURCE = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
-FONT_SIZE = 10
-OPERATOR_W, AGENCY_W, STAMP_H, MARGIN = 230.0, 300.0, 62.0, 6.0
-COPY_KIND = "SAO Y – Bản sao điện tử từ bản giấy"
 OPERATOR_FIELD, AGENCY_FIELD = "SohoaOperator", "SohoaAgency"
 FETCH_TIMEOUT = 5
 RESERVED_CMS_BYTES = 16384
-
-
-class SigningFailed(SohoaError):
-    """A signature could not be made (key, token, TSA); the unsigned PDF is kept (exit 6)."""
-
-    exit_code = 6
-    retryable = True
-
-
-@dataclass(frozen=True)
-class SignatureInfo:
-    """What one signing step did."""
-
-    role: str  # "operator" | "agency"
-    signer: str  # the certificate's common name
-    signed_at: str  # ISO 8601, +07:00
-    level: str  # "PAdES-B-B" | "PAdES-B-T" | "PAdES-B-LT"
-    test: bool = False
-
-
-@dataclass
-class SignatureCheck:
-    """The verdict on one signature of a PDF; ``problems`` is empty when it is sound."""
-
-    field: str
-    signer: str
-    signed_at: str | None
-    timestamp: str | None
-    level: str
-    intact: bool
-    trusted: bool
-    modified_after: bool
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-# ---------------------------------------------------------------------------------------- font
-_FONT_LOCK = threading.Lock()
-
-
-def stamp_font(cache_dir: Path | None = None) -> Path:
-    """Liberation Serif rescaled to 1000 units per em (pyHanko spaces 2048-unit fonts about twice too wide).
-
-    Cut down to Latin and Vietnamese, so each signature parses a ~60 KB font instead of ~400 KB.
-    """
-    cache_dir = cache_dir or Path(tempfile.gettempdir()) / "sohoa-fonts"
-    target = cache_dir / "LiberationSerif-Regular-1000upem-vi.ttf"
-    with _FONT_LOCK:
-        if target.exists():
-            return target
-        from fontTools.ttLib import TTFont
-        from fontTools.ttLib.scaleUpem import scale_upem
-
-        if not FONT_SOURCE.exists():
-            raise KeyConfigError(f"{FONT_SOURCE} is missing: apt-get install fonts-liberation2.",
-                                 f"Thiếu phông {FONT_SOURCE}: hãy cài fonts-liberation2.")
-        from fontTools import subset
-
-        font = TTFont(str(FONT_SOURCE))
-        options = subset.Options()
-        options.layout_features = ["*"]
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(unicodes=[*range(0x20, 0x17F), *range(0x1A0, 0x1B1), *range(0x300, 0x324),
-                                     *range(0x1EA0, 0x1EFA), *range(0x2010, 0x2027), 0x20AB])
-        subsetter.subset(font)
-        scale_upem(font, 1000)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        font.save(str(tmp))
-        os.replace(tmp, target)
-        return target
 
 
 # --------------------------------------------------------------------------------------- signers
@@ -175,9 +99,11 @@ def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session
     from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign import pkcs11
 
+    pin = spec.secret()  # a PIN variable that is not set is said as such, not as an unusable token
     try:
-        session = pkcs11.open_pkcs11_session(spec.module, token_criteria=TokenCriteria(label=spec.token_label),
-                                             user_pin=spec.secret())
+        session = pkcs11.open_pkcs11_session(
+            spec.module, slot_no=spec.slot, user_pin=pin,
+            token_criteria=TokenCriteria(label=spec.token_label) if spec.token_label else None)
     except Exception as exc:  # noqa: BLE001 - python-pkcs11 raises many types; all mean "token unusable"
         raise KeyConfigError(f"The {role} token {spec.token_label!r} ({spec.module}) cannot be opened: "
                              f"{type(exc).__name__}.",
@@ -188,6 +114,16 @@ def _signer(spec: SignerSpec, role: str):  # -> (pyhanko Signer, PKCS#11 session
 
 def _common_name(cert) -> str:  # asn1crypto x509.Certificate
     return cert.subject.native.get("common_name") or cert.subject.human_friendly
+
+
+def signer_name(spec: SignerSpec, role: str = "operator") -> str:
+    """Open a signer as signing would (file, passphrase, token, PIN) and name its certificate's holder."""
+    signer, session = _signer(spec, role)
+    try:
+        return _common_name(signer.signing_cert)
+    finally:
+        if session is not None:
+            session.close()
 
 
 def _timestamper(config: SigningConfig):
@@ -274,21 +210,6 @@ def _context_key(config: SigningConfig, cert) -> tuple:
     return (tuple(str(p) for p in config.trust_roots), cert.sha256)
 
 
-def _revinfo_expiry(vc) -> dt.datetime | None:
-    """The earliest nextUpdate of the OCSP responses and CRLs a context holds (None: none says)."""
-    times = []
-    for resp in vc.ocsps:
-        try:
-            for single in resp["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]:
-                if single["next_update"].native is not None:
-                    times.append(single["next_update"].native)
-        except (KeyError, TypeError, ValueError):
-            continue
-    times += [c["tbs_cert_list"]["next_update"].native for c in vc.crls
-              if c["tbs_cert_list"]["next_update"].native is not None]
-    return min(times) if times else None
-
-
 def _take_context(config: SigningConfig, cert):
     """A fetching ValidationContext for this signer: the cached one while fresh, else a new one.
 
@@ -321,42 +242,94 @@ def clear_revocation_cache() -> None:
 
 
 # ----------------------------------------------------------------------------------------- sign
-def _stamp_style(text: str):
+def _stamp_style(text: str, font_size: int):
     from pyhanko import stamp
     from pyhanko.pdf_utils import layout, text as pdftext
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 
-    box = pdftext.TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE),
-                               font_size=FONT_SIZE, leading=FONT_SIZE + 1)
+    box = pdftext.TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=font_size),
+                               font_size=font_size, leading=font_size + 1)
+    pad = stamp_place.PAD
     return stamp.TextStampStyle(stamp_text=text, text_box_style=box, border_width=0, background=None,
                                 inner_content_layout=layout.SimpleBoxLayoutRule(
                                     x_align=layout.AxisAlignment.ALIGN_MIN, y_align=layout.AxisAlignment.ALIGN_MAX,
-                                    margins=layout.Margins(left=2, right=2, top=2, bottom=2)))
+                                    margins=layout.Margins(left=pad, right=pad, top=pad, bottom=pad)))
 
 
-def _page_one_size(data: bytes) -> tuple[float, float]:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    page = PdfFileReader(io.BytesIO(data)).root["/Pages"]
+def _page_one(reader):
+    page = reader.root["/Pages"]
     while "/Kids" in page:
         page = page["/Kids"][0]
-    box = [float(v) for v in page["/MediaBox"]]
-    return box[2] - box[0], box[3] - box[1]
+    return page
+
+
+def _media_box(data: bytes) -> tuple[float, float, float, float]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    box = [float(v) for v in _page_one(PdfFileReader(io.BytesIO(data), strict=False))["/MediaBox"]]
+    return box[0], box[1], box[2], box[3]
+
+
+def _pdfa_writer(data: bytes, media_box: tuple[float, float, float, float] | None = None):
+    """An incremental writer that keeps the file PDF 1.7 (PDF/A-2 is built on ISO 32000-1).
+
+    pyHanko raises the catalog's /Version to 2.0 and registers ISO 32002 for ECDSA on NIST curves; a
+    PDF 1.7 reader verifies those signatures all the same (PAdES with ESIC). A file raised by an older
+    sohoa is set back to 1.7, and ``media_box`` grows page 1 (the band above the scan), in this update.
+    """
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    class PdfA2Writer(IncrementalPdfFileWriter):
+        def ensure_output_version(self, version):
+            super().ensure_output_version(min(tuple(version), (1, 7)))
+
+        def register_extension(self, ext):
+            if str(ext.prefix_name) == "/ISO_":  # ISO 32001/32002 extend PDF 2.0 only
+                return
+            super().register_extension(ext)
+
+        def _update_meta(self):
+            # pyHanko appends itself to DocInfo's /Producer but writes only its own name into the XMP
+            # pdf:Producer; PDF/A (ISO 19005-2, 6.6.3) wants the two equal, so DocInfo follows the XMP.
+            super()._update_meta()
+            info = self._info.get_object() if self._info is not None else None
+            if info is not None and "/Metadata" in self.root and "/Producer" in info:
+                from pyhanko.pdf_utils.metadata.model import VENDOR
+
+                info["/Producer"] = generic.TextStringObject(VENDOR)
+                self.mark_update(self._info)
+
+    writer = PdfA2Writer(io.BytesIO(data), strict=False)
+    root = writer.root
+    version = root.get("/Version")
+    if version is not None and str(version).lstrip("/") > "1.7":
+        root["/Version"] = generic.pdf_name("/1.7")
+        extensions = root.get("/Extensions")
+        if extensions is not None and "/ISO_" in extensions:
+            del extensions["/ISO_"]
+        writer.update_root()
+    if media_box is not None:
+        page = _page_one(writer.prev)
+        page_ref = page.container_ref
+        page = page_ref.get_object() if page_ref is not None else page
+        for key in ("/MediaBox", "/CropBox"):  # only the top edge moves: the scan keeps its place and scale
+            if key in page:
+                page[key] = generic.ArrayObject([*list(page[key])[:3], generic.FloatObject(str(media_box[3]))])
+        writer.update_container(page)
+    return writer
 
 
 def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: str, field_name: str,
-               text: str, left: bool, revocation: bool) -> tuple[bytes, SignatureInfo]:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+               text: str, place: stamp_place.Placement, revocation: bool,
+               media_box: tuple[float, float, float, float] | None = None) -> tuple[bytes, SignatureInfo]:
     from pyhanko.sign import fields, signers
     from pyhanko.sign.fields import SigSeedSubFilter
     from pyhanko.sign.general import SigningError
 
     signer, session = _signer(spec, role)
     try:
-        width, height = _page_one_size(data)
-        stamp_w = OPERATOR_W if left else AGENCY_W
-        x = MARGIN if left else width - MARGIN - stamp_w
-        box = (int(x), int(height - MARGIN - STAMP_H), int(x + stamp_w), int(height - MARGIN))
+        box = (math.floor(place.box[0]), math.floor(place.box[1]), math.ceil(place.box[2]), math.ceil(place.box[3]))
         timestamper = _timestamper(config)
         cert = signer.signing_cert
         has_revocation = bool(cert.ocsp_urls or cert.crl_distribution_points)
@@ -379,20 +352,19 @@ def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: st
                 else None, reason="Số hóa hồ sơ" if role == "operator" else "Chứng thực bản sao điện tử",
                 location=config.agency_name)
             pdf_signer = signers.PdfSigner(
-                meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(text),
+                meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(text, int(place.font_size)),
                 new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=0, box=box))
             out = io.BytesIO()
             try:
                 try:
                     # Reserving room for the CMS skips pyHanko's dry-run signature (a third of the time);
                     # revocation data goes into the DSS, not the CMS, so the size hardly varies.
-                    pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out,
-                                        bytes_reserved=RESERVED_CMS_BYTES)
+                    pdf_signer.sign_pdf(_pdfa_writer(data, media_box), output=out, bytes_reserved=RESERVED_CMS_BYTES)
                 except SigningError as exc:
                     if "reserved" not in str(exc).lower() and "too small" not in str(exc).lower():
                         raise
                     out = io.BytesIO()
-                    pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
+                    pdf_signer.sign_pdf(_pdfa_writer(data, media_box), output=out)
             except Exception as exc:  # noqa: BLE001 - pyHanko wraps network, token and validation errors
                 last_exc = exc
                 if embed and reused:
@@ -416,45 +388,42 @@ def _sign_once(data: bytes, *, config: SigningConfig, spec: SignerSpec, role: st
             session.close()
 
 
-def operator_text(name: str, when: dt.datetime, *, test: bool) -> str:
-    """The operator's visible signature: who digitized, and when."""
-    lines = [f"Người số hóa: {name}", f"Thời gian số hóa: {when.astimezone(VIETNAM).isoformat(timespec='seconds')}"]
-    return "\n".join(lines + ([TEST_LABEL] if test else []))
-
-
-def agency_text(agency: str, when: dt.datetime, result_code: str | None, *, test: bool) -> str:
-    """The agency's visible signature, text only: kind of copy, agency, ISO 8601 time (+07:00), result code."""
-    lines = [COPY_KIND, f"Cơ quan: {agency}", f"Thời gian ký: {when.astimezone(VIETNAM).isoformat(timespec='seconds')}"]
-    if result_code:
-        lines.append(f"Mã kết quả số hóa: {result_code}")
-    return "\n".join(lines + ([TEST_LABEL] if test else []))
-
-
 def sign_pdf(path: Path, *, config: SigningConfig, operator: str | None, result_code: str | None,
-             copied_at: dt.datetime | None = None, with_operator: bool = True,
+             copied_at: dt.datetime | None = None, with_operator: bool = True, with_agency: bool = True,
              revocation: bool = True) -> list[SignatureInfo]:
     """Sign ``path`` in place: the operator (when one with a key is given), then the agency.
 
-    Returns what was signed; an empty list when no agency key is configured (the PDF is untouched).
-    The file is replaced atomically only once every signature succeeded.
+    The first signing places both stamps on free paper of page 1 (pipeline/stamp_place.py), the
+    operator's even when it has no key yet, so that an operator signing later finds its room.
+    Returns what was signed ([] without an agency key); the file is replaced only once all succeeded.
     """
-    if not config.can_sign:
+    if not config.can_sign and with_agency:
         return []
     data = Path(path).read_bytes()
     infos: list[SignatureInfo] = []
     existing = existing_signature_fields(data)
     op_spec = config.operator_signer(operator) if with_operator else None
-    if op_spec is not None and OPERATOR_FIELD not in existing:
-        when = copied_at or dt.datetime.now(VIETNAM)
+    now = dt.datetime.now(VIETNAM)
+    texts = {"operator": operator_text(config.operator_display(operator) or "", copied_at or now, test=config.test)}
+    if with_agency and AGENCY_FIELD not in existing:
+        texts["agency"] = agency_text(config.agency_name, now, result_code, test=config.test)
+    if OPERATOR_FIELD in existing or not operator or operator_slug(operator) == "backfill":
+        texts.pop("operator")
+    if not texts or (op_spec is None and "agency" not in texts):
+        return []
+    box = _media_box(data)
+    plan = stamp_place.plan_stamps(data, texts, media_box=box, may_extend=not existing)
+    grow = plan.media_box if plan.band else None
+    if op_spec is not None and "operator" in texts:
         data, info = _sign_once(data, config=config, spec=op_spec, role="operator", field_name=OPERATOR_FIELD,
-                                text=operator_text(operator or "", when, test=config.test), left=True,
-                                revocation=revocation)
+                                text=texts["operator"], place=plan.stamps["operator"], revocation=revocation,
+                                media_box=grow)
+        grow = None
         infos.append(info)
-    if AGENCY_FIELD not in existing:
-        now = dt.datetime.now(VIETNAM)
+    if "agency" in texts:
         data, info = _sign_once(data, config=config, spec=config.agency, role="agency", field_name=AGENCY_FIELD,
-                                text=agency_text(config.agency_name, now, result_code, test=config.test), left=False,
-                                revocation=revocation)
+                                text=texts["agency"], place=plan.stamps["agency"], revocation=revocation,
+                                media_box=grow)
         infos.append(info)
     if infos:
         tmp = Path(path).with_name(Path(path).name + ".signing")

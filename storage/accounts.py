@@ -45,6 +45,7 @@ api_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("operator", sa.String(128)),  # migration 0010: the operator account the token acts for
 )
 web_sessions = sa.Table(
     "web_sessions", metadata,
@@ -154,6 +155,7 @@ class ApiToken:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
+    operator: str | None = None  # the operator account whose uploads these are (signed with their key)
 
     def usable(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
@@ -168,7 +170,8 @@ class ApiToken:
         iso = lambda v: v.isoformat() if v else None  # noqa: E731
         return {"name": self.name, "id": self.id, "units": list(self.units), "scopes": list(self.scopes),
                 "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
-                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at)}
+                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at),
+                "operator": self.operator}
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ def _user(row: sa.Row) -> User:
 def _token(row: sa.Row) -> ApiToken:
     return ApiToken(id=row.id, name=row.name, units=tuple(row.units or ()), scopes=tuple(row.scopes or ()),
                     created_at=_utc(row.created_at), expires_at=_utc(row.expires_at),
-                    revoked_at=_utc(row.revoked_at), last_used_at=_utc(row.last_used_at))
+                    revoked_at=_utc(row.revoked_at), last_used_at=_utc(row.last_used_at),
+                    operator=row.operator)
 
 
 class Accounts:
@@ -280,8 +284,12 @@ class Accounts:
 
     # ------------------------------------------------------------------------------ tokens
     def add_token(self, name: str, *, units: list[str], scopes: list[str],
-                  expires: dt.timedelta | None = None) -> tuple[ApiToken, str]:
-        """Create a token; returns it and its secret (shown once, never stored)."""
+                  expires: dt.timedelta | None = None, operator: str | None = None) -> tuple[ApiToken, str]:
+        """Create a token; returns it and its secret (shown once, never stored).
+
+        ``operator``: an operator account the token acts for (its uploads are that operator's); the
+        token's units must be among the operator's.
+        """
         check_name(name)
         unit_list = check_units(units)
         if not unit_list:
@@ -290,6 +298,15 @@ class Accounts:
         if bad or not scopes:
             raise AccountError("Scopes are read and/or write.", "Phạm vi chỉ gồm read và/hoặc write.")
         scope_list = sorted(set(scopes) | {"read"})  # writing without reading makes no sense
+        if operator is not None:
+            user = self.get_user(operator)
+            if user is None or user.role is not Role.OPERATOR or user.disabled:
+                raise AccountError(f"{operator} is not an active operator account.",
+                                   f"{operator} không phải tài khoản người số hóa (operator) đang hoạt động.")
+            if not set(unit_list) <= set(user.units):
+                raise AccountError(f"The token's units must be among {operator}'s ({', '.join(user.units)}).",
+                                   f"Đơn vị của mã truy cập phải thuộc đơn vị của {operator} "
+                                   f"({', '.join(user.units)}).")
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         now = _now()
         with self.engine.begin() as conn:
@@ -297,7 +314,7 @@ class Accounts:
                 raise AccountError(f"A token named {name} already exists.", f"Đã có mã truy cập tên {name}.")
             conn.execute(api_tokens.insert().values(
                 id=token_id, name=name, secret_sha256=_sha(secret), units=unit_list, scopes=scope_list,
-                created_at=now, expires_at=now + expires if expires else None))
+                created_at=now, expires_at=now + expires if expires else None, operator=operator))
         return self.get_token(name), f"sohoa_{token_id}_{secret}"  # type: ignore[return-value]
 
     def get_token(self, name: str) -> ApiToken | None:

@@ -100,6 +100,9 @@ def test_without_keys_the_pdf_is_stored_unsigned_and_signed_later(prefect_harnes
     config = keyring.load_signing_config(keyring.keys_dir_for(settings().data_dir))
     checks = sign.verify_pdf(stored_pdf, trust_roots=config.trust_roots)
     assert [(c.field, c.problems) for c in checks] == [(sign.AGENCY_FIELD, [])]  # agency only: no operator later
+    from tests.pdfa_rules import pdfa2b_problems
+
+    assert pdfa2b_problems(stored_pdf) == []  # `sohoa sign` later keeps the e-copy PDF/A-2b
     [rec] = archive.manifest_records(CASE)
     assert [s["role"] for s in rec.signatures] == ["agency"] and rec.result_code == report["result_code"]
     assert archive.verify(CASE) == []  # the manifest's checksum follows the new version

@@ -19,24 +19,28 @@ MATRIX = {
     Role.HANDLER: {
         Action.VIEW_CASE: (A, N), Action.VIEW_DOCUMENT: (A, N), Action.DOWNLOAD_SEARCHABLE: (A, N),
         Action.DOWNLOAD_CASE: (A, N), Action.LINK: (A, N), Action.DOWNLOAD_ORIGINAL: (F, N),
+        Action.SIGN_AS_OPERATOR: (F, N),
         Action.UPLOAD: (F, F), Action.MANAGE_ACCOUNTS: (F, F), Action.READ_AUDIT: (F, F),
         Action.MANAGE_RECORDS: (F, N), Action.APPROVE_DISPOSAL: (F, N),
     },
     Role.ARCHIVIST: {
         Action.VIEW_CASE: (A, N), Action.VIEW_DOCUMENT: (A, N), Action.DOWNLOAD_SEARCHABLE: (A, N),
         Action.DOWNLOAD_CASE: (A, N), Action.LINK: (A, N), Action.DOWNLOAD_ORIGINAL: (A, N),
+        Action.SIGN_AS_OPERATOR: (F, N),
         Action.UPLOAD: (F, F), Action.MANAGE_ACCOUNTS: (F, F), Action.READ_AUDIT: (F, F),
         Action.MANAGE_RECORDS: (A, N), Action.APPROVE_DISPOSAL: (F, N),
     },
     Role.OPERATOR: {
         Action.VIEW_CASE: (A, N), Action.VIEW_DOCUMENT: (A, N), Action.DOWNLOAD_SEARCHABLE: (A, N),
         Action.DOWNLOAD_CASE: (A, N), Action.LINK: (A, N), Action.DOWNLOAD_ORIGINAL: (A, N),
+        Action.SIGN_AS_OPERATOR: (A, N),
         Action.UPLOAD: (A, F), Action.MANAGE_ACCOUNTS: (F, F), Action.READ_AUDIT: (F, F),
         Action.MANAGE_RECORDS: (F, N), Action.APPROVE_DISPOSAL: (F, N),
     },
     Role.ADMIN: {  # administers accounts and the trail; reads no dossier
         Action.VIEW_CASE: (N, N), Action.VIEW_DOCUMENT: (N, N), Action.DOWNLOAD_SEARCHABLE: (N, N),
         Action.DOWNLOAD_CASE: (N, N), Action.LINK: (N, N), Action.DOWNLOAD_ORIGINAL: (N, N),
+        Action.SIGN_AS_OPERATOR: (N, N),
         Action.UPLOAD: (F, F), Action.MANAGE_ACCOUNTS: (A, A), Action.READ_AUDIT: (A, A),
         Action.MANAGE_RECORDS: (N, N), Action.APPROVE_DISPOSAL: (N, N),
     },

@@ -26,7 +26,7 @@ from storage import cache
 from storage.config import Settings
 from web.config import WebSettings
 from web.deps import NeedSignIn
-from web.routes import admin, api, archivist, auth, desk, pages, reuse
+from web.routes import admin, api, archivist, auth, desk, operator_sign, pages, reuse
 from web.services import Services, open_services
 from web.templating import templates
 
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.include_router(auth.router)
     app.include_router(desk.router)
     app.include_router(pages.router)
+    app.include_router(operator_sign.router)
     app.include_router(api.router)
     app.include_router(reuse.router)
     app.include_router(admin.router)

@@ -72,6 +72,14 @@ class Ctx:
                        detail=_refusal_detail(decision, self.request))
             raise _refuse(decision)
 
+    @property
+    def operator(self) -> str:
+        """Who receives the scans: the signed-in user, the operator a token acts for, else ``token:NAME``."""
+        if self.principal.kind == "user":
+            return self.principal.name
+        token = getattr(self.request.state, "token", None)
+        return token.operator if token is not None and token.operator else self.principal.actor
+
     def audit(self, action: str | Action, outcome: str = "allowed", **fields: Any) -> None:
         """Append an entry for this principal and client (case and document default to the request's)."""
         fields.setdefault("case_id", self.case_id)
@@ -96,6 +104,7 @@ def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | 
                                   detail="unknown, revoked or expired token")
         else:
             principal = token.principal()
+            request.state.token = token
     else:
         session = services.accounts.session_for(request.cookies.get(SESSION_COOKIE))
         if session is not None:

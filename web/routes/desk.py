@@ -204,7 +204,7 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
                        "review_split": fields.get("review_split", str(review_split)).lower() in ("1", "true", "on")}
             if options["on_rescan"] not in ON_RESCAN:
                 raise JobConflict("on_rescan is hold, store or refuse.", "on_rescan phải là hold, store hoặc refuse.")
-            operator = principal.name if principal.kind == "user" else principal.actor
+            operator = ctx.operator
             job = await run_in_threadpool(
                 store.commit, up, case_id=ctx.case_id, operator=operator, kind=(options["kind"] or None),
                 origin="desk" if ctx.session else "api", on_rescan=options["on_rescan"],
@@ -292,7 +292,7 @@ async def store_job(guarded: JobWrite, request: Request) -> Response:
 def today(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], request: Request) -> dict[str, Any]:
     store = job_store(request)
     day = local_today()
-    operator = ctx.principal.name if ctx.principal.kind == "user" else ctx.principal.actor
+    operator = ctx.operator
     jobs = store.list_jobs(operator=operator, since=day_start(day), agencies=ctx.principal.units)
     return {"jobs": [job_json(j) | {"pages": [], "page_count": None} for j in jobs],
             "receipts": store.todays_cases(units=ctx.principal.units, day=day)}

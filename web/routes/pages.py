@@ -19,6 +19,7 @@ from web.templating import templates
 from web.deps import Ctx, guard, resolve_principal
 from web.esystem import document_signatures
 from web.routes.api import load_case, load_document
+from web.routes.operator_sign import operator_signing
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 25
@@ -98,8 +99,9 @@ def case_page(ctx: Annotated[Ctx, guard(Action.VIEW_CASE)]) -> Response:
 @router.get("/cases/{case}/documents/{doc}", response_class=HTMLResponse)
 def document_page(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]) -> Response:
     rec = load_document(ctx)
-    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=document_signatures(ctx.services, rec),
-                  may_original=ctx.may(Action.DOWNLOAD_ORIGINAL))
+    signatures = document_signatures(ctx.services, rec)
+    return render(ctx, "document.html", case_id=ctx.case_id, doc=rec, signatures=signatures,
+                  may_original=ctx.may(Action.DOWNLOAD_ORIGINAL), **operator_signing(ctx, rec, signatures))
 
 
 @router.get("/cases/{case}/documents/{doc}/pages/{number:int}", response_class=HTMLResponse)
