@@ -54,7 +54,7 @@ from models import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
 # Tables of migration 0003 (storage.accounts, storage.audit), dropped with the catalog by drop_all.
-ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log"
+ACCOUNT_TABLES = "web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, throttle_counters"
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 BM25_K1, BM25_B = 1.2, 0.75
 SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from storage.audit import AuditTrail
 from storage.catalog import Catalog
 from storage.config import Settings, open_catalog, open_store
 from storage.objectstore import ObjectStore
+from storage.throttle import Throttle
 from web.config import WebSettings
 
 log = logging.getLogger("sohoa.web")
@@ -49,6 +51,11 @@ class Services:
     accounts: Accounts
     audit: AuditTrail
     cache_dir: Path
+
+    @functools.cached_property
+    def throttle(self) -> Throttle:
+        """Counters shared by every worker and replica (sign-in attempts, unauthenticated refusals)."""
+        return Throttle(self.catalog.engine)
 
 
 class NeedSignIn(Exception):
