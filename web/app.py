@@ -95,9 +95,13 @@ def open_services(settings: Settings | None = None, web: WebSettings | None = No
 
 
 def export_audit(services: Services) -> list[str]:
-    """Export the audit trail's new days to the object store; a failure is logged, never fatal."""
+    """Export the audit trail's new days to the object store and anchor their heads; a failure is logged, never fatal."""
+    from storage import audit_anchor
+
     try:
-        return services.audit.export(services.store)
+        written = services.audit.export(services.store)
+        key = audit_anchor.load_key(services.settings.data_dir, create=True)
+        return written + audit_anchor.anchor_days(services.catalog.engine, services.store, key)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - the store may be down; the next run catches up
         log.warning("audit export failed: %s", exc)
         return []
