@@ -152,6 +152,11 @@ def test_throttle_counts_are_atomic(catalog_url):
         assert sorted(counts) == list(range(1, 21))
         throttle.release("sign_in:name:user:x")
         assert throttle.hit("sign_in:name:user:x", window=dt.timedelta(minutes=15)).count == 20
+        # A new window starts from 1 and says how many the window before had.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)
+        rolled = throttle.hit("sign_in:name:user:x", window=dt.timedelta(minutes=15), now=later)
+        assert (rolled.count, rolled.previous) == (1, 20) and rolled.previous_start is not None
+        assert throttle.purge(older_than=dt.timedelta(minutes=1), now=later + dt.timedelta(minutes=2)) == 1
     finally:
         catalog.close()
 

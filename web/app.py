@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ async def _export_loop(services: Services) -> None:
         await asyncio.sleep(services.web.audit_export_every.total_seconds())
         await run_in_threadpool(export_audit, services)
         await run_in_threadpool(services.accounts.purge_sessions)
+        # Counters whose window ended long ago hold nothing a throttle still needs.
+        await run_in_threadpool(services.throttle.purge, older_than=dt.timedelta(days=1))
 
 
 async def _prune_loop(services: Services) -> None:
