@@ -67,6 +67,14 @@ def safe_link(action: object) -> bool:
     return text.startswith(SAFE_URI_SCHEMES)
 
 
+def _scheme(action: pikepdf.Object) -> str:
+    """The scheme a refused URI link names (``javascript``, ``file``…), for the report."""
+    uri = action.get(Name.URI)
+    text = bytes(uri).decode("latin-1", "replace") if isinstance(uri, pikepdf.String) else ""
+    scheme = "".join(ch for ch in text if ord(ch) > 32).split(":", 1)[0].lower()
+    return scheme if scheme.isalpha() and len(scheme) <= 16 else "non-web"
+
+
 def _is_action(d: pikepdf.Object) -> bool:
     return str(d.get(Name.S, "")) in ACTION_TYPES or str(d.get(Name.Type, "")) == "/Action"
 
@@ -118,7 +126,7 @@ def _clean_dict(d: pikepdf.Object, found: list[str], *, remove: bool) -> None:
     action = d.get(Name.A)
     if action is not None and not safe_link(action):
         kind = str(action.get(Name.S, "/unknown"))[1:] if isinstance(action, Dictionary) else "unknown"
-        found.append("javascript: link" if kind == "URI" else f"{kind} action")
+        found.append(f"{_scheme(action)}: link" if kind == "URI" else f"{kind} action")
         if remove:
             del d[Name.A]
     annots = d.get(Name.Annots)
