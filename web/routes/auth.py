@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from models.policy import Principal
 from storage.accounts import NAME_PATTERN
 from web.app import templates
-from web.deps import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, resolve_principal, services_of
+from web.deps import (CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, note_unauthenticated, resolve_principal,
+                      services_of)
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,8 +85,9 @@ async def sign_in(request: Request) -> Response:
     actor = f"user:{name}" if NAME_PATTERN.fullmatch(name) else "anonymous"
     audit = services.audit
     if not cookie_csrf or not hmac.compare_digest(cookie_csrf, sent_csrf):
-        await run_in_threadpool(audit.append, actor=actor, action="sign_in", outcome="forbidden", client=client,
-                                detail="missing or wrong CSRF token")
+        # Anyone can send this: counted per address like the other unauthenticated refusals.
+        await run_in_threadpool(note_unauthenticated, services, client=client, action="sign_in", outcome="forbidden",
+                                detail=f"missing or wrong CSRF token (name {actor})"[:500])
         return sign_in_page(request, error="Phiên biểu mẫu đã hết hạn, hãy thử lại. (The form expired; try again.)",
                             status=403, name=name, next_url=next_url)
     # The attempt is counted (one atomic UPDATE per counter) BEFORE the password is checked, so
@@ -182,8 +184,8 @@ def oidc_callback(request: Request, code: str = "", state: str = "", error: str 
         if user.disabled:
             raise oidc.OidcError("This account is disabled.", "Tài khoản này đã bị khóa.")
     except (oidc.OidcError, AccountError) as exc:
-        services.audit.append(actor="anonymous", action="sign_in", outcome="failed", client=client,
-                              detail=f"oidc: {exc.message_en}"[:500])
+        note_unauthenticated(services, client=client, action="sign_in", outcome="failed",
+                             detail=f"oidc: {exc.message_en}"[:500])
         response = sign_in_page(request, status=403, error=exc.user_message())
         response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
         return response
