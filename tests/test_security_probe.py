@@ -49,6 +49,7 @@ def probe(tmp_path_factory):
         accounts = Accounts(catalog.engine)
         accounts.add_user("an", role="operator", units=[UNIT_A], password=PASSWORD)
         accounts.add_user("dung", role="handler", units=[UNIT_A], password=PASSWORD)
+        accounts.add_user("quan", role="admin", units=[], password=PASSWORD)
         tokens = {unit: accounts.add_token(f"scanner-{i}", units=[unit], scopes=["read", "write"])[1]
                   for i, unit in enumerate((UNIT_A, UNIT_B))}
         catalog.close()
@@ -322,3 +323,24 @@ def test_a_kind_longer_than_64_characters_is_refused_with_one_sentence(probe):
     assert leftovers(probe) == (before, [])
     r = scanner.post(url, files={"files": ("don.jpg", jpeg(), "image/jpeg")}, data={"kind": "k" * 64})
     assert r.status_code == 202, r.text
+
+
+# ---------------------------------------------------------------------------------------- item 4 (the admin page)
+def test_the_admin_pages_check_compares_with_the_anchors(probe):
+    """Last in this module: it cuts the server's trail. The admin page's "verify" sees it, as the CLI does."""
+    from storage.audit import AuditTrail
+    from storage.config import Settings, open_catalog
+    from tests.test_audit_anchor import cut_tail
+    from tests.web_fixtures import run_cli
+
+    catalog = open_catalog(Settings.from_env({"SOHOA_DATA_DIR": probe.env["SOHOA_DATA_DIR"]}))
+    trail = AuditTrail(catalog.engine)
+    for i in range(5):
+        trail.append(actor="user:an", action="view_case", outcome="allowed", client="10.0.0.7", detail=f"GET {i}")
+    assert run_cli(probe.env, "audit", "export").returncode == 0
+    cut_tail(trail, trail.entries()[-4].seq)
+    assert trail.verify() == []
+    catalog.close()
+    with signed_in(probe.url, "quan") as quan:
+        page = quan.get("/admin/audit", params={"verify": "true"})
+        assert page.status_code == 200 and "its end was cut" in page.text
