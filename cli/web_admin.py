@@ -240,25 +240,40 @@ def cmd_audit(
 
 
 def cmd_audit_verify() -> int:
-    """Check the hash chain; exit 5 when an entry was deleted or altered."""
+    """Check the hash chain, then the database against the anchors in the store; exit 5 when it was tampered with."""
+    from storage import audit_anchor
+    from storage.config import Settings, open_store
+
     _, audit = _open()
-    problems = audit.verify()
+    settings = Settings.from_env()
+    key = audit_anchor.load_key(settings.data_dir, create=False)
+    problems, anchors = audit_anchor.verify(audit, open_store(settings), key)
     for p in problems:
         print(p.message())
     if problems:
         print(f"Nhật ký truy cập bị thay đổi: {len(problems)} chỗ hỏng. (The audit trail was tampered with.)",
               file=sys.stderr)
         return 5
-    print("Nhật ký truy cập nguyên vẹn. (The audit trail's hash chain is intact.)")
+    if key is None:
+        print("Nhật ký truy cập nguyên vẹn trong cơ sở dữ liệu; chưa có khóa neo nên chưa so với bản neo ngoài. "
+              "(The hash chain is intact; no audit key yet, so nothing was compared with anchors.)")
+        return 0
+    print(f"Nhật ký truy cập nguyên vẹn, khớp {anchors} bản neo ngoài cơ sở dữ liệu. "
+          f"(The audit trail's hash chain is intact and matches {anchors} anchors kept outside the database.)")
     return 0
 
 
 def cmd_audit_export() -> int:
-    """Write the trail to the object store as JSON Lines, one file per day."""
+    """Write the trail to the object store as JSON Lines, one file per day, and anchor each day's head."""
+    from storage import audit_anchor
     from storage.config import Settings, open_store
 
     _, audit = _open()
-    for key in audit.export(open_store(Settings.from_env())):
+    settings = Settings.from_env()
+    store = open_store(settings)
+    for key in audit.export(store):
+        print(key)
+    for key in audit_anchor.anchor_days(audit.engine, store, audit_anchor.load_key(settings.data_dir, create=True)):
         print(key)
     return 0
 
@@ -288,8 +303,10 @@ def register(app: typer.Typer) -> None:
 
     audit = typer.Typer(invoke_without_command=True)
     audit.callback(help="ai đã xem gì: nhật ký truy cập; verify, export (who saw what: the audit trail)")(cmd_audit)
-    audit.command("verify", help="kiểm tra chuỗi băm; mã thoát 5 khi có mục bị xóa hoặc bị sửa (check the hash chain; "
-                                 "exit 5 when an entry was deleted or altered)")(cmd_audit_verify)
-    audit.command("export", help="ghi nhật ký vào kho dạng JSON Lines, mỗi ngày một tệp (write the trail to the object "
-                                 "store as JSON Lines, one file per day)")(cmd_audit_export)
+    audit.command("verify", help="kiểm tra chuỗi băm và so với các bản neo ngoài cơ sở dữ liệu; mã thoát 5 khi có mục "
+                                 "bị xóa, bị cắt hoặc bị sửa (check the hash chain and the anchors kept outside the "
+                                 "database; exit 5 when an entry was deleted, cut off or altered)")(cmd_audit_verify)
+    audit.command("export", help="ghi nhật ký vào kho dạng JSON Lines, mỗi ngày một tệp, và neo đầu chuỗi mỗi ngày "
+                                 "(write the trail to the object store as JSON Lines, one file per day, and anchor "
+                                 "each day's head)")(cmd_audit_export)
     app.add_typer(audit, name="audit")

@@ -1,6 +1,7 @@
 """Searchable PDF/A-2b e-files from cleaned page images, and a look inside incoming PDFs.
 
-This is the only module that imports pikepdf. A scanned page becomes one compact image
+This module and its helper ``pipeline.pdf_sanitize`` (what an e-copy may keep of a copied page's
+actions and attachments) are the only ones that import pikepdf. A scanned page becomes one compact image
 (CCITT G4 for black-and-white pages; for pages with a seal or signature, a G4 text mask over a
 small colour background, "mixed raster content") under an invisible text layer placed word by
 word with Tesseract's glyphless font, so that ``pdftotext``, search and copy-paste give the
@@ -29,6 +30,7 @@ from PIL import Image, ImageCms
 from pikepdf import Array, Dictionary, Name
 
 from models import CorruptFile, EmptyFile, EncryptedPdf, OcrPage
+from pipeline import pdf_sanitize
 from pipeline.pdf_inspect import check_pages
 
 # Resolution of the colour background of a mixed-raster page: the seal stays legible, the
@@ -144,6 +146,7 @@ def build_searchable_pdf(
             else:
                 _append_raster_page(pdf, page=page, font=font, background_dpi=background_dpi,
                                     jpeg_quality=jpeg_quality)
+        pdf_sanitize.sanitize(pdf)
         _set_pdfa_metadata(pdf, metadata=metadata)
         _add_srgb_output_intent(pdf)
         pdf.save(tmp_path, object_stream_mode=pikepdf.ObjectStreamMode.generate, min_version="1.7")
@@ -221,47 +224,8 @@ def _append_source_page(pdf: pikepdf.Pdf, *, page: SourcePdfPage,
     if not 0 <= page.index < len(src.pages):
         raise ValueError(f"{path.name} has {len(src.pages)} pages; there is no page index {page.index}")
     pdf.pages.append(src.pages[page.index])
-    # PDF/A forbids JavaScript, actions that run or launch things, and embedded files: the copy
-    # keeps the page's content and text, never those (the report lists what was removed).
-    _active_parts(pdf.pages[-1].obj, remove=True)
-
-
-# Annotations that carry or play content PDF/A-2 forbids or that embed a file.
-_FORBIDDEN_ANNOTS = {"/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D"}
-
-
-def _active_parts(page: pikepdf.Object, *, remove: bool) -> list[str]:
-    """What on one page PDF/A forbids: page and annotation actions (/AA, /A other than a URI link),
-    JavaScript, and file-attachment or multimedia annotations; removed when ``remove``."""
-    found: list[str] = []
-    if Name.AA in page:
-        found.append("page actions (/AA)")
-        if remove:
-            del page[Name.AA]
-    annots = page.get(Name.Annots)
-    if annots is None:
-        return found
-    kept = []
-    for annot in list(annots):
-        if not isinstance(annot, pikepdf.Dictionary):
-            continue
-        subtype = str(annot.get(Name.Subtype, ""))
-        if subtype in _FORBIDDEN_ANNOTS:
-            found.append(f"{subtype[1:]} annotation" + (" with an embedded file" if subtype == "/FileAttachment" else ""))
-            continue
-        if Name.AA in annot:
-            found.append("annotation actions (/AA)")
-            if remove:
-                del annot[Name.AA]
-        action = annot.get(Name.A)
-        if isinstance(action, pikepdf.Dictionary) and str(action.get(Name.S, "")) != "/URI":
-            found.append(f"{str(action.get(Name.S, '/unknown'))[1:]} action")
-            if remove:
-                del annot[Name.A]
-        kept.append(annot)
-    if remove and len(kept) != len(annots):
-        page[Name.Annots] = Array(kept)
-    return found
+    # What PDF/A forbids (JavaScript, actions, embedded files) is removed from the whole e-copy by
+    # pdf_sanitize.sanitize before it is saved; the report lists it (active_content).
 
 
 def active_content(path: Path, index: int) -> list[str]:
@@ -269,7 +233,7 @@ def active_content(path: Path, index: int) -> list[str]:
     with _open_pdf(Path(path)) as src:
         if not 0 <= index < len(src.pages):
             return []
-        found = _active_parts(src.pages[index].obj, remove=False)
+        found = pdf_sanitize.page_active_content(src.pages[index].obj)
         if index == 0:  # document-level parts are never copied (only pages are): say so once
             names = src.Root.get(Name.Names, Dictionary())
             if Name.JavaScript in names:
@@ -573,6 +537,7 @@ def merge_pdfs(
             for part_title, first in bookmarks:
                 outline.root.append(pikepdf.OutlineItem(unicodedata.normalize("NFC", part_title), first))
         pdf.Root.PageMode = Name.UseOutlines
+        pdf_sanitize.sanitize(pdf)  # e-files are clean already; a part from elsewhere must not bring actions
         if all_pdfa:
             _set_pdfa_metadata(pdf, metadata=PdfMetadata(title=title, case_id=case_id, source_sha256="",
                                                          software_version=software_version))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,8 +45,15 @@ A4_LONG_SIDE_IN = 11.69
 COMMON_DPI = (100, 150, 200, 240, 300, 400, 600)
 # A PDF page without images (vector-only, e.g. a born-digital form) is rasterised at this DPI.
 DEFAULT_PDF_DPI = 300
+# A PDF page with its own text is rendered at this DPI when the desk assembles pages into one TIFF.
+TEXT_PAGE_DPI = 300
 
-Image.MAX_IMAGE_PIXELS = None  # our own MAX_PIXELS check runs before any pixel is decoded
+# Pillow's own bomb guard stays on, as a second line behind the header checks below: it refuses
+# (DecompressionBombError) what is over twice its bound, which read_pages sets to the page limit
+# (our check refuses first, with a sentence). Its warning between one and two times the bound says
+# what our check says better, so it is not printed.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # A damaged file is refused in one sentence; Pillow's own warnings about it ("Truncated File Read",
 # "Corrupt EXIF data") would print a site-packages path on the operator's screen.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
@@ -168,6 +176,8 @@ def _file_dpi(im: Image.Image) -> float | None:
 def read_pages(source: Path, workdir: Path) -> Iterator[RawPage]:
     """Yield the pages of ``source`` one by one, each written to ``workdir``; typed errors for bad files."""
     kind = sniff_format(source)
+    # A page limit lifted in the environment lifts Pillow's guard with it, never switches it off.
+    Image.MAX_IMAGE_PIXELS = max(Limits.from_env().page_pixels, MAX_PIXELS)
     workdir.mkdir(parents=True, exist_ok=True)
     if kind == "pdf":
         yield from _read_pdf(source, workdir)
@@ -179,6 +189,8 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
     limits = Limits.from_env()
     try:
         im = Image.open(source)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(source.name, *_header_size(source), limits.page_pixels) from None
     except UnidentifiedImageError as exc:
         raise CorruptFile(source.name, "not a readable image") from exc
     except (OSError, SyntaxError, ValueError, TypeError) as exc:  # ValueError: a zTXt over MAX_TEXT_CHUNK
@@ -200,6 +212,8 @@ def _read_image(source: Path, workdir: Path) -> Iterator[RawPage]:
             limits.check_file(source.name, frames, total)
         except EOFError as exc:
             raise CorruptFile(source.name, f"frame {index + 1} is missing") from exc
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(source.name, *im.size, limits.page_pixels) from None
         except (OSError, SyntaxError, ValueError, TypeError) as exc:  # TypeError: a cut TIFF's frame
             raise CorruptFile(source.name, f"frame {index + 1}: {_first_line(exc)}") from exc
         for index in range(frames):
@@ -230,6 +244,20 @@ def _first_line(exc: BaseException) -> str:
     kept = [ln for ln in lines if not ln.startswith(("Syntax Error", "Syntax Warning", "Internal Error"))]
     text = (kept or lines or [type(exc).__name__])[0]
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+_GUARD_LOCK = threading.Lock()
+
+
+def _header_size(source: Path) -> tuple[int, int]:
+    """The size a file Pillow's guard refused announces, read from its header alone (no pixel decoded)."""
+    with _GUARD_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(source) as im:
+                return im.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _to_grey8(frame: Image.Image) -> Image.Image:
@@ -270,9 +298,12 @@ def _read_pdf(source: Path, workdir: Path) -> Iterator[RawPage]:
     plan = []
     for page in info.pages:  # every page's size at its render DPI, before anything is rendered
         dpi = min(max(page.image_dpi or DEFAULT_PDF_DPI, 72.0), 600.0)
+        if page.has_text:
+            # Copied as it is into the e-file, but rendered at TEXT_PAGE_DPI when the desk assembles
+            # pages: a 3000 pt "page" with one line of text is a 12500 px square bomb all the same.
+            dpi = max(dpi, TEXT_PAGE_DPI)
         width, height = round(page.width_pt / 72 * dpi), round(page.height_pt / 72 * dpi)
-        if not page.has_text:
-            limits.check_page(source.name, page.index + 1, width, height)
+        limits.check_page(source.name, page.index + 1, width, height)
         plan.append(0 if page.has_text else width * height)
     limits.check_file(source.name, info.page_count, sum(plan))
     for page in info.pages:
@@ -373,11 +404,12 @@ def assemble_pages(parts: list[tuple[Path, int]], out: Path, workdir: Path) -> P
             if raw.path is None:
                 from pdf2image import convert_from_path
 
-                [image] = convert_from_path(path, dpi=300, first_page=raw.number, last_page=raw.number,
+                # Its size at this DPI passed Limits.check_page when read_pages looked at it.
+                [image] = convert_from_path(path, dpi=TEXT_PAGE_DPI, first_page=raw.number, last_page=raw.number,
                                            timeout=RENDER_TIMEOUT)
                 rendered = workdir / f"assemble{index:03d}" / f"{raw.number:04d}_text.png"
                 image.save(rendered)
-                frames[(path, raw.number)] = (rendered, 300.0)
+                frames[(path, raw.number)] = (rendered, float(TEXT_PAGE_DPI))
             else:
                 frames[(path, raw.number)] = (raw.path, raw.dpi)
     images = []

@@ -81,7 +81,8 @@ class ChainProblem:
     """Something ``verify`` found wrong with the chain."""
 
     seq: int
-    problem: str  # altered, missing, relinked, head_mismatch
+    problem: str  # altered, missing, relinked, head_mismatch; against the anchors: cut, rewritten, forged, no_key
+    where: str = ""  # the anchor's time or object key
 
     def message(self) -> str:
         return {
@@ -89,6 +90,13 @@ class ChainProblem:
             "missing": f"entry {self.seq} is missing: the chain skips from before it to after it",
             "relinked": f"entry {self.seq} does not hold the hash of the entry before it",
             "head_mismatch": f"the trail ends at entry {self.seq} but the head records a later or different entry",
+            "cut": f"entry {self.seq}, anchored outside the database at {self.where}, is no longer in the trail "
+                   "(its end was cut)",
+            "rewritten": f"entry {self.seq} differs from the hash anchored outside the database at {self.where} "
+                         "(it or an entry before it was rewritten)",
+            "forged": f"the anchor {self.where} was not made with the audit key",
+            "no_key": "the trail has anchors but the audit key (SOHOA_AUDIT_KEY_FILE) is missing, so they cannot "
+                      "be checked",
         }[self.problem]
 
 
@@ -204,6 +212,9 @@ class AuditTrail:
                 rows = conn.execute(sa.select(audit_log).where(audit_log.c.day == day).order_by(audit_log.c.seq))
                 body = "".join(json.dumps(self._entry(r).to_dict(), ensure_ascii=False) + "\n" for r in rows).encode()
             key = f"{EXPORT_PREFIX}{day}.jsonl"
+            keep = getattr(store, "keep_version", None)
+            if keep is not None:  # the folder store: the earlier export of the day is kept (S3: versioning)
+                keep(key)
             store.put_bytes(key, body, content_type="application/x-ndjson", metadata={"role": "audit", "day": day})
             values = {"entries": int(count), "last_seq": int(last_seq), "object_key": key,
                       "sha256": sha256_bytes(body), "exported_at": dt.datetime.now(dt.UTC)}

@@ -53,9 +53,9 @@ from models import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HIGHLIGHT = ("«", "»")
-# Tables of migrations 0003 (storage.accounts, storage.audit) and 0010/0011 (records, webhooks), dropped
-# with the catalog by drop_all.
-ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, "
+# Tables of migrations 0003 (storage.accounts, storage.audit), 0010 (records, throttle) and 0011 (webhooks),
+# dropped with the catalog by drop_all.
+ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, throttle_counters, "
                   "case_records, document_records, disposal_proposals, disposal_tombstones, "
                   "webhook_deliveries, outbox_events, webhooks, document_links")
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)

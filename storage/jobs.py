@@ -174,11 +174,13 @@ class Upload:
         self.dir.mkdir(parents=True)
         self.files: list[JobFile] = []
         self.total = 0
+        self.opened = 0  # files started, kept or discarded: each gets its own folder
 
     def open_file(self, name: str) -> IncomingFile:
         """Start one file of the upload; ``write`` its bytes as they arrive, then ``close`` it."""
         name = safe_file_name(name)
-        rel = f"files/{len(self.files) + 1:02d}/{name}"
+        self.opened += 1
+        rel = f"files/{self.opened:02d}/{name}"
         target = self.dir / rel
         target.parent.mkdir(parents=True)
         return IncomingFile(self, name, rel, open(target, "wb"))

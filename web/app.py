@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -58,9 +59,13 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 def export_audit(services: Services) -> list[str]:
-    """Export the audit trail's new days to the object store; a failure is logged, never fatal."""
+    """Export the audit trail's new days to the object store and anchor their heads; a failure is logged, never fatal."""
+    from storage import audit_anchor
+
     try:
-        return services.audit.export(services.store)
+        written = services.audit.export(services.store)
+        key = audit_anchor.load_key(services.settings.data_dir, create=True)
+        return written + audit_anchor.anchor_days(services.catalog.engine, services.store, key)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - the store may be down; the next run catches up
         log.warning("audit export failed: %s", exc)
         return []
@@ -84,6 +89,8 @@ async def _export_loop(services: Services) -> None:
         await asyncio.sleep(services.web.audit_export_every.total_seconds())
         await run_in_threadpool(export_audit, services)
         await run_in_threadpool(services.accounts.purge_sessions)
+        # Counters whose window ended long ago hold nothing a throttle still needs.
+        await run_in_threadpool(services.throttle.purge, older_than=dt.timedelta(days=1))
 
 
 async def _prune_loop(services: Services) -> None:

@@ -17,6 +17,10 @@ class WebSettings:
     max_login_failures: int = 5          # per account name within the window, then 429
     max_client_failures: int = 20        # per client address within the window
     login_window: dt.timedelta = dt.timedelta(minutes=15)
+    # Unauthenticated refusals (no or a bad token) from one address: this many rows a window are
+    # written one by one, the rest counted and written as one row when the next window starts.
+    refusal_rows: int = 5
+    refusal_window: dt.timedelta = dt.timedelta(minutes=1)
     link_max: dt.timedelta = dt.timedelta(minutes=15)
     audit_export_every: dt.timedelta = dt.timedelta(hours=1)
     cache_dir: Path | None = None        # default <data_dir>/web-cache
@@ -39,7 +43,8 @@ class WebSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
         """SOHOA_WEB_IDLE_MINUTES, SOHOA_WEB_TRUSTED_PROXIES (comma list), SOHOA_WEB_CACHE_DIR,
-        SOHOA_WEB_CACHE_MAX_MB, SOHOA_OIDC_*."""
+        SOHOA_WEB_CACHE_MAX_MB, SOHOA_WEB_MAX_LOGIN_FAILURES, SOHOA_WEB_MAX_CLIENT_FAILURES,
+        SOHOA_WEB_REFUSAL_ROWS, SOHOA_WEB_REFUSAL_WINDOW_SECONDS, SOHOA_OIDC_*."""
         env = os.environ if env is None else env
         proxies = tuple(p.strip() for p in (env.get("SOHOA_WEB_TRUSTED_PROXIES") or "").split(",") if p.strip())
         cache = env.get("SOHOA_WEB_CACHE_DIR")
@@ -47,6 +52,9 @@ class WebSettings:
             idle=dt.timedelta(minutes=float(env.get("SOHOA_WEB_IDLE_MINUTES") or 30)),
             trusted_proxies=proxies,
             max_login_failures=int(env.get("SOHOA_WEB_MAX_LOGIN_FAILURES") or 5),
+            max_client_failures=int(env.get("SOHOA_WEB_MAX_CLIENT_FAILURES") or 20),
+            refusal_rows=int(env.get("SOHOA_WEB_REFUSAL_ROWS") or 5),
+            refusal_window=dt.timedelta(seconds=float(env.get("SOHOA_WEB_REFUSAL_WINDOW_SECONDS") or 60)),
             cache_dir=Path(cache) if cache else None,
             cache_max_bytes=int(float(env.get("SOHOA_WEB_CACHE_MAX_MB") or 2048) * (1 << 20)),
             oidc_issuer=env.get("SOHOA_OIDC_ISSUER") or None,

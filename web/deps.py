@@ -100,8 +100,8 @@ def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | 
         m = _BEARER.fullmatch(header.strip())
         token = services.accounts.token_for(m.group(1)) if m else None
         if token is None:
-            services.audit.append(actor="anonymous", action="token_use", outcome="refused", client=client_of(request),
-                                  detail="unknown, revoked or expired token")
+            note_unauthenticated(services, client=client_of(request), action="token_use", outcome="refused",
+                                 detail="unknown, revoked or expired token")
         else:
             principal = token.principal()
             request.state.token = token
@@ -115,12 +115,43 @@ def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | 
     return principal, session
 
 
+def note_unauthenticated(services: Services, *, client: str | None, action: str, outcome: str,
+                         detail: str, case_id: str | None = None, document_id: str | None = None) -> None:
+    """Audit a refusal of a request nobody is signed in for, throttled per client address.
+
+    Anyone can send such requests: one row each would let a script fill the trail. The first
+    ``refusal_rows`` of a window are written; the others are counted (storage/throttle.py) and
+    written as ONE row with their number when the address's next window starts.
+    """
+    web = services.web
+    hit = services.throttle.hit(f"refused:client:{client}", window=web.refusal_window)
+    if hit.previous > web.refusal_rows:
+        since = hit.previous_start.isoformat(timespec="seconds") if hit.previous_start else "?"
+        services.audit.append(actor="anonymous", action="refusals", outcome="aggregated", client=client,
+                              detail=f"{hit.previous - web.refusal_rows} more unauthenticated refusals from this "
+                                     f"address in the window from {since}, counted, not written one by one")
+    if hit.count <= web.refusal_rows:
+        services.audit.append(actor="anonymous", action=action, outcome=outcome, client=client, detail=detail,
+                              case_id=case_id, document_id=document_id)
+
+
+class CsrfNotInHeader(HTTPException):
+    """A browser upload (multipart) whose CSRF token is not in the header: the body is the upload's stream."""
+
+    def __init__(self) -> None:
+        super().__init__(403, "Hãy gửi mã CSRF trong tiêu đề X-CSRF-Token khi tải tệp lên. "
+                              "(Send the CSRF token in the X-CSRF-Token header of an upload.)")
+
+
 async def _csrf_ok(request: Request, session: WebSession | None) -> bool:
     if request.method in SAFE_METHODS or session is None:
         return True  # bearer-token requests carry no ambient credentials
     presented = request.headers.get(CSRF_HEADER)
-    if presented is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+    ctype = request.headers.get("content-type", "")
+    if presented is None and ctype.startswith("multipart/form-data"):
+        # Reading the form here would consume the stream the upload route reads ("Stream consumed").
+        raise CsrfNotInHeader()
+    if presented is None and ctype.startswith("application/x-www-form-urlencoded"):
         presented = (await request.form()).get(CSRF_FIELD)
     return isinstance(presented, str) and hmac.compare_digest(presented, session.csrf)
 
@@ -167,15 +198,25 @@ class Guard:
         if principal is None:
             decision = Decision(Outcome.UNAUTHENTICATED, "not signed in")
         decision = decision or decide(principal, self.action, case_id=case_id, unit=unit)
-        if decision.allowed and not await _csrf_ok(request, session):
-            decision = Decision(Outcome.FORBIDDEN, "missing or wrong CSRF token")
+        refusal: HTTPException | None = None
+        try:
+            if decision.allowed and not await _csrf_ok(request, session):
+                decision = Decision(Outcome.FORBIDDEN, "missing or wrong CSRF token")
+        except CsrfNotInHeader as exc:
+            decision, refusal = Decision(Outcome.FORBIDDEN, "CSRF token of an upload not in its header"), exc
         actor = principal.actor if principal else "anonymous"
+        if not decision.allowed and principal is None:
+            await run_in_threadpool(
+                note_unauthenticated, services, client=client_of(request), action=self.action.value,
+                outcome=decision.outcome.value, case_id=case_id, document_id=document_id,
+                detail=_refusal_detail(decision, request))
+            raise _refuse(decision)
         if not decision.allowed:
             await run_in_threadpool(
                 services.audit.append, actor=actor, action=self.action.value, outcome=decision.outcome.value,
                 case_id=case_id, document_id=document_id, client=client_of(request),
                 detail=_refusal_detail(decision, request))
-            raise _refuse(decision)
+            raise refusal or _refuse(decision)
         ctx = Ctx(principal=principal, services=services, request=request, action=self.action,  # type: ignore[arg-type]
                   case_id=case_id, document_id=document_id, unit=unit, session=session)
         if self.action in AUDITED_READS and self.audit_allowed:

@@ -1,6 +1,7 @@
 """What every request uses (store, catalog, accounts, audit trail), opened once per process."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from storage.audit import AuditTrail
 from storage.catalog import Catalog
 from storage.config import Settings, open_catalog, open_store
 from storage.objectstore import ObjectStore
+from storage.throttle import Throttle
 from web.config import WebSettings
 
 
@@ -23,6 +25,11 @@ class Services:
     accounts: Accounts
     audit: AuditTrail
     cache_dir: Path
+
+    @functools.cached_property
+    def throttle(self) -> Throttle:
+        """Counters shared by every worker and replica (sign-in attempts, unauthenticated refusals)."""
+        return Throttle(self.catalog.engine)
 
 
 def open_services(settings: Settings | None = None, web: WebSettings | None = None) -> Services:

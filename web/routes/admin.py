@@ -34,7 +34,13 @@ def audit_page(ctx: Annotated[Ctx, guard(Action.READ_AUDIT)],
         except InvalidCaseId:
             case_id = case.strip()
     entries = ctx.services.audit.entries(case_id=case_id, limit=500, newest_first=True)
-    problems = [p.message() for p in ctx.services.audit.verify()] if verify else None
+    problems = None
+    if verify:  # the chain, then the database against the anchors kept outside it (as `sohoa audit verify`)
+        from storage import audit_anchor
+
+        key = audit_anchor.load_key(ctx.services.settings.data_dir, create=False)
+        found, _ = audit_anchor.verify(ctx.services.audit, ctx.services.store, key)
+        problems = [p.message() for p in found]
     return templates.TemplateResponse(ctx.request, "audit.html", {
         "principal": ctx.principal, "csrf": ctx.csrf, "entries": entries, "case": case, "problems": problems})
 

@@ -184,7 +184,13 @@ def link(ctx: Annotated[Ctx, guard(Action.LINK)],
         raise HTTPException(404, "not found")
     expires = dt.timedelta(minutes=minutes)
     url = ctx.services.store.presign(key, expires=min(expires, ctx.services.web.link_max))
-    return {"url": url, "expires_at": (dt.datetime.now(dt.UTC) + expires).isoformat(timespec="seconds")}
+    if not url.startswith(("https://", "http://")):
+        # The local store has no links of its own (a file:// URL would show the server's folders and
+        # never expire): the app's own URL, which asks for the same sign-in or token as this request.
+        own = ctx.request.url_for("searchable_pdf", case=ctx.case_id, doc=ctx.document_id)
+        return {"url": str(own), "expires_at": None, "authenticated": True}
+    return {"url": url, "expires_at": (dt.datetime.now(dt.UTC) + expires).isoformat(timespec="seconds"),
+            "authenticated": False}
 
 
 @router.get("/cases/{case}/files.zip",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -14,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from models.policy import Principal
 from storage.accounts import NAME_PATTERN
 from web.templating import templates
-from web.deps import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, resolve_principal, services_of
+from web.deps import (CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, client_of, note_unauthenticated, resolve_principal,
+                      services_of)
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,22 +85,29 @@ async def sign_in(request: Request) -> Response:
     actor = f"user:{name}" if NAME_PATTERN.fullmatch(name) else "anonymous"
     audit = services.audit
     if not cookie_csrf or not hmac.compare_digest(cookie_csrf, sent_csrf):
-        await run_in_threadpool(audit.append, actor=actor, action="sign_in", outcome="forbidden", client=client,
-                                detail="missing or wrong CSRF token")
+        # Anyone can send this: counted per address like the other unauthenticated refusals.
+        await run_in_threadpool(note_unauthenticated, services, client=client, action="sign_in", outcome="forbidden",
+                                detail=f"missing or wrong CSRF token (name {actor})"[:500])
         return sign_in_page(request, error="Phiên biểu mẫu đã hết hạn, hãy thử lại. (The form expired; try again.)",
                             status=403, name=name, next_url=next_url)
-    since = dt.datetime.now(dt.UTC) - services.web.login_window
-    failures = await run_in_threadpool(audit.count_recent, action="sign_in", outcome="failed", since=since, actor=actor)
-    client_failures = await run_in_threadpool(audit.count_recent, action="sign_in", outcome="failed", since=since,
-                                              client=client)
+    # The attempt is counted (one atomic UPDATE per counter) BEFORE the password is checked, so
+    # parallel guesses each see their own count: at most max_login_failures of them reach the check.
+    window = services.web.login_window
+    name_key, client_key = f"sign_in:name:{actor}", f"sign_in:client:{client}"
+    by_name = await run_in_threadpool(services.throttle.hit, name_key, window=window)
+    by_client = await run_in_threadpool(services.throttle.hit, client_key, window=window)
+    failures, client_failures = by_name.count - 1, by_client.count - 1
     if failures >= services.web.max_login_failures or client_failures >= services.web.max_client_failures:
-        await run_in_threadpool(audit.append, actor=actor, action="sign_in", outcome="throttled", client=client,
-                                detail=f"{failures} failures for the name, {client_failures} from the address")
+        if failures == services.web.max_login_failures or client_failures == services.web.max_client_failures:
+            # The first throttled attempt of a burst is written, not one row for each of the rest
+            # (a script would fill the trail); the counter holds how many there were.
+            await run_in_threadpool(audit.append, actor=actor, action="sign_in", outcome="throttled", client=client,
+                                    detail=f"{failures} attempts for the name, {client_failures} from the address")
         await asyncio.sleep(1.0)  # slow a scripted burst down further
         response = sign_in_page(request, status=429, name=name, next_url=next_url,
                                 error="Đăng nhập sai quá nhiều lần. Hãy thử lại sau 15 phút. "
                                       "(Too many failed sign-ins; try again in 15 minutes.)")
-        response.headers["Retry-After"] = str(int(services.web.login_window.total_seconds()))
+        response.headers["Retry-After"] = str(int(window.total_seconds()))
         return response
     user = await run_in_threadpool(services.accounts.authenticate, name, password) if name and password else None
     if user is None:
@@ -108,6 +115,9 @@ async def sign_in(request: Request) -> Response:
         await asyncio.sleep(min(0.25 * (failures + 1), 2.0))  # each further failure waits longer
         return sign_in_page(request, status=401, name=name, next_url=next_url,
                             error="Tên đăng nhập hoặc mật khẩu không đúng. (Wrong name or password.)")
+    # The right password: this attempt was no failure (earlier failures in the window still count).
+    await run_in_threadpool(services.throttle.release, name_key)
+    await run_in_threadpool(services.throttle.release, client_key)
     cookie, _ = await run_in_threadpool(services.accounts.start_session, user, client=client)
     await run_in_threadpool(audit.append, actor=f"user:{user.name}", action="sign_in", outcome="allowed", client=client)
     response = RedirectResponse(landing(user.role.value, next_url), status_code=303)
@@ -174,8 +184,8 @@ def oidc_callback(request: Request, code: str = "", state: str = "", error: str 
         if user.disabled:
             raise oidc.OidcError("This account is disabled.", "Tài khoản này đã bị khóa.")
     except (oidc.OidcError, AccountError) as exc:
-        services.audit.append(actor="anonymous", action="sign_in", outcome="failed", client=client,
-                              detail=f"oidc: {exc.message_en}"[:500])
+        note_unauthenticated(services, client=client, action="sign_in", outcome="failed",
+                             detail=f"oidc: {exc.message_en}"[:500])
         response = sign_in_page(request, status=403, error=exc.user_message())
         response.delete_cookie(OIDC_COOKIE, path="/sign-in/oidc")
         return response

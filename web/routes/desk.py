@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -19,19 +20,49 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from models import CaseId, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
 from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
-from models.policy import Action, Role
+from models.policy import Action, Role, decide
 from storage.jobs import JobStore, Upload, valid_job_id
 from web.templating import templates
-from web.deps import Ctx, Guard, guard
+from web.deps import CsrfNotInHeader, Ctx, Guard, guard
 
 router = APIRouter(tags=["desk"])
 FIELD_LIMIT = 4096  # bytes of a plain form field (kind, case…)
+MAX_FIELDS = 32  # plain fields of one upload (the desk sends three)
+HEADER_LIMIT = 8192  # bytes of one part's headers
+KIND_LIMIT = 64  # characters of a document kind (the catalog's column)
+
+
+class MalformedUpload(SohoaError):
+    """A multipart body that cannot be read as scans and fields (HTTP 400)."""
+
+    def __init__(self) -> None:
+        super().__init__("The upload is not a well-formed multipart form; send each scan as a file field.",
+                         "Lượt tải lên không đúng dạng biểu mẫu nhiều phần; hãy gửi mỗi bản quét là một trường tệp.")
+
+
+class TooManyFields(SohoaError):
+    """More plain form fields than an upload needs (HTTP 413: a body of fields must not escape the limit)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"The upload holds more than {MAX_FIELDS} form fields; send the scans with at most "
+                         "the kind, on_rescan and review_split fields.",
+                         f"Lượt tải lên có quá {MAX_FIELDS} trường biểu mẫu; chỉ gửi bản quét kèm các trường "
+                         "kind, on_rescan và review_split.")
+
+
+class KindTooLong(SohoaError):
+    """A document kind longer than the catalog keeps (HTTP 422)."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"The document kind has {length} characters, over the limit of {KIND_LIMIT}.",
+                         f"Loại giấy tờ dài {length} ký tự, vượt giới hạn {KIND_LIMIT} ký tự.")
 EVENT_POLL_SECONDS = 0.25  # how often a followed job is looked at (the database is the only shared state)
 STREAM_SECONDS = 600.0  # an event stream ends after this; the browser's EventSource reconnects
 
@@ -61,6 +92,7 @@ class _Receiver:
         self._field_name: str | None = None
         self._field_value = bytearray()
         self.error: Exception | None = None
+        self.parts = 0
 
     def callbacks(self) -> dict[str, Any]:
         return {"on_part_begin": self._begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
@@ -69,12 +101,31 @@ class _Receiver:
 
     def _begin(self) -> None:
         self._headers, self._header_field, self._header_value = {}, b"", b""
+        self._header_bytes = 0
+        # Every part counts, kept or not: empty file parts and fields must not be free.
+        self.parts += 1
+        if self.parts > self.max_files + MAX_FIELDS:
+            raise TooManyFields()
+
+    def _spend(self, n: int) -> None:
+        """Count bytes that are not a file's against the same budget as the files."""
+        self.upload.total += n
+        if self.upload.total > self.upload.limit:
+            raise UploadTooLarge(None, self.upload.limit)
 
     def _hfield(self, data: bytes, start: int, end: int) -> None:
+        self._header(end - start)
         self._header_field += data[start:end]
 
     def _hvalue(self, data: bytes, start: int, end: int) -> None:
+        self._header(end - start)
         self._header_value += data[start:end]
+
+    def _header(self, n: int) -> None:
+        self._header_bytes += n
+        if self._header_bytes > HEADER_LIMIT:
+            raise MalformedUpload()
+        self._spend(n)
 
     def _hend(self) -> None:
         self._headers[self._header_field.lower()] = self._header_value
@@ -89,12 +140,15 @@ class _Receiver:
                 raise JobConflict("Too many files in one upload.", "Quá nhiều tệp trong một lần tải lên.")
             self._file = self.upload.open_file(filename.decode("utf-8", "replace"))
         else:
+            if len(self.fields) >= MAX_FIELDS:
+                raise TooManyFields()
             self._field_name, self._field_value = name, bytearray()
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._file is not None:
             self._file.write(data[start:end])
         elif self._field_name is not None:
+            self._spend(end - start)
             self._field_value += data[start:end]
             if len(self._field_value) > FIELD_LIMIT:
                 raise JobConflict("A form field is too long.", "Một trường của biểu mẫu quá dài.")
@@ -122,22 +176,34 @@ async def receive_files(request: Request, upload: Upload) -> dict[str, str]:
         raise UploadTooLarge(None, upload.limit)
     receiver = _Receiver(upload)
     parser = MultipartParser(boundary, receiver.callbacks())
-    async for chunk in request.stream():
-        parser.write(chunk)
-    parser.finalize()
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError:  # e.g. a file name holding a bare CR LF: a broken form, not our fault
+        raise MalformedUpload() from None
     if receiver._file is not None:  # noqa: SLF001 - the body ended inside a file: the upload is incomplete
         raise HTTPException(400, "the upload ended before its last file was complete")
     return receiver.fields
 
 
 def _refusal(exc: SohoaError) -> JSONResponse:
-    status = 413 if isinstance(exc, UploadTooLarge) else 409 if isinstance(exc, JobConflict) else \
-        404 if isinstance(exc, NotFound) else 422
+    status = 413 if isinstance(exc, (UploadTooLarge, TooManyFields)) else 400 if isinstance(exc, MalformedUpload) \
+        else 409 if isinstance(exc, JobConflict) else 404 if isinstance(exc, NotFound) else 422
     return JSONResponse({"detail": exc.message_en, "message_vi": exc.message_vi, "message_en": exc.message_en},
                         status_code=status)
 
 
 # ------------------------------------------------------------------------------ jobs as JSON
+# An absolute path (a library's message often starts with the file's full path): only its last part is shown.
+_ABS_PATH = re.compile(r"(?<![\w.~:/-])(?:file://)?/(?:[^\s/'\"()<>:,;]+/)+([^\s/'\"()<>:,;]+)")
+
+
+def no_paths(text: str) -> str:
+    """``text`` with every server path reduced to the file's name (clients never see the server's folders)."""
+    return _ABS_PATH.sub(r"\1", text)
+
+
 def job_json(job: ScanJob) -> dict[str, Any]:
     """A job for the API and the desk page, with the URLs of its thumbnails and stored PDFs."""
     base = f"/api/v1/jobs/{job.id}"
@@ -156,7 +222,12 @@ def job_json(job: ScanJob) -> dict[str, Any]:
             doc["links"] = {"page": f"/cases/{doc['case_id']}/documents/{doc['document_id']}",
                             "searchable_pdf": f"{doc_url}/searchable.pdf", "document": doc_url}
     if d.get("error"):
-        d["error"] = {k: v for k, v in d["error"].items() if k != "detail"}  # internals stay in the server log
+        d["error"] = {k: no_paths(v) if isinstance(v, str) else v
+                      for k, v in d["error"].items() if k != "detail"}  # internals stay in the server log
+    for doc in d["documents"]:
+        for k in ("message_vi", "message_en"):
+            if isinstance(doc.get(k), str):
+                doc[k] = no_paths(doc[k])
     d["links"] = {"self": base, "events": f"{base}/events", "store": f"{base}/store"}
     d["created"] = local_time(job.created_at).isoformat(timespec="seconds")  # Vietnam time, as the desk shows it
     return d
@@ -176,7 +247,16 @@ class JobGuard:
         # An unknown job and a job of another unit answer the same (the Guard audits the refusal).
         case = found.case_id if found is not None and found.case_id else "-"
         request.scope["path_params"] = {**request.path_params, "case": case}
-        ctx = await self.guard(request)
+        try:
+            ctx = await self.guard(request)
+        except HTTPException as exc:
+            # Changing another unit's job is refused as if it did not exist (403 would say it does);
+            # a 403 stays for someone who may see the job but not change it (the Guard audited both).
+            principal = getattr(request.state, "principal", None)
+            if exc.status_code == 403 and principal is not None and not isinstance(exc, CsrfNotInHeader) \
+                    and not decide(principal, Action.VIEW_CASE, case_id=found.case_id if found else None).allowed:
+                raise HTTPException(404, "not found") from None
+            raise
         if found is None:
             raise HTTPException(404, "not found")
         return ctx, found
@@ -190,7 +270,7 @@ JobWrite = Annotated[tuple, Depends(JobGuard(Action.UPLOAD))]
 @router.post("/api/v1/cases/{case}/scans", status_code=202,
              summary="Upload scans to a case (operators, write scope): multipart, streamed; 202 with the job URL")
 async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Request,
-                       kind: Annotated[str | None, Query(max_length=64)] = None,
+                       kind: Annotated[str | None, Query()] = None,
                        on_rescan: Annotated[str, Query(pattern="^(hold|store|refuse)$")] = "store",
                        review_split: bool = False) -> Response:
     store = job_store(request)
@@ -202,6 +282,8 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
                 raise JobConflict("No scan file in the upload.", "Chưa chọn tệp bản quét nào.")
             options = {"kind": fields.get("kind") or kind, "on_rescan": fields.get("on_rescan") or on_rescan,
                        "review_split": fields.get("review_split", str(review_split)).lower() in ("1", "true", "on")}
+            if options["kind"] and len(options["kind"]) > KIND_LIMIT:
+                raise KindTooLong(len(options["kind"]))
             if options["on_rescan"] not in ON_RESCAN:
                 raise JobConflict("on_rescan is hold, store or refuse.", "on_rescan phải là hold, store hoặc refuse.")
             operator = ctx.operator
