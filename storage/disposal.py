@@ -19,7 +19,7 @@ from models import NotFound
 from models.policy import Action, Principal, decide
 from models.record import MetadataError
 from storage.audit import AuditTrail
-from storage.catalog import cases, document_fields, documents, pages
+from storage.catalog_schema import cases, document_fields, documents, pages
 from storage.objectstore import ObjectStore, case_prefix
 from storage.records import RecordBook
 

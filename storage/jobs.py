@@ -308,7 +308,7 @@ class JobStore:
 
     def todays_cases(self, *, units: Iterable[str], day: dt.date, limit: int = 200) -> list[str]:
         """Case IDs received on ``day`` (the date inside the case ID) in these units: scan jobs and the catalog."""
-        from storage.catalog import cases
+        from storage.catalog_schema import cases
 
         units = sorted(units)
         if not units:

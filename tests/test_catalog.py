@@ -6,7 +6,8 @@ import datetime as dt
 import pytest
 
 from models import DocumentRecord, PageText
-from storage.catalog import Catalog, fold, make_snippet, split_case_id_words
+from storage.catalog import Catalog
+from storage.textsearch import fold, make_snippet, split_case_id_words
 
 CASE_A = "000.00.14.H56-200203-0118"
 CASE_B = "000.00.14.H56-200204-0001"

@@ -7,7 +7,8 @@ from alembic import command
 from alembic.config import Config
 
 from models import DocumentRecord, PageText, StorageError
-from storage.catalog import MIGRATIONS, Catalog
+from storage.catalog import Catalog
+from storage.catalog_schema import MIGRATIONS
 
 CASE = "000.00.14.H56-200203-0118"
 OTHER = "000.17.22.H56-200203-0002"

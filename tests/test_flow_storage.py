@@ -17,7 +17,7 @@ import pytest
 
 from cli.main import main
 from storage.archive import Archive
-from storage.catalog import fold
+from storage.textsearch import fold
 from storage.objectstore import manifest_key
 from tests.servers import fetch, temporary_pg_database
 

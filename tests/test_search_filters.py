@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from models import DocumentRecord, PageText
-import storage.catalog as catalog_module
+import storage.catalog_search as catalog_module
 from storage.archive import Archive
 from storage.catalog import Catalog
 from storage.local import LocalStore

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from storage.catalog import Catalog, fold, fts_words  # noqa: E402
+from storage.catalog import Catalog  # noqa: E402
+from storage.textsearch import fold, fts_words  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("SOHOA_TEST_PG_ADMIN",
                                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -14,7 +14,7 @@ from models.clock import local_time
 from models.policy import Action, readable_units
 from pipeline.reader import render_page_png
 from storage import cache, dossiers, identifiers
-from storage.catalog import HIGHLIGHT
+from storage.textsearch import HIGHLIGHT
 from web.templating import templates
 from web.deps import Ctx, guard, resolve_principal
 from web.esystem import document_signatures
