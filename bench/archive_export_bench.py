@@ -79,7 +79,7 @@ def phase(work: Path, name: str) -> dict[str, float]:
     import pipeline.document
     import pipeline.sign  # noqa: F401
     from flows.transfer import export_records, open_book
-    from storage.archive import pages_from_ocr_json
+    from storage.manifest import pages_from_ocr_json
 
     archive = _open(work)
     book = open_book(archive, work)

@@ -15,7 +15,8 @@ from typing import Any
 from models import CaseId, InvalidCaseId, NotFound
 from models.record import package_file_name
 from pipeline.package import PackageFile, PremisEvent, finish_package, sha256_path, staging_dir
-from storage.archive import Archive, pages_from_ocr_json
+from storage.archive import Archive
+from storage.manifest import pages_from_ocr_json
 from storage.records import RecordBook
 
 ROLES = (("searchable_pdf", "searchable", "objects"), ("source", "original", "originals"))

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from models import DocumentRecord, StorageError
-from storage.archive import Archive, pages_from_ocr_json
+from storage.archive import Archive
 from storage.catalog import Catalog
 from storage.config import Settings, open_catalog, open_store
 from storage.local import LocalStore
+from storage.manifest import pages_from_ocr_json
 from storage.objectstore import manifest_key, ocr_key, searchable_key, source_key
 from tests.servers import fetch
 
