@@ -78,7 +78,7 @@ class SearchHit:
 
     ``page`` is the page of the stored searchable PDF (open it there); ``source_page`` the page of
     the scanned file or stack it came from. ``score`` is relative relevance within the query, 0..1:
-    1.0 is the best page of this query, 0.5 a page half as relevant (see ``storage.catalog``).
+    1.0 is the best page of this query, 0.5 a page half as relevant (see ``storage.catalog_search``).
     ``snippet`` holds the matched words between « and ».
     """
 
