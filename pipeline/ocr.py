@@ -20,7 +20,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
-from pipeline import layout
+from pipeline import layout, syllables
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -30,6 +30,9 @@ DEFAULT_LANG = os.environ.get("SOHOA_OCR_LANG", "vie")
 # office 1.85 -> 1.55 %, rough 3.81 -> 3.17 %, clean 1.16 -> 1.18 %; real dashes and bullets are
 # read at 85-93 and stay.
 SPECK_MAX_CONFIDENCE = 70.0
+# Misread tone marks and hats fixed from Tesseract's per-letter alternatives (in-process engine only;
+# see pipeline/syllables.py). SOHOA_SYLLABLES=0 turns it off.
+SYLLABLE_CORRECTION = os.environ.get("SOHOA_SYLLABLES", "1") != "0"
 # Seconds one page may take before Tesseract is stopped (a pathological page must not hang a run).
 PAGE_TIMEOUT = float(os.environ.get("SOHOA_OCR_TIMEOUT", "180"))
 
@@ -106,7 +109,9 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line)
     if data is None:
         return OcrPage(width=width, height=height, dpi=dpi)
-    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data)))
+    corrections = syllables.correct_words(data) if SYLLABLE_CORRECTION else []
+    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
+                                        corrections=corrections))
 
 
 def _read_in_process(image_path: Path, *, dpi: float, lang: str, single_line: bool) -> dict:

@@ -69,6 +69,9 @@ def _api(lang: str) -> Iterator[PyTessBaseAPI]:
     if api is None:
         try:
             api = PyTessBaseAPI(path=tessdata_dir(), lang=lang, psm=PSM.AUTO)
+            # every letter's alternatives with their confidences (pipeline/syllables.py); the reading
+            # itself is the same
+            api.SetVariable("lstm_choice_mode", "2")
         except RuntimeError as exc:  # tesserocr's "Failed to init API, possibly an invalid tessdata path"
             raise EngineError(f"cannot load Tesseract language {lang!r} from {tessdata_dir()}: {exc}") from exc
     tid = threading.get_native_id()
@@ -123,34 +126,37 @@ def read_words(image_path: Path, *, dpi: float | None, lang: str, single_line: b
 
 
 def _words(api: PyTessBaseAPI) -> dict[str, list]:
-    """Walk the result word by word, numbering blocks, paragraphs and lines as the TSV does."""
+    """Walk the result letter by letter, numbering blocks, paragraphs and lines as the TSV does; each
+    word also gets its letters' alternatives (text, confidence) for the syllable correction."""
     out: dict[str, list] = {k: [] for k in ("text", "conf", "left", "top", "width", "height",
-                                            "block_num", "par_num", "line_num")}
+                                            "block_num", "par_num", "line_num", "choices")}
     it = api.GetIterator()
     if it is None:
         return out
     block = par = line = 0
+    letters: list | None = None
     while True:
-        if not it.Empty(RIL.WORD):
-            if it.IsAtBeginningOf(RIL.BLOCK):
-                block, par, line = block + 1, 0, 0
-            if it.IsAtBeginningOf(RIL.PARA):
-                par, line = par + 1, 0
-            if it.IsAtBeginningOf(RIL.TEXTLINE):
-                line += 1
-            box = it.BoundingBox(RIL.WORD)
-            if box is not None:
-                x0, y0, x1, y1 = box
-                out["text"].append(it.GetUTF8Text(RIL.WORD) or "")
-                out["conf"].append(float(it.Confidence(RIL.WORD)))
-                out["left"].append(x0)
-                out["top"].append(y0)
-                out["width"].append(x1 - x0)
-                out["height"].append(y1 - y0)
-                out["block_num"].append(block)
-                out["par_num"].append(par)
-                out["line_num"].append(line)
-        if not it.Next(RIL.WORD):
+        if not it.Empty(RIL.SYMBOL):
+            if it.IsAtBeginningOf(RIL.WORD):
+                letters = None
+                if it.IsAtBeginningOf(RIL.BLOCK):
+                    block, par, line = block + 1, 0, 0
+                if it.IsAtBeginningOf(RIL.PARA):
+                    par, line = par + 1, 0
+                if it.IsAtBeginningOf(RIL.TEXTLINE):
+                    line += 1
+                box = it.BoundingBox(RIL.WORD)
+                if box is not None:
+                    x0, y0, x1, y1 = box
+                    letters = []
+                    for key, value in (("text", it.GetUTF8Text(RIL.WORD) or ""),
+                                       ("conf", float(it.Confidence(RIL.WORD))), ("left", x0), ("top", y0),
+                                       ("width", x1 - x0), ("height", y1 - y0), ("block_num", block),
+                                       ("par_num", par), ("line_num", line), ("choices", letters)):
+                        out[key].append(value)
+            if letters is not None:
+                letters.append([(c.GetUTF8Text(), float(c.Confidence())) for c in it.GetChoiceIterator()])
+        if not it.Next(RIL.SYMBOL):
             return out
 
 
