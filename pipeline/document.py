@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
-from pipeline import camera, clean, ocr, pdf, preflight, qr, scale
+from pipeline import camera, clean, fallback, ocr, pdf, preflight, qr, scale
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
@@ -434,6 +434,11 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
                 turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation != cleaned.rotation:
                 cleaned, o.ocr = turned, read_cleaned(turned)
+        if not blank and cleaned.rotation == 0 and fallback.needs_second_look(o.ocr):
+            # Never worse than plain Tesseract: the raw page's surer blocks replace the cleaned ones.
+            raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
+            o.ocr, _ = fallback.better_of(o.ocr, fallback.to_cleaned_scale(raw, width=cleaned.width,
+                                                                          height=cleaned.height))
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
