@@ -64,3 +64,18 @@ def reading_dpi(grey: np.ndarray, guessed_dpi: float) -> float:
     if max(found / guessed_dpi, guessed_dpi / found) > DISAGREE_FACTOR:
         return found
     return guessed_dpi
+
+
+# The speckle pass (pipeline/clean.py, despeckle) sizes dots, marks and letters in mm for 12-14 pt
+# text; on smaller print (letters under this share of LETTER_MM) it takes the tone marks and hats
+# of 5-9 pt letters for dust. There it works at the resolution that makes the letters 13-pt-sized.
+SMALL_PRINT_SHARE = 0.8
+
+
+def speckle_dpi(binary: np.ndarray, dpi: float) -> float:
+    """The resolution the speckle pass should size marks at: ``dpi``, or less for small print."""
+    px = letter_height_px(binary)
+    if px is None:
+        return dpi
+    share = px / (LETTER_MM / MM_PER_INCH * dpi)
+    return dpi * share if share < SMALL_PRINT_SHARE else dpi
