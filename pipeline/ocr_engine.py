@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,8 +121,11 @@ def read_words(image_path: Path, *, dpi: float | None, lang: str, single_line: b
             raise EngineError(f"cannot read image {image_path.name}: {exc}") from exc
         if dpi:
             api.SetSourceResolution(max(1, round(dpi)))
+        started = time.monotonic()
         if not api.Recognize(timeout=int(timeout_s * 1000)):
-            raise TimeoutError(f"Tesseract stopped after {timeout_s:.0f} s or failed on {image_path.name}")
+            if timeout_s and time.monotonic() - started >= 0.9 * timeout_s:
+                raise TimeoutError(f"Tesseract stopped after {timeout_s:.0f} s on {image_path.name}")
+            raise EngineError(f"Tesseract could not recognise {image_path.name}")
         return _words(api)
 
 
