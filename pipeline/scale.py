@@ -68,8 +68,10 @@ def reading_dpi(grey: np.ndarray, guessed_dpi: float) -> float:
 
 # The speckle pass (pipeline/clean.py, despeckle) sizes dots, marks and letters in mm for 12-14 pt
 # text; on smaller print (letters under this share of LETTER_MM) it takes the tone marks and hats
-# of 5-9 pt letters for dust. There it works at the resolution that makes the letters 13-pt-sized.
-SMALL_PRINT_SHARE = 0.8
+# of 5-7 pt letters for dust. There it works at the resolution that makes the letters 13-pt-sized.
+# The measure moves with the text (0.78-1.02 on the 13-pt rough pages: a list of short lines reads
+# small): at 0.8 a rough list page lost its semicolons (1.2 -> 3.4 % CER), hence 0.6 (6 pt: ~0.46).
+SMALL_PRINT_SHARE = 0.6
 
 
 def speckle_dpi(binary: np.ndarray, dpi: float) -> float:
