@@ -135,3 +135,42 @@ def test_workers_share_loaded_models_one_each(letter, monkeypatch):
         t.join(120)
     assert texts == ["\n".join(LINES)] * 4
     assert 1 <= len(loaded) <= 2
+
+
+def test_the_service_lowers_an_in_process_reading_thread_and_it_gets_its_priority_back(letter, monkeypatch):
+    """While pages are checked the service lowers the OCR in flight (lower_ocr); with the in-process
+    engine that is the worker thread inside Tesseract, not a child process."""
+    import os
+
+    from flows.service import lower_ocr
+
+    monkeypatch.delenv("SOHOA_OCR_ENGINE", raising=False)
+    assert ocr.engine() == "tesserocr"
+    inside, release, seen = threading.Event(), threading.Event(), {}
+    real = ocr_engine._words
+
+    def slow_words(api):  # hold the worker inside the reading until the test has looked
+        seen["tid"] = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, seen["tid"])
+        inside.set()
+        release.wait(30)
+        seen["during"] = os.getpriority(os.PRIO_PROCESS, seen["tid"])
+        return real(api)
+    monkeypatch.setattr(ocr_engine, "_words", slow_words)
+    def work():
+        seen["text"] = ocr.recognise(letter, dpi=DPI).text
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert inside.wait(30)
+    assert ocr.reading_threads() == {seen["tid"]}
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert lower_ocr(seen["before"] + 3) == 1
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # this thread untouched
+    release.set()
+    worker.join(60)
+    assert seen["during"] == seen["before"] + 3
+    if os.geteuid() == 0:  # raising a priority back needs the privilege (RLIMIT_NICE) root has
+        assert seen["after"] == seen["before"]
+    assert seen["text"] == "\n".join(LINES)
+    assert not ocr.reading_threads()
