@@ -30,6 +30,7 @@ DEFAULT_LANG = os.environ.get("SOHOA_OCR_LANG", "vie")
 # office 1.85 -> 1.55 %, rough 3.81 -> 3.17 %, clean 1.16 -> 1.18 %; real dashes and bullets are
 # read at 85-93 and stay.
 SPECK_MAX_CONFIDENCE = 70.0
+RULE_MIN_CHARS = 5  # … except a dashed or dotted rule (see _is_rule)
 # Misread tone marks and hats fixed from Tesseract's per-letter alternatives (in-process engine only;
 # see pipeline/syllables.py). SOHOA_SYLLABLES=0 turns it off.
 SYLLABLE_CORRECTION = os.environ.get("SOHOA_SYLLABLES", "1") != "0"
@@ -156,7 +157,7 @@ def _words(data: dict) -> list[OcrWord]:
         text = (text or "").strip()
         if conf < 0 or not text or data["width"][i] <= 0 or data["height"][i] <= 0:
             continue
-        if conf < SPECK_MAX_CONFIDENCE and _is_punctuation(text):
+        if conf < SPECK_MAX_CONFIDENCE and _is_punctuation(text) and not _is_rule(text, data, i):
             continue
         words.append(
             OcrWord(
@@ -179,6 +180,12 @@ def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrP
                                         max(1, round(w.box.width * sx)), max(1, round(w.box.height * sy))))
              for w in page.words]
     return OcrPage(width=width, height=height, dpi=dpi, words=words, rotation=page.rotation)
+
+
+def _is_rule(text: str, data: dict, i: int) -> bool:
+    """A dashed or dotted rule ("---------", "……"): at least RULE_MIN_CHARS marks in a long thin box.
+    Tesseract reads one at 40-50 ("-------------~-"), a speck never gets that long."""
+    return len(text) >= RULE_MIN_CHARS and data["width"][i] >= 4 * max(1, data["height"][i])
 
 
 def _is_punctuation(text: str) -> bool:

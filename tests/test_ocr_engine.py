@@ -174,3 +174,11 @@ def test_the_service_lowers_an_in_process_reading_thread_and_it_gets_its_priorit
         assert seen["after"] == seen["before"]
     assert seen["text"] == "\n".join(LINES)
     assert not ocr.reading_threads()
+
+
+def test_a_dashed_rule_read_unsurely_stays_and_a_speck_goes():
+    """Tesseract reads a "---------------" rule at 45; it was dropped with the specks (< 70)."""
+    data = {"text": ["Độc", "-------------~-", "'", "Số:"], "conf": [96, 45, 45, 97],
+            "left": [0, 200, 400, 500], "top": [0, 10, 10, 0], "width": [58, 178, 6, 43], "height": [31, 3, 8, 26],
+            "block_num": [1] * 4, "par_num": [1] * 4, "line_num": [1] * 4}
+    assert [w.text for w in ocr._words(data)] == ["Độc", "-------------~-", "Số:"]
