@@ -94,7 +94,8 @@ def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,
             free = _widest_free(lines[end], lo, hi, min_gutter)
             if free is None or free[1] - free[0] < min_gutter:
                 # the line crosses the gutter above: a gutter of its own close by, or the block ends
-                own = [g for g in _gaps(lines[end], min_gutter) if abs((g[0] + g[1]) / 2 - splits[-1]) <= max_shift]
+                own = [g for g in _gaps(lines[end], min_gutter)
+                       if abs((g[0] + g[1]) / 2 - splits[-1]) <= max_shift]
                 if not own:
                     break
                 free = min(own, key=lambda g: abs((g[0] + g[1]) / 2 - splits[-1]))

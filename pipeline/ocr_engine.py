@@ -74,7 +74,8 @@ def _api(lang: str) -> Iterator[PyTessBaseAPI]:
             # itself is the same
             api.SetVariable("lstm_choice_mode", "2")
         except RuntimeError as exc:  # tesserocr's "Failed to init API, possibly an invalid tessdata path"
-            raise EngineError(f"cannot load Tesseract language {lang!r} from {tessdata_dir()}: {exc}") from exc
+            raise EngineError(f"cannot load Tesseract language {lang!r} "
+                              f"from {tessdata_dir()}: {exc}") from exc
     tid = threading.get_native_id()
     nice = _niceness(tid)
     with _lock:

@@ -53,13 +53,15 @@ def well_formed(syllable: str) -> bool:
         if not bare.startswith(onset):
             continue
         rhyme = bare[len(onset):]
-        if onset == "gi" and (rhyme == "" or rhyme in RHYMES) or rhyme in RHYMES and not (onset == "qu" and rhyme[0] == "u"):
-            front = rhyme[:1] in ("i", "e", "ê", "y")
-            if onset in ("k", "gh", "ngh") and not front or onset in ("c", "g", "ng") and front and onset + rhyme != "gi":
-                continue
-            if rhyme.endswith(STOPS) and tones and not tones <= {"\u0301", "\u0323"}:
-                continue
-            return True
+        spelled = rhyme in RHYMES and not (onset == "qu" and rhyme[0] == "u") or onset == "gi" and rhyme == ""
+        if not spelled:
+            continue
+        front = rhyme[:1] in ("i", "e", "ê", "y")  # k, gh, ngh before these; c, g, ng elsewhere
+        if onset in ("k", "gh", "ngh") and not front or onset in ("c", "g", "ng") and front:
+            continue
+        if rhyme.endswith(STOPS) and tones and not tones <= {"\u0301", "\u0323"}:
+            continue
+        return True
     return False
 
 
