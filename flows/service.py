@@ -662,7 +662,8 @@ def _error(exc: SohoaError) -> dict[str, Any]:
 
 
 def lower_ocr(niceness: int | None = None) -> int:
-    """Lower this process's Tesseract processes (the OCR in flight) to ``niceness``; how many were lowered.
+    """Lower this process's Tesseract processes and in-process reading threads (the OCR in flight) to
+    ``niceness``; how many were lowered.
 
     Raising a niceness needs no privilege (lowering it back would), so a page's OCR stays lowered
     until that page is read; the next page's Tesseract starts at the service's own priority again.
@@ -670,12 +671,16 @@ def lower_ocr(niceness: int | None = None) -> int:
     """
     if niceness is None:
         niceness = int(os.environ.get("SOHOA_OCR_NICE") or OCR_NICENESS)
+    from pipeline.ocr import reading_threads
+
     lowered = 0
-    for pid in _children():
+    inside = reading_threads()  # the in-process engine reads in this process's worker threads
+    for pid in _children() | inside:
         try:
-            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
-                if f.read().strip() != "tesseract":
-                    continue
+            if pid not in inside:
+                with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                    if f.read().strip() != "tesseract":
+                        continue
             if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
                 os.setpriority(os.PRIO_PROCESS, pid, niceness)
                 lowered += 1

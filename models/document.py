@@ -51,6 +51,8 @@ class OcrPage:
     dpi: float
     words: list[OcrWord] = field(default_factory=list)
     rotation: int = 0  # degrees clockwise the cleaner turned the page to make it upright
+    # syllables fixed from Tesseract's alternatives (pipeline/syllables.py): [as read, as written]
+    corrections: list[list[str]] = field(default_factory=list)
 
     @property
     def lines(self) -> list[list[OcrWord]]:
@@ -85,6 +87,7 @@ class OcrPage:
                  w.block, w.paragraph, w.line]
                 for w in self.words
             ],
+            **({"corrections": self.corrections} if self.corrections else {}),
         }
 
     @classmethod
@@ -94,7 +97,7 @@ class OcrPage:
             for t, x, y, w, h, c, b, p, ln in data["words"]
         ]
         return cls(width=data["width"], height=data["height"], dpi=data["dpi"], words=words,
-                   rotation=data.get("rotation", 0))
+                   rotation=data.get("rotation", 0), corrections=[list(c) for c in data.get("corrections", [])])
 
 
 class Severity(str, Enum):

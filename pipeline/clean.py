@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from models import CorruptFile
-from pipeline import ocr
+from pipeline import ocr, scale as letter_scale
 
 # --- orientation -------------------------------------------------------------------------------
 # Tesseract OSD on a 150-dpi Otsu-binarised copy: on 16 synthetic office/rough pages it found every
@@ -264,7 +264,7 @@ def clean_page(
         if colour is not None:
             colour = _rotate(colour, -skew, fill=(255, 255, 255))
 
-    binary, letter_px = despeckle(binary, dpi=dpi, place_dots=not low_resolution)
+    binary, letter_px = despeckle(binary, dpi=letter_scale.speckle_dpi(binary, dpi), place_dots=not low_resolution)
 
     workdir.mkdir(parents=True, exist_ok=True)
     ocr_image = workdir / f"{stem}_ocr.pbm"

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
-from pipeline import camera, clean, ocr, pdf, preflight, qr
+from pipeline import camera, clean, fallback, ocr, pdf, preflight, qr, scale
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
@@ -156,6 +156,10 @@ def check_pages(
                 raw, grey = _rectify_photo(raw, photo, image)
                 report.width, report.height, report.dpi = raw.width, raw.height, round(raw.dpi, 1)
                 report.dpi_estimated = True
+            elif raw.dpi_estimated:
+                # No resolution in the file: the A4 guess, unless the letters say the paper is smaller.
+                raw = _scale_from_letters(raw, grey)
+                report.dpi = round(raw.dpi, 1)
             del image  # the grey (or rectified grey) is all that preflight needs
             result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated and photo is None,
                                          photo_dpi=photo.photo_dpi if photo else None,
@@ -364,6 +368,14 @@ def _rectify_photo(raw: RawPage, photo: camera.Capture, image: np.ndarray) -> tu
 
 
 
+def _scale_from_letters(raw: RawPage, grey: np.ndarray) -> RawPage:
+    """``raw`` with the resolution its letters give when the file had none (see pipeline/scale.py)."""
+    from dataclasses import replace
+
+    dpi = scale.reading_dpi(grey, raw.dpi) if grey is not None else raw.dpi
+    return raw if dpi == raw.dpi else replace(raw, dpi=dpi)
+
+
 THUMBNAIL_WIDTH = 240
 
 
@@ -422,6 +434,11 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
                 turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation != cleaned.rotation:
                 cleaned, o.ocr = turned, read_cleaned(turned)
+        if not blank and cleaned.rotation == 0 and fallback.needs_second_look(o.ocr):
+            # Never worse than plain Tesseract: the raw page's surer blocks replace the cleaned ones.
+            raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
+            o.ocr, _ = fallback.better_of(o.ocr, fallback.to_cleaned_scale(raw, width=cleaned.width,
+                                                                          height=cleaned.height))
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence

@@ -33,6 +33,17 @@ MIN_TWO_SIDED_LINES = 2
 # than this share of the page's median word height) separates them: on the real letter 4_1 the
 # header's lines are 0-13 px apart, the "Kính gửi" after it 37 px below, words ~24 px tall (164 dpi).
 BLOCK_MAX_LINE_GAP = 1.0
+# Issue 19: a centred heading set in spaced capitals ("ĐẠI HỌC QUỐC GIA THÀNH PHỐ HỒ CHÍ MINH" over
+# "TRƯỜNG ĐẠI HỌC BÁCH KHOA", "ỦY BAN NHÂN DÂN" over "THÀNH PHỐ ĐÀ NẴNG") has word spaces as wide as
+# a narrow gutter, and two of them can line up: the block was split there, mid-heading. A gutter is
+# a gap at least this many times the line's typical word space (its other gaps' median); a line
+# whose gaps are all alike (a centred title, a spaced heading) has no gutter. Of the gaps that make
+# blocks equally long, the widest is the gutter.
+GUTTER_OVER_WORD_SPACE = 2.0
+# The header's third line (number on the left, place and date on the right) is often wider than the
+# lines above and crosses their gutter: it still splits at a gutter of its own when that lies within
+# this distance of the one above.
+GUTTER_MAX_SHIFT_MM = 20.0
 
 
 def reading_order(page: OcrPage) -> OcrPage:
@@ -57,10 +68,10 @@ def reading_order(page: OcrPage) -> OcrPage:
             words.extend(lines[i])
             i += 1
             continue
-        end, gutter = found
+        end, splits = found
         for left_column in (True, False):
             number = 0
-            for line in lines[i:end]:
+            for line, gutter in zip(lines[i:end], splits):
                 part = [w for w in line if (w.box.left + w.box.width / 2 < gutter) == left_column]
                 if part:
                     number += 1
@@ -71,37 +82,56 @@ def reading_order(page: OcrPage) -> OcrPage:
 
 
 def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,
-                max_gap: float) -> tuple[int, float] | None:
-    """(end, gutter x) of the longest two-column block that starts at line ``start``, if any."""
-    best: tuple[int, float] | None = None
+                max_gap: float) -> tuple[int, list[float]] | None:
+    """(end, each line's gutter x) of the longest two-column block that starts at line ``start``."""
+    best: tuple[int, float, list[float]] | None = None
+    max_shift = GUTTER_MAX_SHIFT_MM / GUTTER_MIN_MM * min_gutter
     for lo, hi in _gaps(lines[start], min_gutter):
-        two_sided, end = 1, start + 1
+        # splits: each line's gutter x; lines under one straight gutter share the middle of the strip
+        # all of them leave free (a speck or a hyphen near one line's edge of it stays on its side)
+        two_sided, end, splits, narrowest, run = 1, start + 1, [(lo + hi) / 2], hi - lo, start
         while end < len(lines) and _top(lines[end]) - _bottom(lines[end - 1]) <= max_gap:
             free = _widest_free(lines[end], lo, hi, min_gutter)
             if free is None or free[1] - free[0] < min_gutter:
-                break
+                # the line crosses the gutter above: a gutter of its own close by, or the block ends
+                own = [g for g in _gaps(lines[end], min_gutter)
+                       if abs((g[0] + g[1]) / 2 - splits[-1]) <= max_shift]
+                if not own:
+                    break
+                free = min(own, key=lambda g: abs((g[0] + g[1]) / 2 - splits[-1]))
+                run = end
             lo, hi = free
+            narrowest = min(narrowest, hi - lo)
+            splits[run - start:] = [(lo + hi) / 2] * (end - run)
+            splits.append((lo + hi) / 2)
             xs = [w.box.left + w.box.width / 2 for w in lines[end] if _fills(w, min_gutter)]
             two_sided += any(x < lo for x in xs) and any(x > hi for x in xs)
             end += 1
         spans = [_span(w) for line in lines[start:end] for w in line if _fills(w, min_gutter)]
         left, right = min(a for a, _ in spans), max(b for _, b in spans)
-        centred = abs((lo + hi) / 2 - (left + right) / 2) <= GUTTER_MAX_OFF_CENTRE * (right - left)
-        if two_sided >= MIN_TWO_SIDED_LINES and centred and (best is None or end > best[0]):
-            best = (end, (lo + hi) / 2)
-    return best
+        centre = statistics.fmean(splits)
+        centred = abs(centre - (left + right) / 2) <= GUTTER_MAX_OFF_CENTRE * (right - left)
+        if two_sided >= MIN_TWO_SIDED_LINES and centred and (best is None or (end, narrowest) > best[:2]):
+            best = (end, narrowest, splits)
+    return None if best is None else (best[0], best[2])
 
 
 def _gaps(line: list[OcrWord], min_width: float) -> list[tuple[float, float]]:
-    """Empty strips at least ``min_width`` wide between a line's words."""
+    """Empty strips at least ``min_width`` wide between a line's words, and clearly wider than the
+    line's word spaces (see GUTTER_OVER_WORD_SPACE)."""
     spans = sorted(_span(w) for w in line if _fills(w, min_width))
     gaps = []
     reach = spans[0][1] if spans else 0
     for left, right in spans[1:]:
-        if left - reach >= min_width:
+        if left > reach:
             gaps.append((float(reach), float(left)))
         reach = max(reach, right)
-    return gaps
+    wide = []
+    for k, (a, b) in enumerate(gaps):
+        others = [y - x for j, (x, y) in enumerate(gaps) if j != k]
+        if b - a >= min_width and (not others or b - a >= GUTTER_OVER_WORD_SPACE * statistics.median(others)):
+            wide.append((a, b))
+    return wide
 
 
 def _widest_free(line: list[OcrWord], lo: float, hi: float, min_width: float) -> tuple[float, float] | None:

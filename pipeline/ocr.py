@@ -1,12 +1,16 @@
-"""Tesseract, through pytesseract: page orientation and words with boxes and confidences.
+"""Tesseract: page orientation and words with boxes and confidences.
 
-This is the only module that imports pytesseract. Tesseract always gets a file path (an
+Two engines give the same OcrPage: in-process Tesseract 5.5 through tesserocr (pipeline/ocr_engine.py,
+the default: no process and no model load per page) and the ``tesseract`` command line through
+pytesseract (``SOHOA_OCR_ENGINE=cli``, and whenever tesserocr cannot be imported). This is the only
+module that imports pytesseract. Tesseract always gets a file path (an
 uncompressed or quickly written image): handing pytesseract a PIL image costs ~2 s of PNG
 encoding per page. One single-threaded Tesseract per core is ~3x faster here than letting
 each process use OpenMP threads, so OMP_THREAD_LIMIT=1 is set for every child process.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import unicodedata
@@ -16,7 +20,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
-from pipeline import layout
+from pipeline import layout, syllables
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -26,8 +30,36 @@ DEFAULT_LANG = os.environ.get("SOHOA_OCR_LANG", "vie")
 # office 1.85 -> 1.55 %, rough 3.81 -> 3.17 %, clean 1.16 -> 1.18 %; real dashes and bullets are
 # read at 85-93 and stay.
 SPECK_MAX_CONFIDENCE = 70.0
+RULE_MIN_CHARS = 5  # … except a dashed or dotted rule (see _is_rule)
+# Misread tone marks and hats fixed from Tesseract's per-letter alternatives (in-process engine only;
+# see pipeline/syllables.py). SOHOA_SYLLABLES=0 turns it off.
+SYLLABLE_CORRECTION = os.environ.get("SOHOA_SYLLABLES", "1") != "0"
 # Seconds one page may take before Tesseract is stopped (a pathological page must not hang a run).
 PAGE_TIMEOUT = float(os.environ.get("SOHOA_OCR_TIMEOUT", "180"))
+
+
+def engine() -> str:
+    """Which Tesseract reads: "tesserocr" (in-process, the default) or "cli" (SOHOA_OCR_ENGINE=cli,
+    or tesserocr missing). Asked at every call, so the setting can change while a process runs."""
+    if os.environ.get("SOHOA_OCR_ENGINE", "").strip().lower() == "cli":
+        return "cli"
+    return "tesserocr" if _in_process() is not None else "cli"
+
+
+def _in_process():
+    """pipeline.ocr_engine, or None when tesserocr (or its Tesseract) cannot be loaded here."""
+    global _ENGINE_MODULE
+    if _ENGINE_MODULE is False:
+        try:
+            ocr_engine = importlib.import_module("pipeline.ocr_engine")
+            ocr_engine.tessdata_dir()
+            _ENGINE_MODULE = ocr_engine
+        except (ImportError, OSError, RuntimeError):
+            _ENGINE_MODULE = None
+    return _ENGINE_MODULE
+
+
+_ENGINE_MODULE = False  # not looked for yet
 
 
 @dataclass(frozen=True)
@@ -40,6 +72,13 @@ class Orientation:
 
 def detect_orientation(image_path: Path, *, dpi: int = 300) -> Orientation:
     """Run Tesseract's OSD; a page with too little text is taken as upright with confidence 0."""
+    if engine() == "tesserocr":
+        eng = _in_process()
+        try:
+            rotate, conf = eng.orientation(image_path, dpi=dpi)
+        except eng.EngineError as exc:
+            _raise(exc, image_path)
+        return Orientation(rotate=rotate, confidence=conf)
     try:
         osd = pytesseract.image_to_osd(
             str(image_path), config=f"--psm 0 --dpi {int(dpi)}", timeout=PAGE_TIMEOUT
@@ -65,8 +104,30 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
 
     with Image.open(image_path) as im:
         width, height = im.size
+    if engine() == "tesserocr":
+        data = _read_in_process(image_path, dpi=dpi, lang=lang, single_line=single_line)
+    else:
+        data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line)
+    if data is None:
+        return OcrPage(width=width, height=height, dpi=dpi)
+    corrections = syllables.correct_words(data) if SYLLABLE_CORRECTION else []
+    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
+                                        corrections=corrections))
+
+
+def _read_in_process(image_path: Path, *, dpi: float, lang: str, single_line: bool) -> dict:
+    eng = _in_process()
     try:
-        data = pytesseract.image_to_data(
+        return eng.read_words(image_path, dpi=dpi, lang=lang, single_line=single_line, timeout_s=PAGE_TIMEOUT)
+    except TimeoutError as exc:
+        _timed_out(exc, image_path)
+    except eng.EngineError as exc:
+        _raise(exc, image_path)
+
+
+def _read_cli(image_path: Path, *, dpi: float, lang: str, single_line: bool) -> dict | None:
+    try:
+        return pytesseract.image_to_data(
             str(image_path),
             lang=lang,
             config=f"--dpi {round(dpi)}" + (" --psm 7" if single_line else ""),
@@ -75,20 +136,28 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         )
     except pytesseract.TesseractError as exc:
         if _is_harmless(exc):
-            return OcrPage(width=width, height=height, dpi=dpi)
+            return None
         _raise(exc, image_path)
     except RuntimeError as exc:  # pytesseract raises RuntimeError on timeout
-        raise OcrFailed(
-            f"OCR took longer than {PAGE_TIMEOUT:.0f} s on {image_path.name} and was stopped: {exc}",
-            f"Nhận dạng chữ trang {image_path.name} quá {PAGE_TIMEOUT:.0f} giây và đã dừng.",
-        ) from exc
+        _timed_out(exc, image_path)
+
+
+def _timed_out(exc: Exception, image_path: Path):
+    raise OcrFailed(
+        f"OCR took longer than {PAGE_TIMEOUT:.0f} s on {image_path.name} and was stopped: {exc}",
+        f"Nhận dạng chữ trang {image_path.name} quá {PAGE_TIMEOUT:.0f} giây và đã dừng.",
+    ) from exc
+
+
+def _words(data: dict) -> list[OcrWord]:
+    """OcrWords from image_to_data's columns, without empty boxes and low-confidence specks."""
     words: list[OcrWord] = []
     for i, text in enumerate(data["text"]):
         conf = float(data["conf"][i])
         text = (text or "").strip()
         if conf < 0 or not text or data["width"][i] <= 0 or data["height"][i] <= 0:
             continue
-        if conf < SPECK_MAX_CONFIDENCE and _is_punctuation(text):
+        if conf < SPECK_MAX_CONFIDENCE and _is_punctuation(text) and not _is_rule(text, data, i):
             continue
         words.append(
             OcrWord(
@@ -101,7 +170,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
                 line=int(data["line_num"][i]),
             )
         )
-    return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=words))
+    return words
 
 
 def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrPage:
@@ -113,18 +182,35 @@ def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrP
     return OcrPage(width=width, height=height, dpi=dpi, words=words, rotation=page.rotation)
 
 
+def _is_rule(text: str, data: dict, i: int) -> bool:
+    """A dashed or dotted rule ("---------", "……"): at least RULE_MIN_CHARS marks in a long thin box.
+    Tesseract reads one at 40-50 ("-------------~-"), a speck never gets that long."""
+    return len(text) >= RULE_MIN_CHARS and data["width"][i] >= 4 * max(1, data["height"][i])
+
+
 def _is_punctuation(text: str) -> bool:
     """True for a word made only of punctuation and symbols (no letter, no digit)."""
     return all(unicodedata.category(ch)[0] in "PS" for ch in text)
 
 
+def reading_threads() -> set[int]:
+    """Native ids of this process's threads reading a page in-process now (empty with the CLI engine,
+    whose readings are ``tesseract`` child processes)."""
+    eng = _ENGINE_MODULE or None
+    return eng.reading_threads() if eng is not None else set()
+
+
 def available_languages() -> list[str]:
     """The traineddata Tesseract can load here."""
+    if engine() == "tesserocr":
+        return _in_process().languages()
     return pytesseract.get_languages(config="")
 
 
 def engine_version() -> str:
     """Tesseract's version, or a short reason when it cannot be run."""
+    if engine() == "tesserocr":
+        return _in_process().version()
     try:
         return str(pytesseract.get_tesseract_version())
     except (pytesseract.TesseractNotFoundError, OSError) as exc:

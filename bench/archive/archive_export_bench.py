@@ -1,6 +1,6 @@
 """Transfer-package export against plainly reading the same bytes from the store (issue 22).
 
-    .venv/bin/python bench/archive_export_bench.py [--records 20] [--pages 5] [--work DIR]
+    .venv/bin/python bench/archive/archive_export_bench.py [--records 20] [--pages 5] [--work DIR]
 
 Fills a local folder store and a SQLite catalog with N records of one document of P pages each
 (synthetic bytes of a scan's and a searchable PDF's typical size, and an ocr.json with text), then
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = "000.00.14.H56"
 SCAN_KB, PDF_KB = 150, 60  # per page
 

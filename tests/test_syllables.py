@@ -1,0 +1,71 @@
+"""Vietnamese syllable correction from Tesseract's per-letter alternatives (issue 19)."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+
+from models import OcrPage
+from pipeline import syllables
+from pipeline.sample import _font
+
+
+def _choices(word: str, **alternatives: list[tuple[str, float]]) -> list[list[tuple[str, float]]]:
+    """Per letter: the letter read at 92, plus the alternatives given for letter positions p0, p1, ..."""
+    return [[(ch, 92.0), *alternatives.get(f"p{i}", [])] for i, ch in enumerate(word)]
+
+
+def test_the_spelling_rules():
+    for good in ("hệ", "quyết", "nghĩa", "giữa", "gì", "khuya", "kiểm", "tất", "thuỷ", "hoà", "chông"):
+        assert syllables.well_formed(good), good
+    for bad in ("tât̀", "kan", "ngia", "ghà", "tầt", "hêt̃", "qưa", "xyz", "bien"):
+        assert not syllables.well_formed(bad), bad
+    known = syllables.syllables()
+    assert len(known) > 3000 and {"hệ", "tất", "của", "nghĩa"} <= known
+    assert all(syllables.well_formed(s) for s in list(known)[:500])
+
+
+def test_a_wrong_tone_is_fixed_from_an_alternative():
+    assert syllables.correct("hê", _choices("hê", p1=[("ệ", 24.7), ("ề", 0.0)])) == "hệ"
+    assert syllables.correct("tât,", _choices("tât,", p1=[("ấ", 31.0), ("ậ", 12.0)])) == "tất,"  # punctuation kept
+
+
+def test_what_is_never_touched():
+    # a known syllable, however strong the alternative
+    assert syllables.correct("hệ", _choices("hệ", p1=[("ê", 60.0)])) is None
+    # names and capitals, numbers and codes
+    assert syllables.correct("Hê", _choices("Hê", p1=[("ệ", 40.0)])) is None
+    assert syllables.correct("2018", _choices("2018", p0=[("z", 40.0)])) is None
+    # an alternative Tesseract hardly considered
+    assert syllables.correct("tât", _choices("tât", p1=[("ấ", 1.0)])) is None
+    # a well-formed syllable the word list lacks ("chông", a spike) needs a confident alternative
+    assert "chông" not in syllables.syllables()
+    assert syllables.correct("chông", _choices("chông", p2=[("ố", 12.0)])) is None
+    assert syllables.correct("chông", _choices("chông", p2=[("ố", 35.0)])) == "chống"
+    # letters and alternatives that do not line up
+    assert syllables.correct("hê", [[("h", 90.0)]]) is None
+
+
+def test_corrections_are_counted_in_the_ocr_json():
+    data = {"text": ["Căn", "cứ", "hê", "thống"], "choices": [
+        _choices("Căn"), _choices("cứ"), _choices("hê", p1=[("ệ", 30.0)]), _choices("thống")]}
+    made = syllables.correct_words(data)
+    assert made == [["hê", "hệ"]] and data["text"][2] == "hệ"
+    page = OcrPage(width=10, height=10, dpi=300, corrections=made)
+    assert page.to_dict()["corrections"] == [["hê", "hệ"]]
+    assert OcrPage.from_dict(page.to_dict()).corrections == made
+    assert "corrections" not in OcrPage(width=10, height=10, dpi=300).to_dict()
+
+
+def test_the_in_process_engine_gives_each_letter_its_alternatives(tmp_path, monkeypatch):
+    pytest.importorskip("tesserocr")
+    from pipeline import ocr_engine
+
+    size = int(13 * 300 / 72)
+    img = Image.new("L", (1400, int(1.6 * size)), 255)
+    ImageDraw.Draw(img).text((20, 10), "hệ thống thông tin", font=_font(False, size), fill=0)
+    path = tmp_path / "line.pgm"
+    img.save(path)
+    data = ocr_engine.read_words(path, dpi=300, lang="vie", single_line=True)
+    assert data["text"] == ["hệ", "thống", "thông", "tin"]
+    for text, letters in zip(data["text"], data["choices"]):
+        assert [c[0][0] for c in letters] == list(text)  # Tesseract's pick is listed first
