@@ -56,7 +56,7 @@ def token(web_data: dict[str, str], name: str, unit: str) -> str:
 def egov(web_server, web_data, case_c) -> httpx.Client:
     """The e-system of unit 000.00.31.H56, with a read token."""
     client = httpx.Client(base_url=web_server.url, timeout=120,
-                          headers={"Authorization": f"Bearer {token(web_data, 'egov-31', '000.00.31.H56')}"})
+                          headers={"Authorization": f"Bearer {token(web_data, 'egov-31-esystem', '000.00.31.H56')}"})
     yield client
     client.close()
 
@@ -117,7 +117,7 @@ def test_search_finds_result_code_citizen_id_and_number_in_own_units(egov, web_s
 def test_another_units_token_cannot_find_by_result_code(web_server, web_data, egov, case_c):
     code = egov.get(f"/api/v1/cases/{CASE_C}").json()["documents"][0]["result_code"]
     other = httpx.Client(base_url=web_server.url, timeout=60,
-                         headers={"Authorization": f"Bearer {token(web_data, 'egov-22', '000.00.22.H56')}"})
+                         headers={"Authorization": f"Bearer {token(web_data, 'egov-22-search', '000.00.22.H56')}"})
     with other:
         for query in (code, CITIZEN_ID, NUMBER):
             found = other.get("/api/v1/search", params={"q": query})
@@ -125,7 +125,7 @@ def test_another_units_token_cannot_find_by_result_code(web_server, web_data, eg
         # Naming the unit it does not hold is refused as if there were nothing (and audited).
         assert other.get("/api/v1/search", params={"q": code, "unit": "000.00.31.H56"}).status_code == 404
         assert other.get(f"/api/v1/cases/{CASE_C}").status_code == 404
-    searches = [e for e in audit_entries(web_data, actor="token:egov-22") if e.action == "search"]
+    searches = [e for e in audit_entries(web_data, actor="token:egov-22-search") if e.action == "search"]
     assert {e.outcome for e in searches} == {"allowed", "not_found"}
 
 
