@@ -230,6 +230,13 @@ def test_a_blurred_page_is_held_replaced_alone_and_the_dossier_stored(service, d
         up.add_path(jpeg_page(tmp_path / "2-again.jpg", "BRAVO"))
         service.store.replace_page(job.id, 2, up)
     service.wake()
+    # The new page passes, and the operator still sees it before anything is stored (issue 21, item 15).
+    shown = wait_for("the new verdict", lambda: (j := service.store.require(job.id)).status == CHECKED
+                     and j.hold and j)
+    assert shown.hold["code"] == "replaced" and shown.hold["pages"] == [2] and not shown.pages[1].needs_rescan
+    assert not open_archive().catalog.documents_for_case(DEFAULT)
+    service.store.confirm(job.id)
+    service.wake()
     done = wait_for("the dossier stored", lambda: (j := service.store.require(job.id)).final and j)
     assert done.status == STORED, done.error
     # Only the replaced page was checked again: the other verdicts are the very same rows.

@@ -70,8 +70,10 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.url.path.startswith(("/api/", "/cases", "/search", "/admin", "/documents")):
-            response.headers.setdefault("Cache-Control", "private, no-cache")
+        if not request.url.path.startswith("/static/"):
+            # A shared counter PC: "no-store" keeps a dossier (and the desk) out of the back/forward and
+            # disk caches, so Back after signing out asks the server again and gets the sign-in page.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
@@ -169,7 +171,8 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         from urllib.parse import quote
 
-        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+        ended = "&ended=1" if getattr(request.state, "session_ended", False) else ""
+        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}{ended}", status_code=303)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -195,10 +198,20 @@ MESSAGES = {
 }
 
 
-def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
-    """A plain Vietnamese/English error page (nothing about whether a dossier exists)."""
-    vi, en = MESSAGES.get(status, ("Đã có lỗi.", "Error."))
+def error_page(request: Request, status: int, headers: dict[str, str] | None = None, *,
+               message: tuple[str, str] | None = None) -> HTMLResponse:
+    """A plain Vietnamese/English error page (nothing about whether a dossier exists).
+
+    Its way back is a page the signed-in role may open: an administrator reads no dossiers, so the
+    audit page rather than the search.
+    """
+    vi, en = message or MESSAGES.get(status, ("Đã có lỗi.", "Error."))
     principal = getattr(request.state, "principal", None)
+    roles = {r.value for r in principal.roles} if principal is not None else set()
+    back = ("/admin/audit", "Về nhật ký truy cập", "Back to the audit trail") if roles == {"admin"} else \
+        ("/search", "Về trang tìm kiếm", "Back to search") if principal is not None else \
+        ("/sign-in", "Đăng nhập", "Sign in")
     return templates.TemplateResponse(request, "error.html", {"status": status, "message_vi": vi, "message_en": en,
-                                                              "principal": principal, "csrf": getattr(request.state, "csrf", "")},
+                                                              "back": back, "principal": principal,
+                                                              "csrf": getattr(request.state, "csrf", "")},
                                       status_code=status, headers=headers)

@@ -26,6 +26,8 @@ CSRF_COOKIE = "sohoa_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BACKGROUND_HEADER = "x-sohoa-background"  # a page's own polling: not the user's activity
+EVENT_STREAM = re.compile(r"^/api/v1/jobs/[0-9a-f]{32}/events$")  # EventSource cannot set headers
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 # Actions whose allowed requests are written to the trail (every refusal is always recorded).
 AUDITED_READS = frozenset(Action)
@@ -93,13 +95,22 @@ def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | 
         else:
             principal = token.principal()
     else:
-        session = services.accounts.session_for(request.cookies.get(SESSION_COOKIE))
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session = services.accounts.session_for(cookie, touch=not is_background(request))
         if session is not None:
             principal = session.user.principal()
+        elif cookie:
+            request.state.session_ended = True  # the sign-in page says the session ended
     request.state.resolved = (principal, session)
     request.state.principal = principal
     request.state.csrf = session.csrf if session else ""
     return principal, session
+
+
+def is_background(request: Request) -> bool:
+    """A request a page makes by itself (polling, an event stream), which must not keep the session alive."""
+    return request.method in SAFE_METHODS and (request.headers.get(BACKGROUND_HEADER) == "1"
+                                               or bool(EVENT_STREAM.match(request.url.path)))
 
 
 async def _csrf_ok(request: Request, session: WebSession | None) -> bool:

@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from models import CaseId, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
+from models import CaseId, EmptyFile, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
 from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role
@@ -58,6 +58,7 @@ class _Receiver:
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
         self._file = None
+        self._named = False  # the file part has a file name (an empty file input sends filename="")
         self._field_name: str | None = None
         self._field_value = bytearray()
         self.error: Exception | None = None
@@ -88,6 +89,7 @@ class _Receiver:
             if len(self.upload.files) >= self.max_files:
                 raise JobConflict("Too many files in one upload.", "Quá nhiều tệp trong một lần tải lên.")
             self._file = self.upload.open_file(filename.decode("utf-8", "replace"))
+            self._named = bool(filename)
         else:
             self._field_name, self._field_value = name, bytearray()
 
@@ -105,6 +107,8 @@ class _Receiver:
                 self._file.close()
             else:
                 self._file.discard()  # an empty file input ("no file chosen") is not a scan
+                if self._named:
+                    self.upload.empty.append(self._file.name)
             self._file = None
         elif self._field_name is not None:
             self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
@@ -127,6 +131,8 @@ async def receive_files(request: Request, upload: Upload) -> dict[str, str]:
     parser.finalize()
     if receiver._file is not None:  # noqa: SLF001 - the body ended inside a file: the upload is incomplete
         raise HTTPException(400, "the upload ended before its last file was complete")
+    if not upload.files and upload.empty:  # a file was chosen but it has no byte: say so
+        raise EmptyFile(upload.empty[0])
     return receiver.fields
 
 
@@ -174,8 +180,11 @@ class JobGuard:
         except NotFound:
             found = None
         # An unknown job and a job of another unit answer the same (the Guard audits the refusal).
-        case = found.case_id if found is not None and found.case_id else "-"
-        request.scope["path_params"] = {**request.path_params, "case": case}
+        if found is not None and not found.case_id and found.agency:  # a stack uploaded to a unit
+            request.scope["path_params"] = {**request.path_params, "unit": found.agency}
+        else:
+            case = found.case_id if found is not None and found.case_id else "-"
+            request.scope["path_params"] = {**request.path_params, "case": case}
         ctx = await self.guard(request)
         if found is None:
             raise HTTPException(404, "not found")
@@ -193,6 +202,21 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
                        kind: Annotated[str | None, Query(max_length=64)] = None,
                        on_rescan: Annotated[str, Query(pattern="^(hold|store|refuse)$")] = "store",
                        review_split: bool = False) -> Response:
+    return await _upload(ctx, request, kind, on_rescan, review_split)
+
+
+@router.post("/api/v1/scans", status_code=202,
+             summary="Upload a stack with cover sheets to a unit (?unit=…, operators, write scope): the cover "
+                     "sheets' QR codes name the cases; 202 with the job URL")
+async def upload_stack(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Request,
+                       unit: Annotated[str, Query(max_length=16)],
+                       kind: Annotated[str | None, Query(max_length=64)] = None,
+                       on_rescan: Annotated[str, Query(pattern="^(hold|store|refuse)$")] = "store",
+                       review_split: bool = False) -> Response:
+    return await _upload(ctx, request, kind, on_rescan, review_split)
+
+
+async def _upload(ctx: Ctx, request: Request, kind: str | None, on_rescan: str, review_split: bool) -> Response:
     store = job_store(request)
     principal = ctx.principal
     try:
@@ -208,7 +232,7 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
             job = await run_in_threadpool(
                 store.commit, up, case_id=ctx.case_id, operator=operator, kind=(options["kind"] or None),
                 origin="desk" if ctx.session else "api", on_rescan=options["on_rescan"],
-                review_split=options["review_split"], units=sorted(principal.units))
+                review_split=options["review_split"], units=sorted(principal.units), unit=ctx.unit)
     except SohoaError as exc:
         await run_in_threadpool(ctx.audit, Action.UPLOAD, "refused", detail=f"upload refused: {exc.message_en}"[:500])
         return _refusal(exc)
@@ -313,10 +337,12 @@ def coversheets(ctx: Annotated[Ctx, guard(Action.LIST_CASES)],
     from models.policy import decide
     from pipeline.qr import write_coversheets
 
+    from web.app import error_page
+
     try:
         ids = [CaseId.parse(c.strip()) for c in case if c.strip()][:100]
-    except InvalidCaseId as exc:
-        raise HTTPException(422, exc.message_en) from None
+    except InvalidCaseId as exc:  # the sentence of ``sohoa scan``, not a bare status code
+        return error_page(ctx.request, 422, message=(exc.message_vi, exc.message_en))
     if not ids or any(not decide(ctx.principal, Action.UPLOAD, case_id=str(c)).allowed for c in ids):
         raise HTTPException(403, "forbidden")
     with tempfile.TemporaryDirectory(prefix="sohoa-sheets-") as tmp:

@@ -134,7 +134,7 @@ def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False
     if ctx.request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     return Response(thumb.read_bytes(), media_type="image/png",
-                    headers={"ETag": etag, "Cache-Control": "private, max-age=3600"})
+                    headers={"ETag": etag, "Cache-Control": "private, no-cache"})  # revalidated: no page image outlives the session
 
 
 @router.get("/api/docs", response_class=HTMLResponse)
