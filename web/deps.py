@@ -156,7 +156,8 @@ class Guard:
         except InvalidCaseId:
             decision = Decision(Outcome.NOT_FOUND, "malformed id in URL")
         document_id = params.get("doc") if decision is None else None
-        raw_unit = request.query_params.get("unit") or None
+        # A unit in the path is set by a route's own dependency (a job uploaded to a unit, web.routes.desk).
+        raw_unit = params.get("unit") or request.query_params.get("unit") or None
         if raw_unit is not None:
             if UNIT_PATTERN.fullmatch(raw_unit):
                 unit = raw_unit
