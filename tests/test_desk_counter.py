@@ -241,6 +241,8 @@ def test_a_cover_sheet_stack_needs_no_typed_case_id_and_the_status_follows_the_j
     assert row.inner_text() == "Đã lưu", row.inner_text()
     shot(page, "16-stored")
     assert STACK_CASE in page.inner_text("#documents")
+    assert page.locator("#upload-progress").is_hidden() and page.inner_text("#upload-status") == ""
+    assert page.locator(f"#today tr[data-job='{job_id}'] td").nth(1).inner_text() == STACK_CASE
     seen = page.evaluate("() => window.seen")
     stale = [s for s in seen if not any(k in s[0] for k in ("received", "checking")) and "đang kiểm tra" in s[1]]
     assert not stale, stale

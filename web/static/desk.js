@@ -21,6 +21,8 @@
     planned: "chờ xử lý", processing: "đang nhận dạng chữ", stored: "đã lưu", "already-stored": "đã lưu trước đó",
     failed: "lỗi", refused: "không lưu", "needs-case-id": "chưa có mã hồ sơ", spooled: "chờ kho lưu trữ",
   };
+  // A stack uploaded without a typed case ID: the cases its cover sheets named.
+  const caseOf = (job) => job.case_id || [...new Set((job.documents || []).map((d) => d.case_id).filter(Boolean))].join(", ");
   let files = [];
   let current = null; // job id being followed
   let timer = null;
@@ -86,6 +88,7 @@
     if (timer) clearTimeout(timer);
     if (source) { source.close(); source = null; }
     $("job").hidden = true;
+    $("upload-progress").hidden = true;
   };
 
   $("upload-form").addEventListener("submit", async (e) => {
@@ -169,14 +172,17 @@
 
   const render = (job) => {
     $("job").hidden = false;
-    $("job-case").textContent = job.case_id || "";
+    $("job-case").textContent = caseOf(job);
     $("job-id").textContent = job.id;
     const badge = $("job-status");
     badge.textContent = STATUS[job.status] || job.status;
     badge.className = `badge ${job.status}`;
     // The progress line speaks of the upload or replacement only while its pages are being checked;
     // after that the badge and the job's message say where the job is.
-    if (!["received", "checking"].includes(job.status)) $("upload-status").textContent = "";
+    if (!["received", "checking"].includes(job.status)) {
+      $("upload-status").textContent = "";
+      $("upload-progress").hidden = true;
+    }
     renderTodayRow(job);
     if (FINAL.includes(job.status)) refreshToday();
     const err = job.error || {};
@@ -305,7 +311,7 @@
       open.addEventListener("click", () => follow(j.id));
       const row = el("tr", {},
         el("td", { textContent: (j.created || "").slice(11, 16) }),
-        el("td", { textContent: j.case_id || "–" }),
+        el("td", { textContent: caseOf(j) || "–" }),
         el("td", { textContent: j.files.map((f) => f.name).join(", ") }),
         el("td", { textContent: `${STATUS[j.status] || j.status}${err}`, className: j.status }),
         el("td", {}, open));
