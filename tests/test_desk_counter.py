@@ -241,6 +241,13 @@ def test_a_cover_sheet_stack_needs_no_typed_case_id_and_the_status_follows_the_j
     assert row.inner_text() == "Đã lưu", row.inner_text()
     shot(page, "16-stored")
     assert STACK_CASE in page.inner_text("#documents")
+    # The desk's thumbnails are part of the job read, not one audit row each.
+    from storage.audit import AuditTrail
+    from storage.config import Settings, open_catalog
+
+    catalog = open_catalog(Settings.from_env({"SOHOA_DATA_DIR": desk.env["SOHOA_DATA_DIR"]}))
+    rows = [e for e in AuditTrail(catalog.engine).entries(limit=2000) if job_id in (e.detail or "")]
+    assert rows and not [e for e in rows if "thumbnail" in (e.detail or "")], [e.detail for e in rows]
     assert page.locator("#upload-progress").is_hidden() and page.inner_text("#upload-status") == ""
     assert page.locator(f"#today tr[data-job='{job_id}'] td").nth(1).inner_text() == STACK_CASE
     seen = page.evaluate("() => window.seen")
@@ -331,3 +338,69 @@ def test_replacements_of_one_page_at_the_same_time_are_applied_one_after_the_oth
 
     current = next(f for f in replaced if f.path == done.pages[0].file)
     assert sha256_of(store.path_of(job.id, current.path)) == current.sha256
+
+
+# ------------------------------------------------------------------------------------------ 19
+def test_the_audit_page_the_api_and_the_case_page_speak_vietnamese_and_local_time(counter):
+    with signed_in(counter.url, "minh") as minh:  # a handler of unit 22 asking for a unit-14 case
+        assert minh.get(f"/cases/{CASE_A}").status_code == 404
+    with signed_in(counter.url, "lan") as lan:
+        case_page = lan.get(f"/cases/{CASE_A}").text
+        doc = lan.get(f"/api/v1/cases/{CASE_A}").json()["documents"][0]
+    # A document is named by its kind and place in the case; the file name is only beside it.
+    assert re.search(r'documents/[0-9a-f]+">Đơn đề nghị 1</a>', case_page), case_page
+    assert doc["created_at"].endswith("+07:00"), doc["created_at"]
+    with signed_in(counter.url, "quan") as quan:
+        page = quan.get("/admin/audit", params={"case": CASE_A}).text
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
+    assert "Xem hồ sơ" in cells and "Bị từ chối (báo không có)" in cells, cells[:40]
+    assert any(c.startswith(f"hồ sơ của đơn vị khác — GET /cases/{CASE_A}") for c in cells), cells
+    assert not {"view_case", "not_found", "allowed"} & set(cells)
+    assert not [c for c in cells if c.startswith("case of another unit")]
+
+
+def test_cli_reports_say_vietnamese_first_and_show_vietnam_time_without_a_dsa_warning(counter, capsys):
+    from cli.main import _print_document
+
+    _print_document({"source_name": "don.jpg", "status": "stored", "document_id": "abc123", "page_count": 1,
+                     "mean_confidence": 91.0, "stored_keys": {"source": "cases/x/originals/abc123.jpg"}})
+    out = capsys.readouterr().out
+    assert "đã lưu (stored), mã tài liệu abc123" in out and "bản quét gốc (source): cases/x" in out, out
+    assert "(document " not in out
+
+    from tests.web_fixtures import run_cli
+
+    res = run_cli(counter.env, "show", CASE_A)
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", res.stdout), res.stdout
+    assert "+00:00" not in res.stdout and "ký số cơ quan (agency)" in res.stdout, res.stdout
+    res = run_cli(counter.env, "verify", "--signatures", CASE_A)
+    assert "CryptographyDeprecationWarning" not in res.stderr + res.stdout, res.stderr
+    assert "DSA" not in res.stderr
+
+
+def test_a_tab_closed_mid_upload_leaves_one_log_line_not_a_traceback(counter):
+    import socket
+
+    with signed_in(counter.url, "hoa") as hoa:
+        cookie = "; ".join(f"{k}={v}" for k, v in hoa.cookies.items())
+        csrf = re.search(r'data-csrf="([^"]+)"', hoa.get("/desk").text).group(1)
+    log_before = counter.log.read_text(errors="replace")
+    boundary = "cut-off"
+    head = (f"POST /api/v1/cases/{TYPED_CASE}/scans HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+            f"X-CSRF-Token: {csrf}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {4 * 1024 * 1024}\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; "
+            f"name=\"files\"; filename=\"xap.pdf\"\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", counter.port)) as s:
+        s.sendall(head + b"%PDF-1.7\n" + b"x" * 256 * 1024)
+        time.sleep(0.5)  # the server is reading the body when the tab goes
+    deadline = time.monotonic() + 30
+    while "upload cut off" not in counter.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    new = counter.log.read_text(errors="replace")[len(log_before):]
+    assert "upload cut off: the client closed the connection" in new, new
+    assert "Traceback" not in new and len([l for l in new.splitlines() if l.strip()]) <= 2, new
+    # Nothing half-received is kept.
+    incoming = counter.log.parent / "jobs" / ".incoming"
+    assert not incoming.is_dir() or not [p for p in incoming.rglob("*") if p.is_file()]
+    assert "CryptographyDeprecationWarning" not in counter.log.read_text(errors="replace")

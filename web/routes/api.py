@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 
 from models import DocumentRecord, NotFound
+from models.clock import local_iso
 from models.policy import Action, readable_units
 from storage import cache, dossiers
 from storage.objectstore import sha256_file
@@ -26,7 +27,7 @@ DocRead = Annotated[Ctx, guard(Action.VIEW_DOCUMENT)]
 def document_json(rec: DocumentRecord, case_id: str, preflight: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     base = f"/api/v1/cases/{case_id}/documents/{rec.document_id}"
     return {"document_id": rec.document_id, "case_id": case_id, "source_name": rec.source_name, "kind": rec.kind,
-            "operator": rec.operator, "created_at": rec.created_at, "page_count": rec.page_count,
+            "operator": rec.operator, "created_at": local_iso(rec.created_at), "page_count": rec.page_count,
             "mean_confidence": rec.mean_confidence, "source_sha256": rec.source_sha256,
             "preflight": preflight or [],
             "links": {"self": base, "searchable_pdf": f"{base}/searchable.pdf", "original": f"{base}/original"}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from models import CaseId, EmptyFile, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
 from models.clock import day_start, local_time, local_today
@@ -31,6 +33,7 @@ from web.app import templates
 from web.deps import Ctx, Guard, guard
 
 router = APIRouter(tags=["desk"])
+log = logging.getLogger("sohoa.web.desk")
 FIELD_LIMIT = 4096  # bytes of a plain form field (kind, case…)
 EVENT_POLL_SECONDS = 0.25  # how often a followed job is looked at (the database is the only shared state)
 STREAM_SECONDS = 600.0  # an event stream ends after this; the browser's EventSource reconnects
@@ -126,8 +129,13 @@ async def receive_files(request: Request, upload: Upload) -> dict[str, str]:
         raise UploadTooLarge(None, upload.limit)
     receiver = _Receiver(upload)
     parser = MultipartParser(boundary, receiver.callbacks())
-    async for chunk in request.stream():
-        parser.write(chunk)
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+    except ClientDisconnect:  # a tab closed mid-upload: one line, not a traceback; nothing is kept
+        log.warning("upload cut off: the client closed the connection after %d bytes (%s)",
+                 upload.total + (receiver._file.size if receiver._file else 0), request.url.path)  # noqa: SLF001
+        raise HTTPException(400, "the client closed the connection during the upload") from None
     parser.finalize()
     if receiver._file is not None:  # noqa: SLF001 - the body ended inside a file: the upload is incomplete
         raise HTTPException(400, "the upload ended before its last file was complete")
@@ -171,8 +179,8 @@ def job_json(job: ScanJob) -> dict[str, Any]:
 class JobGuard:
     """The app's ``Guard`` applied to a job: the job's case is the case the policy decides on."""
 
-    def __init__(self, action: Action) -> None:
-        self.guard = Guard(action)
+    def __init__(self, action: Action, *, audit_allowed: bool = True) -> None:
+        self.guard = Guard(action, audit_allowed=audit_allowed)
 
     async def __call__(self, request: Request, job: str) -> tuple[Ctx, ScanJob]:
         try:
@@ -193,6 +201,9 @@ class JobGuard:
 
 JobRead = Annotated[tuple, Depends(JobGuard(Action.VIEW_CASE))]
 JobWrite = Annotated[tuple, Depends(JobGuard(Action.UPLOAD))]
+# A page's thumbnail is part of the job the desk shows: that read is the recorded one (one row, not one
+# per thumbnail); a refused thumbnail is still recorded.
+JobThumbnail = Annotated[tuple, Depends(JobGuard(Action.VIEW_CASE, audit_allowed=False))]
 
 
 # ------------------------------------------------------------------------------ API
@@ -276,7 +287,7 @@ async def job_events(guarded: JobRead, request: Request) -> Response:
 
 
 @router.get("/api/v1/jobs/{job}/pages/{number}/thumbnail.jpg", include_in_schema=False)
-def page_thumbnail(guarded: JobRead, request: Request, number: int) -> Response:
+def page_thumbnail(guarded: JobThumbnail, request: Request, number: int) -> Response:
     _ctx, job = guarded
     page = next((p for p in job.pages if p.number == number and p.thumbnail), None)
     if page is None:

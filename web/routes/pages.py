@@ -49,7 +49,13 @@ def when(value: str | None) -> str:
     return t.strftime("%d/%m/%Y %H:%M")
 
 
-templates.env.filters.update(highlight=highlight, percent=percent, when=when)
+def doc_title(doc: Any, order: int | None = None) -> str:
+    """A document as people name it: its kind (and its place in the case), not the scanner's file name."""
+    title = getattr(doc, "kind", None) or "Tài liệu"
+    return f"{title} {order}" if order else title
+
+
+templates.env.filters.update(highlight=highlight, percent=percent, when=when, doc_title=doc_title)
 
 
 def render(ctx: Ctx, name: str, **context: Any) -> HTMLResponse:
