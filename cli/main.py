@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.labels import FIELDS, SIGNERS, STATUS, STORED_KEYS, label
+from cli.labels import FIELDS, SIGNERS, STATUS, STORED_KEYS, label, local_iso
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
 from models import SohoaError
 
@@ -316,7 +316,6 @@ def cmd_show(case: CaseArg, as_json: Json = False) -> int:
     from flows.common import open_archive
 
     from models import DocumentRecord
-    from models.clock import local_iso
 
     listing = open_archive().read_case(case)
     docs = [DocumentRecord.from_manifest(e) for e in listing.documents]

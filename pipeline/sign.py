@@ -25,11 +25,7 @@ from pathlib import Path
 from models import SohoaError
 from models.clock import VIETNAM
 from pipeline.keyring import TEST_LABEL, KeyConfigError, SignerSpec, SigningConfig
-
-# pyHanko imports cryptography's DSA key classes, which warn on import ("DSA is deprecated"): we never
-# sign or accept DSA, and the warning printed in `sohoa serve` and `sohoa verify --signatures`. Only
-# that warning, from that import, is silenced (pyHanko is imported only from this module).
-warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"pyhanko\.")
+warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"pyhanko\.")  # pyHanko's import; no DSA here
 
 log = logging.getLogger(__name__)
 

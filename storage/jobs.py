@@ -326,12 +326,6 @@ class JobStore:
         return sorted({c for c in [*from_jobs, *from_catalog] if c and f"-{stamp}-" in c} | set(from_catalog))[:limit]
 
     # ------------------------------------------------------------------------- operator actions
-    def replace_page(self, job_id: str, number: int, up: Upload) -> ScanJob:
-        """Page ``number`` becomes the (one-page) file of ``up``; only that page is checked again."""
-        from storage.job_pages import replace_page
-
-        return replace_page(self, job_id, number, up)
-
     def confirm(self, job_id: str, *, case_id: str | None = None) -> ScanJob:
         """The operator says "store": a held job goes on (with the case ID for pages that had none)."""
         job = self.require(job_id)

@@ -305,6 +305,7 @@ def test_two_quick_replacements_on_a_held_job_are_both_checked_and_the_job_waits
 def test_replacements_of_one_page_at_the_same_time_are_applied_one_after_the_other(data_dir, tmp_path):
     from flows.service import open_job_store
     from models.jobs import JobPage
+    from storage.job_pages import replace_page
 
     store = open_job_store()
     scan = tmp_path / "1.jpg"
@@ -319,7 +320,7 @@ def test_replacements_of_one_page_at_the_same_time_are_applied_one_after_the_oth
             with store.upload() as up:
                 up.add_stream(f"r{i}.jpg", [jpeg(f"R{i}")])
                 barrier.wait()
-                store.replace_page(job.id, 1, up)
+                replace_page(store, job.id, 1, up)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
