@@ -30,8 +30,6 @@ from models import CaseId, InvalidCaseId, JobConflict, NotFound, UploadTooLarge
 from models.clock import day_start
 from models.jobs import (
     CHECKED,
-    FINAL,
-    PROCESSING,
     RECEIVED,
     RUNNABLE,
     JobDocument,

@@ -28,7 +28,7 @@ from models import CaseId, EmptyFile, InvalidCaseId, JobConflict, NotFound, Soho
 from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role
-from storage.job_pages import replace_page
+from storage.job_pages import replace_page as replace_job_page
 from storage.jobs import JobStore, Upload, valid_job_id
 from web.app import templates
 from web.deps import Ctx, Guard, guard
@@ -304,7 +304,7 @@ async def replace_page(guarded: JobWrite, request: Request, number: int) -> Resp
     try:
         with store.upload() as up:
             await receive_files(request, up)
-            updated = await run_in_threadpool(replace_page, store, job.id, number, up)
+            updated = await run_in_threadpool(replace_job_page, store, job.id, number, up)
     except SohoaError as exc:
         return _refusal(exc)
     _wake(request)
