@@ -163,6 +163,7 @@
     try {
       const r = await fetch(`/api/v1/jobs/${jobId}`, BACKGROUND);
       if (r.status === 401) { signedOut(); return; }
+      if (r.status === 404) { showProblem(problem({ status: 404 })); return; } // gone: say so, stop asking
       if (r.ok) job = await r.json();
     } catch (_) { /* network hiccup: try again */ }
     if (job && jobId === current) render(job);
