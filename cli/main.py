@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.labels import FIELDS, SIGNERS, STATUS, STORED_KEYS, label, local_iso
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
 from cli.output import document_mark, log_file, print_json
 from models import SohoaError
@@ -100,7 +101,7 @@ def _print_document(report: dict[str, Any]) -> None:
     conf = report.get("mean_confidence")
     conf_s = f"{conf:.1f}%" if conf is not None else "–"
     print(f"  {document_mark(report)} {name}: {report.get('page_count', len(report.get('pages', [])))} trang, "
-          f"độ tin cậy OCR {conf_s}, {report.get('status')} (document {report.get('document_id')})")
+          f"độ tin cậy OCR {conf_s}, {label(STATUS, report.get('status'))}, mã tài liệu {report.get('document_id')}")
     for line in _page_lines(report):
         print(line)
     if report.get("result_code"):
@@ -109,7 +110,7 @@ def _print_document(report: dict[str, Any]) -> None:
     if signing:
         print(f"    chữ ký số: {signing['message_vi']} ({signing['message_en']})")
     for role, key in (report.get("stored_keys") or {}).items():
-        print(f"    {role}: {key}")
+        print(f"    {label(STORED_KEYS, role)}: {key}")
 
 
 def cmd_scan(
@@ -318,18 +319,18 @@ def cmd_show(case: CaseArg, as_json: Json = False) -> int:
     for d in docs:
         conf = f"{d.mean_confidence:.1f}%" if d.mean_confidence is not None else "–"
         print(f"  {d.document_id}  {d.page_count} trang  OCR {conf}  {d.kind or ''}  {d.source_name}  "
-              f"{d.created_at}  {d.operator or ''}")
+              f"{local_iso(d.created_at)}  {d.operator or ''}")
         if d.result_code:
             print(f"      mã kết quả số hóa: {d.result_code}")
         if d.signatures:
             for sig in d.signatures:
                 test = " [KHÓA THỬ NGHIỆM/TEST]" if sig.get("test") else ""
-                print(f"      ký số ({sig.get('role')}): {sig.get('signer')}, {sig.get('signed_at')}, "
+                print(f"      ký số {label(SIGNERS, sig.get('role'))}: {sig.get('signer')}, {local_iso(sig.get('signed_at'))}, "
                       f"{sig.get('level')}{test}")
         else:
             print("      chữ ký số: chưa ký số (not signed)")
         for f in d.extracted:
-            print(f"      {f['name']}: {f['value']}  (trang {f['page']}, độ tin cậy {float(f['confidence']):.2f})")
+            print(f"      {label(FIELDS, f['name'])}: {f['value']}  (trang {f['page']}, độ tin cậy {float(f['confidence']):.2f})")
     return 0
 
 

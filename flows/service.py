@@ -38,21 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from models import CaseId, PageNeedsRescan, SohoaError, StorageUnavailable
-from models.jobs import (
-    CHECKED,
-    CHECKING,
-    FAILED,
-    PROCESSING,
-    SPOOLED,
-    STORED,
-    WAITING,
-    JobDocument,
-    JobPage,
-    ScanJob,
-    hold_reason,
-    retry_delay,
-)
+from models.jobs import (CHECKED, CHECKING, FAILED, PROCESSING, SPOOLED, STORED, WAITING, JobDocument, JobPage,
+                         ScanJob, retry_delay)
+from flows.holds import decide_hold
 from storage.config import Settings, open_catalog
+from storage.job_pages import settle, start_storing
 from storage.jobs import JobStore, job_options, this_host
 
 log = logging.getLogger("sohoa.service")
@@ -365,15 +355,16 @@ class IntakeService:
             check_job(self.store, job, gate=self.check_lane.job())
             job = self.store.require(job_id)
             job.stack, job.documents = split_job(job, units=options.get("units"))
-            job.hold = None if options.get("confirmed") else hold_reason(job)
+            job.hold = decide_hold(job, options)
             rescan = [p for p in job.pages if p.needs_rescan]
             if job.on_rescan == "refuse" and rescan:
                 exc = _rescan_error(rescan)
                 self.store.update(job_id, status=FAILED, stack=job.stack, documents=job.documents, hold=None,
                                   error=_error(exc))
                 return False
-            self.store.update(job_id, status=CHECKED, stack=job.stack, documents=job.documents, hold=job.hold,
-                              error=None)
+            if not settle(self.store, job_id, status=CHECKED, stack=job.stack, documents=job.documents,
+                          hold=job.hold, error=None):
+                return False  # a page was replaced during the check: the next round checks it first
         if job.hold:
             return False
         if not self.prefect_ready.is_set():
@@ -601,7 +592,8 @@ def store_job(store: JobStore, job: ScanJob, *, jobs: int | None = None) -> Scan
             crash_stale_runs(job.id)
         except Exception:  # noqa: BLE001 - only the record's tidiness is at stake
             log.warning("could not mark the earlier runs of job %s as crashed", job.id, exc_info=True)
-    store.update(job.id, status=PROCESSING, error=None)
+    if not start_storing(store, job.id):  # a page was replaced meanwhile: it is checked (and shown) first
+        return store.require(job.id)
     documents = job.documents
     lock = threading.Lock()
     planned = plan_requests(store, job)

@@ -32,3 +32,15 @@ def local_time(epoch_or_iso: float | str) -> dt.datetime:
     else:
         t = dt.datetime.fromtimestamp(epoch_or_iso, dt.UTC)
     return t.astimezone(VIETNAM)
+
+
+def local_iso(value: float | str | dt.datetime | None) -> str | None:
+    """A time as ISO 8601 in Vietnam time with its offset (``2026-11-29T10:32:05+07:00``), as every page shows it."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.isoformat() if value.tzinfo else value.replace(tzinfo=dt.UTC).isoformat()
+    try:
+        return local_time(value).isoformat(timespec="seconds")
+    except ValueError:
+        return str(value)  # not a time we can read: shown as recorded

@@ -129,6 +129,7 @@ class ScanJob:
     created_at: float = 0.0
     updated_at: float = 0.0
     next_attempt_at: float | None = None
+    agency: str | None = None  # the case's unit, or the unit a stack without a typed case ID was uploaded to
 
     @property
     def final(self) -> bool:

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed, re
 from pipeline.keyring import KeyConfigError, SignerSpec, SigningConfig, operator_slug
 # The stamp's texts and font live in stamp_place; these names are what callers used to find here.
 from pipeline.stamp_place import COPY_KIND, agency_text, operator_text, stamp_font  # noqa: F401
+warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"pyhanko\.")  # pyHanko's import; no DSA here
 
 log = logging.getLogger(__name__)
 

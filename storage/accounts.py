@@ -361,8 +361,12 @@ class Accounts:
                                                       created_at=now, last_seen_at=now, client=client))
         return cookie, WebSession(user=user, csrf=csrf, id_sha256=_sha(cookie))
 
-    def session_for(self, cookie: str | None) -> WebSession | None:
-        """The live session of this cookie, touched; None when unknown, idle too long, or the user is disabled."""
+    def session_for(self, cookie: str | None, *, touch: bool = True) -> WebSession | None:
+        """The live session of this cookie, touched; None when unknown, idle too long, or the user is disabled.
+
+        ``touch=False`` for a page's background requests (polling, event streams): they are not the
+        user's activity, so an open tab left alone still times out.
+        """
         if not cookie or len(cookie) > 100:
             return None
         now = _now()
@@ -380,7 +384,7 @@ class Accounts:
         if row.disabled or now - last > self.idle or now - _utc(row.session_created_at) > ABSOLUTE_LIFETIME:
             self.end_session(cookie)
             return None
-        if now - last > self.touch_every:
+        if touch and now - last > self.touch_every:
             with self.engine.begin() as conn:
                 conn.execute(web_sessions.update().where(web_sessions.c.id_sha256 == key).values(last_seen_at=now))
         user = User(id=row.user_id, name=row.name, role=Role(row.role), units=tuple(row.units or ()),

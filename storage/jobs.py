@@ -30,8 +30,6 @@ from models import CaseId, InvalidCaseId, JobConflict, NotFound, UploadTooLarge
 from models.clock import day_start
 from models.jobs import (
     CHECKED,
-    FINAL,
-    PROCESSING,
     RECEIVED,
     RUNNABLE,
     JobDocument,
@@ -173,6 +171,7 @@ class Upload:
         self.dir = store.root / INCOMING / self.id
         self.dir.mkdir(parents=True)
         self.files: list[JobFile] = []
+        self.empty: list[str] = []  # names of chosen files that had no byte (said so, rather than "no file")
         self.total = 0
         self.opened = 0  # files started, kept or discarded: each gets its own folder
 
@@ -244,9 +243,13 @@ class JobStore:
 
     def commit(self, up: Upload, *, case_id: str | None, operator: str | None, kind: str | None = None,
                origin: str = "desk", on_rescan: str = "hold", review_split: bool = False,
-               jobs: int | None = None, units: Iterable[str] | None = None) -> ScanJob:
-        """Make the complete upload a job: one rename of its folder, then the row (the commit point)."""
+               jobs: int | None = None, units: Iterable[str] | None = None, unit: str | None = None) -> ScanJob:
+        """Make the complete upload a job: one rename of its folder, then the row (the commit point).
+
+        ``unit``: the unit of a stack uploaded without a case ID (its cover sheets name the cases).
+        """
         case = str(CaseId.parse(case_id)) if case_id else None
+        agency = _agency(case) or unit
         if not up.files:
             raise JobConflict("The upload holds no file.", "Chưa có tệp nào được tải lên.")
         job_id = uuid.uuid4().hex
@@ -254,11 +257,11 @@ class JobStore:
         now = time.time()
         job = ScanJob(id=job_id, status=RECEIVED, case_id=case, operator=operator, kind=kind, origin=origin,
                       on_rescan=on_rescan, review_split=review_split, files=list(up.files), created_at=now,
-                      updated_at=now)
+                      updated_at=now, agency=agency)
         try:
             with self._tx() as conn:
                 conn.execute(scan_jobs.insert().values(
-                    id=job.id, status=job.status, case_id=case, agency=_agency(case), operator=operator, kind=kind,
+                    id=job.id, status=job.status, case_id=case, agency=agency, operator=operator, kind=kind,
                     origin=origin, options={"on_rescan": on_rescan, "review_split": review_split, "jobs": jobs,
                                             # the uploader's units: a cover sheet of another unit's case is refused
                                             "units": sorted(units) if units is not None else None},
@@ -324,37 +327,6 @@ class JobStore:
         return sorted({c for c in [*from_jobs, *from_catalog] if c and f"-{stamp}-" in c} | set(from_catalog))[:limit]
 
     # ------------------------------------------------------------------------- operator actions
-    def replace_page(self, job_id: str, number: int, up: Upload) -> ScanJob:
-        """Page ``number`` becomes the (one-page) file of ``up``; only that page is checked again."""
-        job = self.require(job_id)
-        if job.status in FINAL or job.status == PROCESSING:
-            raise JobConflict(
-                f"Job {job_id} is {job.status}; a page can only be replaced before the dossier is stored.",
-                f"Lượt quét đã ở trạng thái '{job.status_vi}'; chỉ thay được trang trước khi lưu hồ sơ.")
-        if not any(p.number == number for p in job.pages):
-            raise NotFound(f"Job {job_id} has no page {number}.", f"Lượt quét không có trang {number}.")
-        if len(up.files) != 1:
-            raise JobConflict("Send exactly one file to replace a page.", "Hãy gửi đúng một tệp để thay trang.")
-        [new] = up.files
-        version = next(p.version for p in job.pages if p.number == number) + 1
-        rel = f"replacements/p{number:04d}-v{version}/{new.name}"
-        target = self.job_dir(job_id) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(up.dir / new.path, target)
-        up.discard()
-        now = time.time()
-        options = _options(self, job_id) | {"confirmed": False}  # a changed page is checked and shown again
-        with self._tx() as conn:
-            conn.execute(scan_job_pages.update().where(scan_job_pages.c.job_id == job_id,
-                                                       scan_job_pages.c.number == number)
-                         .values(file=rel, file_page=1, version=version, status="pending", verdict=None, qr=None,
-                                 thumbnail=None))
-            conn.execute(scan_jobs.update().where(scan_jobs.c.id == job_id)
-                         .values(status=RECEIVED, hold=None, updated_at=now, next_attempt_at=None, options=options,
-                                 files=[vars(f) for f in job.files] + [
-                                     {"name": new.name, "path": rel, "sha256": new.sha256, "size": new.size}]))
-        return self.require(job_id)
-
     def confirm(self, job_id: str, *, case_id: str | None = None) -> ScanJob:
         """The operator says "store": a held job goes on (with the case ID for pages that had none)."""
         job = self.require(job_id)
@@ -532,7 +504,7 @@ def _job(row: sa.Row, page_rows: Iterable[sa.Row]) -> ScanJob:
                        verdict=p.verdict, qr=p.qr, thumbnail=p.thumbnail) for p in page_rows],
         documents=[JobDocument(**d) for d in row.documents or []], stack=row.stack, hold=row.hold, error=row.error,
         attempts=row.attempts, created_at=row.created_at, updated_at=row.updated_at,
-        next_attempt_at=row.next_attempt_at,
+        next_attempt_at=row.next_attempt_at, agency=row.agency,
     )
 
 

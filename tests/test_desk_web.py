@@ -222,9 +222,10 @@ def test_the_desk_page_shows_the_limit_sentence_for_an_upload_over_the_limit(bro
     page.fill("#case", NEW_CASE)
     page.set_input_files("#files", str(big))
     page.click("#send")
-    page.wait_for_function("() => document.querySelector('#upload-status').textContent.includes('MB')",
+    # The refusal has its own line (issue 21): the progress line stays for progress.
+    page.wait_for_function("() => document.querySelector('#upload-problem').textContent.includes('MB')",
                            timeout=WAIT * 1000)
-    status = page.inner_text("#upload-status")
+    status = page.inner_text("#upload-problem")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "desk-05-over-the-limit.png", full_page=True)
     assert "lớn hơn giới hạn tải lên 1 MB" in status and "larger than the upload limit of 1 MB" in status, status
@@ -280,6 +281,14 @@ def test_operator_uploads_sees_the_blurred_page_replaces_it_and_opens_the_stored
     page.screenshot(path=ARTIFACTS / "desk-02-blurred-verdict.png", full_page=True)
 
     page.set_input_files("input[data-replace='2']", str(tmp_path / "trang-2-quet-lai.jpg"))
+    # The new page's verdict is shown and the job waits for "Lưu" (issue 21, item 15).
+    page.wait_for_function("() => document.querySelector('#hold-message').textContent.includes('Đã thay trang 2')",
+                           timeout=WAIT * 1000)
+    page.wait_for_selector("#hold:not([hidden])")
+    assert page.locator("figure.page.rescan").count() == 0 and page.locator("figure.page.ok").count() == 3
+    page.wait_for_function("() => [...document.querySelectorAll('figure.page img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=ARTIFACTS / "desk-02b-replaced-shown.png", full_page=True)
+    page.click("#store-anyway")
     page.wait_for_selector("#job-status.stored", timeout=WAIT * 1000)
     assert page.locator("figure.page.rescan").count() == 0
     assert "Đã lưu" in page.inner_text("#job-status")

@@ -27,6 +27,7 @@ from flows.service import CheckLane, IntakeService, open_job_store
 from models import UploadTooLarge
 from models.jobs import CHECKED, PROCESSING, STORED, WAITING
 from pipeline.reader import sha256_of
+from storage.job_pages import replace_page
 from tests.test_desk import CASE, DEFAULT, sheet, text_page, write_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +229,14 @@ def test_a_blurred_page_is_held_replaced_alone_and_the_dossier_stored(service, d
 
     with service.store.upload() as up:
         up.add_path(jpeg_page(tmp_path / "2-again.jpg", "BRAVO"))
-        service.store.replace_page(job.id, 2, up)
+        replace_page(service.store, job.id, 2, up)
+    service.wake()
+    # The new page passes, and the operator still sees it before anything is stored (issue 21, item 15).
+    shown = wait_for("the new verdict", lambda: (j := service.store.require(job.id)).status == CHECKED
+                     and j.hold and j)
+    assert shown.hold["code"] == "replaced" and shown.hold["pages"] == [2] and not shown.pages[1].needs_rescan
+    assert not open_archive().catalog.documents_for_case(DEFAULT)
+    service.store.confirm(job.id)
     service.wake()
     done = wait_for("the dossier stored", lambda: (j := service.store.require(job.id)).final and j)
     assert done.status == STORED, done.error

@@ -29,7 +29,7 @@ from web.config import WebSettings
 from web.deps import NeedSignIn
 from web.routes import admin, api, archivist, auth, desk, operator_sign, pages, reuse
 from web.services import Services, open_services
-from web.templating import templates
+from web.errors import error_page
 
 log = logging.getLogger("sohoa.web")
 HERE = Path(__file__).parent
@@ -53,8 +53,10 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.url.path.startswith(("/api/", "/cases", "/search", "/admin", "/documents")):
-            response.headers.setdefault("Cache-Control", "private, no-cache")
+        if not request.url.path.startswith("/static/"):
+            # A shared counter PC: "no-store" keeps a dossier (and the desk) out of the back/forward and
+            # disk caches, so Back after signing out asks the server again and gets the sign-in page.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
@@ -159,7 +161,8 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         from urllib.parse import quote
 
-        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+        ended = "&ended=1" if getattr(request.state, "session_ended", False) else ""
+        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}{ended}", status_code=303)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -176,19 +179,3 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     return app
 
 
-MESSAGES = {
-    400: ("Yêu cầu không hợp lệ.", "Bad request."),
-    403: ("Bạn không có quyền thực hiện thao tác này.", "Forbidden."),
-    404: ("Không tìm thấy.", "Not found."),
-    429: ("Đăng nhập sai quá nhiều lần. Hãy thử lại sau 15 phút.", "Too many failed sign-ins; try again later."),
-    501: ("Chức năng này chưa có.", "Not implemented yet."),
-}
-
-
-def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
-    """A plain Vietnamese/English error page (nothing about whether a dossier exists)."""
-    vi, en = MESSAGES.get(status, ("Đã có lỗi.", "Error."))
-    principal = getattr(request.state, "principal", None)
-    return templates.TemplateResponse(request, "error.html", {"status": status, "message_vi": vi, "message_en": en,
-                                                              "principal": principal, "csrf": getattr(request.state, "csrf", "")},
-                                      status_code=status, headers=headers)

@@ -26,6 +26,8 @@ CSRF_COOKIE = "sohoa_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BACKGROUND_HEADER = "x-sohoa-background"  # a page's own polling: not the user's activity
+EVENT_STREAM = re.compile(r"^/api/v1/jobs/[0-9a-f]{32}/events$")  # EventSource cannot set headers
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 # Actions whose allowed requests are written to the trail (every refusal is always recorded).
 AUDITED_READS = frozenset(Action)
@@ -106,9 +108,12 @@ def resolve_principal(request: Request) -> tuple[Principal | None, WebSession | 
             principal = token.principal()
             request.state.token = token
     else:
-        session = services.accounts.session_for(request.cookies.get(SESSION_COOKIE))
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session = services.accounts.session_for(cookie, touch=not is_background(request))
         if session is not None:
             principal = session.user.principal()
+        elif cookie:
+            request.state.session_ended = True  # the sign-in page says the session ended
     request.state.resolved = (principal, session)
     request.state.principal = principal
     request.state.csrf = session.csrf if session else ""
@@ -141,6 +146,12 @@ class CsrfNotInHeader(HTTPException):
     def __init__(self) -> None:
         super().__init__(403, "Hãy gửi mã CSRF trong tiêu đề X-CSRF-Token khi tải tệp lên. "
                               "(Send the CSRF token in the X-CSRF-Token header of an upload.)")
+
+
+def is_background(request: Request) -> bool:
+    """A request a page makes by itself (polling, an event stream), which must not keep the session alive."""
+    return request.method in SAFE_METHODS and (request.headers.get(BACKGROUND_HEADER) == "1"
+                                               or bool(EVENT_STREAM.match(request.url.path)))
 
 
 async def _csrf_ok(request: Request, session: WebSession | None) -> bool:
@@ -189,7 +200,8 @@ class Guard:
         except InvalidCaseId:
             decision = Decision(Outcome.NOT_FOUND, "malformed id in URL")
         document_id = params.get("doc") if decision is None else None
-        raw_unit = request.query_params.get("unit") or None
+        # A unit in the path is set by a route's own dependency (a job uploaded to a unit, web.routes.desk).
+        raw_unit = params.get("unit") or request.query_params.get("unit") or None
         if raw_unit is not None:
             if UNIT_PATTERN.fullmatch(raw_unit):
                 unit = raw_unit

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models import DocumentRecord
+from models.clock import local_iso
 
 SIGNATURE_TTL = 300.0
 SIGNATURE_CACHE_MAX = 2048
@@ -135,7 +136,7 @@ def document_out(rec: DocumentRecord, case_id: str, *, signatures: list[dict[str
     """The document JSON under ``case_id`` (the case of the URL; a reused e-copy keeps its own ID)."""
     return DocumentOut(
         document_id=rec.document_id, case_id=case_id, source_name=rec.source_name, kind=rec.kind,
-        operator=rec.operator, created_at=rec.created_at, page_count=rec.page_count,
+        operator=rec.operator, created_at=local_iso(rec.created_at) or "", page_count=rec.page_count,
         mean_confidence=rec.mean_confidence, source_sha256=rec.source_sha256, result_code=rec.result_code,
         signed=rec.signed, signatures=[Signature(**_signature_fields(s)) for s in signatures],
         extracted=[ExtractedValue(**{k: f.get(k) for k in ExtractedValue.model_fields}) for f in rec.extracted],

@@ -8,10 +8,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from models import CaseId, InvalidCaseId
 from models.policy import Action
+from web import labels
 from web.templating import templates
 from web.deps import Ctx, guard
 
 router = APIRouter(include_in_schema=False)
+labels.install(templates.env)
 
 
 def epoch(value: float | None) -> str:

@@ -45,11 +45,11 @@ def set_session_cookie(request: Request, response: Response, value: str) -> None
 
 
 def sign_in_page(request: Request, *, error: str | None = None, status: int = 200, name: str = "",
-                 next_url: str = "/search") -> HTMLResponse:
+                 next_url: str = "/search", notice: str | None = None) -> HTMLResponse:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     services = services_of(request)
     response = templates.TemplateResponse(request, "sign_in.html", {
-        "principal": None, "csrf": csrf, "error": error, "name": name, "next": next_url,
+        "principal": None, "csrf": csrf, "error": error, "notice": notice, "name": name, "next": next_url,
         "oidc": services.web.oidc_enabled}, status_code=status)
     response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")
@@ -64,12 +64,20 @@ def home(request: Request) -> Response:
     return RedirectResponse(landing(only_role(principal), "/search"), status_code=303)
 
 
+SESSION_ENDED = ("Phiên làm việc đã hết hạn vì không dùng trong một thời gian; hãy đăng nhập lại. "
+                 "(Your session expired after a period of inactivity; sign in again.)")
+
+
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_form(request: Request, next: str | None = None) -> Response:
+def sign_in_form(request: Request, next: str | None = None, ended: str | None = None) -> Response:
     principal, _ = resolve_principal(request)
     if principal is not None and principal.kind == "user":
         return RedirectResponse(landing(only_role(principal), safe_next(next)), status_code=303)
-    return sign_in_page(request, next_url=safe_next(next))
+    ended_now = bool(ended) or getattr(request.state, "session_ended", False)
+    response = sign_in_page(request, next_url=safe_next(next), notice=SESSION_ENDED if ended_now else None)
+    if request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(SESSION_COOKIE, path="/")  # the ended session's cookie is of no more use
+    return response
 
 
 @router.post("/sign-in")

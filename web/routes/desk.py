@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import tempfile
 import time
@@ -23,16 +24,19 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from models import CaseId, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
+from models import CaseId, EmptyFile, InvalidCaseId, JobConflict, NotFound, SohoaError, UploadTooLarge
 from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role, decide
+from storage.job_pages import replace_page as replace_job_page
 from storage.jobs import JobStore, Upload, valid_job_id
 from web.templating import templates
 from web.deps import CsrfNotInHeader, Ctx, Guard, guard
 
 router = APIRouter(tags=["desk"])
+log = logging.getLogger("sohoa.web.desk")
 FIELD_LIMIT = 4096  # bytes of a plain form field (kind, case…)
 MAX_FIELDS = 32  # plain fields of one upload (the desk sends three)
 HEADER_LIMIT = 8192  # bytes of one part's headers
@@ -89,6 +93,7 @@ class _Receiver:
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
         self._file = None
+        self._named = False  # the file part has a file name (an empty file input sends filename="")
         self._field_name: str | None = None
         self._field_value = bytearray()
         self.error: Exception | None = None
@@ -139,6 +144,7 @@ class _Receiver:
             if len(self.upload.files) >= self.max_files:
                 raise JobConflict("Too many files in one upload.", "Quá nhiều tệp trong một lần tải lên.")
             self._file = self.upload.open_file(filename.decode("utf-8", "replace"))
+            self._named = bool(filename)
         else:
             if len(self.fields) >= MAX_FIELDS:
                 raise TooManyFields()
@@ -159,6 +165,8 @@ class _Receiver:
                 self._file.close()
             else:
                 self._file.discard()  # an empty file input ("no file chosen") is not a scan
+                if self._named:
+                    self.upload.empty.append(self._file.name)
             self._file = None
         elif self._field_name is not None:
             self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
@@ -180,10 +188,16 @@ async def receive_files(request: Request, upload: Upload) -> dict[str, str]:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+    except ClientDisconnect:  # a tab closed mid-upload: one line, not a traceback; nothing is kept
+        log.warning("upload cut off: the client closed the connection after %d bytes (%s)",
+                    upload.total + (receiver._file.size if receiver._file else 0), request.url.path)  # noqa: SLF001
+        raise HTTPException(400, "the client closed the connection during the upload") from None
     except MultipartParseError:  # e.g. a file name holding a bare CR LF: a broken form, not our fault
         raise MalformedUpload() from None
     if receiver._file is not None:  # noqa: SLF001 - the body ended inside a file: the upload is incomplete
         raise HTTPException(400, "the upload ended before its last file was complete")
+    if not upload.files and upload.empty:  # a file was chosen but it has no byte: say so
+        raise EmptyFile(upload.empty[0])
     return receiver.fields
 
 
@@ -236,8 +250,8 @@ def job_json(job: ScanJob) -> dict[str, Any]:
 class JobGuard:
     """The app's ``Guard`` applied to a job: the job's case is the case the policy decides on."""
 
-    def __init__(self, action: Action) -> None:
-        self.guard = Guard(action)
+    def __init__(self, action: Action, *, audit_allowed: bool = True) -> None:
+        self.guard = Guard(action, audit_allowed=audit_allowed)
 
     async def __call__(self, request: Request, job: str) -> tuple[Ctx, ScanJob]:
         try:
@@ -245,16 +259,22 @@ class JobGuard:
         except NotFound:
             found = None
         # An unknown job and a job of another unit answer the same (the Guard audits the refusal).
-        case = found.case_id if found is not None and found.case_id else "-"
-        request.scope["path_params"] = {**request.path_params, "case": case}
+        stack_unit = found.agency if found is not None and not found.case_id and found.agency else None
+        if stack_unit:  # a stack uploaded to a unit
+            request.scope["path_params"] = {**request.path_params, "unit": stack_unit}
+        else:
+            case = found.case_id if found is not None and found.case_id else "-"
+            request.scope["path_params"] = {**request.path_params, "case": case}
         try:
             ctx = await self.guard(request)
         except HTTPException as exc:
             # Changing another unit's job is refused as if it did not exist (403 would say it does);
             # a 403 stays for someone who may see the job but not change it (the Guard audited both).
             principal = getattr(request.state, "principal", None)
+            seen = decide(principal, Action.VIEW_CASE, unit=stack_unit) if stack_unit else \
+                decide(principal, Action.VIEW_CASE, case_id=found.case_id if found else None)
             if exc.status_code == 403 and principal is not None and not isinstance(exc, CsrfNotInHeader) \
-                    and not decide(principal, Action.VIEW_CASE, case_id=found.case_id if found else None).allowed:
+                    and not seen.allowed:
                 raise HTTPException(404, "not found") from None
             raise
         if found is None:
@@ -264,6 +284,9 @@ class JobGuard:
 
 JobRead = Annotated[tuple, Depends(JobGuard(Action.VIEW_CASE))]
 JobWrite = Annotated[tuple, Depends(JobGuard(Action.UPLOAD))]
+# A page's thumbnail is part of the job the desk shows: that read is the recorded one (one row, not one
+# per thumbnail); a refused thumbnail is still recorded.
+JobThumbnail = Annotated[tuple, Depends(JobGuard(Action.VIEW_CASE, audit_allowed=False))]
 
 
 # ------------------------------------------------------------------------------ API
@@ -273,6 +296,21 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
                        kind: Annotated[str | None, Query()] = None,
                        on_rescan: Annotated[str, Query(pattern="^(hold|store|refuse)$")] = "store",
                        review_split: bool = False) -> Response:
+    return await _upload(ctx, request, kind, on_rescan, review_split)
+
+
+@router.post("/api/v1/scans", status_code=202,
+             summary="Upload a stack with cover sheets to a unit (?unit=…, operators, write scope): the cover "
+                     "sheets' QR codes name the cases; 202 with the job URL")
+async def upload_stack(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Request,
+                       unit: Annotated[str, Query(max_length=16)],
+                       kind: Annotated[str | None, Query(max_length=64)] = None,
+                       on_rescan: Annotated[str, Query(pattern="^(hold|store|refuse)$")] = "store",
+                       review_split: bool = False) -> Response:
+    return await _upload(ctx, request, kind, on_rescan, review_split)
+
+
+async def _upload(ctx: Ctx, request: Request, kind: str | None, on_rescan: str, review_split: bool) -> Response:
     store = job_store(request)
     principal = ctx.principal
     try:
@@ -290,7 +328,7 @@ async def upload_scans(ctx: Annotated[Ctx, guard(Action.UPLOAD)], request: Reque
             job = await run_in_threadpool(
                 store.commit, up, case_id=ctx.case_id, operator=operator, kind=(options["kind"] or None),
                 origin="desk" if ctx.session else "api", on_rescan=options["on_rescan"],
-                review_split=options["review_split"], units=sorted(principal.units))
+                review_split=options["review_split"], units=sorted(principal.units), unit=ctx.unit)
     except SohoaError as exc:
         await run_in_threadpool(ctx.audit, Action.UPLOAD, "refused", detail=f"upload refused: {exc.message_en}"[:500])
         return _refusal(exc)
@@ -334,7 +372,7 @@ async def job_events(guarded: JobRead, request: Request) -> Response:
 
 
 @router.get("/api/v1/jobs/{job}/pages/{number}/thumbnail.jpg", include_in_schema=False)
-def page_thumbnail(guarded: JobRead, request: Request, number: int) -> Response:
+def page_thumbnail(guarded: JobThumbnail, request: Request, number: int) -> Response:
     _ctx, job = guarded
     page = next((p for p in job.pages if p.number == number and p.thumbnail), None)
     if page is None:
@@ -350,7 +388,7 @@ async def replace_page(guarded: JobWrite, request: Request, number: int) -> Resp
     try:
         with store.upload() as up:
             await receive_files(request, up)
-            updated = await run_in_threadpool(store.replace_page, job.id, number, up)
+            updated = await run_in_threadpool(replace_job_page, store, job.id, number, up)
     except SohoaError as exc:
         return _refusal(exc)
     _wake(request)
@@ -395,10 +433,12 @@ def coversheets(ctx: Annotated[Ctx, guard(Action.LIST_CASES)],
     from models.policy import decide
     from pipeline.qr import write_coversheets
 
+    from web.errors import error_page
+
     try:
         ids = [CaseId.parse(c.strip()) for c in case if c.strip()][:100]
-    except InvalidCaseId as exc:
-        raise HTTPException(422, exc.message_en) from None
+    except InvalidCaseId as exc:  # the sentence of ``sohoa scan``, not a bare status code
+        return error_page(ctx.request, 422, message=(exc.message_vi, exc.message_en))
     if not ids or any(not decide(ctx.principal, Action.UPLOAD, case_id=str(c)).allowed for c in ids):
         raise HTTPException(403, "forbidden")
     with tempfile.TemporaryDirectory(prefix="sohoa-sheets-") as tmp:

@@ -51,7 +51,13 @@ def when(value: str | None) -> str:
     return t.strftime("%d/%m/%Y %H:%M")
 
 
-templates.env.filters.update(highlight=highlight, percent=percent, when=when)
+def doc_title(doc: Any, order: int | None = None) -> str:
+    """A document as people name it: its kind (and its place in the case), not the scanner's file name."""
+    title = getattr(doc, "kind", None) or "Tài liệu"
+    return f"{title} {order}" if order else title
+
+
+templates.env.filters.update(highlight=highlight, percent=percent, when=when, doc_title=doc_title)
 
 
 def render(ctx: Ctx, name: str, **context: Any) -> HTMLResponse:
@@ -135,7 +141,7 @@ def page_png(ctx: Annotated[Ctx, guard(Action.VIEW_DOCUMENT, audit_allowed=False
     if ctx.request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     return Response(thumb.read_bytes(), media_type="image/png",
-                    headers={"ETag": etag, "Cache-Control": "private, max-age=3600"})
+                    headers={"ETag": etag, "Cache-Control": "private, no-cache"})  # revalidated: no page image outlives the session
 
 
 @router.get("/api/docs", response_class=HTMLResponse)

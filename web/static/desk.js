@@ -21,15 +21,30 @@
     planned: "chờ xử lý", processing: "đang nhận dạng chữ", stored: "đã lưu", "already-stored": "đã lưu trước đó",
     failed: "lỗi", refused: "không lưu", "needs-case-id": "chưa có mã hồ sơ", spooled: "chờ kho lưu trữ",
   };
+  // A stack uploaded without a typed case ID: the cases its cover sheets named.
+  const caseOf = (job) => job.case_id || [...new Set((job.documents || []).map((d) => d.case_id).filter(Boolean))].join(", ");
   let files = [];
   let current = null; // job id being followed
   let timer = null;
+  const FINAL = ["stored", "failed"];
+  // Polling is the page's own doing, not the operator's: it must not keep the session alive.
+  const BACKGROUND = { credentials: "same-origin", cache: "no-store", headers: { "X-Sohoa-Background": "1" } };
+  const signedOut = () => { window.location.assign("/sign-in?ended=1&next=%2Fdesk"); };
+  // One place for what went wrong (cleared by the next action), apart from the progress line.
+  const showProblem = (text) => {
+    const p = $("upload-problem");
+    p.textContent = text || "";
+    p.hidden = !text;
+  };
+  const emptyFile = (f) => `Tệp ${f.name} rỗng (0 byte): máy quét chưa ghi xong; hãy quét lại. (${f.name} is empty (0 bytes): the scanner did not finish writing it; scan the pages again.)`;
 
   // ------------------------------------------------------------------ choosing files
   const showChosen = () => {
     const list = $("chosen");
     list.textContent = "";
-    for (const f of files) list.append(el("li", { textContent: `${f.name} (${Math.ceil(f.size / 1024)} KB)` }));
+    for (const f of files) list.append(el("li", { textContent: `${f.name} (${f.size ? Math.ceil(f.size / 1024) + " KB" : "0 byte, rỗng"})` }));
+    const empty = files.find((f) => f.size === 0);
+    showProblem(empty ? emptyFile(empty) : "");
   };
   $("files").addEventListener("change", (e) => { files = Array.from(e.target.files); showChosen(); });
   const drop = $("drop");
@@ -48,19 +63,56 @@
     xhr.addEventListener("error", () => reject(xhr));
     xhr.send(form);
   });
-  const problem = (xhr) => {
+  // Every refusal as one sentence: the server's own when it gave one, else what the status means here.
+  const problem = (xhr, caseId) => {
     const r = xhr && xhr.response;
     if (r && r.message_vi) return `${r.message_vi} (${r.message_en})`;
-    if (xhr && xhr.status === 403) return "Bạn không có quyền gửi bản quét cho hồ sơ này (forbidden).";
-    if (xhr && xhr.status === 401) return "Phiên đăng nhập đã hết, hãy đăng nhập lại (signed out).";
-    return "Không gửi được, hãy thử lại (upload failed, try again).";
+    const status = xhr ? xhr.status : 0;
+    if (status === 401) return "Phiên làm việc đã hết hạn, hãy đăng nhập lại (your session expired; sign in again).";
+    if (status === 403) return "Bạn không có quyền gửi bản quét cho hồ sơ này (you may not upload to this case).";
+    if (status === 404) {
+      return caseId
+        ? `Không có hồ sơ ${caseId} trong các đơn vị của bạn: kiểm tra lại mã hồ sơ. (No case ${caseId} in your units: check the case ID.)`
+        : "Không tìm thấy lượt quét này nữa; hãy tải lên lại. (This scan job is no longer there; upload again.)";
+    }
+    if (status === 409 || status === 422 || status === 400 || status === 413 || status === 415) {
+      return "Máy chủ không nhận yêu cầu này; kiểm tra mã hồ sơ và tệp rồi gửi lại. (The server refused the request; check the case ID and the files.)";
+    }
+    if (status >= 500) return "Máy chủ đang gặp sự cố; bản quét chưa được nhận, hãy thử lại sau ít phút. (Server error; nothing was received, try again in a few minutes.)";
+    return "Mất kết nối tới máy chủ; bản quét chưa được nhận, hãy kiểm tra mạng rồi gửi lại. (No connection to the server; nothing was received.)";
+  };
+
+  // A new upload: the last job's card (and its error) is no longer what the operator is looking at.
+  const forget = () => {
+    current = null;
+    if (timer) clearTimeout(timer);
+    if (source) { source.close(); source = null; }
+    $("job").hidden = true;
+    $("upload-progress").hidden = true;
   };
 
   $("upload-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const caseId = $("case").value.trim();
     const status = $("upload-status");
-    if (!files.length) { status.textContent = "Hãy chọn tệp bản quét (choose the scan files)."; return; }
+    status.textContent = "";
+    showProblem("");
+    forget();
+    const typed = $("case").value;
+    const stack = $("review").checked;
+    let caseId = "";
+    if (typed.trim()) {
+      const verdict = window.sohoaCaseId.check(typed);
+      if (!verdict.ok) { showProblem(`${verdict.message_vi} (${verdict.message_en})`); $("case").focus(); return; }
+      caseId = verdict.value;
+      $("case").value = caseId;
+    } else if (!stack) {
+      showProblem("Hãy nhập mã hồ sơ, hoặc đánh dấu \"Xấp có tờ bìa\" để chia theo tờ bìa. (Enter the case ID, or tick \"Stack with cover sheets\".)");
+      $("case").focus();
+      return;
+    }
+    if (!files.length) { showProblem("Hãy chọn tệp bản quét. (Choose the scan files.)"); return; }
+    const empty = files.find((f) => f.size === 0);
+    if (empty) { showProblem(emptyFile(empty)); return; }
     const form = new FormData();
     for (const f of files) form.append("files", f, f.name);
     if ($("kind").value.trim()) form.append("kind", $("kind").value.trim());
@@ -71,7 +123,9 @@
     $("send").disabled = true;
     status.textContent = "Đang tải lên… (uploading)";
     try {
-      const res = await send(`/api/v1/cases/${encodeURIComponent(caseId)}/scans`, form, (p) => { bar.value = Math.round(p * 100); });
+      const unit = $("unit") ? $("unit").value : root.dataset.unit;
+      const url = caseId ? `/api/v1/cases/${encodeURIComponent(caseId)}/scans` : `/api/v1/scans?unit=${encodeURIComponent(unit)}`;
+      const res = await send(url, form, (p) => { bar.value = Math.round(p * 100); });
       bar.value = 100;
       status.textContent = "Đã tải lên, đang kiểm tra từng trang… (uploaded, checking)";
       files = []; $("files").value = ""; showChosen();
@@ -79,7 +133,9 @@
       refreshToday();
     } catch (xhr) {
       bar.hidden = true;  // nothing was received: no bar left half-full beside the refusal
-      status.textContent = problem(xhr);
+      status.textContent = "";
+      if (xhr && xhr.status === 401) { signedOut(); return; }
+      showProblem(problem(xhr, caseId));
     } finally {
       $("send").disabled = false;
     }
@@ -105,23 +161,31 @@
     const jobId = current;
     let job = null;
     try {
-      const r = await fetch(`/api/v1/jobs/${jobId}`, { credentials: "same-origin", cache: "no-store" });
+      const r = await fetch(`/api/v1/jobs/${jobId}`, BACKGROUND);
+      if (r.status === 401) { signedOut(); return; }
+      if (r.status === 404) { showProblem(problem({ status: 404 })); return; } // gone: say so, stop asking
       if (r.ok) job = await r.json();
     } catch (_) { /* network hiccup: try again */ }
     if (job && jobId === current) render(job);
-    const done = job && (job.status === "stored" || job.status === "failed");
+    const done = job && FINAL.includes(job.status);
     if (!done) timer = setTimeout(poll, 1000);
   };
 
   const render = (job) => {
     $("job").hidden = false;
-    $("job-case").textContent = job.case_id || "";
+    $("job-case").textContent = caseOf(job);
     $("job-id").textContent = job.id;
     const badge = $("job-status");
     badge.textContent = STATUS[job.status] || job.status;
     badge.className = `badge ${job.status}`;
-    // The upload line speaks of the last upload or replacement; once the job has ended, its badge says it all.
-    if (job.status === "stored" || job.status === "failed") $("upload-status").textContent = "";
+    // The progress line speaks of the upload or replacement only while its pages are being checked;
+    // after that the badge and the job's message say where the job is.
+    if (!["received", "checking"].includes(job.status)) {
+      $("upload-status").textContent = "";
+      $("upload-progress").hidden = true;
+    }
+    renderTodayRow(job);
+    if (FINAL.includes(job.status)) refreshToday();
     const err = job.error || {};
     $("job-message").textContent = err.message_vi ? `${err.message_vi} (${err.message_en || ""})` : "";
     const hold = job.status === "checked" && job.hold;
@@ -139,7 +203,9 @@
     const list = $("segments");
     list.textContent = "";
     for (const s of segs) {
-      const span = s.pages.length ? `trang ${s.pages[0]}–${s.pages[s.pages.length - 1]} (${s.pages.length} trang)` : "không có trang nào";
+      const last = s.pages[s.pages.length - 1];
+      const span = !s.pages.length ? "không có trang nào"
+        : s.pages.length === 1 ? `trang ${last} (1 trang)` : `trang ${s.pages[0]}–${last} (${s.pages.length} trang)`;
       const sheet = s.sheet_page ? `, tờ bìa ở trang ${s.sheet_page}` : "";
       list.append(el("li", { textContent: `${s.case_id || "CHƯA CÓ MÃ HỒ SƠ"}: ${span}${sheet}` }));
     }
@@ -191,31 +257,50 @@
     if (!file) return;
     const form = new FormData();
     form.append("file", file, file.name);
+    showProblem("");
+    if (file.size === 0) { showProblem(emptyFile(file)); return; }
     $("upload-status").textContent = `Đang thay trang ${number}… (replacing page ${number})`;
     try {
-      render(await send(`/api/v1/jobs/${jobId}/pages/${number}`, form));
+      const job = await send(`/api/v1/jobs/${jobId}/pages/${number}`, form);
       $("upload-status").textContent = `Đã thay trang ${number}, đang kiểm tra lại (page ${number} replaced, checking)`;
+      render(job);
       follow(jobId);
     } catch (xhr) {
-      $("upload-status").textContent = problem(xhr);
+      $("upload-status").textContent = "";
+      if (xhr && xhr.status === 401) { signedOut(); return; }
+      showProblem(problem(xhr));
     }
   };
 
   $("store-anyway").addEventListener("click", async () => {
     if (!current) return;
+    showProblem("");
     try {
       render(await send(`/api/v1/jobs/${current}/store`, new FormData()));
       follow(current);
     } catch (xhr) {
-      $("upload-status").textContent = problem(xhr);
+      if (xhr && xhr.status === 401) { signedOut(); return; }
+      showProblem(problem(xhr));
     }
   });
 
   // ------------------------------------------------------------------ today at this counter, receipts
+  // The followed job's row says what its card says (the list itself is refreshed every 5 s).
+  let shown = null;
+  const renderTodayRow = (job) => {
+    shown = job;
+    const row = document.querySelector(`#today tr[data-job="${job.id}"]`);
+    if (!row) return;
+    const cell = row.children[3];
+    const err = job.error && job.error.message_vi ? ` — ${job.error.message_vi}` : "";
+    cell.textContent = `${STATUS[job.status] || job.status}${err}`;
+    cell.className = job.status;
+  };
   const refreshToday = async () => {
     let data = null;
     try {
-      const r = await fetch("/api/v1/desk/today", { credentials: "same-origin", cache: "no-store" });
+      const r = await fetch("/api/v1/desk/today", BACKGROUND);
+      if (r.status === 401) { signedOut(); return; }
       if (r.ok) data = await r.json();
     } catch (_) { return; }
     if (!data) return;
@@ -225,12 +310,15 @@
       const err = j.error && j.error.message_vi ? ` — ${j.error.message_vi}` : "";
       const open = el("button", { type: "button", textContent: "Xem (show)" });
       open.addEventListener("click", () => follow(j.id));
-      body.append(el("tr", {},
+      const row = el("tr", {},
         el("td", { textContent: (j.created || "").slice(11, 16) }),
-        el("td", { textContent: j.case_id || "–" }),
+        el("td", { textContent: caseOf(j) || "–" }),
         el("td", { textContent: j.files.map((f) => f.name).join(", ") }),
         el("td", { textContent: `${STATUS[j.status] || j.status}${err}`, className: j.status }),
-        el("td", {}, open)));
+        el("td", {}, open));
+      row.dataset.job = j.id;
+      body.append(row);
+      if (j.id === current && shown) renderTodayRow(shown); // the card is newer than this list
     }
     const list = $("receipts");
     list.textContent = "";
@@ -242,9 +330,24 @@
   // ------------------------------------------------------------------ cover sheets
   $("sheets-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const ids = $("sheet-cases").value.split(/\s+/).map((s) => s.trim()).filter(Boolean);
+    const box = $("sheets-problem");
+    box.hidden = true;
+    const ids = $("sheet-cases").value.split(/\n/).map((s) => s.trim()).filter(Boolean);
     if (!ids.length && $("case").value.trim()) ids.push($("case").value.trim());
-    if (!ids.length) return;
+    if (!ids.length) {
+      box.textContent = "Hãy nhập ít nhất một mã hồ sơ. (Enter at least one case ID.)";
+      box.hidden = false;
+      return;
+    }
+    for (let i = 0; i < ids.length; i += 1) {
+      const verdict = window.sohoaCaseId.check(ids[i]);
+      if (!verdict.ok) {
+        box.textContent = `${verdict.message_vi} (${verdict.message_en})`;
+        box.hidden = false;
+        return;
+      }
+      ids[i] = verdict.value;
+    }
     const q = ids.map((c) => `case=${encodeURIComponent(c)}`).join("&");
     window.open(`/desk/coversheets.pdf?${q}`, "_blank", "noopener");
   });
