@@ -23,7 +23,7 @@ from pikepdf import Array, Dictionary, Name
 
 from models import CorruptFile, EmptyFile
 from pipeline import pdf_sanitize
-from pipeline.pdf_compress import (  # noqa: F401  (RasterPage, EncodedRaster, encode_raster_page: callers' names)
+from pipeline.pdf_compress import (  # noqa: F401  (RasterPage, encode_raster_page: callers' names)
     BACKGROUND_DPI,
     BACKGROUND_JPEG_QUALITY,
     EncodedRaster,
@@ -44,6 +44,7 @@ from pipeline.pdf_read import (  # noqa: F401  (re-exported: callers read incomi
 )
 from pipeline.pdf_text import glyphless_font, num, text_layer
 from pipeline.pdfa import PdfMetadata, add_srgb_output_intent, pdfa_problems, set_pdfa_metadata  # noqa: F401
+
 
 @dataclass
 class SourcePdfPage:

@@ -1,4 +1,4 @@
-"""Compression of a scanned page's images for the e-file: CCITT G4, or a G4 text mask over a JPEG background (MRC)."""
+"""Compressing a scanned page's images for the e-file: CCITT G4, or a G4 text mask over a JPEG (MRC)."""
 from __future__ import annotations
 
 import io
