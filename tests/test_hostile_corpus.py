@@ -246,7 +246,7 @@ def test_watch_refuses_a_file_over_the_upload_limit(prefect_harness, data_dir: P
     import threading
 
     from flows.common import open_archive
-    from flows.intake import intake
+    from flows.desk import intake
     from flows.watch import HotFolder
 
     monkeypatch.setenv("SOHOA_UPLOAD_LIMIT_MB", "1")
