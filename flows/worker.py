@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from models import SohoaError
-from flows.backfill import CHUNK_DEPLOYMENT, WORK_POOL
+from flows.backfill_chunks import CHUNK_DEPLOYMENT, WORK_POOL
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-CHUNK_ENTRYPOINT = "flows/backfill.py:backfill_chunk"
+CHUNK_ENTRYPOINT = "flows/backfill_chunks.py:backfill_chunk"
 
 
 class NoPrefectServer(SohoaError):
@@ -48,11 +48,11 @@ def ensure_pool(name: str = WORK_POOL) -> None:
 
 def register_chunk_deployment(pool: str = WORK_POOL) -> str:
     """Register (or update) the chunk deployment, run from this project's folder; returns its name."""
-    from flows.backfill import backfill_chunk
+    from flows.backfill_chunks import backfill_chunk
 
     deployable = backfill_chunk.from_source(source=str(PROJECT_DIR), entrypoint=CHUNK_ENTRYPOINT)
     deployable.deploy(name=CHUNK_DEPLOYMENT.split("/", 1)[1], work_pool_name=pool, build=False, push=False,
-                      print_next_steps=False, description="One share of a sohoa backfill (see flows/backfill.py)")
+                      print_next_steps=False, description="One share of a sohoa backfill (see flows/backfill_chunks.py)")
     return CHUNK_DEPLOYMENT
 
 

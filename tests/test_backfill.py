@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.backfill import REPORT_FIELDS, Progress, backfill, iter_source, read_rows
+from flows.backfill import backfill
+from flows.backfill_report import REPORT_FIELDS, Progress, read_rows
+from flows.backfill_source import iter_source
 from cli.main import main
 from PIL import Image, ImageDraw, ImageFont
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.backfill import read_rows
+from flows.backfill_report import read_rows
 from tests.servers import free_port, temporary_pg_database
 from tests.test_backfill import make_page
 

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.backfill import read_rows
+from flows.backfill_report import read_rows
 from flows.common import open_archive
 from tests.test_backfill import make_page, make_tree
 

@@ -270,7 +270,7 @@ def test_limits_come_from_the_environment(monkeypatch, tmp_path: Path) -> None:
 
 def test_backfill_keeps_to_the_source_tree(tmp_path: Path) -> None:
     """Symlinks out of the tree, absolute CSV paths and '..' climbing are refused unless allowed."""
-    from flows.backfill import iter_source
+    from flows.backfill_source import iter_source
 
     case = "000.00.01.H56-181010-0001"
     secret = tmp_path / "elsewhere" / "secret.png"

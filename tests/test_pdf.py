@@ -272,7 +272,7 @@ def test_page_compressed_by_its_worker_is_not_compressed_again(
         work: Path, seal_page: tuple[Path, Path, list[OcrWord]], monkeypatch: pytest.MonkeyPatch) -> None:
     import pikepdf
 
-    from pipeline import pdf as pdf_module
+    from pipeline import pdf_compress as pdf_module
 
     ocr_image, colour_image, words = seal_page
     page = RasterPage(ocr_image=ocr_image, colour_image=colour_image, dpi=DPI,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 
 def one_run(code: Path, api_url: str, work: Path) -> tuple[float, int, str]:
-    from flows.backfill import read_rows
+    from flows.backfill_report import read_rows
     from tests.test_backfill import make_tree
 
     make_tree(work / "src", per_case=4, no_case=0)

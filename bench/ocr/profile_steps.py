@@ -38,7 +38,8 @@ STEPS = {
                        "find_border", "_fill_border", "flatten_background", "_binarise", "looks_sideways",
                        "_orientation", "measure_skew", "_rotate", "despeckle", "_write"],
     "pipeline.ocr": ["recognise", "detect_orientation"],
-    "pipeline.pdf": ["build_searchable_pdf", "encode_raster_page", "_load_bilevel", "_separate_layers", "_jpeg_bytes", "_g4_bytes"],
+    "pipeline.pdf": ["build_searchable_pdf", "encode_raster_page"],
+    "pipeline.pdf_compress": ["_load_bilevel", "_separate_layers", "_jpeg_bytes", "_g4_bytes"],
 }
 
 _local = threading.local()
