@@ -1,6 +1,6 @@
 """Bounds on an incoming PDF page, checked before anything decodes, parses or renders it (issue 21).
 
-Split out of pipeline/pdf.py (which imports pikepdf for everything else): this module only reads
+One of the pipeline/pdf* modules (the only ones that import pikepdf): this module only reads
 what a page *says* — its boxes and numbers, the length its streams inflate to (counted in bounded
 chunks, never inflated whole), the pixels its images claim, whether a JPEG ends — and refuses a
 page that would make a decoder run without bound or a scan come out silently wrong:

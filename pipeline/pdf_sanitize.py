@@ -12,7 +12,7 @@ links), every object reachable from the document is walked and only this is kept
   actions; outline items' ``/Next``, the next bookmark, stays).
 
 Any other action dictionary met on the way is emptied, so that no path to it can run it.
-Only pikepdf objects are handled here; ``pipeline.pdf`` calls it (pikepdf stays that module's SDK).
+Only pikepdf objects are handled here; ``pipeline.pdf`` calls it (pikepdf stays within the ``pipeline/pdf*`` modules).
 """
 from __future__ import annotations
 
