@@ -15,6 +15,9 @@ Run: ``python bench/ocr/compare.py [--pages 8] [--jobs 2] [--out bench-results.m
 
 Legibility = CER of plain ``tesseract -l vie`` on the output PDF re-rendered at 300 dpi by
 ``pdftoppm``; compare it with the floor's CER (the same OCR on the input images).
+
+The sets and their scoring live in ``corpus.py``, the measured engine runs in ``runs.py``, the
+markdown tables and the summary in ``report.py``; this script runs the passes and writes the report.
 """
 from __future__ import annotations
 
