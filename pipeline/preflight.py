@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from models import PreflightIssue, Severity
-from pipeline.clean import find_border, flatten_background
+from pipeline.background import find_border, flatten_background
 
 # --- resolution: the digitisation rules (Circular 02/2019/TT-BNV, 05/2025/TT-BNV) ask for 200 dpi;
 # below 100 dpi 13 pt Vietnamese diacritics are 2–3 px tall and OCR cannot separate them.

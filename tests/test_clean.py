@@ -20,13 +20,12 @@ from pipeline.clean import (
     READ_MIN_LETTER_PX,
     CleanedPage,
     clean_page,
-    despeckle,
     ink_in_grey,
     is_line_crop,
-    marks_above_and_below,
     read_scale,
-    way_up,
 )
+from pipeline.despeckle import despeckle
+from pipeline.orient import marks_above_and_below, way_up
 from pipeline.sample import synthetic_scans
 
 DPI = 300

@@ -22,7 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare  # noqa: E402
+import corpus  # noqa: E402
+import runs  # noqa: E402
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 MODES = ("plain-cli", "plain-inproc", "sohoa-cli", "sohoa-inproc")
@@ -34,7 +35,7 @@ def cpu() -> float:
 
 
 def tokens(text: str) -> list[str]:
-    text = compare.norm_real(unicodedata.normalize("NFC", text))
+    text = corpus.norm_real(unicodedata.normalize("NFC", text))
     out = []
     for t in text.split():
         t = t.strip(".,;:!?()[]\"'“”…-–")
@@ -52,9 +53,9 @@ def word_recall(truths: list[str], texts: list[str]) -> float:
     return found / max(total, 1)
 
 
-def read(mode: str, ps: compare.PageSet, tmp: Path) -> list[str]:
+def read(mode: str, ps: corpus.PageSet, tmp: Path) -> list[str]:
     if mode == "plain-cli":
-        return compare.tesseract_pages(ps.pages, tmp / "floor", jobs=1, psm="7" if ps.lines else None)
+        return runs.tesseract_pages(ps.pages, tmp / "floor", jobs=1, psm="7" if ps.lines else None)
     if mode == "plain-inproc":
         from pipeline import ocr_engine
 
@@ -70,7 +71,7 @@ def read(mode: str, ps: compare.PageSet, tmp: Path) -> list[str]:
 
     os.environ["SOHOA_OCR_ENGINE"] = "cli" if mode == "sohoa-cli" else "tesserocr"
     if ps.lines:
-        os.environ.update(compare.LINE_CROP_ENV)
+        os.environ.update(corpus.LINE_CROP_ENV)
     res = process_document(ps.pages, workdir=tmp / mode, out_pdf=tmp / f"{mode}.pdf", jobs=1, keep_blank=True)
     return res.page_texts
 
@@ -102,8 +103,8 @@ def main() -> None:
                 texts = read(mode, ps, Path(tmp))
                 used = cpu() - c0
             base = used if mode == "plain-cli" else base
-            s = compare.score(ps.truths, texts, real=real)
-            truths = [compare.norm_real(t) for t in ps.truths] if real else ps.truths
+            s = corpus.score(ps.truths, texts, real=real)
+            truths = [corpus.norm_real(t) for t in ps.truths] if real else ps.truths
             ratio = f"{used / base:.2f}" if base else "–"
             print(f"| {name}:{len(ps.pages)} | {mode} | {100 * s.cer:.2f} | {100 * word_recall(truths, texts):.1f} | "
                   f"{used:.1f} | {ratio} |", flush=True)

@@ -17,7 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import camera, clean  # noqa: E402
+from pipeline import background, camera, clean  # noqa: E402
+from pipeline.raster import binarise  # noqa: E402
 
 CORPUS = ROOT / "bench" / "work" / "corpus"
 OUT = ROOT / "bench" / "ocr" / "figures"
@@ -32,8 +33,8 @@ def seal_figures(page: Path) -> None:
     cy, cx = int(np.median(ys)), int(np.median(xs))
     half = 330
     box = (slice(max(0, cy - half), cy + half), slice(max(0, cx - 2 * half), cx + half))
-    before = clean._binarise(clean.flatten_background(grey, dpi=300))
-    after = clean._binarise(clean.flatten_background(clean.without_stamp_ink(bgr, grey, dpi=300), dpi=300))
+    before = binarise(background.flatten_background(grey, dpi=300))
+    after = binarise(background.flatten_background(background.without_stamp_ink(bgr, grey, dpi=300), dpi=300))
     for name, image in (("seal-scan", bgr), ("seal-ocr-before", before), ("seal-ocr-after", after)):
         crop = image[box]
         small = cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)

@@ -13,20 +13,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare  # noqa: E402
+import corpus  # noqa: E402
+import runs  # noqa: E402
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
-def load(name: str, n: int) -> compare.PageSet:
+def load(name: str, n: int) -> corpus.PageSet:
     if name.startswith("real"):
-        ps = next(s for s in compare.real_sets() if s.name == name)
+        ps = next(s for s in corpus.real_sets() if s.name == name)
         if ps.lines:  # line crops are narrower than the reader's page-shape limit lets through
-            os.environ.update(compare.LINE_CROP_ENV)
+            os.environ.update(corpus.LINE_CROP_ENV)
     else:
-        ps = compare.synth_set(name, compare.SYNTH_SETS[name], pages=8, workdir=compare.ROOT / "bench" / "work")
+        ps = corpus.synth_set(name, corpus.SYNTH_SETS[name], pages=8, workdir=corpus.ROOT / "bench" / "work")
         ps.name = name
-    return compare.PageSet(ps.name, ps.pages[:n], ps.truths[:n], ps.lines)
+    return corpus.PageSet(ps.name, ps.pages[:n], ps.truths[:n], ps.lines)
 
 
 def main() -> None:
@@ -49,11 +50,11 @@ def main() -> None:
             if os.environ.get("QUICK_NO_FLOOR"):  # checking sohoa's CER only
                 floor = [""] * len(ps.pages)
             else:
-                floor = compare.tesseract_pages(ps.pages, Path(tmp) / "floor", jobs=jobs,
+                floor = runs.tesseract_pages(ps.pages, Path(tmp) / "floor", jobs=jobs,
                                                 psm="7" if ps.lines else None)
             tf = time.perf_counter() - t0
-        s, f = compare.score(ps.truths, texts, real=real), compare.score(ps.truths, floor, real=real)
-        per = [compare.score([t], [h], real=real).cer for t, h in zip(ps.truths, texts)]
+        s, f = corpus.score(ps.truths, texts, real=real), corpus.score(ps.truths, floor, real=real)
+        per = [corpus.score([t], [h], real=real).cer for t, h in zip(ps.truths, texts)]
         print(f"load {os.getloadavg()[0]:.1f} {name}:{len(ps.pages)} sohoa {100*s.cer:.2f}% {ts:.1f}s | floor {100*f.cer:.2f}% {tf:.1f}s | "
               f"ratio {ts/tf:.2f} | per page {' '.join(f'{100*c:.1f}' for c in per)} | "
               f"dpi {' '.join(f'{p.dpi:.0f}' for p in res.report.pages)}", flush=True)

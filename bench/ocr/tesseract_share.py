@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-import compare
 import quick_cer
+import runs
 
 DEFAULT_SETS = ["clean", "office", "rough", "seal", "office-stamp", "phone", "phone-stamp",
                 "real-pages", "real-lines"]
@@ -37,7 +37,7 @@ DEFAULT_SETS = ["clean", "office", "rough", "seal", "office-stamp", "phone", "ph
 def child_cpu(cmd: list[str]) -> float:
     """CPU seconds (user + system) of one child process run to its end."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, capture_output=True, env=compare.ocr_env())
+    subprocess.run(cmd, check=True, capture_output=True, env=runs.ocr_env())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
