@@ -23,7 +23,8 @@ from models import JobConflict, NotFound
 from models.jobs import CHECKED, CHECKING, FINAL, PROCESSING, RECEIVED, SPOOLED, WAITING
 
 if TYPE_CHECKING:
-    from storage.jobs import JobStore, Upload
+    from storage.jobs import JobStore
+    from storage.uploads import Upload
 
 _LOCKS: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _LOCKS_GUARD = threading.Lock()

@@ -361,7 +361,7 @@ def test_the_audit_page_the_api_and_the_case_page_speak_vietnamese_and_local_tim
 
 
 def test_cli_reports_say_vietnamese_first_and_show_vietnam_time_without_a_dsa_warning(counter, capsys):
-    from cli.main import _print_document
+    from cli.documents import _print_document
 
     _print_document({"source_name": "don.jpg", "status": "stored", "document_id": "abc123", "page_count": 1,
                      "mean_confidence": 91.0, "stored_keys": {"source": "cases/x/originals/abc123.jpg"}})

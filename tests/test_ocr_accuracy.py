@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.main import _print_document
+from cli.documents import _print_document
 from models import PageNeedsRescan
 from pipeline import camera, clean, ocr
 from pipeline.document import check_pages, process_document

@@ -142,7 +142,7 @@ def test_the_service_lowers_an_in_process_reading_thread_and_it_gets_its_priorit
     engine that is the worker thread inside Tesseract, not a child process."""
     import os
 
-    from flows.service import lower_ocr
+    from flows.ocr_priority import lower_ocr
 
     monkeypatch.delenv("SOHOA_OCR_ENGINE", raising=False)
     assert ocr.engine() == "tesserocr"

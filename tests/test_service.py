@@ -23,7 +23,8 @@ from PIL import Image
 
 from flows import service as service_module
 from flows.common import open_archive
-from flows.service import CheckLane, IntakeService, open_job_store
+from flows.check_lane import CheckLane
+from flows.service import IntakeService, open_job_store
 from models import UploadTooLarge
 from models.jobs import CHECKED, PROCESSING, STORED, WAITING
 from pipeline.reader import sha256_of

@@ -5,7 +5,7 @@ ways of giving the page checks priority over OCR, in one run.
 - ``static``: as until 2026-11-29, the storing threads (their OCR threads and Tesseract processes)
   run at nice 10 (``SOHOA_OCR_NICE``) all the time;
 - ``lowered``: now, OCR runs at the service's own priority and only the Tesseract processes in
-  flight are lowered to nice 10 when a page is checked (``flows.service.lower_ocr``).
+  flight are lowered to nice 10 when a page is checked (``flows.ocr_priority.lower_ocr``).
 
 Per round and mode: a ten-page dossier (one TIFF) is uploaded; once its OCR has started, a one-page
 dossier is uploaded and the time from its upload to its verdict is taken (the operator at the next

@@ -25,9 +25,10 @@ def main() -> int:
     args = ap.parse_args()
     tmp = bench_environment("sohoa-desk-reuse-")
 
+    from flows import job_check  # plan_requests reuses the kept pages through job_check._checked_pages
     from flows import service as service_module
 
-    reuse = service_module._checked_pages  # noqa: SLF001
+    reuse = job_check._checked_pages  # noqa: SLF001
     service = service_module.IntakeService(workers=2, check_workers=4).start()
     if not service.wait_ready(300):
         print(f"Prefect did not start: {service.prefect_error}", file=sys.stderr)
@@ -44,7 +45,7 @@ def main() -> int:
                     if what == "pdf":
                         rows[f"pdf_{n}"].append(sohoa_pdf([src], tmp / f"{n}-{r}.pdf"))
                         continue
-                    service_module._checked_pages = reuse if what == "after" else (lambda *a: None)  # noqa: SLF001
+                    job_check._checked_pages = reuse if what == "after" else (lambda *a: None)  # noqa: SLF001
                     seq += 1
                     w = one_dossier(service, [src], CASE.format(seq), size)
                     if w.status != "stored":
@@ -52,7 +53,7 @@ def main() -> int:
                     rows[f"{what}_{n}"].append(w.final)
                     print(f"{n} {what}: {w.final:.2f} s", file=sys.stderr)
     finally:
-        service_module._checked_pages = reuse  # noqa: SLF001
+        job_check._checked_pages = reuse  # noqa: SLF001
         service.stop()
     med = {k: statistics.median(v) for k, v in rows.items()}
     print("| measure | `sohoa pdf` | service before (pages read twice) | ratio | service after (reused) | ratio |")

@@ -31,7 +31,8 @@ from models.clock import day_start, local_time, local_today
 from models.jobs import ON_RESCAN, ScanJob
 from models.policy import Action, Role, decide
 from storage.job_pages import replace_page as replace_job_page
-from storage.jobs import JobStore, Upload, valid_job_id
+from storage.jobs import JobStore, valid_job_id
+from storage.uploads import Upload
 from web.templating import templates
 from web.deps import CsrfNotInHeader, Ctx, Guard, guard
 
