@@ -77,7 +77,7 @@ class IntakeRequest:
     stack_pages: tuple[int, ...] | None = None
     # Key of an OCR progress listener registered with ``listen_progress`` (the desk service).
     progress: str | None = None
-    # Pages the desk service already read and checked, in order (flows/service.py plan_requests): each
+    # Pages the desk service already read and checked, in order (flows/job_check.py plan_requests): each
     # {"path", "dpi", "dpi_estimated", "width", "height", "verdict"}. Processing reuses them.
     checked: tuple[dict[str, Any], ...] | None = None
 

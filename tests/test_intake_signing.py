@@ -63,7 +63,7 @@ def test_intake_stores_a_signed_pdf_with_result_code_and_fields(prefect_harness,
     assert hit["matched"] == "result_code" and hit["document_id"] == report["document_id"]
     assert main(["show", CASE]) == 0
     out = capsys.readouterr().out
-    assert report["result_code"] in out and "PAdES-B-T" in out and f"citizen_id: {CITIZEN_ID}" in out
+    assert report["result_code"] in out and "PAdES-B-T" in out and f"(citizen_id): {CITIZEN_ID}" in out
 
     assert main(["verify", "--signatures", CASE]) == 0
     from flows.signing import document_signatures

@@ -125,6 +125,9 @@ def test_an_operator_signs_with_a_softhsm_token(data_dir, monkeypatch, unsigned_
     subprocess.run(["softhsm2-util", "--import", str(test_pki.key_files["operator"]), "--token", "the-binh",
                     "--label", "binh", "--id", "02", "--pin", pin], check=True, capture_output=True)
     cert = test_pki.arch.get_cert("operator")
+    # python-pkcs11 loads the module once per process and SoftHSM reads SOFTHSM2_CONF when it starts:
+    # start it again, or an earlier test's token folder (tests/test_sign.py) is the one seen.
+    pkcs11.lib(SOFTHSM).reinitialize()
     with pkcs11.lib(SOFTHSM).get_token(token_label="the-binh").open(rw=True, user_pin=pin) as session:
         session.create_object({Attribute.CLASS: ObjectClass.CERTIFICATE,
                                Attribute.CERTIFICATE_TYPE: CertificateType.X_509, Attribute.TOKEN: True,

@@ -194,6 +194,9 @@ def test_agency_key_on_a_pkcs11_token(pdf, test_pki, tmp_path, monkeypatch):  # 
                     "--label", "agency", "--id", "01", "--pin", pin], check=True, capture_output=True)
     cert = test_pki.arch.get_cert("token-agency")
     cert_der = cert.dump()
+    # python-pkcs11 loads the module once per process and SoftHSM reads SOFTHSM2_CONF when it starts:
+    # start it again, or an earlier test's token folder (tests/test_operator_signers.py) is the one seen.
+    pkcs11.lib(module).reinitialize()
     token = pkcs11.lib(module).get_token(token_label="sohoa-agency")
     with token.open(rw=True, user_pin=pin) as session:
         session.create_object({Attribute.CLASS: ObjectClass.CERTIFICATE,

@@ -22,6 +22,7 @@ from models.policy import Action
 from models.record import CASE_FIELDS, DOCUMENT_FIELDS, EDITABLE_CASE, EDITABLE_DOCUMENT, EXTRA_CASE_FIELDS
 from storage.archive import Archive
 from storage.disposal import Disposals
+from web.errors import error_page
 from web.templating import templates
 from web.deps import Ctx, client_of, guard
 
@@ -65,9 +66,8 @@ def archivist_home(ctx: Annotated[Ctx, guard(Action.LIST_CASES)], request: Reque
 
 def _form_error(ctx: Ctx, exc: SohoaError) -> Response:
     """Bad input or a refused step: the page says what is wrong in one sentence (400); nothing changed."""
-    return templates.TemplateResponse(ctx.request, "error.html", {
-        "principal": ctx.principal, "csrf": ctx.csrf, "status": 400, "message_vi": exc.message_vi,
-        "message_en": exc.message_en if exc.message_en != exc.message_vi else ""}, status_code=400)
+    return error_page(ctx.request, 400,
+                      message=(exc.message_vi, exc.message_en if exc.message_en != exc.message_vi else ""))
 
 
 @router.post("/archivist/propose")
