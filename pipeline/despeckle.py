@@ -25,7 +25,7 @@ SPECKLE_ROW_REACH_MM = 2.5  # … and within this distance left or right
 # A small round dot (at most SPECKLE_DOT_MAX_MM across) near letters is kept only where a full stop,
 # a colon or a diacritic dot sits: bottom within SPECKLE_BASELINE_MM of the bottom of a letter at
 # most SPECKLE_DOT_GAP_MM to its left, or right above/below a letter or another small mark.
-# Measured with bench/quick_cer.py (CER %, 8 pages, before -> after): rough 2.41 -> 1.30, office
+# Measured with bench/ocr/quick_cer.py (CER %, 8 pages, before -> after): rough 2.41 -> 1.30, office
 # 0.57 -> 0.38, office-stamp 0.66 -> 0.45, seal 1.22 -> 0.70, clean 0.31 and phone (3) 0.68 unchanged.
 # Tried and worse: a gap of 0.6 mm (clean 0.35, rough 1.32: real full stops lost); keeping dots
 # above a letter only over a narrow stem (clean 0.64, rough 2.94: a serif i's foot is wide).

@@ -38,12 +38,12 @@ from storage.textsearch import (
 # received date from the case ID, provisional IDs first, then the latest catalogued; SQLite: the
 # latest catalogued): a query matching more (a very common word on a large catalog) comes back with
 # ``capped`` set, and the user narrows it (more words, a unit, a date range). That bound keeps
-# search in tens of milliseconds on a million pages (bench/search_bench.py). The filters (unit,
+# search in tens of milliseconds on a million pages (bench/storage/search_bench.py). The filters (unit,
 # received date, kind, case ID) are columns of the page row, so walking pages needs no look-up.
 SEARCH_WINDOW = 1000  # matching pages ranked per query at most (the most recent ones)
 SAMPLE_FACTOR = 2  # PostgreSQL: first walk the newest 2 windows of pages (2 000) to see how common the words are
 SCAN_BUDGET = 40_000  # ... and walk on if a window is expected within this many pages, else use GIN
-# PostgreSQL: relative costs (bench/search_bench.py at 10^6 pages) of a walked page, of a GIN page
+# PostgreSQL: relative costs (bench/storage/search_bench.py at 10^6 pages) of a walked page, of a GIN page
 # list entry of the rarest word, and of a page row a GIN lookup reads.
 WALK_COST, GIN_ITEM_COST, GIN_ROW_COST = 2.5, 1.0, 5.0
 MAX_UNIT_WALKS = 8  # PostgreSQL: a caller with more units walks all pages, testing the unit on each
