@@ -6,6 +6,7 @@ from __future__ import annotations
 # ``storage.catalog_schema``.
 
 import datetime as dt
+import fcntl
 import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -91,9 +92,28 @@ class Catalog(CatalogSearch):
         """Bring the schema to the latest Alembic revision (creates it on an empty database)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self._tx() as conn:
+        with self._sqlite_migration_lock(), self._tx() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    @contextmanager
+    def _sqlite_migration_lock(self) -> Iterator[None]:
+        """One migration at a time per SQLite file, across processes (PostgreSQL: an advisory lock in env.py).
+
+        A service and a command opening a fresh catalog together both ran Alembic: one failed with
+        "table cases already exists". The lock is an flock on a file of its own beside the database,
+        never on the database file (closing another descriptor of that file would drop SQLite's locks).
+        """
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def drop_all(self) -> None:
         """Drop every catalog table and the migration record (tests of reindex; never in production)."""

@@ -300,11 +300,23 @@ def _start_time(pid: int) -> str:
 
 def test_twelve_processes_migrate_a_fresh_postgres_catalog(pg_url: str, tmp_path: Path) -> None:
     """Was: Alembic ran concurrently and 2 of 12 failed on pg_type_typname_nsp_index."""
+    _migrate_at_once(pg_url, tmp_path)
+
+
+def test_twelve_processes_migrate_a_fresh_sqlite_catalog(tmp_path: Path) -> None:
+    """Was: a service and a command opening a fresh SQLite catalog together: "table cases already exists"."""
+    _migrate_at_once(f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path)
+
+
+def _migrate_at_once(url: str, tmp_path: Path) -> None:
+    """12 processes migrate the catalog at ``url`` at the same moment; every one must succeed."""
+    pg_url = url
     go = tmp_path / "go"
     script = ("import os, sys, time\n"
-              f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
               "from storage.catalog import Catalog\n"
-              "c = Catalog(sys.argv[1]); c.migrate(); c.close()\n")
+              "c = Catalog(sys.argv[1])\n"
+              f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
+              "c.migrate(); c.close()\n")
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", script, pg_url], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT) for _ in range(12)]
