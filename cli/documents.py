@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.labels import FIELDS, SIGNERS, STATUS, STORED_KEYS, label, local_iso
+from cli.labels import FIELDS, SIGNERS, STATUS, STORED_KEYS, label
 from cli.options import CASE_HELP, CaseArg, Jobs, Json, argument, case_arg, option
 from cli.output import document_mark, print_json
 from models import SohoaError
+from models.clock import local_iso
 from pipeline.limits import printable
 
 

@@ -5,7 +5,6 @@ old logs still finds it.
 """
 from __future__ import annotations
 
-from models.clock import local_iso  # noqa: F401 - the CLI's times are Vietnam time with the offset, as the pages
 
 STATUS = {"stored": "đã lưu", "already-stored": "đã lưu từ trước", "failed": "lỗi", "spooled": "chờ kho lưu trữ",
           "refused": "không lưu", "needs-case-id": "chưa có mã hồ sơ", "planned": "chờ xử lý"}

@@ -26,7 +26,6 @@ from pipeline.despeckle import despeckle
 from pipeline.orient import _orientation, _sideways, measure_skew, way_up
 from pipeline.raster import binarise, write_image
 
-_binarise = binarise  # the name callers of this module used before the steps moved out
 
 # --- deskew ------------------------------------------------------------------------------------
 # Below this the page is left unrotated: a sub-pixel resample only blurs the glyphs.

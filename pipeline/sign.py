@@ -25,8 +25,7 @@ from models.clock import VIETNAM
 from pipeline import stamp_place
 from pipeline.signatures import SignatureCheck, SignatureInfo, SigningFailed, revinfo_expiry as _revinfo_expiry
 from pipeline.keyring import KeyConfigError, SignerSpec, SigningConfig, operator_slug
-# The stamp's texts and font live in stamp_place; these names are what callers used to find here.
-from pipeline.stamp_place import COPY_KIND, agency_text, operator_text, stamp_font  # noqa: F401
+from pipeline.stamp_place import agency_text, operator_text, stamp_font
 warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"pyhanko\.")  # pyHanko's import; no DSA here
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from cli.documents import _print_document
 from models import PageNeedsRescan
-from pipeline import camera, clean, ocr
+from pipeline import camera, clean, ocr, raster
 from pipeline.document import check_pages, process_document
 from pipeline.sample import SAMPLE_PAGES, degrade, typeset_page
 
@@ -112,7 +112,7 @@ def test_a_perspective_photo_is_found_and_rectified_to_a4_at_its_real_resolution
     left, right = flat[:, : flat.shape[1] // 8], flat[:, -flat.shape[1] // 8:]
     assert abs(np.percentile(left, 90) - np.percentile(right, 90)) < 8
     # Lines are level again: the page's own skew search finds (almost) nothing left to correct.
-    binary = clean._binarise(clean.flatten_background(flat, dpi=found.dpi))
+    binary = raster.binarise(clean.flatten_background(flat, dpi=found.dpi))
     assert abs(clean.measure_skew(binary, dpi=found.dpi)) < 0.6
 
 

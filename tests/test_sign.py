@@ -14,7 +14,7 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from pipeline import keyring, sign
+from pipeline import keyring, sign, stamp_place
 from tests.pki import AGENCY, OPERATOR, test_pki  # noqa: F401 - the session fixture
 
 CASE = "000.00.01.H56-181010-0001"
@@ -105,9 +105,9 @@ def test_signature_text_is_visible_top_left_and_top_right(signed_pdf, unsigned_p
     left, right = changed[:, : width // 3], changed[:, 2 * width // 3:]
     assert left.sum() > 30 and right.sum() > 30  # ink in both corners of the top band
     assert (before[int(height * 0.1):] == after[int(height * 0.1):]).all()  # nothing drawn over the page body
-    stamp = sign.agency_text(AGENCY, __import__("datetime").datetime(2026, 11, 29, 21, 0, tzinfo=sign.VIETNAM),
+    stamp = stamp_place.agency_text(AGENCY, __import__("datetime").datetime(2026, 11, 29, 21, 0, tzinfo=sign.VIETNAM),
                              RESULT_CODE, test=False)
-    assert stamp.splitlines() == [sign.COPY_KIND, f"Cơ quan: {AGENCY}", "Thời gian ký: 2026-11-29T21:00:00+07:00",
+    assert stamp.splitlines() == [stamp_place.COPY_KIND, f"Cơ quan: {AGENCY}", "Thời gian ký: 2026-11-29T21:00:00+07:00",
                                   f"Mã kết quả số hóa: {RESULT_CODE}"]
 
 

@@ -160,8 +160,8 @@ def test_the_demo_page_keeps_its_stamps_in_the_margin_at_10_pt(pages, test_keys,
     seen = assert_no_stamp_over_ink(pages["demo"], signed)
     assert seen["band_px"] == 0
     # With real keys (no TEST line) both stamps fit the demo page's margin at the decree's 10 pt.
-    texts = {"agency": sign.agency_text(AGENCY, sign.dt.datetime.now(sign.VIETNAM), RESULT_CODE, test=False),
-             "operator": sign.operator_text(OPERATOR, sign.dt.datetime.now(sign.VIETNAM), test=False)}
+    texts = {"agency": stamp_place.agency_text(AGENCY, sign.dt.datetime.now(sign.VIETNAM), RESULT_CODE, test=False),
+             "operator": stamp_place.operator_text(OPERATOR, sign.dt.datetime.now(sign.VIETNAM), test=False)}
     with pikepdf.open(pages["demo"]) as pdf:
         box = tuple(float(v) for v in pdf.pages[0].MediaBox)
     plan = stamp_place.plan_stamps(pages["demo"], texts, media_box=box)
@@ -233,7 +233,7 @@ def test_a_page_that_may_not_grow_takes_the_least_inked_spot_at_6_pt():
     # with the least ink (here the one clear patch) at the smallest legible size, never a band.
     grey = np.full((842, 595), 40, np.uint8)  # 1 px = 1 pt: ink everywhere
     grey[20:50, 320:590] = 255  # ... but for a patch at the top right, too small even at 6 pt
-    texts = {"agency": sign.agency_text(AGENCY, sign.dt.datetime.now(sign.VIETNAM), RESULT_CODE, test=False)}
+    texts = {"agency": stamp_place.agency_text(AGENCY, sign.dt.datetime.now(sign.VIETNAM), RESULT_CODE, test=False)}
     plan = stamp_place.plan_stamps(b"", texts, media_box=(0, 0, 595, 842), may_extend=False, grey=grey)
     [agency] = plan.stamps.values()
     assert plan.band == 0 and agency.font_size == stamp_place.MIN_FONT_SIZE and not agency.in_band
