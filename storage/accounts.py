@@ -45,7 +45,7 @@ api_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
-    sa.Column("operator", sa.String(128)),  # migration 0010: the operator account the token acts for
+    sa.Column("operator", sa.String(128)),  # migration 0012: the operator account the token acts for
 )
 web_sessions = sa.Table(
     "web_sessions", metadata,

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from models import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# Tables of migrations 0003 (storage.accounts, storage.audit), 0010 (records, throttle) and 0011 (webhooks),
-# dropped with the catalog by drop_all.
+# Tables of migrations 0003 (storage.accounts, storage.audit), 0010 (records), 0011 (webhooks) and 0013
+# (throttle), dropped with the catalog by drop_all.
 ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, throttle_counters, "
                   "case_records, document_records, disposal_proposals, disposal_tombstones, "
                   "webhook_deliveries, outbox_events, webhooks, document_links")
