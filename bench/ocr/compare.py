@@ -5,10 +5,13 @@ Run: ``python bench/ocr/compare.py [--pages 8] [--jobs 2] [--out bench-results.m
 1. Builds the corpus once under ``--workdir`` with ``/work/shared/bench/synth_scans.py``: ``clean``
    (PNG), ``office`` (JPEG), ``rough`` (PNG, some pages rotated), ``seal`` (colour, red seal,
    sans, 200 dpi), ``office-stamp`` (colour JPEG, red seal), ``phone`` and ``phone-stamp`` (phone
-   photos on a desk, 72-dpi JPEG header), plus the real pages and line crops of ``/work/shared/realdata`` (read in place).
+   photos on a desk, 72-dpi JPEG header), plus the real pages and line crops of ``/work/shared/realdata`` (read in place) and the
+   project's own real-scan set (``bench/realscans/``, images from ``../realscans/pages``): every
+   page as ``real-scans``, its table and form pages again as ``real-tables``.
 2. Runs on identical input, one after another: ``sohoa pdf``; OCRmyPDF (``-l vie --rotate-pages
    --deskew --clean --output-type pdfa --sidecar``, the pages as one img2pdf PDF); and the floor,
-   plain ``tesseract -l vie`` on every page, N processes in parallel, ``OMP_THREAD_LIMIT=1``.
+   plain ``tesseract -l vie`` on every page, N processes in parallel, ``OMP_THREAD_LIMIT=1`` (Debian's
+   Tesseract 5.3), and the same plain reading by the in-process Tesseract 5.5 (``tesseract-5.5``).
    Each run is a fresh process tree whose peak RSS (sum over the tree, sampled with psutil) is kept.
 3. Prints one table per set with ratios against the runs of the same pass, and repeats the whole
    pass (``--repeat 2``): the machine is shared, so only same-pass ratios mean anything.
@@ -30,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from corpus import ROOT, SYNTH_SETS, PageSet, real_sets, score, synth_set
+from corpus import ROOT, SYNTH_SETS, PageSet, real_scan_sets, real_sets, score, synth_set
 from report import Row, summary, table
 from runs import SOHOA, measured, ocr_env, run_floor, run_ocrmypdf, run_sohoa, tesseract_pages
 
@@ -87,6 +90,7 @@ def measure_set(ps: PageSet, out: Path, *, jobs: int, with_ocrmypdf: bool, with_
     if with_ocrmypdf:
         runs.append(run_ocrmypdf(ps, out, jobs=jobs))
     runs.append(run_floor(ps, out, jobs=jobs))
+    runs.append(run_floor(ps, out, jobs=jobs, inproc=True))
     real = ps.name.startswith("real")
     rows = []
     for run in runs:
@@ -107,7 +111,7 @@ def measure_set(ps: PageSet, out: Path, *, jobs: int, with_ocrmypdf: bool, with_
         if pages_out < len(ps.pages):
             extra += f" {len(ps.pages) - pages_out} page(s) lost"
         rows.append(Row(run.engine, run.seconds, 60 * len(ps.pages) / run.seconds, s.cer, s.wer, kb,
-                        run.peak_rss_mb, leg, extra.strip(), run.cpu_seconds))
+                        run.peak_rss_mb, leg, extra.strip(), run.cpu_seconds, s.recall))
     return rows
 
 
@@ -131,6 +135,14 @@ def memory_check(office: PageSet, workdir: Path, *, jobs: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _inproc_version() -> str:
+    try:
+        import tesserocr
+    except ImportError:
+        return "Tesseract: not installed (pip install tesserocr)"
+    return f"tesseract {tesserocr.tesseract_version().split()[1]} (tesserocr)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results.md"))
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "work")
     ap.add_argument("--repeat", type=int, default=2, help="passes over every set (report each)")
-    ap.add_argument("--sets", default=",".join([*SYNTH_SETS, "real-pages", "real-lines"]))
+    ap.add_argument("--sets", default=",".join([*SYNTH_SETS, "real-pages", "real-lines", "real-scans", "real-tables"]))
     ap.add_argument("--no-ocrmypdf", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the 8- vs 64-page memory run")
     ap.add_argument("--no-legibility", action="store_true",
@@ -147,15 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     wanted = a.sets.split(",")
+    a.workdir.mkdir(parents=True, exist_ok=True)
     with_ocrmypdf = not a.no_ocrmypdf
     if with_ocrmypdf and shutil.which("ocrmypdf", path=str(SOHOA.parent)) is None and not shutil.which("ocrmypdf"):
         print("OCRmyPDF is not installed: `pip install ocrmypdf` (and apt-get install ghostscript unpaper)."
               " Running sohoa and the Tesseract floor only.", file=sys.stderr)
         with_ocrmypdf = False
     reals = {s.name: s for s in real_sets()}
+    scans, missing = real_scan_sets()
+    reals.update({s.name: s for s in scans})
+    if missing:
+        print(f"real-scans: pages left out: {missing}", file=sys.stderr)
     sets = [synth_set(n, SYNTH_SETS[n], pages=a.pages, workdir=a.workdir) if n in SYNTH_SETS else reals[n]
             for n in wanted if n in SYNTH_SETS or n in reals]  # in the order asked for
     env = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    env += f" and in-process {_inproc_version()}"
     report = ["# sohoa vs OCRmyPDF vs plain Tesseract", "",
               f"{time.strftime('%Y-%m-%d %H:%M')}, {a.jobs} jobs, {os.cpu_count()} CPUs, load "
               f"{os.getloadavg()[0]:.1f}, {env}, sohoa lang {os.environ.get('SOHOA_OCR_LANG', 'default')}", ""]

@@ -1,10 +1,13 @@
 """The OCR benchmark's page sets with their ground truth, and how a reading of them is scored."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import subprocess
 import sys
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,12 @@ SHARED = Path(os.environ.get("SOHOA_SHARED") or Path(__file__).resolve().parents
 SYNTH = SHARED / "bench" / "synth_scans.py"
 REALDATA = SHARED / "realdata"
 ROOT = Path(__file__).resolve().parents[2]
+# The project's own real-scan set (issue 19): its provenance and checked transcriptions are in
+# bench/realscans/; its page images are not ours to commit (see bench/realscans/SOURCE.md), so they
+# are read from ../realscans/pages beside the repository, or from $SOHOA_REALSCANS, and checked
+# against the manifest's SHA-256 before use.
+REALSCANS_DIR = ROOT / "bench" / "realscans"
+REALSCANS_PAGES = Path(os.environ.get("SOHOA_REALSCANS") or ROOT.parent / "realscans" / "pages")
 
 # name, synth_scans.py arguments; the seal set is what a counter scanner in colour mode gives.
 SYNTH_SETS = {
@@ -71,6 +80,49 @@ def real_sets() -> list[PageSet]:
     return [s for s in (pages, lines) if s.pages]
 
 
+def real_scan_sets() -> tuple[list[PageSet], str]:
+    """The real-scan set (every page) and its table/form pages as a set of their own, with the
+    reason for any page left out (missing or changed image); ([], reason) when no image is here."""
+    header, *lines = (REALSCANS_DIR / "manifest.tsv").read_text("utf-8").splitlines()
+    rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines if line.strip()]
+    every, tables, skipped = PageSet("real-scans", [], []), PageSet("real-tables", [], []), []
+    for row in rows:
+        image = REALSCANS_PAGES / row["file"]
+        truth = REALSCANS_DIR / "gt" / f"{row['page_id']}.gt.txt"
+        if not image.exists():
+            skipped.append(f"{row['page_id']}: no image at {image}")
+            continue
+        if hashlib.sha256(image.read_bytes()).hexdigest() != row["sha256"]:
+            skipped.append(f"{row['page_id']}: {image} is not the page of the manifest (SHA-256 differs)")
+            continue
+        for target in (every, tables) if {"table", "form"} & set(row["features"].split(",")) else (every,):
+            target.pages.append(image)
+            target.truths.append(truth.read_text("utf-8"))
+    reason = "; ".join(skipped[:3]) + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else "")
+    return [s for s in (every, tables) if s.pages], reason
+
+
+def tokens(text: str) -> list[str]:
+    """A text's words for word recall: NFC, the realdata convention, edge punctuation stripped."""
+    out = []
+    for t in norm_real(unicodedata.normalize("NFC", text)).split():
+        t = t.strip(".,;:!?()[]\"'“”…-–")
+        if t:
+            out.append(t)
+    return out
+
+
+def word_recall(truths: list[str], texts: list[str]) -> float:
+    """The share of the truth's words found anywhere in the text of the same page (order-free, as
+    search uses it; a word counted as often as the page has it)."""
+    found = total = 0
+    for i, truth in enumerate(truths):
+        want, have = Counter(tokens(truth)), Counter(tokens(texts[i] if i < len(texts) else ""))
+        found += sum(min(n, have[w]) for w, n in want.items())
+        total += sum(want.values())
+    return found / max(total, 1)
+
+
 def norm_real(text: str) -> str:
     """The realdata convention: '…' is scored as '...'."""
     return text.replace("…", "...")
@@ -80,6 +132,7 @@ def norm_real(text: str) -> str:
 class Score:
     cer: float
     wer: float
+    recall: float = float("nan")
 
 
 def score(truths: list[str], texts: list[str], *, real: bool) -> Score:
@@ -91,4 +144,4 @@ def score(truths: list[str], texts: list[str], *, real: bool) -> Score:
             truth, hyp = norm_real(truth), norm_real(hyp)
         e, n, w_e, w_n = cer.score(truth, hyp)
         ce, cn, we, wn = ce + e, cn + n, we + w_e, wn + w_n
-    return Score(ce / max(cn, 1), we / max(wn, 1))
+    return Score(ce / max(cn, 1), we / max(wn, 1), word_recall(truths, texts))

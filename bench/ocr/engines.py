@@ -17,8 +17,6 @@ import resource
 import sys
 import tempfile
 import time
-import unicodedata
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,39 +32,14 @@ def cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def tokens(text: str) -> list[str]:
-    text = corpus.norm_real(unicodedata.normalize("NFC", text))
-    out = []
-    for t in text.split():
-        t = t.strip(".,;:!?()[]\"'“”…-–")
-        if t:
-            out.append(t)
-    return out
-
-
-def word_recall(truths: list[str], texts: list[str]) -> float:
-    found = total = 0
-    for truth, text in zip(truths, texts):
-        want, have = Counter(tokens(truth)), Counter(tokens(text))
-        found += sum(min(n, have[w]) for w, n in want.items())
-        total += sum(want.values())
-    return found / max(total, 1)
-
-
 def read(mode: str, ps: corpus.PageSet, tmp: Path) -> list[str]:
     if mode == "plain-cli":
         return runs.tesseract_pages(ps.pages, tmp / "floor", jobs=1, psm="7" if ps.lines else None)
     if mode == "plain-inproc":
         from pipeline import ocr_engine
 
-        texts = []
-        for page in ps.pages:
-            data = ocr_engine.read_words(page, dpi=None, lang="vie", single_line=ps.lines)
-            lines: dict[tuple[int, int, int], list[str]] = {}
-            for i, t in enumerate(data["text"]):
-                lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(t)
-            texts.append("\n".join(" ".join(w) for w in lines.values()))
-        return texts
+        return [runs.data_text(ocr_engine.read_words(page, dpi=None, lang="vie", single_line=ps.lines))
+                for page in ps.pages]
     from pipeline.document import process_document
 
     os.environ["SOHOA_OCR_ENGINE"] = "cli" if mode == "sohoa-cli" else "tesserocr"
@@ -104,9 +77,8 @@ def main() -> None:
                 used = cpu() - c0
             base = used if mode == "plain-cli" else base
             s = corpus.score(ps.truths, texts, real=real)
-            truths = [corpus.norm_real(t) for t in ps.truths] if real else ps.truths
             ratio = f"{used / base:.2f}" if base else "–"
-            print(f"| {name}:{len(ps.pages)} | {mode} | {100 * s.cer:.2f} | {100 * word_recall(truths, texts):.1f} | "
+            print(f"| {name}:{len(ps.pages)} | {mode} | {100 * s.cer:.2f} | {100 * s.recall:.1f} | "
                   f"{used:.1f} | {ratio} |", flush=True)
             if os.environ.get("ENGINES_DUMP"):
                 d = Path(os.environ["ENGINES_DUMP"]) / name / mode

@@ -137,12 +137,14 @@ def _without_alpha(pages: list[Path], folder: Path) -> list[Path]:
     return result
 
 
-def run_floor(ps: PageSet, out: Path, *, jobs: int) -> Run:
-    """Plain ``tesseract -l vie`` per page, ``jobs`` processes at a time (see ``_floor_main``)."""
-    run = Run("tesseract")
-    folder = out / "floor"
+def run_floor(ps: PageSet, out: Path, *, jobs: int, inproc: bool = False) -> Run:
+    """Plain ``tesseract -l vie`` per page, ``jobs`` processes at a time (see ``_floor_main``); with
+    ``inproc`` the same plain reading by the in-process Tesseract 5.5 (tesserocr) instead of
+    Debian's command line: "the best Tesseract this machine can run" (issue 19)."""
+    run = Run("tesseract-5.5" if inproc else "tesseract")
+    folder = out / ("floor-inproc" if inproc else "floor")
     cmd = [sys.executable, __file__, "--jobs", str(jobs), "--out", str(folder),
-           *(["--psm", "7"] if ps.lines else []), *map(str, ps.pages)]
+           *(["--psm", "7"] if ps.lines else []), *(["--inproc"] if inproc else []), *map(str, ps.pages)]
     run.seconds, run.peak_rss_mb, run.cpu_seconds = measured(cmd, env=ocr_env())
     run.texts = [(folder / f"{i:04d}.txt").read_text("utf-8") for i in range(len(ps.pages))]
     return run
@@ -163,14 +165,44 @@ def tesseract_pages(images: list[Path], folder: Path, *, jobs: int, psm: str | N
         return list(pool.map(one, enumerate(images)))
 
 
+def inproc_pages(images: list[Path], folder: Path, *, jobs: int, single_line: bool = False) -> list[str]:
+    """Plain in-process Tesseract 5.5 on each image (no cleaning, no filtering of its words), ``jobs``
+    threads at a time (recognition releases the GIL); the text of each, a line per Tesseract line."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from pipeline import ocr_engine
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def one(item: tuple[int, Path]) -> str:
+        i, image = item
+        text = data_text(ocr_engine.read_words(image, dpi=None, lang="vie", single_line=single_line))
+        (folder / f"{i:04d}.txt").write_text(text, encoding="utf-8")
+        return text
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, enumerate(images)))
+
+
+def data_text(data: dict) -> str:
+    """The text of Tesseract's word table (image_to_data's columns), a line per text line."""
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    for i, t in enumerate(data["text"]):
+        lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(t)
+    return "\n".join(" ".join(w) for w in lines.values())
+
+
 def _floor_main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--psm")
+    ap.add_argument("--inproc", action="store_true", help="the in-process Tesseract 5.5, not the command line")
     ap.add_argument("images", nargs="+", type=Path)
     a = ap.parse_args(argv)
-    tesseract_pages(a.images, a.out, jobs=a.jobs, psm=a.psm)
+    if a.inproc:
+        inproc_pages(a.images, a.out, jobs=a.jobs, single_line=a.psm == "7")
+    else:
+        tesseract_pages(a.images, a.out, jobs=a.jobs, psm=a.psm)
 
 
 if __name__ == "__main__":
