@@ -75,10 +75,53 @@ def syllables() -> frozenset[str]:
     return frozenset(s for s in text.split() if s)
 
 
+VOWELS = set("aăâeêioôơuưy")
+
+
+def _base(letter: str) -> str:
+    """A letter without its tone mark and hat, lower case ("Ầ" -> "a", "ổ" -> "o")."""
+    return unicodedata.normalize("NFD", letter.lower())[0]
+
+
+def _letter_confidence(choices: list[list[tuple[str, float]]], i: int, letter: str) -> float:
+    return max((c for t, c in choices[i] if t == letter), default=0.0) if i < len(choices) else 0.0
+
+
+def unstutter(word: str, choices: list[list[tuple[str, float]]]) -> str | None:
+    """Tesseract's LSTM sometimes writes one vowel twice, with two readings of its marks ("cầẦn",
+    "Đỗổi"; seen on real 200-dpi letters, not on the raw reading of the same page): the word with
+    the less confident of the two dropped, when that makes a known syllable and the word as read is
+    none. Vietnamese doubles a vowel letter only in a few loan rhymes ("xoong", "soóc"), which are
+    well formed and so never touched."""
+    known = syllables()
+    core = word.strip(PUNCT)
+    if not known or len(core) < 2 or not core.isalpha() or core.lower() in known or well_formed(core.lower()):
+        return None
+    start = word.index(core)
+    best: tuple[float, str] | None = None
+    for i in range(len(core) - 1):
+        a, b = core[i], core[i + 1]
+        if _base(a) != _base(b) or _base(a) not in VOWELS:
+            continue
+        for drop, keep in ((i + 1, i), (i, i + 1)):
+            fixed = core[:drop] + core[drop + 1:]
+            if fixed[1:] != fixed[1:].lower() or fixed.lower() not in known:
+                continue  # still a capital mid-word: not a word this fixes
+            conf = _letter_confidence(choices, start + keep, core[keep])
+            if best is None or conf > best[0]:
+                best = (conf, fixed)
+    if best is None:
+        return None
+    return word[:start] + best[1] + word[start + len(core):]
+
+
 def correct(word: str, choices: list[list[tuple[str, float]]]) -> str | None:
     """The corrected word, or None to leave it. ``choices``: per letter of the word as read, Tesseract's
     alternatives (text, confidence), its own pick among them."""
     known = syllables()
+    stutter = unstutter(word, choices)
+    if stutter is not None:
+        return stutter
     core = word.strip(PUNCT)
     if not known or not core or not core.isalpha() or core.lower() != core:
         return None  # names, capitals, numbers and codes are left alone

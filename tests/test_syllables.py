@@ -45,6 +45,22 @@ def test_what_is_never_touched():
     assert syllables.correct("hê", [[("h", 90.0)]]) is None
 
 
+def test_a_vowel_written_twice_is_read_once():
+    # "cần" and "Đổi" as Tesseract wrote them on a real 200-dpi letter: the doubled vowel goes, the
+    # more confident reading of its marks stays
+    assert syllables.correct("cầẦn", _choices("cầẦn")) == "cần"
+    assert syllables.correct("Đỗổi", [[("Đ", 95.0)], [("ỗ", 40.0)], [("ổ", 80.0)], [("i", 95.0)]]) == "Đổi"
+    # only a known syllable is written, whatever the confidences ("đỗi" is not in the word list)
+    assert "đỗi" not in syllables.syllables()
+    assert syllables.correct("Đỗổi,", [[("Đ", 95.0)], [("ỗ", 80.0)], [("ổ", 40.0)], [("i", 95.0)], [(",", 90.0)]]) == "Đổi,"
+    # a loan rhyme that doubles a vowel is a known word, and consonants are never undoubled
+    assert "xoong" in syllables.syllables() or syllables.well_formed("xoong")
+    assert syllables.unstutter("xoong", _choices("xoong")) is None
+    assert syllables.unstutter("cànn", _choices("cànn")) is None
+    # a doubled vowel whose removal makes no known syllable is left alone
+    assert syllables.unstutter("qưưz", _choices("qưưz")) is None
+
+
 def test_corrections_are_counted_in_the_ocr_json():
     data = {"text": ["Căn", "cứ", "hê", "thống"], "choices": [
         _choices("Căn"), _choices("cứ"), _choices("hê", p1=[("ệ", 30.0)]), _choices("thống")]}
