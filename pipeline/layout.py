@@ -40,6 +40,12 @@ BLOCK_MAX_LINE_GAP = 1.0
 # whose gaps are all alike (a centred title, a spaced heading) has no gutter. Of the gaps that make
 # blocks equally long, the widest is the gutter.
 GUTTER_OVER_WORD_SPACE = 2.0
+# The number/date line ("Số: …" left, "Đà Nẵng, ngày … tháng …" right) often stands further below the
+# motto than the block's line spacing (a blank line on real letters: 1.5-2.5 word heights on
+# shared/realdata's 4_1 and the project's real set, bench/realscans). A line that far down still
+# belongs to the block when it has words on both sides of a gutter where the block's runs; without
+# this the header was read "agency, motto, Số: … Đà Nẵng, ngày …" with the summary after the date.
+HEADER_MAX_LINE_GAP = 3.0
 # The header's third line (number on the left, place and date on the right) is often wider than the
 # lines above and crosses their gutter: it still splits at a gutter of its own when that lies within
 # this distance of the one above.
@@ -90,7 +96,11 @@ def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,
         # splits: each line's gutter x; lines under one straight gutter share the middle of the strip
         # all of them leave free (a speck or a hyphen near one line's edge of it stays on its side)
         two_sided, end, splits, narrowest, run = 1, start + 1, [(lo + hi) / 2], hi - lo, start
-        while end < len(lines) and _top(lines[end]) - _bottom(lines[end - 1]) <= max_gap:
+        while end < len(lines):
+            gap = _top(lines[end]) - _bottom(lines[end - 1])
+            if gap > max_gap and not (gap <= HEADER_MAX_LINE_GAP * max_gap
+                                      and _two_sided_near(lines[end], lo, hi, min_gutter, max_shift)):
+                break
             free = _widest_free(lines[end], lo, hi, min_gutter)
             if free is None or free[1] - free[0] < min_gutter:
                 # the line crosses the gutter above: a gutter of its own close by, or the block ends
@@ -114,6 +124,17 @@ def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,
         if two_sided >= MIN_TWO_SIDED_LINES and centred and (best is None or (end, narrowest) > best[:2]):
             best = (end, narrowest, splits)
     return None if best is None else (best[0], best[2])
+
+
+def _two_sided_near(line: list[OcrWord], lo: float, hi: float, min_gutter: float, max_shift: float) -> bool:
+    """Whether a line has words on both sides of a gutter at (or close to) the strip lo..hi."""
+    middle = (lo + hi) / 2
+    for a, b in _gaps(line, min_gutter):
+        if abs((a + b) / 2 - middle) <= max_shift:
+            xs = [w.box.left + w.box.width / 2 for w in line if _fills(w, min_gutter)]
+            if any(x < a for x in xs) and any(x > b for x in xs):
+                return True
+    return False
 
 
 def _gaps(line: list[OcrWord], min_width: float) -> list[tuple[float, float]]:

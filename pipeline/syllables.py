@@ -144,17 +144,83 @@ def correct(word: str, choices: list[list[tuple[str, float]]]) -> str | None:
     return word[:start] + best[1] + word[start + len(core):]
 
 
+# Tesseract's vie model sometimes writes the Icelandic eth (U+00D0) for the Vietnamese Đ (U+0110),
+# alone or doubled ("/QĐÐ-UBND", "GD&ĐÐT" on real decisions): the eth never occurs in Vietnamese.
+ETH = {"ĐÐ": "Đ", "ÐĐ": "Đ", "ÐÐ": "Đ", "Ð": "Đ", "đð": "đ", "ðđ": "đ", "ð": "đ"}
+# A vowel's hat (and đ's bar) as Tesseract can lose or add it; the tone mark is kept as read.
+HATS = {"a": "aăâ", "ă": "aăâ", "â": "aăâ", "e": "eê", "ê": "eê", "o": "oôơ", "ô": "oôơ", "ơ": "oôơ",
+        "u": "uư", "ư": "uư", "d": "dđ", "đ": "dđ"}
+
+
+def without_eth(word: str) -> str:
+    for wrong, right in ETH.items():
+        word = word.replace(wrong, right)
+    return word
+
+
+def _with_case_of(model: str, word: str) -> str:
+    if model.isupper():
+        return word.upper()
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word
+
+
+def repair_hat(word: str) -> str | None:
+    """A word that is no Vietnamese syllable at all, with the one known syllable that a single hat
+    (or đ's bar) changed gives: "QUYÉT" -> "QUYẾT", "quyét," -> "quyết," (the hat lost under a tone mark, the
+    commonest error on the real set's 150-300 dpi decisions, bench/realscans). Capitals too: headings
+    are set in capitals, and a name is always a valid syllable, so it never gets here. Nothing when
+    no change, or more than one, makes a known syllable."""
+    known = syllables()
+    core = word.strip(PUNCT)
+    lower = core.lower()
+    if not known or not core.isalpha() or lower in known or well_formed(lower):
+        return None  # a well-formed syllable the word list lacks ("gôm" for "gồm") is no hat error
+    if core[1:] != core[1:].lower() and not core.isupper():
+        return None  # mixed case inside a word ("iPhone", a stutter): not a syllable this fixes
+    decomposed = unicodedata.normalize("NFD", lower)
+    tones = "".join(c for c in decomposed if c in TONES)
+    bare = unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in TONES))
+    found = set()
+    for i, ch in enumerate(bare):
+        for other in HATS.get(ch, ""):
+            if other == ch:
+                continue
+            variant = bare[:i] + other + bare[i + 1:]
+            for candidate in _toned(variant, tones):
+                if candidate in known and well_formed(candidate):
+                    found.add(candidate)
+    if len(found) != 1:
+        return None
+    fixed = _with_case_of(core, found.pop())
+    start = word.index(core)
+    return word[:start] + fixed + word[start + len(core):]
+
+
+def _toned(bare: str, tones: str) -> set[str]:
+    """The spellings of a toneless syllable with the tone mark put on each of its vowels."""
+    if not tones:
+        return {bare}
+    return {unicodedata.normalize("NFC", bare[:i + 1] + tones + bare[i + 1:])
+            for i, ch in enumerate(bare) if _base(ch) in VOWELS}
+
+
 def correct_words(data: dict[str, list]) -> list[list[str]]:
-    """Fix the words of an image_to_data-shaped reading in place (its "choices" column, when the
-    engine gave one); the corrections made, [as read, as written]. A capitalised word after a word
+    """Fix the words of an image_to_data-shaped reading in place: the eth for Đ, a doubled vowel or a
+    letter Tesseract offered an alternative for (its "choices" column, when the engine gave one), a
+    lost or added hat; the corrections made, [as read, as written]. A capitalised word after a word
     that does not end a sentence is a name and is left alone (``correct`` already skips it)."""
     made: list[list[str]] = []
-    for i, choices in enumerate(data.get("choices") or []):
-        text = (data["text"][i] or "").strip()
-        if not choices or not text:
+    choices_column = data.get("choices") or []
+    for i, raw in enumerate(data.get("text") or []):
+        text = (raw or "").strip()
+        if not text:
             continue
-        fixed = correct(text, choices)
-        if fixed is not None:
+        fixed = without_eth(text)
+        choices = choices_column[i] if i < len(choices_column) else None
+        if choices and fixed == text:
+            fixed = correct(text, choices) or fixed
+        fixed = repair_hat(fixed) or fixed
+        if fixed != text:
             made.append([text, fixed])
             data["text"][i] = fixed
     return made

@@ -61,6 +61,25 @@ def test_a_vowel_written_twice_is_read_once():
     assert syllables.unstutter("qưưz", _choices("qưưz")) is None
 
 
+def test_a_lost_hat_is_put_back_only_where_one_known_syllable_can_be_meant():
+    # the real decisions' headings: "QUYÉT ĐỊNH" is no syllable, "QUYẾT" the only one a hat makes
+    assert syllables.repair_hat("QUYÉT") == "QUYẾT"
+    assert syllables.repair_hat("quyét,") == "quyết,"
+    # a well-formed syllable, known or not, is never touched (the tone, not the hat, may be wrong)
+    assert syllables.repair_hat("quyên") is None and syllables.repair_hat("PHÓ") is None
+    assert "gôm" not in syllables.syllables() and syllables.repair_hat("gôm") is None
+    # codes, abbreviations, foreign words and mixed case
+    for word in ("SGTVT", "BCCI", "Website", "iPhone", "2025"):
+        assert syllables.repair_hat(word) is None, word
+
+
+def test_the_eth_is_read_as_the_vietnamese_d_with_stroke():
+    data = {"text": ["/QĐÐ-UBND", "GD&ĐÐT", "Ðà", "QUYÉT", "định"]}
+    made = syllables.correct_words(data)
+    assert data["text"] == ["/QĐ-UBND", "GD&ĐT", "Đà", "QUYẾT", "định"]
+    assert made == [["/QĐÐ-UBND", "/QĐ-UBND"], ["GD&ĐÐT", "GD&ĐT"], ["Ðà", "Đà"], ["QUYÉT", "QUYẾT"]]
+
+
 def test_corrections_are_counted_in_the_ocr_json():
     data = {"text": ["Căn", "cứ", "hê", "thống"], "choices": [
         _choices("Căn"), _choices("cứ"), _choices("hê", p1=[("ệ", 30.0)]), _choices("thống")]}
