@@ -433,7 +433,21 @@ def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
             with images:
                 turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
             if turned.rotation != cleaned.rotation:
-                cleaned, o.ocr = turned, read_cleaned(turned)
+                # OSD can be wrong too (a curled 75-dpi phone photo of a letter, bench/realscans'
+                # th_tinhgia_p1, was turned upside down and read 1.5 % of its words against plain
+                # Tesseract's 40 %): the turn is kept only when its words are surer.
+                turned_ocr = read_cleaned(turned)
+                if _confidence(turned_ocr) > _confidence(o.ocr):
+                    cleaned, o.ocr = turned, turned_ocr
+        if not blank and cleaned.rotation != 0 and fallback.needs_second_look(o.ocr):
+            # Both the marks' vote and OSD can take a blurred, curled page for one upside down: an
+            # unsure reading of a turned page is checked against the page as it came.
+            with images:
+                as_came = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=f"{stem}-0",
+                                           detect_orientation=False)
+            as_came_ocr = read_cleaned(as_came)
+            if _confidence(as_came_ocr) > _confidence(o.ocr) + fallback.MARGIN:
+                cleaned, o.ocr = as_came, as_came_ocr
         if not blank and cleaned.rotation == 0 and fallback.needs_second_look(o.ocr):
             # Never worse than plain Tesseract: the raw page's surer blocks replace the cleaned ones.
             raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
@@ -475,6 +489,10 @@ def unreadable(page: OcrPage) -> bool:
     sure = [w for w in page.words if w.confidence >= READABLE_WORD_CONFIDENCE and any(c.isalnum() for c in w.text)]
     confidence = page.mean_confidence
     return not sure or confidence is None or confidence < UNREADABLE_MEAN_CONFIDENCE
+
+
+def _confidence(page: OcrPage) -> float:
+    return page.mean_confidence or 0.0
 
 
 def _reads_badly(page: OcrPage) -> bool:

@@ -193,6 +193,22 @@ def test_a_page_turned_the_wrong_way_by_the_marks_is_turned_back_by_osd(tmp_path
     assert _cer(sample_truth()[0], result.page_texts[0]) < 0.05
 
 
+def test_a_page_turned_the_wrong_way_by_the_marks_and_by_osd_is_read_as_it_came(tmp_path, sample_dossier,
+                                                                              monkeypatch):
+    """Issue 19: a blurred, curled phone photo was taken for one upside down by both the marks' vote
+    and OSD, and read as nothing. An unsure reading of a turned page is checked against the page as
+    it came, and the surer one is kept."""
+    from pipeline import clean
+
+    real = clean.way_up
+    monkeypatch.setattr(clean, "way_up", lambda binary, **kw: {0: 180, 180: 0}.get(real(binary, **kw)))
+    monkeypatch.setattr(clean, "_orientation", lambda binary, **kw: 180)
+    result = process_document([sample_dossier[1]], workdir=tmp_path / "w", jobs=1)
+    page = json.loads(result.ocr_json.read_text("utf-8"))["pages"][0]
+    assert page["ocr"]["rotation"] == 0
+    assert _cer(sample_truth()[0], result.page_texts[0]) < 0.05
+
+
 def test_page_1_is_read_by_ocr_while_the_last_page_is_still_being_checked(tmp_path, sample_dossier, monkeypatch):
     """Issue 14 (speed): OCR does not wait for the check of every page; page 1 is cleaned and read
     while page 3 is still being read from the file. A blank page still waits for every verdict."""
