@@ -64,6 +64,7 @@ def reading_order(page: OcrPage) -> OcrPage:
     if len(lines) < MIN_TWO_SIDED_LINES or not heights or not page.dpi:
         return page
     max_gap = BLOCK_MAX_LINE_GAP * statistics.median(heights)
+    lines = _right_lines_in_their_rows(lines, max_gap)
     min_gutter = GUTTER_MIN_MM * page.dpi / MM_PER_INCH
     words: list[OcrWord] = []
     next_block = max(w.block for w in page.words) + 1
@@ -85,6 +86,41 @@ def reading_order(page: OcrPage) -> OcrPage:
             next_block += 1
         i = end
     return replace(page, words=words)
+
+
+def _right_lines_in_their_rows(lines: list[list[OcrWord]], max_gap: float) -> list[list[OcrWord]]:
+    """Tesseract's lines with each right-hand line it gave too early moved down to its row.
+
+    The signer's name stands far below "KT. CHỦ TỊCH" (the signature and seal between), level with
+    the end of the "Nơi nhận" list on the left; Tesseract gives it before the rest of that list
+    (bench/realscans' bl_qd209_p2), and the closing block ended there. A line is moved when the
+    lines after it go back up the page, and a later line on its row lies wholly to its left with
+    everything in between on that later line's side: a right column's line, never a left column's
+    (a two-column page read left column first keeps its order).
+    """
+    lines = list(lines)
+    i = 0
+    while i < len(lines) - 1:
+        line = lines[i]
+        if _top(line) <= _bottom(lines[i + 1]) + max_gap:
+            i += 1
+            continue
+        left_edge = min(w.box.left for w in line)
+        target = None
+        for j in range(i + 1, len(lines)):
+            other = lines[j]
+            if max(w.box.left + w.box.width for w in other) >= left_edge:
+                break  # something between reaches under the line: not a column beside it
+            if _top(other) <= _bottom(line) and _bottom(other) >= _top(line):
+                target = j  # on the line's row, to its left
+                break
+            if _top(other) > _bottom(line):
+                break  # past the line's row without meeting it
+        if target is None:
+            i += 1
+            continue
+        lines.insert(target, lines.pop(i))
+    return lines
 
 
 def _block_from(lines: list[list[OcrWord]], start: int, *, min_gutter: float,

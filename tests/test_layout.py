@@ -103,3 +103,47 @@ def test_a_typeset_letter_header_reads_column_by_column(tmp_path):
 
     lines = ocr.recognise(path, dpi=DPI).text.splitlines()
     assert [line.split()[0] for line in lines] == ["ỦY", "HUYỆN", "Số:", "V/v", "CỘNG", "Độc", "Yên"]
+
+
+def test_the_number_line_after_a_blank_line_stays_in_the_header():
+    """Real letters (bench/realscans) often leave a blank line between the motto and the number/date
+    line: the header is still read left block, then right block."""
+    header = [
+        _line(300, 1, (200, "UBND HUYỆN"), (650, "CỘNG HÒA XÃ HỘI")),
+        _line(300 + LINE_PX, 2, (200, "PHÒNG TƯ PHÁP"), (650, "Độc lập Tự do")),
+        _line(300 + 3 * LINE_PX, 3, (200, "Số: 15/TP"), (650, "Yên Sơn, ngày 10")),
+        _line(300 + 4 * LINE_PX, 4, (200, "V/v cấp bản sao")),
+    ]
+    out = layout.reading_order(_page(*header, *BODY))
+    assert out.text.splitlines()[:7] == [
+        "UBND HUYỆN", "PHÒNG TƯ PHÁP", "Số: 15/TP", "V/v cấp bản sao",
+        "CỘNG HÒA XÃ HỘI", "Độc lập Tự do", "Yên Sơn, ngày 10"]
+
+
+def test_a_signer_s_name_given_too_early_is_read_in_its_row():
+    """The closing: "Nơi nhận" on the left, the signer's title on the right, the name far below
+    (signature and seal between) level with the list's last line; Tesseract gives the name before
+    the rest of the list. The list is read whole, then the signer block."""
+    y = 2000
+    closing = [
+        _line(y, 1, (200, "Nơi nhận:"), (1400, "KT. CHỦ TỊCH")),
+        _line(y + LINE_PX, 2, (200, "- Như Điều 3;"), (1400, "PHÓ CHỦ TỊCH")),
+        _line(y + 2 * LINE_PX, 3, (200, "- CT, các PCT;")),
+        _line(y + 5 * LINE_PX, 1, (1400, "Huỳnh Hữu Trí"), block=3),
+        _line(y + 3 * LINE_PX, 1, (200, "- Bưu điện tỉnh;"), block=4),
+        _line(y + 4 * LINE_PX, 2, (200, "- Cổng TT điện tử;"), block=4),
+        _line(y + 5 * LINE_PX, 3, (200, "- Lưu: VT."), block=4),
+    ]
+    out = layout.reading_order(_page(*closing))
+    assert out.text.splitlines() == [
+        "Nơi nhận:", "- Như Điều 3;", "- CT, các PCT;", "- Bưu điện tỉnh;", "- Cổng TT điện tử;", "- Lưu: VT.",
+        "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Huỳnh Hữu Trí"]
+
+
+def test_a_two_column_page_read_left_column_first_keeps_its_order():
+    """The move above never takes a left column's last line past the right column."""
+    left = [_line(300 + k * LINE_PX, k + 1, (200, f"trái dòng {k}"), block=1) for k in range(4)]
+    right = [_line(300 + k * LINE_PX, k + 1, (1400, f"phải dòng {k}"), block=2) for k in range(4)]
+    page = _page(*left, *right)
+    assert [line[0].box.top for line in layout._right_lines_in_their_rows(page.lines, 50)] == \
+        [line[0].box.top for line in page.lines]
