@@ -156,8 +156,9 @@ def check_pages(
                 raw, grey = _rectify_photo(raw, photo, image)
                 report.width, report.height, report.dpi = raw.width, raw.height, round(raw.dpi, 1)
                 report.dpi_estimated = True
-            elif raw.dpi_estimated:
-                # No resolution in the file: the A4 guess, unless the letters say the paper is smaller.
+            elif raw.dpi_estimated or scale.doubtful(raw.dpi):
+                # No resolution in the file (or software's default 72/96): the A4 guess or the
+                # header, unless the letters say otherwise.
                 raw = _scale_from_letters(raw, grey)
                 report.dpi = round(raw.dpi, 1)
             del image  # the grey (or rectified grey) is all that preflight needs

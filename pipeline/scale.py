@@ -56,6 +56,19 @@ def dpi_from_letters(grey: np.ndarray) -> float | None:
     return float(nearest) if abs(nearest - raw) / nearest < 0.1 else round(raw, 1)
 
 
+# Resolutions that image software writes when it knows none (Photoshop, PIL/poppler's PNG writer,
+# screenshots): a 1-bit 300-dpi decision page cut out of its PDF by pdfimages says 72 dpi
+# (bench/realscans' qng_ct07_p1, vietadmin1_p1), and was enlarged 2x as "low resolution" and read
+# with its tone marks lost. Such a header is checked against the letters like a missing one; a
+# real 72- or 96-dpi scan has letters of that size and keeps it.
+SOFTWARE_DEFAULT_DPI = (72.0, 96.0)
+
+
+def doubtful(dpi: float) -> bool:
+    """Whether a file's resolution is one image software writes by default (see SOFTWARE_DEFAULT_DPI)."""
+    return round(dpi) in SOFTWARE_DEFAULT_DPI
+
+
 def reading_dpi(grey: np.ndarray, guessed_dpi: float) -> float:
     """The page's resolution when the file gave none: the A4 guess, unless the letters say otherwise."""
     found = dpi_from_letters(grey)

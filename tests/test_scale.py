@@ -67,3 +67,19 @@ def test_small_print_keeps_its_tone_marks(tmp_path):
     cleaned = clean.clean_page(path, dpi=300, workdir=tmp_path, stem="p", detect_orientation=False)
     words = set(_words(read_cleaned(cleaned).text))
     assert {"Nguyễn", "quyết", "phép", "xây"} <= words
+
+
+def test_a_300_dpi_page_whose_file_says_72_dpi_is_read_at_300(tmp_path):
+    """Image software writes 72 dpi when it knows none (a 1-bit decision cut out of its PDF by
+    pdfimages said 72): the page was taken for a low-resolution one, enlarged and read worse. The
+    letters decide such a header, as a missing one; a real 72-dpi page keeps it."""
+    page = typeset_page(SAMPLE_PAGES[1], dpi=300).convert("1")
+    path = tmp_path / "page.png"
+    page.save(path, dpi=(72, 72))
+    done = process_document([path], workdir=tmp_path / "w", out_pdf=tmp_path / "o.pdf", jobs=1, keep_blank=True)
+    [report] = done.report.pages
+    assert report.dpi == 300
+    assert not [i for i in report.issues if i.code == "low_resolution"]
+    small = np.asarray(typeset_page(SAMPLE_PAGES[1], dpi=72))
+    assert scale.reading_dpi(small, 72.0) == 72.0
+    assert scale.doubtful(72.0) and scale.doubtful(96.0) and not scale.doubtful(200.0)
