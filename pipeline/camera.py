@@ -40,6 +40,11 @@ EDGE_BAND_MM = 1.5
 # A4 (mm). A sheet whose corrected aspect ratio (long/short) lies within this range of √2 is taken
 # as A4 and its resolution follows from its size; other sheets take their long side as 297 mm.
 A4_MM = (210.0, 297.0)
+# A side of the sheet that strays from the straight line between its corners by more than this
+# share of the page's long side is followed as a curve (see _bowed_edge_maps); never by more than
+# MAX_BOW (a hand or a second sheet over the edge is not paper to stretch the page to).
+MIN_BOW = 0.0075
+MAX_BOW = 0.05
 A4_ASPECT_TOLERANCE = 0.12
 MM_PER_INCH = 25.4
 # Lighting: paper tone estimated on a ~25-dpi copy closed over ~5 mm (text vanishes), divided out.
@@ -57,6 +62,7 @@ class Capture:
     height: int
     dpi: float           # of the rectified page (at least PHOTO_TARGET_DPI)
     photo_dpi: float     # the sheet's resolution in the photo, estimated from its size
+    outline: np.ndarray | None = None  # float32 (n, 2): the sheet's own edge, full-resolution pixels
 
 
 def find_page(image: np.ndarray) -> Capture | None:
@@ -90,7 +96,7 @@ def find_page(image: np.ndarray) -> Capture | None:
     desk = float(np.median(small[sheet == 0]))
     if desk > MAX_DESK_TO_PAPER * paper:
         return None
-    contours, _ = cv2.findContours(sheet, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(sheet, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)  # every edge pixel
     hull = cv2.convexHull(max(contours, key=cv2.contourArea))
     quad = _four_corners(hull)
     if quad is None:
@@ -115,8 +121,9 @@ def find_page(image: np.ndarray) -> Capture | None:
     if PHOTO_TARGET_DPI and dpi < PHOTO_TARGET_DPI:
         grow = PHOTO_TARGET_DPI / dpi
         width, height, dpi = width * grow, height * grow, PHOTO_TARGET_DPI
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float32) / scale
     return Capture(corners=corners, width=int(round(width)), height=int(round(height)), dpi=float(dpi),
-                   photo_dpi=photo_dpi)
+                   photo_dpi=photo_dpi, outline=outline)
 
 
 def rectify(image: np.ndarray, capture: Capture) -> np.ndarray:
@@ -124,13 +131,58 @@ def rectify(image: np.ndarray, capture: Capture) -> np.ndarray:
     target = np.float32([[0, 0], [capture.width - 1, 0], [capture.width - 1, capture.height - 1],
                          [0, capture.height - 1]])
     m = cv2.getPerspectiveTransform(capture.corners, target)
-    page = cv2.warpPerspective(image, m, (capture.width, capture.height), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REPLICATE)
+    maps = _bowed_edge_maps(capture, m)
+    if maps is None:
+        page = cv2.warpPerspective(image, m, (capture.width, capture.height), flags=cv2.INTER_CUBIC,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    else:
+        page = cv2.remap(image, *maps, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     page = flatten_light(page, dpi=capture.dpi)
     band = max(1, int(round(EDGE_BAND_MM / MM_PER_INCH * capture.dpi)))
     white = 245 if page.ndim == 2 else (245, 245, 245)
     page[:band], page[-band:], page[:, :band], page[:, -band:] = white, white, white, white
     return page
+
+
+def _bowed_edge_maps(capture: Capture, m: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Remap tables that carry the sheet's real edges, not just its corners, onto the rectangle's
+    sides (None when the edges are straight: the plain perspective warp is exact then).
+
+    A curled sheet's edges are curves: between the corners the homography leaves a wedge of desk
+    (read as a line of junk that swallows the line next to it) or cuts off the paper that bulges
+    beyond the straight side, with the words printed there. Each side's distance from the
+    rectangle, measured along it, is spread across the page linearly (a Coons patch).
+    """
+    if capture.outline is None:
+        return None
+    w, h = capture.width, capture.height
+    edge = cv2.perspectiveTransform(capture.outline.reshape(-1, 1, 2), m).reshape(-1, 2).astype(np.float64)
+    x, y = edge[:, 0], edge[:, 1]
+    side = np.argmin(np.stack([np.abs(y), np.abs(y - (h - 1)), np.abs(x), np.abs(x - (w - 1))]), axis=0)
+    along_x, along_y = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
+    limit = MAX_BOW * max(w, h)
+    devs = []
+    for k, (pos, off, n) in enumerate(((x, y, w), (x, y - (h - 1), w), (y, x, h), (y, x - (w - 1), h))):
+        mine = side == k
+        if mine.sum() < 8:
+            return None
+        order = np.argsort(pos[mine])
+        dev = np.interp(along_x if n == w else along_y, pos[mine][order], off[mine][order])
+        # The outline comes from a ~600-px mask: smooth its steps over a few of its pixels.
+        span = max(3, int(n / DETECT_LONG_SIDE * 9) | 1)
+        dev = cv2.blur(dev.reshape(-1, 1), (1, span), borderType=cv2.BORDER_REPLICATE).ravel()
+        devs.append(np.clip(dev, -limit, limit))
+    # Judged away from the corners, where the mask's rounding and the choice of side blur it.
+    if max(float(np.abs(d[len(d) // 10: -len(d) // 10]).max()) for d in devs) < MIN_BOW * max(w, h):
+        return None
+    top, bottom, left, right = devs
+    t = along_y[:, None] / (h - 1)
+    s = along_x[None, :] / (w - 1)
+    rx = (along_x[None, :] + (1 - s) * left[:, None] + s * right[:, None]).astype(np.float32)
+    ry = (along_y[:, None] + (1 - t) * top[None, :] + t * bottom[None, :]).astype(np.float32)
+    # From the rectified frame back into the photo: the inverse homography, point by point.
+    back = cv2.perspectiveTransform(np.dstack([rx, ry]).reshape(-1, 1, 2), np.linalg.inv(m)).reshape(h, w, 2)
+    return np.ascontiguousarray(back[..., 0]), np.ascontiguousarray(back[..., 1])
 
 
 def flatten_light(image: np.ndarray, *, dpi: float) -> np.ndarray:
