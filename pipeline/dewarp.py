@@ -22,6 +22,7 @@ import numpy as np
 # Detection copy: at 100 dpi a 12-14 pt line of an administrative letter (Decree 30: 13-14 pt) is
 # ~25 px apart from the next and its x-height ~8 px, enough to follow it within a pixel.
 DETECT_DPI = 100.0
+A4_LONG_IN = 297 / 25.4
 # Ink: darker than the local paper (mean of a ~0.4-inch window) by this many grey levels.
 INK_BLOCK_IN = 0.4
 INK_C = 12
@@ -35,7 +36,9 @@ ACROSS_SIGMA_IN = 0.03
 STEP_PX = 4                 # columns sampled along the lines, in the detection copy
 RIDGE_MIN_DENSITY = 0.12    # share of ink along SMEAR_IN at a line's centre (text is ~0.2-0.4)
 MIN_LINE_IN = 1.2           # shorter ridges (a page number, a lone word) say little about the bend
+MAX_LINE_IN = 0.25          # a smeared line of 14-pt text is ~0.1 in thick; a slab of lines is more
 MIN_LINES = 5
+MAX_WIGGLE_IN = 0.02        # real scans' lines: 0.004-0.01 in from their cubic; a signature 0.03
 # Curved when the lines' RMS distance from straight parallel lines (at the page's skew) exceeds
 # this share of the line spacing AND the bend model explains most of that variance. Measured on
 # synthetic flat pages (clean/office/rough/phone, 19 pages): 0.021-0.023 of a spacing (the ink
@@ -91,7 +94,10 @@ def straighten(image: np.ndarray, *, dpi: float) -> np.ndarray | None:
 
 def measure(grey: np.ndarray, *, dpi: float) -> Bend | None:
     """Follow the text lines on a small copy and fit the bend (None: too few lines to say)."""
-    scale = min(1.0, DETECT_DPI / max(dpi, 1.0))
+    # A file that says 72 or 96 dpi may hold a 300-dpi scan; no page a counter takes is larger than
+    # A4, so a page's long side gives a floor for its resolution (and bounds the detection's cost).
+    dpi = max(dpi, max(grey.shape) / A4_LONG_IN)
+    scale = min(1.0, DETECT_DPI / dpi)
     small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     d = dpi * scale
     density = _line_density(small, d)
@@ -101,6 +107,11 @@ def measure(grey: np.ndarray, *, dpi: float) -> Bend | None:
     h, w = small.shape
     spacing = _spacing(lines)
     if spacing <= 0:
+        return None
+    # A printed line, bent or not, is smooth: a cubic follows it to a small part of a line spacing.
+    # A signature, a seal's ring or two lines that touch in places do not follow one.
+    lines = [ln for ln in lines if _wiggle(ln) <= MAX_WIGGLE_IN * d]
+    if len(lines) < MIN_LINES:
         return None
     xs = np.concatenate([ln[:, 0] for ln in lines]) / w
     ys = np.concatenate([ln[:, 1] for ln in lines])
@@ -112,7 +123,7 @@ def measure(grey: np.ndarray, *, dpi: float) -> Bend | None:
     keep = np.abs(straight) < 0.5 * spacing + 3 * np.median(np.abs(straight))
     coef = np.zeros((SPLINE_SEGMENTS + 3, ACROSS_DEGREE + 1))
     res = straight
-    for _ in range(3):
+    for _ in range(2):
         # Refit without the points the last fit could not explain (a ridge that jumped lines).
         coef, res = _fit(xs, rows, ys, ids, len(lines), keep)
         keep = np.abs(res) < max(0.25 * spacing, 3 * 1.4826 * float(np.median(np.abs(res[keep]))))
@@ -143,14 +154,10 @@ def _follow_lines(density: np.ndarray, dpi: float) -> list[np.ndarray]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return []
-    heights = stats[1:, cv2.CC_STAT_HEIGHT]
     widths = stats[1:, cv2.CC_STAT_WIDTH]
     long_enough = widths >= MIN_LINE_IN * dpi
     if not long_enough.any():
         return []
-    # Two lines run together (a curl brought them within a line's height) make one blob twice as
-    # tall as a line: its ink centre lies between them, so such blobs are left out.
-    typical = float(np.median(heights[long_enough]))
     cols = np.arange(0, density.shape[1], STEP_PX)
     lab = labels[:, cols]
     weight = density[:, cols] * (lab > 0)
@@ -158,26 +165,41 @@ def _follow_lines(density: np.ndarray, dpi: float) -> list[np.ndarray]:
     key = (lab * len(cols) + np.arange(len(cols))[None, :]).ravel()
     total = np.bincount(key, weights=weight.ravel(), minlength=n * len(cols)).reshape(n, len(cols))
     moment = np.bincount(key, weights=(weight * rows).ravel(), minlength=n * len(cols)).reshape(n, len(cols))
+    # A blob's thickness, column by column (its bounding box says nothing on a bent page). Two lines
+    # run together (a curl brought them within a line's height) are twice as thick as a line, and
+    # their ink centre lies between them; a page turned sideways smears into thick slabs.
+    count = np.bincount(key, weights=(lab > 0).ravel(), minlength=n * len(cols)).reshape(n, len(cols))
+    thick = np.array([float(np.median(c[c > 0])) if (c > 0).any() else 0.0 for c in count])
+    typical = float(np.median(thick[1:][long_enough]))
+    thin = (thick[1:] <= 1.6 * typical) & (thick[1:] <= MAX_LINE_IN * dpi)
     lines = []
-    for k in np.flatnonzero(long_enough & (heights <= 1.6 * typical)) + 1:
+    for k in np.flatnonzero(long_enough & thin) + 1:
         present = total[k] > 0
         if present.sum() * STEP_PX >= MIN_LINE_IN * dpi:
             lines.append(np.column_stack([cols[present], moment[k, present] / total[k, present]]).astype(np.float64))
     return lines
 
 
+def _wiggle(line: np.ndarray) -> float:
+    """RMS distance of a line's points from the cubic through them."""
+    x = (line[:, 0] - line[:, 0].mean()) / max(float(np.ptp(line[:, 0])), 1.0)
+    fit = np.polyval(np.polyfit(x, line[:, 1], 3), x)
+    return float(np.sqrt(np.mean((line[:, 1] - fit) ** 2)))
+
+
 def _spacing(lines: list[np.ndarray]) -> float:
     """Median distance between neighbouring lines, measured where both are present."""
-    mids = sorted((float(np.median(ln[:, 1])), ln) for ln in lines)
+    mids = sorted(lines, key=lambda ln: float(np.median(ln[:, 1])))
     gaps = []
-    for (y0, a), (y1, b) in zip(mids, mids[1:]):
+    for a, b in zip(mids, mids[1:]):
         both = np.intersect1d(a[:, 0], b[:, 0])
         if len(both):
             ya = np.interp(both, a[:, 0], a[:, 1])
             yb = np.interp(both, b[:, 0], b[:, 1])
             gaps.append(float(np.median(yb - ya)))
     gaps = [g for g in gaps if g > 0]
-    return float(np.median(gaps)) if gaps else 0.0
+    # The lower quartile: where a line between two others was not followed, their gap is two spacings.
+    return float(np.percentile(gaps, 25)) if gaps else 0.0
 
 
 def _straight_residuals(lines: list[np.ndarray]) -> np.ndarray:
@@ -229,21 +251,23 @@ def _fit(xs, yn, ys, ids, n_lines, keep) -> tuple[np.ndarray, np.ndarray]:
     ridge = np.hstack([np.zeros((k * p, n_lines)), np.eye(k * p) * RIDGE])
     lhs = np.vstack([a[keep], reg, ridge])
     rhs = np.concatenate([ys[keep], np.zeros(len(reg) + len(ridge))])
-    # Normal equations: the system is tall (thousands of points, ~60 unknowns) and well posed
+    # Normal equations: the system is tall (thousands of points, ~80 unknowns) and well posed
     # with the ridge, and solving it this way is ~100x cheaper than an SVD of the whole matrix.
-    sol = np.linalg.solve(lhs.T @ lhs + 1e-9 * np.eye(lhs.shape[1]), lhs.T @ rhs)
-    return sol[n_lines:].reshape(k, p), ys - a @ sol
+    # einsum, not @: OpenBLAS spreads products this small over every core and spins them (a page's
+    # fit cost 320 ms of CPU that way, 60 ms in one thread), while Tesseract works beside it.
+    normal = np.einsum("ij,ik->jk", lhs, lhs) + 1e-9 * np.eye(lhs.shape[1])
+    sol = np.linalg.solve(normal, np.einsum("ij,i->j", lhs, rhs))
+    return sol[n_lines:].reshape(k, p), ys - np.einsum("ij,j->i", a, sol)
 
 
 def _displacement(bend: Bend, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """D(x, y) without its part that does not vary along the lines, in detection pixels (x, y normalised)."""
     lo, hi = bend.y_range
     yc = np.clip(y, lo, hi)
-    d = _design(x.ravel(), yc.ravel()) @ bend.coef.ravel()
-    d = d.reshape(x.shape)
+    d = np.einsum("ij,j->i", _design(x.ravel(), yc.ravel()), bend.coef.ravel()).reshape(x.shape)
     # Minus its mean over the page's width at each row: the lines keep their average height.
     along, rows = np.linspace(0, 1, 33), np.linspace(lo, hi, 65)
-    table = _design(np.tile(along, rows.size), np.repeat(rows, along.size)) @ bend.coef.ravel()
+    table = np.einsum("ij,j->i", _design(np.tile(along, rows.size), np.repeat(rows, along.size)), bend.coef.ravel())
     return d - np.interp(yc, rows, table.reshape(rows.size, along.size).mean(axis=1))
 
 

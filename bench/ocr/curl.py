@@ -162,8 +162,10 @@ def main() -> None:
             page = photograph(bent, rng, desk)
             ph, pw = page.shape[:2]
             page = page[int(0.09 * ph):int(0.91 * ph), int(0.11 * pw):int(0.89 * pw)]
-            name, dpi = f"{n:03d}.jpg", 72
-            Image.fromarray(page).save(out / "pages" / name, quality=80, dpi=(dpi, dpi))
+            # Written without a resolution: with the phone's 72-dpi header the page is taken for a
+            # 72-dpi scan (its scale from the letters is issue 19's item 2, not this bench's question).
+            name = f"{n:03d}.jpg"
+            Image.fromarray(page).save(out / "pages" / name, quality=80)
         elif phone:
             page = photograph(bent, rng, desk)
             name, dpi = f"{n:03d}.jpg", 72
