@@ -80,18 +80,19 @@ def straighten(image: np.ndarray, *, dpi: float) -> np.ndarray | None:
     bend = measure(grey, dpi=dpi)
     if bend is None or not bend.curved:
         return None
-    map_x, map_y = _maps(bend, grey.shape)
+    xx, yy = _grid(grey.shape)
+    rows = _source_rows(bend, xx, yy)
     for _ in range(PASSES - 1):
         # A strong bend runs lines together in the detection copy, so the first model is fitted to
         # fewer, shorter lines; measured again on the straightened page, the rest of it shows.
-        again = measure(cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), dpi=dpi)
+        again = measure(cv2.remap(grey, *_full_maps(rows, grey.shape), cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE), dpi=dpi)
         if again is None or not again.curved:
             break
-        more_x, more_y = _maps(again, grey.shape)
-        # One remap of the page through both: map_2 looks up where map_1 takes its pixels from.
-        map_x = cv2.remap(map_x, more_x, more_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        map_y = cv2.remap(map_y, more_x, more_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        # Both passes in one remap of the page (one interpolation): output row -> the row of the
+        # once-straightened page the second model takes it from -> the bent page's row.
+        rows = _source_rows(bend, xx, _source_rows(again, xx, yy))
+    return cv2.remap(image, *_full_maps(rows, grey.shape), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def measure(grey: np.ndarray, *, dpi: float) -> Bend | None:
@@ -280,20 +281,29 @@ def _displacement(bend: Bend, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return d - np.interp(yc, rows, table.reshape(rows.size, along.size).mean(axis=1))
 
 
-def _maps(bend: Bend, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Full-resolution remap tables: for every output pixel, the source pixel on the bent page."""
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised (x, y) of the grid where the displacement is computed, every GRID_PX pixels."""
     h, w = shape
-    gw, gh = w // GRID_PX + 2, h // GRID_PX + 2
     # cv2.resize puts grid sample k at pixel k * GRID_PX + (GRID_PX - 1) / 2: sample there.
-    gx = np.arange(gw, dtype=np.float64) * GRID_PX + (GRID_PX - 1) / 2
-    gy = np.arange(gh, dtype=np.float64) * GRID_PX + (GRID_PX - 1) / 2
-    xx, yy = np.meshgrid(gx / w, gy / h)
-    to_full = h / bend.size[1]
-    src = yy.copy()
+    gx = np.arange(w // GRID_PX + 2, dtype=np.float64) * GRID_PX + (GRID_PX - 1) / 2
+    gy = np.arange(h // GRID_PX + 2, dtype=np.float64) * GRID_PX + (GRID_PX - 1) / 2
+    return np.meshgrid(gx / w, gy / h)
+
+
+def _source_rows(bend: Bend, xx: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For output rows ``rows`` (normalised, on the grid), the bent page's rows they come from."""
+    src = rows.copy()
     for _ in range(4):
         # The output row v holds the source row y with y = v + D(x, y): fixed-point iteration.
-        src = yy + _displacement(bend, xx, src) * to_full / h
-    map_y = cv2.resize((src * h).astype(np.float32), (gw * GRID_PX, gh * GRID_PX),
+        src = rows + _displacement(bend, xx, src) / bend.size[1]
+    return src
+
+
+def _full_maps(rows: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution remap tables from the grid's source rows (columns stay where they are)."""
+    h, w = shape
+    gh, gw = rows.shape
+    map_y = cv2.resize((rows * h).astype(np.float32), (gw * GRID_PX, gh * GRID_PX),
                        interpolation=cv2.INTER_LINEAR)[:h, :w]
-    map_x = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)).copy()
-    return map_x, np.ascontiguousarray(map_y)
+    map_x = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w))
+    return np.ascontiguousarray(map_x), np.ascontiguousarray(map_y)
