@@ -6,11 +6,13 @@ or on a flatbed's glass) still shows its text lines as curves after that: Tesser
 lines where they cross each other's band, and cuts words where a line leaves its neighbours' height.
 This module finds the text lines on a small copy of the page, measures how far they are from
 straight, and only when they are measurably curved fits a smooth model of the vertical displacement
-across the page (a cubic spline along the lines times a quadratic across them) and remaps the page
+across the page (a cubic spline along the lines times a cubic across them) and remaps the page
 so every line is straight. A flat page is returned as None: its pixels are never touched.
 
-Cheap: the detection runs on a 100-dpi copy (~1 MP for A4); the remap of a curled page costs one
-cv2.remap of the full page.
+Cheap: the detection runs on a 100-dpi copy (~1 MP for A4), 26-55 ms of CPU a page, 3-5 % of
+Tesseract's reading of it; a curled page costs 130-200 ms in all (bench/ocr/RESULTS.md, curled pages).
+Letters foreshortened where the paper turns away are not widened back: on the synthetic curls the
+words still missed afterwards are tone-mark misreadings, not the narrowed words at the edge.
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ MIN_LINES = 5
 MAX_WIGGLE_IN = 0.02        # real scans' lines: 0.004-0.01 in from their cubic; a signature 0.03
 # Curved when the lines' RMS distance from straight parallel lines (at the page's skew) exceeds
 # this share of the line spacing AND the bend model explains most of that variance. Measured on
-# synthetic flat pages (clean/office/rough/phone, 19 pages): 0.021-0.023 of a spacing (the ink
-# centre's jitter from letter shapes), and the model explains none of it; curled pages: 0.03-0.3.
+# synthetic flat pages (clean/office/rough/phone, 19 pages): 0.021-0.024 of a spacing (the ink
+# centre's jitter from letter shapes), and the model explains none of it; curled pages: 0.03-0.3;
+# 66 real scans and photos: up to 0.085, never half explained, except three curled or crumpled photos.
 CURVED_RMS_SPACING = 0.04
 MIN_EXPLAINED = 0.5
 # The model: cubic B-spline along the page (this many segments) times a polynomial across it.
@@ -61,7 +64,7 @@ class Bend:
     """The text lines found on a page and the displacement model fitted to them."""
 
     lines: int              # text lines followed
-    spacing: float          # median line spacing, detection pixels
+    spacing: float          # line spacing (lower quartile of neighbours' gaps), detection pixels
     straight_rms: float     # RMS distance of line points from straight parallel lines, in spacings
     model_rms: float        # RMS distance from the bend model, in spacings
     coef: np.ndarray        # (SPLINE_SEGMENTS + 3, ACROSS_DEGREE + 1) in detection pixels

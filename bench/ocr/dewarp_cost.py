@@ -9,7 +9,6 @@ other work on the machine does not count; the in-process engine reads in the cal
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +18,19 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def main() -> None:
+    import argparse
+
     import cv2
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pages", nargs="+", help="page images")
+    args = ap.parse_args()
 
     from pipeline import camera, clean, dewarp, scale
     from pipeline.document import read_cleaned
     from pipeline.reader import read_pages
 
-    for arg in sys.argv[1:]:
+    for arg in args.pages:
         with tempfile.TemporaryDirectory() as tmp:
             raw = next(read_pages(Path(arg), Path(tmp)))
             image = cv2.imread(str(raw.path), cv2.IMREAD_UNCHANGED)
