@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
-from pipeline import camera, clean, fallback, ocr, pdf, preflight, qr, scale
+from pipeline import camera, clean, dewarp, fallback, ocr, pdf, preflight, qr, scale
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
@@ -161,6 +161,8 @@ def check_pages(
                 # header, unless the letters say otherwise.
                 raw = _scale_from_letters(raw, grey)
                 report.dpi = round(raw.dpi, 1)
+            if photo is None and image is not None and (bent := dewarp.straighten(image, dpi=raw.dpi)) is not None:
+                grey = _rewrite_page(raw, bent)  # a bound or curled page on the glass: lines straightened
             del image  # the grey (or rectified grey) is all that preflight needs
             result = preflight.preflight(grey, dpi=raw.dpi, dpi_estimated=raw.dpi_estimated and photo is None,
                                          photo_dpi=photo.photo_dpi if photo else None,
@@ -355,24 +357,24 @@ def _result_code(case_id: str | None, document_id: str) -> str | None:
         return None
 
 
-
 def _rectify_photo(raw: RawPage, photo: camera.Capture, image: np.ndarray) -> tuple[RawPage, np.ndarray]:
     """Replace a phone photo's page file (``image``, as read) by the rectified sheet; the new RawPage
     and its grey image."""
-    from dataclasses import replace
-
     page = camera.rectify(image, photo)
-    if not cv2.imwrite(str(raw.path), page):
-        raise OSError(f"cannot write {raw.path}")
-    grey = page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    bent = dewarp.straighten(page, dpi=photo.dpi)  # the outline is square now; a curled sheet's lines not yet
+    grey = _rewrite_page(raw, page if bent is None else bent)
     return replace(raw, dpi=photo.dpi, dpi_estimated=True, width=photo.width, height=photo.height), grey
 
+
+def _rewrite_page(raw: RawPage, page: np.ndarray) -> np.ndarray:
+    """Write ``page`` over the page's working file (never the user's file); its grey image."""
+    if not cv2.imwrite(str(raw.path), page):
+        raise OSError(f"cannot write {raw.path}")
+    return page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
 
 
 def _scale_from_letters(raw: RawPage, grey: np.ndarray) -> RawPage:
     """``raw`` with the resolution its letters give when the file had none (see pipeline/scale.py)."""
-    from dataclasses import replace
-
     dpi = scale.reading_dpi(grey, raw.dpi) if grey is not None else raw.dpi
     return raw if dpi == raw.dpi else replace(raw, dpi=dpi)
 
@@ -393,8 +395,6 @@ def write_thumbnail(grey, out: Path, *, width: int = THUMBNAIL_WIDTH) -> Path:
 
 
 def _renumber(raw: RawPage, number: int) -> RawPage:
-    from dataclasses import replace
-
     return raw if raw.number == number else replace(raw, number=number)
 
 
