@@ -22,20 +22,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import DocumentReport, EmptyFile, OcrPage, PageNeedsRescan, PageReport, PreflightIssue, Severity
-from pipeline import camera, clean, dewarp, fallback, ocr, pdf, preflight, qr, scale
+from models import DocumentReport, EmptyFile, PageNeedsRescan, PageReport, PreflightIssue, Severity
+from pipeline import camera, dewarp, pdf, preflight, qr, scale
+from pipeline.page_read import PageOutcome, read_cleaned, unreadable  # noqa: F401 (imported from here by flows and tests)
+from pipeline.page_read import clean_and_ocr as _clean_and_ocr
 from pipeline.reader import RawPage, read_pages, sha256_of
 
 SOFTWARE = "sohoa"
-# Mean word confidence below which a page read without OSD is checked with OSD (and read again if
-# OSD turns it). Synthetic rough pages: upright 90–93, upside down 41–42.
-UPRIGHT_MIN_CONFIDENCE = 70.0
-# A page with ink is unreadable (RESCAN) when no word reaches READABLE_WORD_CONFIDENCE, or the mean
-# word confidence stays under UNREADABLE_MEAN_CONFIDENCE. Synthetic pages read 88–96 on average; an
-# upside-down page 41–42 (turned and read again before this check); noise and smudges read as a few
-# "words" at 0–40.
-READABLE_WORD_CONFIDENCE = 60.0
-UNREADABLE_MEAN_CONFIDENCE = 45.0
 
 
 def software_version() -> str:
@@ -63,19 +56,6 @@ def document_id_for(source_sha256: str, pages: Collection[int] | None = None) ->
 def default_jobs() -> int:
     """All cores, as Tesseract runs single-threaded per page."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-@dataclass
-class PageOutcome:
-    """A page after the whole pipeline: its report, what goes into the PDF, and its text."""
-
-    raw: RawPage
-    report: PageReport
-    pdf_page: pdf.RasterPage | pdf.SourcePdfPage | None = None
-    ocr: OcrPage | None = None
-    text: str = ""
-    qr: qr.QrFinding | None = None
-    thumbnail: Path | None = None
 
 
 @dataclass
@@ -407,99 +387,6 @@ def refuse_rescans(outcomes: list[PageOutcome]) -> None:
             [f"page {n}: {i.message_en}" for n, i in bad],
             [f"trang {n}: {i.message_vi}" for n, i in bad],
         )
-
-
-def _clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
-                   images: AbstractContextManager[object] | None = None) -> None:
-    """Clean and OCR one raster page in place; blank pages are not OCR'd (nor shown to OSD).
-    ``images``: held while the page's full-size images are worked on (not while Tesseract reads)."""
-    images = images or nullcontext()
-    if o.raw.path is None:
-        o.pdf_page = pdf.SourcePdfPage(source_pdf=o.raw.source_pdf, index=o.raw.source_index)
-        return
-    started = time.perf_counter()
-    blank = o.report.blank
-    stem = f"{o.raw.number:04d}"
-    # OSD only for pages that look sideways; an upside-down page shows itself by unreadable words.
-    with images:
-        cleaned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem,
-                                   detect_orientation=not blank, osd_only_if_sideways=True)
-    if blank and not ocr_blank:
-        o.report.text_source = "none"
-        o.ocr = None
-    else:
-        o.ocr = read_cleaned(cleaned)
-        if not cleaned.osd_run and not blank and _reads_badly(o.ocr):
-            # Upside down after all (or turned the wrong way by the marks' vote): ask OSD.
-            with images:
-                turned = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=stem)
-            if turned.rotation != cleaned.rotation:
-                # OSD can be wrong too (a curled 75-dpi phone photo of a letter, bench/realscans'
-                # th_tinhgia_p1, was turned upside down and read 1.5 % of its words against plain
-                # Tesseract's 40 %): the turn is kept only when its words are surer.
-                turned_ocr = read_cleaned(turned)
-                if _confidence(turned_ocr) > _confidence(o.ocr):
-                    cleaned, o.ocr = turned, turned_ocr
-        if not blank and cleaned.rotation != 0 and fallback.needs_second_look(o.ocr):
-            # Both the marks' vote and OSD can take a blurred, curled page for one upside down: an
-            # unsure reading of a turned page is checked against the page as it came.
-            with images:
-                as_came = clean.clean_page(o.raw.path, dpi=o.raw.dpi, workdir=workdir, stem=f"{stem}-0",
-                                           detect_orientation=False)
-            as_came_ocr = read_cleaned(as_came)
-            if _confidence(as_came_ocr) > _confidence(o.ocr) + fallback.MARGIN:
-                cleaned, o.ocr = as_came, as_came_ocr
-        if not blank and cleaned.rotation == 0 and fallback.needs_second_look(o.ocr):
-            # Never worse than plain Tesseract: the raw page's surer blocks replace the cleaned ones.
-            raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
-            o.ocr, _ = fallback.better_of(o.ocr, fallback.to_cleaned_scale(raw, width=cleaned.width,
-                                                                          height=cleaned.height))
-        o.ocr.rotation = cleaned.rotation
-        o.text = o.ocr.text
-        o.report.mean_confidence = o.ocr.mean_confidence
-        o.report.word_count = len(o.ocr.words)
-        if not blank and unreadable(o.ocr):
-            # Ink but no text Tesseract believes in: a dark photo, a smudge, a page too blurred for
-            # preflight to say so. Never stored as if it had been read.
-            o.report.issues.append(preflight.unreadable_issue(len(o.ocr.words), o.ocr.mean_confidence))
-    o.report.rotation = cleaned.rotation
-    o.report.skew_degrees = round(cleaned.skew_degrees, 2)
-    o.report.has_colour = cleaned.has_colour
-    o.pdf_page = pdf.RasterPage(ocr_image=cleaned.ocr_image, colour_image=cleaned.colour_image,
-                                dpi=cleaned.dpi, ocr=o.ocr)
-    if not blank or ocr_blank:
-        # Compress the page's images here, in the page's worker, not one page after another when
-        # the PDF is assembled (a colour page's background and mask cost ~0.3 s of CPU).
-        with images:
-            o.pdf_page.encoded = pdf.encode_raster_page(o.pdf_page)
-    o.report.seconds += time.perf_counter() - started
-
-
-def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
-    """One Tesseract reading of the cleaned page's reading image (a low-resolution line crop as one
-    text line, see clean.LINE_CROP_FACTOR; a fine page from its reduced copy, see clean.READ_MAX_DPI,
-    its words then put back in the page's pixels)."""
-    if cleaned.read_dpi:
-        return ocr.to_page_scale(ocr.recognise(cleaned.tesseract_image, dpi=cleaned.read_dpi),
-                                 width=cleaned.width, height=cleaned.height, dpi=cleaned.dpi)
-    return ocr.recognise(cleaned.tesseract_image, dpi=cleaned.dpi, single_line=cleaned.single_line)
-
-
-def unreadable(page: OcrPage) -> bool:
-    """True when a page with ink yields no word Tesseract is reasonably sure of, or only unsure ones."""
-    sure = [w for w in page.words if w.confidence >= READABLE_WORD_CONFIDENCE and any(c.isalnum() for c in w.text)]
-    confidence = page.mean_confidence
-    return not sure or confidence is None or confidence < UNREADABLE_MEAN_CONFIDENCE
-
-
-def _confidence(page: OcrPage) -> float:
-    return page.mean_confidence or 0.0
-
-
-def _reads_badly(page: OcrPage) -> bool:
-    """True when the words look like an upside-down page's: few, or mostly unsure."""
-    confidence = page.mean_confidence
-    return confidence is None or confidence < UPRIGHT_MIN_CONFIDENCE
 
 
 def _fill_pdf_text(outcomes: list[PageOutcome]) -> None:

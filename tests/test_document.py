@@ -110,7 +110,7 @@ def test_every_page_is_read_once_and_a_low_resolution_line_crop_as_one_line(tmp_
     image; before, it was read twice, grey and 1-bit, the surer reading kept)."""
     from PIL import Image
 
-    from pipeline import document, ocr
+    from pipeline import ocr
 
     calls = []
     real = ocr.recognise
@@ -119,7 +119,7 @@ def test_every_page_is_read_once_and_a_low_resolution_line_crop_as_one_line(tmp_
         calls.append((path.name, kw.get("single_line", False)))
         return real(path, **kw)
 
-    monkeypatch.setattr(document.ocr, "recognise", counting)
+    monkeypatch.setattr(ocr, "recognise", counting)
     page = Image.open(sample_dossier[1])
     top = page.crop((0, 0, page.width, page.height // 3))  # a cheaper OCR
     scan, low = tmp_path / "scan.png", tmp_path / "low.png"
