@@ -78,12 +78,11 @@ LINE_BAND_SHARE = 0.5
 # the paper is white. One reading per page; measured on 8 pages per set (CER 1-bit -> this, %):
 # clean 0.44 -> 0.31, office 0.78 -> 0.57, rough pages 1-7 2.39 -> 2.31, seal 1.27 -> 1.22,
 # office-stamp 0.77 -> 0.66. A margin of 2 or 3 px: clean 0.31 / 0.31, office 0.60 / 0.58.
-# Issue 19, the real set (bench/realscans): faint tone marks over hats that the 1-bit image lost
-# were masked out of the grey too; 3 px lets Tesseract see them. 10 real text pages, CER / word
-# recall %: margin 1 2.19 / 95.8, 3 px 2.11 / 96.3 (no mask at all 2.03 / 96.2, but synthetic rough
-# 1.25 -> 5.23, office 0.39 -> 1.37); synthetic office / rough / seal / office-stamp at 3 px
-# 0.38 / 1.28 / 0.73 / 0.45 against 0.39 / 1.25 / 0.68 / 0.43.
-READ_INK_MARGIN_PX = 3
+# Issue 19, the real set (bench/realscans): 3 px let Tesseract see faint tone marks over hats on 10
+# real text pages (CER / word recall % 2.19 / 95.8 -> 2.11 / 96.3), but on all 62 real pages it
+# made no difference (9.93 / 93.5 at 1 px, 9.93 / 93.6 at 3 px) and on a degraded synthetic decision
+# it read the citizen ID 008085001234 as "0080850012344" (2 px too): 1 px stays.
+READ_INK_MARGIN_PX = 1
 # Tesseract's time grows with the page's pixels, its accuracy does not past ~225 dpi for body text:
 # a page finer than READ_MAX_DPI is read from a copy reduced to it (INTER_AREA keeps the glyph
 # edges' grey), unless that would make its typical letter (the upper-quartile height of the ink

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before Tesseract is loaded: see pipeline/ocr.py
 
@@ -133,8 +132,7 @@ def read_words(image_path: Path, *, dpi: float | None, lang: str, single_line: b
 
 def _words(api: PyTessBaseAPI) -> dict[str, list]:
     """Walk the result letter by letter, numbering blocks, paragraphs and lines as the TSV does; each
-    word also gets its letters' alternatives (text, confidence) for the syllable correction. A letter
-    read twice over the same ink is written once (see ``drop_stutters``)."""
+    word also gets its letters' alternatives (text, confidence) for the syllable correction."""
     out: dict[str, list] = {k: [] for k in ("text", "conf", "left", "top", "width", "height",
                                             "block_num", "par_num", "line_num", "choices")}
     it = api.GetIterator()
@@ -145,7 +143,6 @@ def _words(api: PyTessBaseAPI) -> dict[str, list]:
     while True:
         if not it.Empty(RIL.SYMBOL):
             if it.IsAtBeginningOf(RIL.WORD):
-                _finish(out, letters)
                 letters = None
                 if it.IsAtBeginningOf(RIL.BLOCK):
                     block, par, line = block + 1, 0, 0
@@ -163,82 +160,9 @@ def _words(api: PyTessBaseAPI) -> dict[str, list]:
                                        ("par_num", par), ("line_num", line), ("choices", letters)):
                         out[key].append(value)
             if letters is not None:
-                sbox = it.BoundingBox(RIL.SYMBOL)
-                letters.append(Letter(it.GetUTF8Text(RIL.SYMBOL) or "",
-                                      (sbox[0], sbox[2]) if sbox else None,
-                                      [(c.GetUTF8Text(), float(c.Confidence())) for c in it.GetChoiceIterator()]))
+                letters.append([(c.GetUTF8Text(), float(c.Confidence())) for c in it.GetChoiceIterator()])
         if not it.Next(RIL.SYMBOL):
-            _finish(out, letters)
             return out
-
-
-class Letter(NamedTuple):
-    """One letter of a word as read: its text, its box's left and right edge, its alternatives."""
-    text: str
-    span: tuple[int, int] | None
-    choices: list[tuple[str, float]]
-
-
-# a letter whose box lies this much inside its neighbours' boxes, and that repeats one of them, is
-# the same ink read twice (LSTM stutter: "0080850012344" for the 12 digits 008085001234, "cầẦn")
-STUTTER_COVERED = 0.6
-
-
-def drop_stutters(letters: list[Letter]) -> list[Letter]:
-    """The letters without those read twice over the same ink: a letter equal (ignoring case and
-    marks) to a neighbour, its box mostly covered by its neighbours' boxes. Two letters cannot share
-    their ink, while a real double letter ("2344", "xoong") stands side by side."""
-    keep = list(letters)
-    i = 0
-    while i < len(keep):
-        here = keep[i]
-        nbrs = [keep[j] for j in (i - 1, i + 1) if 0 <= j < len(keep)]
-        if here.span and any(_same(here.text, n.text) for n in nbrs) and _covered(here.span, nbrs) >= STUTTER_COVERED:
-            twin = next(n for n in nbrs if _same(here.text, n.text))
-            if _confidence(here) <= _confidence(twin):
-                del keep[i]
-                continue
-            del keep[keep.index(twin)]
-            i = max(0, i - 1)
-            continue
-        i += 1
-    return keep
-
-
-def _finish(out: dict[str, list], letters: list | None) -> None:
-    """Put the last word's letters in: stutters dropped, the word's text rebuilt from what is left
-    (only when its letters spell the word as Tesseract gave it)."""
-    if letters is None or not out["text"]:
-        return
-    kept = drop_stutters(letters)
-    if len(kept) != len(letters) and "".join(x.text for x in letters) == out["text"][-1]:
-        out["text"][-1] = "".join(x.text for x in kept)
-    else:
-        kept = letters
-    letters[:] = [x.choices for x in kept]
-
-
-def _same(a: str, b: str) -> bool:
-    import unicodedata
-    base = lambda t: "".join(c for c in unicodedata.normalize("NFD", t.lower()) if not unicodedata.combining(c))  # noqa: E731
-    return bool(a) and base(a).replace("đ", "d") == base(b).replace("đ", "d")
-
-
-def _covered(span: tuple[int, int], nbrs: list[Letter]) -> float:
-    """Share of ``span`` inside the union of the neighbours' spans."""
-    x0, x1 = span
-    if x1 <= x0:
-        return 1.0
-    cover = [0] * (x1 - x0)
-    for n in nbrs:
-        if n.span:
-            for x in range(max(x0, n.span[0]), min(x1, n.span[1])):
-                cover[x - x0] = 1
-    return sum(cover) / (x1 - x0)
-
-
-def _confidence(letter: Letter) -> float:
-    return max((c for t, c in letter.choices if t == letter.text), default=0.0)
 
 
 def orientation(image_path: Path, *, dpi: float) -> tuple[int, float]:

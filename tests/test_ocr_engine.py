@@ -182,26 +182,3 @@ def test_a_dashed_rule_read_unsurely_stays_and_a_speck_goes():
             "left": [0, 200, 400, 500], "top": [0, 10, 10, 0], "width": [58, 178, 6, 43], "height": [31, 3, 8, 26],
             "block_num": [1] * 4, "par_num": [1] * 4, "line_num": [1] * 4}
     assert [w.text for w in ocr._words(data)] == ["Độc", "-------------~-", "Số:"]
-
-
-def _letters(*spec):
-    return [ocr_engine.Letter(t, (x0, x1), [(t, c)]) for t, x0, x1, c in spec]
-
-
-def test_a_letter_read_twice_over_the_same_ink_is_written_once():
-    # the last digits of "008085001234" as Tesseract 5.5 read them on a degraded 300-dpi decision:
-    # a second "4" whose box lies inside the "3" and the real "4" (the ID came out 13 digits long)
-    read = _letters(("2", 791, 807, 99.6), ("3", 811, 828, 99.5), ("4", 825, 837, 98.4), ("4", 830, 849, 96.0))
-    assert "".join(x.text for x in ocr_engine.drop_stutters(read)) == "234"
-    # a vowel read twice with two readings of its marks keeps the surer one
-    kept = ocr_engine.drop_stutters(_letters(("c", 0, 20, 99), ("ầ", 22, 40, 95), ("Ầ", 26, 41, 80), ("n", 44, 62, 99)))
-    assert "".join(x.text for x in kept) == "cần"
-
-
-def test_real_double_letters_side_by_side_stay():
-    for word in (_letters(("3", 811, 828, 99), ("4", 830, 849, 99), ("4", 851, 869, 99)),  # "344"
-                 _letters(("x", 0, 18, 99), ("o", 20, 38, 99), ("o", 40, 58, 99), ("n", 60, 78, 99))):  # "xoon"
-        assert ocr_engine.drop_stutters(word) == word
-    # a narrow letter inside a wide neighbour's box is a different letter, not a stutter
-    ri = _letters(("r", 0, 30, 99), ("i", 20, 28, 99))
-    assert ocr_engine.drop_stutters(ri) == ri
