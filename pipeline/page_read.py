@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models import OcrPage, PageReport
-from pipeline import clean, fallback, ocr, pdf, preflight, qr
+from pipeline import clean, fallback, ocr, pdf, preflight, qr, tables
 from pipeline.reader import RawPage
 
 # Mean word confidence below which a page read without OSD is checked with OSD (and read again if
@@ -83,6 +83,8 @@ def clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
             raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
             o.ocr, _ = fallback.better_of(o.ocr, fallback.to_cleaned_scale(raw, width=cleaned.width,
                                                                           height=cleaned.height))
+        # a ruled table's words row by row, each row's cells left to right
+        o.ocr = tables.reading_order(o.ocr, list(cleaned.cells), dpi=cleaned.dpi)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
         o.report.mean_confidence = o.ocr.mean_confidence
