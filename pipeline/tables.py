@@ -199,8 +199,14 @@ def read_copy(image: np.ndarray, binary: np.ndarray, *, dpi: float,
     leaders painted white, and the page's table cells."""
     horizontal, vertical = rules(binary, dpi=dpi, letter_px=letter_px)
     ink = (binary == 0).astype(np.uint8)
-    paint = without_crossings(horizontal, vertical, ink, dpi=dpi) | leaders(binary, dpi=dpi)
     found = cells(horizontal | vertical, dpi=dpi)
+    # only a table's rules: a lone rule (a receipt's separator, the line under a letter's motto)
+    # is no letter to Tesseract and parts its blocks
+    in_table = np.zeros_like(ink)
+    grow = RULE_JOIN_PX + RULE_EDGE_PX + _px(RULE_MAX_MM, dpi)
+    for table, (left, top, right, bottom) in _table_boxes(found).items():
+        in_table[max(0, top - grow):bottom + grow, max(0, left - grow):right + grow] = 1
+    paint = (without_crossings(horizontal, vertical, ink, dpi=dpi) & in_table) | leaders(binary, dpi=dpi)
     if not paint.any():
         return image, found
     # the rule's grey edge goes too (it would be read as a faint line), not the other ink's
@@ -210,6 +216,17 @@ def read_copy(image: np.ndarray, binary: np.ndarray, *, dpi: float,
     out = image.copy()
     out[grown > 0] = 255
     return out, found
+
+
+def _table_boxes(found: list[Cell]) -> dict[int, tuple[int, int, int, int]]:
+    """Each table of at least two cells: the box around its cells."""
+    boxes: dict[int, tuple[int, int, int, int]] = {}
+    sizes: dict[int, int] = {}
+    for c in found:
+        sizes[c.table] = sizes.get(c.table, 0) + 1
+        b = boxes.get(c.table, (c.left, c.top, c.right, c.bottom))
+        boxes[c.table] = (min(b[0], c.left), min(b[1], c.top), max(b[2], c.right), max(b[3], c.bottom))
+    return {t: b for t, b in boxes.items() if sizes[t] >= 2}
 
 
 def cells(rule: np.ndarray, *, dpi: float) -> list[Cell]:
@@ -294,9 +311,10 @@ def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
     next_block = max(w.block for w in page.words) + 1
     ordered: dict[int, list[OcrWord]] = {}
     for table in sorted({c.table for c in where.values()}):
-        in_table = list(dict.fromkeys(c for c in list(cells_) + list(where.values()) if c.table == table))
+        ruled = [c for c in cells_ if c.table == table]
+        loose = list(dict.fromkeys(c for c in where.values() if c.table == table and c not in ruled))
         words: list[OcrWord] = []
-        for cell in _row_order(in_table, tolerance):
+        for cell in _row_order(ruled, loose, tolerance):
             mine = [page.words[k] for k, c in where.items() if c == cell]
             for number, line in enumerate(_lines(mine), start=1):
                 words.extend(replace(w, block=next_block, paragraph=1, line=number) for w in line)
@@ -320,15 +338,39 @@ def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
     return replace(page, words=[w for part in out for w in part])
 
 
-def _row_order(found: list[Cell], tolerance: float) -> list[Cell]:
-    """Cells row by row (tops within ``tolerance`` of the row's first), left to right in a row."""
+def _row_order(ruled: list[Cell], loose: list[Cell], tolerance: float) -> list[Cell]:
+    """Cells row by row (tops within ``tolerance`` of the row's first), left to right in a row. A
+    loose line (in no ruled cell) joins the row whose shortest cell spans its middle height (a
+    header cell whose bottom rule the scan lost, its text centred in the row), or is a row of its own."""
     rows: list[list[Cell]] = []
-    for c in sorted(found, key=lambda c: (c.top, c.left)):
+    for c in sorted(ruled, key=lambda c: (c.top, c.left)):
         if rows and c.top - rows[-1][0].top <= tolerance:
             rows[-1].append(c)
         else:
             rows.append([c])
-    return [c for row in rows for c in sorted(row, key=lambda c: c.left)]
+    for c in sorted(loose, key=lambda c: (c.top, c.left)):
+        middle = (c.top + c.bottom) / 2
+        row = next((r for r in rows
+                    if r[0].top <= middle < min((x.bottom for x in r if x not in loose), default=-1)), None)
+        if row is not None:
+            row.append(c)
+            continue
+        at = next((i for i, r in enumerate(rows) if r[0].top > c.top + tolerance), len(rows))
+        rows.insert(at, [c])
+    return [c for row in rows for c in _columns(row)]
+
+
+def _columns(row: list[Cell]) -> list[Cell]:
+    """A row's cells left to right; cells one above the other (lines in no ruled cell, a ruled
+    cell split in two) top to bottom."""
+    columns: list[list[Cell]] = []
+    for c in sorted(row, key=lambda c: c.left):
+        column = next((col for col in columns if c.left < max(x.right for x in col)), None)
+        if column is None:
+            columns.append([c])
+        else:
+            column.append(c)
+    return [c for col in columns for c in sorted(col, key=lambda c: c.top)]
 
 
 def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:

@@ -22,18 +22,25 @@ def _blank(width: int = 2480, height: int = 1200) -> np.ndarray:
     return np.full((height, width), 255, np.uint8)
 
 
-def test_a_rule_is_found_and_painted_out_but_a_stroke_across_it_stays():
+def test_a_table_rule_is_painted_out_but_a_stroke_across_it_stays():
     page = _blank()
-    page[600:604, 200:2200] = 0             # a 4 px horizontal rule, 170 mm long
-    page[560:650, 1000:1006] = 0            # a letter's stem written across it
+    for y in (600, 900):
+        page[y:y + 4, 200:2200] = 0          # 4 px horizontal rules, 170 mm long …
+    for x in (200, 1200, 2196):
+        page[600:904, x:x + 4] = 0           # … and vertical ones: a table of two cells
+    page[560:650, 1000:1006] = 0            # a letter's stem written across the top rule
     page[300:390, 1500:1506] = 0            # a stem on its own, 7.6 mm: no rule
+    page[150:154, 200:2200] = 0             # a lone rule, no table's: left to Tesseract
     horizontal, vertical = tables.rules(page, dpi=DPI)
     assert horizontal[600:604, 200:2200].mean() > 0.95
     assert not vertical[300:390, 1500:1506].any()
-    read, _cells = tables.read_copy(page, page, dpi=DPI)
-    assert (read[600:604, 200:900] == 255).all()       # the rule is gone
+    read, found = tables.read_copy(page, page, dpi=DPI)
+    assert len(found) == 2
+    assert (read[600:604, 210:900] == 255).all()       # the table's rules are gone
+    assert (read[700:800, 1200:1204] == 255).all()
     assert (read[560:650, 1000:1006] == 0).all()       # the stem keeps its pixels where it crosses
     assert (read[300:390, 1500:1506] == 0).all()
+    assert (read[150:154, 200:2200] == 0).all()
 
 
 def test_a_dotted_leader_is_painted_out_and_a_word_keeps_its_dots():
