@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from models import OcrPage, OcrWord
+from pipeline.scale import LETTER_MM
 
 MM_PER_INCH = 25.4
 # A horizontal rule is a run of ink at least this long on one pixel row. The longest horizontal
@@ -47,6 +48,10 @@ RULE_EDGE_PX = 3
 RULE_BRIDGE_MM = 25.0
 # Rules are thin: ink thicker than this (a filled box, a black bar) is not a rule.
 RULE_MAX_MM = 1.0
+# The page's typical letter height (despeckle's upper-quartile mark height) is used only within
+# this range of mm at the stated resolution: on a ruled page the grid is one big mark, and on
+# bench/realscans' qng_qd237_p5 the "letter" came out 984 px (83 mm) tall.
+LETTER_MM_RANGE = (1.5, 8.0)
 # Dotted leaders: at least LEADER_MIN_DOTS small marks (at most LEADER_DOT_MM across) in a row,
 # centres within LEADER_ROW_MM of one height, each at most LEADER_GAP_MM from the next (a 13 pt
 # leader's dots are 1.1-1.4 mm apart; dots under "ị", "ạ" of one word stand a letter apart, 2 mm
@@ -85,13 +90,20 @@ def _px(mm: float, dpi: float) -> int:
     return max(1, int(round(mm * dpi / MM_PER_INCH))) | 1
 
 
+def _plausible(letter_px: float | None, dpi: float) -> float | None:
+    """The page's letter height when it is one (see LETTER_MM_RANGE), else None."""
+    if not letter_px or not LETTER_MM_RANGE[0] <= letter_px * MM_PER_INCH / dpi <= LETTER_MM_RANGE[1]:
+        return None
+    return letter_px
+
+
 def rules(binary: np.ndarray, *, dpi: float, letter_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(horizontal, vertical): masks (uint8 0/1) of the page's rule pixels, ink of 1-bit ``binary``."""
     ink = (binary == 0).astype(np.uint8)
     thick = _px(RULE_MAX_MM, dpi)
     horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (_px(RULE_MIN_MM, dpi), 1)))
     horizontal = _thin(horizontal, thick, axis=0)
-    v_len = max(_px(VRULE_MIN_MM, dpi), int(VRULE_MIN_LETTERS * (letter_px or 0)) | 1)
+    v_len = max(_px(VRULE_MIN_MM, dpi), int(VRULE_MIN_LETTERS * (_plausible(letter_px, dpi) or 0)) | 1)
     vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
     vertical = _thin(vertical, thick, axis=1)
     vertical |= _walls(ink & (1 - horizontal), horizontal, dpi=dpi)
@@ -140,8 +152,13 @@ def _walls(ink: np.ndarray, horizontal: np.ndarray, *, dpi: float) -> np.ndarray
     return out
 
 
-def leaders(binary: np.ndarray, *, dpi: float) -> np.ndarray:
-    """Mask (uint8 0/1) of the dots of dotted leaders (see LEADER_MIN_DOTS)."""
+def leaders(binary: np.ndarray, *, dpi: float, letter_px: float | None = None) -> np.ndarray:
+    """Mask (uint8 0/1) of the dots of dotted leaders (see LEADER_MIN_DOTS). Measured against the
+    page's letters when known (``letter_px``: a file's stated resolution can be wrong, bench/realscans'
+    epu_tbd15_p3 is a 300-dpi scan read as 200 dpi, and its leaders' dots were too big to be dots)."""
+    letter_px = _plausible(letter_px, dpi)
+    if letter_px:
+        dpi = letter_px / LETTER_MM * MM_PER_INCH
     ink = (binary == 0).astype(np.uint8)
     out = np.zeros_like(ink)
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -206,7 +223,7 @@ def read_copy(image: np.ndarray, binary: np.ndarray, *, dpi: float,
     grow = RULE_JOIN_PX + RULE_EDGE_PX + _px(RULE_MAX_MM, dpi)
     for table, (left, top, right, bottom) in _table_boxes(found).items():
         in_table[max(0, top - grow):bottom + grow, max(0, left - grow):right + grow] = 1
-    paint = (without_crossings(horizontal, vertical, ink, dpi=dpi) & in_table) | leaders(binary, dpi=dpi)
+    paint = (without_crossings(horizontal, vertical, ink, dpi=dpi) & in_table) | leaders(binary, dpi=dpi, letter_px=letter_px)
     if not paint.any():
         return image, found
     # the rule's grey edge goes too (it would be read as a faint line), not the other ink's
