@@ -54,6 +54,11 @@ def test_a_dotted_leader_is_painted_out_and_a_word_keeps_its_dots():
     ink = page == 0
     assert dots[150:260].sum() > 0.8 * ink[150:260, 700:].sum()  # the leader's ink (right of "tên:")
     assert not dots[260:].any()                                   # the i's dot, the dots under ạ, ộ
+    # a file that says 200 dpi for this 300-dpi page: its letters tell the leader's scale, and a
+    # "letter" no letter can be (a ruled page's grid) is not used
+    assert (tables.leaders(page, dpi=300, letter_px=984.0) == dots).all()
+    wrong = tables.leaders(page, dpi=200, letter_px=37.0)
+    assert wrong[150:260].sum() > 0.8 * ink[150:260, 700:].sum() and not wrong[260:].any()
 
 
 def _table_page(rows: list[tuple[str, str, str]]) -> Image.Image:
