@@ -103,6 +103,8 @@ def rules(binary: np.ndarray, *, dpi: float, letter_px: float | None = None) -> 
     thick = _px(RULE_MAX_MM, dpi)
     horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (_px(RULE_MIN_MM, dpi), 1)))
     horizontal = _thin(horizontal, thick, axis=0)
+    if not horizontal.any():  # no table without a horizontal rule (cells are what is used)
+        return horizontal, np.zeros_like(horizontal)
     v_len = max(_px(VRULE_MIN_MM, dpi), int(VRULE_MIN_LETTERS * (_plausible(letter_px, dpi) or 0)) | 1)
     vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
     vertical = _thin(vertical, thick, axis=1)
@@ -134,6 +136,11 @@ def _walls(ink: np.ndarray, horizontal: np.ndarray, *, dpi: float) -> np.ndarray
         return out
     min_len = _px(CELL_MIN_MM, dpi)
     thick = _px(RULE_MAX_MM, dpi)
+    # only the rows between the first and last horizontal rule matter (a run cut off at the band's
+    # edge ends too far from any rule to be a wall)
+    rows = np.flatnonzero(horizontal.any(axis=1))
+    y0, y1 = max(0, int(rows[0]) - 2 * RULE_JOIN_PX - 2), int(rows[-1]) + 2 * RULE_JOIN_PX + 3
+    ink, horizontal = ink[y0:y1], horizontal[y0:y1]
     near = cv2.dilate(horizontal, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * RULE_JOIN_PX + 1)))
     # vertical runs of ink at least min_len long, as (column, top, bottom)
     tall = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, min_len)))
@@ -148,7 +155,7 @@ def _walls(ink: np.ndarray, horizontal: np.ndarray, *, dpi: float) -> np.ndarray
         if near[y, x:x + w].any() and near[y + h - 1, x:x + w].any():
             walls.append(i)
     if walls:
-        out[np.isin(labels, walls)] = 1
+        out[y0:y1][np.isin(labels, walls)] = 1
     return out
 
 
@@ -252,6 +259,13 @@ def cells(rule: np.ndarray, *, dpi: float) -> list[Cell]:
     (cells that touch across a rule are one table)."""
     if not rule.any():
         return []
+    page_h, page_w = rule.shape
+    # worked on the box around the rules, a white margin around it (what lies outside is no cell)
+    ys, xs = np.flatnonzero(rule.any(axis=1)), np.flatnonzero(rule.any(axis=0))
+    oy, ox = max(0, int(ys[0]) - RULE_JOIN_PX - 2), max(0, int(xs[0]) - RULE_JOIN_PX - 2)
+    rule = cv2.copyMakeBorder(rule[oy:int(ys[-1]) + RULE_JOIN_PX + 3, ox:int(xs[-1]) + RULE_JOIN_PX + 3],
+                              1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    oy, ox = oy - 1, ox - 1
     closed = cv2.dilate(rule, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * RULE_JOIN_PX + 1, 2 * RULE_JOIN_PX + 1)))
     h, w = rule.shape
     least = _px(CELL_MIN_MM, dpi)
@@ -268,9 +282,9 @@ def cells(rule: np.ndarray, *, dpi: float) -> list[Cell]:
         x, y, bw, bh, area = (int(v) for v in stats[i])
         if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
             continue
-        if bw < least or bh < least or area < CELL_MIN_FILL * bw * bh or area > CELL_MAX_PAGE_SHARE * w * h:
+        if bw < least or bh < least or area < CELL_MIN_FILL * bw * bh or area > CELL_MAX_PAGE_SHARE * page_w * page_h:
             continue
-        boxes.append((x, y, x + bw, y + bh))
+        boxes.append((x + ox, y + oy, x + bw + ox, y + bh + oy))
     # tables: cells whose boxes come within the rules' width of one another
     join = 2 * RULE_JOIN_PX + _px(RULE_MAX_MM, dpi) + 2
     parent = list(range(len(boxes)))
