@@ -20,6 +20,7 @@ import numpy as np
 
 from models import CorruptFile
 from pipeline import scale as letter_scale
+from pipeline import tables
 from pipeline.background import (_fill_border, _has_colour, find_border, flatten_background, paper_level,
                                  without_stamp_ink)
 from pipeline.despeckle import despeckle
@@ -116,6 +117,7 @@ class CleanedPage:
     read_dpi: float = 0.0      # the read image's resolution when it is smaller than the page's (0: the same)
     single_line: bool = False  # a low-resolution line crop, read as one text line
     osd_run: bool = False      # the rotation is Tesseract's OSD's (not the marks' or "upright" by default)
+    cells: tuple[tables.Cell, ...] = ()  # ruled table cells, in the page's pixels (pipeline/tables.py)
 
     @property
     def tesseract_image(self) -> Path:
@@ -205,6 +207,7 @@ def clean_page(
         write_image(colour_image, colour)
     read_image = workdir / f"{stem}_read.pgm"
     read_dpi = 0.0
+    cells: list[tables.Cell] = []
     if line_crop:
         # As 8-bit PGM, not PBM: Leptonica skips whitespace after a PBM header, so a P4 whose
         # first byte of pixels is 0x09-0x0d or 0x20 (ink in the top-left corner of a tight
@@ -213,9 +216,11 @@ def clean_page(
     elif low_resolution and READ_GREY_BELOW_DPI:
         # An enlarged low-resolution page reads better as grey than thresholded: Tesseract's own
         # binarisation sees the interpolated edges (measured in READ_GREY_BELOW_DPI's comment).
-        write_image(read_image, grey)
+        read, cells = tables.read_copy(grey, binary, dpi=dpi, letter_px=letter_px)
+        write_image(read_image, read)
     else:
-        read = ink_in_grey(binary, flat)
+        # rules and dotted leaders out of Tesseract's copy (the PDF's page image keeps them)
+        read, cells = tables.read_copy(ink_in_grey(binary, flat), binary, dpi=dpi, letter_px=letter_px)
         scale = read_scale(dpi, letter_px)
         if scale < 1.0:
             read = cv2.resize(read, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -225,7 +230,7 @@ def clean_page(
     return CleanedPage(ocr_image=ocr_image, colour_image=colour_image, rotation=rotation,
                        skew_degrees=round(float(skew), 2), has_colour=has_colour,
                        width=width, height=height, dpi=dpi, read_image=read_image, single_line=line_crop,
-                       read_dpi=read_dpi, osd_run=osd_run)
+                       read_dpi=read_dpi, osd_run=osd_run, cells=tuple(cells))
 
 
 # --- steps, each usable on its own ---------------------------------------------------------------
