@@ -405,9 +405,11 @@ def _columns(row: list[Cell]) -> list[Cell]:
 
 
 def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:
-    """A cell's words (in the page's order) as the lines Tesseract gave them: its line finding
-    holds a cell's line together better than boxes do (a short "sơ" beside a tall "Nộp")."""
+    """A cell's words as the lines Tesseract gave them, top to bottom: its line finding holds a
+    cell's line together better than boxes do (a short "sơ" beside a tall "Nộp"), but its blocks
+    can cut across cells, so a cell's second line may come in an earlier block than its first
+    ("(nếu có)" before "Phí, lệ phí" in a header cell)."""
     lines: dict[tuple[int, int, int], list[OcrWord]] = {}
     for w in words:
         lines.setdefault(w.line_key, []).append(w)
-    return list(lines.values())
+    return sorted(lines.values(), key=lambda line: sorted(w.box.top + w.box.height / 2 for w in line)[len(line) // 2])

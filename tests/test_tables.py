@@ -125,3 +125,15 @@ def test_a_page_without_rules_keeps_its_order():
     page = OcrPage(width=1300, height=1000, dpi=DPI, words=[_word("Căn", 150, 440, 1), _word("cứ", 400, 440, 1)])
     assert tables.reading_order(page, [], dpi=DPI) is page
     assert tables.cells(np.zeros((100, 100), np.uint8), dpi=DPI) == []
+
+
+def test_a_cells_lines_come_top_to_bottom_whatever_block_tesseract_put_them_in():
+    # a header cell "Phí, lệ phí / (nếu có)": Tesseract put its second line in the block of the
+    # cell to its left (with a speck there), its first line in a later block
+    cells = [tables.Cell(100, 400, 600, 530), tables.Cell(600, 400, 1200, 530)]
+    page = OcrPage(width=1300, height=1000, dpi=DPI, words=[
+        _word("Địa", 150, 420, 1, block=1), _word("(nếu", 700, 470, 2, block=1), _word("có)", 800, 470, 2, block=1),
+        _word("Phí,", 700, 410, 1, block=2), _word("lệ", 780, 410, 1, block=2), _word("phí", 840, 410, 1, block=2),
+    ])
+    out = tables.reading_order(page, cells, dpi=DPI)
+    assert out.text.split() == ["Địa", "Phí,", "lệ", "phí", "(nếu", "có)"]
