@@ -93,9 +93,9 @@ def clean_and_ocr(o: PageOutcome, workdir: Path, *, ocr_blank: bool,
             raw = ocr.recognise(o.raw.path, dpi=o.raw.dpi, single_line=cleaned.single_line)
             o.ocr, _ = fallback.better_of(o.ocr, fallback.to_cleaned_scale(raw, width=cleaned.width,
                                                                           height=cleaned.height))
-        # a ruled table's words row by row, each row's cells left to right
         if cleaned.cells and cleaned.tesseract_image == cleaned.read_image and not cleaned.single_line:
             o.ocr = _read_empty_cells(o.ocr, cleaned, workdir / f"{stem}_cell.pgm")
+        # a ruled table's words row by row, each row's cells left to right
         o.ocr = tables.reading_order(o.ocr, list(cleaned.cells), dpi=cleaned.dpi)
         o.ocr.rotation = cleaned.rotation
         o.text = o.ocr.text
@@ -130,11 +130,8 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
 
 def _read_empty_cells(page: OcrPage, cleaned: clean.CleanedPage, path: Path) -> OcrPage:
     """The page with the words of its inked but wordless table cells (see MAX_CELL_READS)."""
-    sizes: dict[int, int] = {}
-    for c in cleaned.cells:
-        sizes[c.table] = sizes.get(c.table, 0) + 1
     centres = [(w.box.left + w.box.width / 2, w.box.top + w.box.height / 2) for w in page.words]
-    empty = [c for c in cleaned.cells if sizes[c.table] >= 2 and not any(c.holds(x, y) for x, y in centres)]
+    empty = [c for c in tables.table_cells(list(cleaned.cells)) if not any(c.holds(x, y) for x, y in centres)]
     if not empty:
         return page
     image = cv2.imread(str(cleaned.tesseract_image), cv2.IMREAD_GRAYSCALE)

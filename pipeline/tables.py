@@ -39,8 +39,9 @@ VRULE_MIN_LETTERS = 2.0
 # CELL_MIN_MM long from a horizontal rule to another (its ends within RULE_JOIN_PX of them) is a
 # rule too (a letter in a cell does not touch both its top and bottom).
 RULE_JOIN_PX = 3
-# The grey Tesseract reads keeps 3 px around the 1-bit ink (clean.READ_INK_MARGIN_PX): a rule is
-# painted out with as much around it, besides what lies within a pixel of other ink.
+# A rule is painted out with this much around it (its grey edge), besides what lies within a pixel
+# of other ink. Measured when the grey Tesseract reads kept 3 px around the 1-bit ink; it keeps
+# clean.READ_INK_MARGIN_PX (1 px) now, and the enlarged low-resolution pages keep all their grey.
 RULE_EDGE_PX = 3
 # A rule a light scan broke into pieces (150-dpi annexes: dashes of 2-10 mm with gaps of 1-15 mm)
 # is found as its long pieces; the ink on its line between two of them at most this far apart is
@@ -242,6 +243,12 @@ def read_copy(image: np.ndarray, binary: np.ndarray, *, dpi: float,
     return out, found
 
 
+def table_cells(found: list[Cell]) -> list[Cell]:
+    """The cells of tables of at least two cells (one cell is a frame around a paragraph)."""
+    boxes = _table_boxes(found)
+    return [c for c in found if c.table in boxes]
+
+
 def _table_boxes(found: list[Cell]) -> dict[int, tuple[int, int, int, int]]:
     """Each table of at least two cells: the box around its cells."""
     boxes: dict[int, tuple[int, int, int, int]] = {}
@@ -310,15 +317,10 @@ def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
     table before the title over it); the rest stay as they are. A word inside a table but in no
     cell (a cell whose rules the scan lost) is read with its Tesseract line, a cell of its own. A table of one cell (a frame
     around a paragraph) is left alone."""
-    sizes: dict[int, int] = {}
-    for c in found:
-        sizes[c.table] = sizes.get(c.table, 0) + 1
-    cells_ = [c for c in found if sizes[c.table] >= 2]
+    boxes = _table_boxes(found)
+    cells_ = [c for c in found if c.table in boxes]
     if not cells_ or not page.words:
         return page
-    boxes = {t: (min(c.left for c in cells_ if c.table == t), min(c.top for c in cells_ if c.table == t),
-                 max(c.right for c in cells_ if c.table == t), max(c.bottom for c in cells_ if c.table == t))
-             for t in {c.table for c in cells_}}
     where: dict[int, Cell] = {}
     orphans: dict[tuple[int, tuple[int, int, int]], list[int]] = {}
     for k, w in enumerate(page.words):
