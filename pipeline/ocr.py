@@ -93,21 +93,23 @@ def detect_orientation(image_path: Path, *, dpi: int = 300) -> Orientation:
     return Orientation(rotate=rotate, confidence=conf)
 
 
-def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_line: bool = False) -> OcrPage:
+def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_line: bool = False,
+              block: bool = False) -> OcrPage:
     """One Tesseract run on one page image: words in reading order with boxes and confidences.
 
     Reading order is Tesseract's, except that a two-column block (an official letter's header or
     closing) is read one column after the other (see ``layout.reading_order``). ``single_line``:
-    the image is one text line (a line crop), read as such (``--psm 7``), without layout analysis.
+    the image is one text line (a line crop), read as such (``--psm 7``), without layout analysis;
+    ``block``: the image is one block of text (a table cell), read as such (``--psm 6``).
     """
     from PIL import Image  # only to read the size without decoding the pixels
 
     with Image.open(image_path) as im:
         width, height = im.size
     if engine() == "tesserocr":
-        data = _read_in_process(image_path, dpi=dpi, lang=lang, single_line=single_line)
+        data = _read_in_process(image_path, dpi=dpi, lang=lang, single_line=single_line, block=block)
     else:
-        data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line)
+        data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line, block=block)
     if data is None:
         return OcrPage(width=width, height=height, dpi=dpi)
     corrections = syllables.correct_words(data) if SYLLABLE_CORRECTION else []
@@ -115,22 +117,23 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
                                         corrections=corrections))
 
 
-def _read_in_process(image_path: Path, *, dpi: float, lang: str, single_line: bool) -> dict:
+def _read_in_process(image_path: Path, *, dpi: float, lang: str, single_line: bool, block: bool) -> dict:
     eng = _in_process()
     try:
-        return eng.read_words(image_path, dpi=dpi, lang=lang, single_line=single_line, timeout_s=PAGE_TIMEOUT)
+        return eng.read_words(image_path, dpi=dpi, lang=lang, single_line=single_line, block=block,
+                              timeout_s=PAGE_TIMEOUT)
     except TimeoutError as exc:
         _timed_out(exc, image_path)
     except eng.EngineError as exc:
         _raise(exc, image_path)
 
 
-def _read_cli(image_path: Path, *, dpi: float, lang: str, single_line: bool) -> dict | None:
+def _read_cli(image_path: Path, *, dpi: float, lang: str, single_line: bool, block: bool) -> dict | None:
     try:
         return pytesseract.image_to_data(
             str(image_path),
             lang=lang,
-            config=f"--dpi {round(dpi)}" + (" --psm 7" if single_line else ""),
+            config=f"--dpi {round(dpi)}" + (" --psm 7" if single_line else " --psm 6" if block else ""),
             output_type=pytesseract.Output.DICT,
             timeout=PAGE_TIMEOUT,
         )
@@ -179,7 +182,7 @@ def to_page_scale(page: OcrPage, *, width: int, height: int, dpi: float) -> OcrP
     words = [replace(w, box=BoundingBox(round(w.box.left * sx), round(w.box.top * sy),
                                         max(1, round(w.box.width * sx)), max(1, round(w.box.height * sy))))
              for w in page.words]
-    return OcrPage(width=width, height=height, dpi=dpi, words=words, rotation=page.rotation)
+    return replace(page, width=width, height=height, dpi=dpi, words=words)
 
 
 def _is_rule(text: str, data: dict, i: int) -> bool:

@@ -110,12 +110,13 @@ def _restore_niceness(tid: int, nice: int | None) -> None:
 
 
 def read_words(image_path: Path, *, dpi: float | None, lang: str, single_line: bool = False,
-               timeout_s: float = 0.0) -> dict[str, list]:
+               block: bool = False, timeout_s: float = 0.0) -> dict[str, list]:
     """Words with boxes, confidences and block/paragraph/line numbers, in the shape of
     ``pytesseract.image_to_data(..., output_type=DICT)`` (the numbering of Tesseract's TSV output).
-    ``dpi`` None: the file's own resolution, as the command line without ``--dpi``."""
+    ``dpi`` None: the file's own resolution, as the command line without ``--dpi``; ``single_line``
+    and ``block``: the image is one text line (``--psm 7``) or one block of text (``--psm 6``)."""
     with _api(lang) as api:
-        api.SetPageSegMode(PSM.SINGLE_LINE if single_line else PSM.AUTO)
+        api.SetPageSegMode(PSM.SINGLE_LINE if single_line else PSM.SINGLE_BLOCK if block else PSM.AUTO)
         try:
             api.SetImageFile(str(image_path))
         except RuntimeError as exc:

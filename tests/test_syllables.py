@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models import OcrPage
-from pipeline import syllables
+from pipeline import ocr, syllables
 from pipeline.sample import _font
 
 
@@ -89,6 +89,8 @@ def test_corrections_are_counted_in_the_ocr_json():
     assert page.to_dict()["corrections"] == [["hê", "hệ"]]
     assert OcrPage.from_dict(page.to_dict()).corrections == made
     assert "corrections" not in OcrPage(width=10, height=10, dpi=300).to_dict()
+    # a page read from its reduced copy (a 300-dpi scan read at 225 dpi) keeps them with its boxes
+    assert ocr.to_page_scale(page, width=40, height=40, dpi=300).corrections == made
 
 
 def test_the_in_process_engine_gives_each_letter_its_alternatives(tmp_path, monkeypatch):

@@ -137,3 +137,47 @@ def test_a_cells_lines_come_top_to_bottom_whatever_block_tesseract_put_them_in()
     ])
     out = tables.reading_order(page, cells, dpi=DPI)
     assert out.text.split() == ["Địa", "Phí,", "lệ", "phí", "(nếu", "có)"]
+
+
+def test_each_inked_cell_is_read_as_its_own_block(tmp_path):
+    # a row whose cells' lines do not line up: a two-line name beside one-line cells set lower
+    image = Image.new("L", (2480, 1400), 255)
+    draw = ImageDraw.Draw(image)
+    font = _font(False, int(13 * DPI / 72))
+    xs, ys = [300, 500, 1500, 2200], [300, 450, 700]
+    for y in ys:
+        draw.line([(xs[0], y), (xs[-1], y)], fill=0, width=4)
+    for x in xs:
+        draw.line([(x, ys[0]), (x, ys[-1])], fill=0, width=4)
+    for x, text in zip(xs, ("STT", "Tên thủ tục", "Cách thức")):
+        draw.text((x + 30, 340), text, font=font, fill=0)
+    draw.text((xs[0] + 30, 520), "1", font=font, fill=0)
+    draw.text((xs[1] + 30, 470), "Cấp mới giấy phép", font=font, fill=0)
+    draw.text((xs[1] + 30, 560), "hành nghề khám bệnh", font=font, fill=0)
+    draw.text((xs[2] + 30, 520), "Trực tiếp", font=font, fill=0)
+    draw.text((300, 900), "Nơi nhận: như trên", font=font, fill=0)
+    path = tmp_path / "row.png"
+    image.save(path, dpi=(DPI, DPI))
+    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="r", detect_orientation=False)
+    assert len(tables.table_cells(list(cleaned.cells))) == 6
+    read = page_read.read_cleaned(cleaned)
+    # no Tesseract line runs across two cells, and the text under the table is read too
+    cell_of = {}
+    for w in read.words:
+        x, y = w.box.left + w.box.width / 2, w.box.top + w.box.height / 2
+        cell = next((c for c in cleaned.cells if c.holds(x, y)), None)
+        if cell is not None:
+            assert cell_of.setdefault(w.line_key, cell) == cell, w.text
+    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
+    assert flat == ("STT Tên thủ tục Cách thức 1 Cấp mới giấy phép hành nghề khám bệnh Trực tiếp "
+                    "Nơi nhận: như trên")
+
+
+def test_a_table_with_nothing_above_goes_before_the_words_under_it():
+    # the page outside the table was read first, its cells after: the table opens the page
+    cells = [tables.Cell(100, 100, 600, 230), tables.Cell(600, 100, 1200, 230)]
+    page = OcrPage(width=1300, height=1000, dpi=DPI, words=[
+        _word("Mẫu", 150, 600, 1, block=1), _word("số", 300, 600, 1, block=1),
+        _word("Số", 150, 140, 1, block=2), _word("Tên", 650, 140, 1, block=3),
+    ])
+    assert tables.reading_order(page, cells, dpi=DPI).text.split() == ["Số", "Tên", "Mẫu", "số"]
