@@ -50,6 +50,8 @@ HEADER_MAX_LINE_GAP = 3.0
 # lines above and crosses their gutter: it still splits at a gutter of its own when that lies within
 # this distance of the one above.
 GUTTER_MAX_SHIFT_MM = 20.0
+# A two-column block whose left column is at least this share of labels is a form's rows (see _form_rows).
+FORM_LABEL_SHARE = 0.75
 
 
 def reading_order(page: OcrPage) -> OcrPage:
@@ -76,6 +78,10 @@ def reading_order(page: OcrPage) -> OcrPage:
             i += 1
             continue
         end, splits = found
+        if _form_rows(lines[i:end], splits):
+            words.extend(w for line in lines[i:end] for w in line)
+            i = end
+            continue
         for left_column in (True, False):
             number = 0
             for line, gutter in zip(lines[i:end], splits):
@@ -86,6 +92,17 @@ def reading_order(page: OcrPage) -> OcrPage:
             next_block += 1
         i = end
     return replace(page, words=words)
+
+
+def _form_rows(lines: list[list[OcrWord]], splits: list[float]) -> bool:
+    """Whether a two-column block is a form's rows instead: most of its left column's lines are
+    labels, ending in ":" or in a leader's dots ("Họ và tên: ……… Ngày sinh: ………" over "Mã sinh
+    viên: ……… Điện thoại: ………", read label by label then, bench/realscans' epu_tbd15_p3). A letter's
+    header and closing are no such thing: "Nơi nhận:" opens a list of "- Như trên;"."""
+    ends = [[w for w in line if w.box.left + w.box.width / 2 < gutter][-1:] for line, gutter in zip(lines, splits)]
+    lefts = [part[0].text.rstrip(".…_") for part in ends if part]
+    labels = sum(1 for text in lefts if text.endswith(":") or not text)
+    return len(lefts) >= MIN_TWO_SIDED_LINES and labels >= FORM_LABEL_SHARE * len(lefts)
 
 
 def _right_lines_in_their_rows(lines: list[list[OcrWord]], max_gap: float) -> list[list[OcrWord]]:

@@ -86,6 +86,22 @@ def test_body_text_and_single_wide_gaps_keep_tesseract_order():
         assert layout.reading_order(page).words == page.words
 
 
+def test_a_forms_label_rows_stay_rows_where_their_leaders_were_painted_out():
+    # "Họ và tên: ……  Ngày sinh: ……" over "Mã sinh viên: ……  Điện thoại: ……", the dots gone from
+    # what Tesseract read: a wide gap on both lines, as in a two-column header
+    rows = [_line(800, 1, (200, "Họ và tên:"), (1300, "Ngày sinh:")),
+            _line(800 + LINE_PX, 2, (200, "Mã sinh viên:"), (1300, "Điện thoại:")),
+            _line(800 + 2 * LINE_PX, 3, (200, "Ngành học:"))]
+    page = _page(*rows)
+    assert layout.reading_order(page).text.splitlines() == [
+        "Họ và tên: Ngày sinh:", "Mã sinh viên: Điện thoại:", "Ngành học:"]
+    # the same shape with no labels on the left is a letter's header, read column by column
+    header = [_line(800, 1, (200, "ỦY BAN NHÂN DÂN"), (1300, "CỘNG HÒA XÃ HỘI")),
+              _line(800 + LINE_PX, 2, (200, "Số: 15/UBND"), (1300, "Độc lập Tự do"))]
+    assert layout.reading_order(_page(*header)).text.splitlines() == [
+        "ỦY BAN NHÂN DÂN", "Số: 15/UBND", "CỘNG HÒA XÃ HỘI", "Độc lập Tự do"]
+
+
 def test_a_typeset_letter_header_reads_column_by_column(tmp_path):
     """Tesseract reads a header with a ~6 mm gutter across both columns; the text keeps them apart."""
     size = int(13 * DPI / 72)
