@@ -44,6 +44,10 @@ MAX_CELLS = 150
 # rule finder takes for a table's cells (2-8 mm), and Tesseract reads such a crop, as a block,
 # as a letter it is sure of ("2", "N" at 90-96), where the page's reading gave nothing believable.
 CELL_TABLE_MIN_MM = 30.0
+# Nor a row (or grid) of comb boxes, one letter or digit each, all narrower than this: read cell by
+# cell, a citizen ID "001203004512" in 12 boxes came out as 12 one-digit words (search finds no ID);
+# read with the page, its walls painted out, it is one word.
+COMB_CELL_MAX_MM = 12.0
 
 
 @dataclass
@@ -135,7 +139,7 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
     its words then put back in the page's pixels; a page with a ruled table cell by cell, see
     ``_read_by_cells``)."""
     dpi = cleaned.read_dpi or cleaned.dpi
-    ruled = [] if cleaned.single_line else _wide_tables(tables.table_cells(list(cleaned.cells)), cleaned.dpi)
+    ruled = [] if cleaned.single_line else _tables_by_cell(tables.table_cells(list(cleaned.cells)), cleaned.dpi)
     if ruled and len(ruled) <= MAX_CELLS:
         page = _read_by_cells(cleaned, ruled, dpi=dpi)
     else:
@@ -145,14 +149,17 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
     return page
 
 
-def _wide_tables(cells: list[tables.Cell], dpi: float) -> list[tables.Cell]:
-    """The cells of the tables at least CELL_TABLE_MIN_MM wide (see there)."""
-    spans: dict[int, tuple[int, int]] = {}
+def _tables_by_cell(cells: list[tables.Cell], dpi: float) -> list[tables.Cell]:
+    """The cells of the tables read cell by cell: at least CELL_TABLE_MIN_MM wide, and with a cell
+    at least COMB_CELL_MAX_MM wide (see both)."""
+    spans: dict[int, tuple[int, int, int]] = {}
     for c in cells:
-        left, right = spans.get(c.table, (c.left, c.right))
-        spans[c.table] = (min(left, c.left), max(right, c.right))
-    wide = {t for t, (left, right) in spans.items() if (right - left) * 25.4 / dpi >= CELL_TABLE_MIN_MM}
-    return [c for c in cells if c.table in wide]
+        left, right, widest = spans.get(c.table, (c.left, c.right, 0))
+        spans[c.table] = (min(left, c.left), max(right, c.right), max(widest, c.right - c.left))
+    mm = 25.4 / dpi
+    chosen = {t for t, (left, right, widest) in spans.items()
+              if (right - left) * mm >= CELL_TABLE_MIN_MM and widest * mm >= COMB_CELL_MAX_MM}
+    return [c for c in cells if c.table in chosen]
 
 
 def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi: float) -> OcrPage:

@@ -364,9 +364,13 @@ def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
         above = [i for i, w in enumerate(rest) if w.box.top + w.box.height <= top]
         if above:
             places.append((max(above) + 1, first[table], table))
-        else:  # before the first word under its top (its cells may have been read after the page)
-            below = [i for i, w in enumerate(rest) if w.box.top >= top]
-            places.append((min(below, default=len(rest)), first[table], table))
+        else:
+            # where Tesseract gave its first word; a table read after the page (cell by cell,
+            # pipeline/page_read.py) before the first word under its top
+            at = sum(1 for k in range(first[table]) if k not in where)
+            if at == len(rest):
+                at = min((i for i, w in enumerate(rest) if w.box.top >= top), default=len(rest))
+            places.append((at, first[table], table))
     for at, _, table in sorted(places, reverse=True):
         out.insert(at, ordered[table])
     return replace(page, words=[w for part in out for w in part])

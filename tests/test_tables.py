@@ -181,3 +181,23 @@ def test_a_table_with_nothing_above_goes_before_the_words_under_it():
         _word("Số", 150, 140, 1, block=2), _word("Tên", 650, 140, 1, block=3),
     ])
     assert tables.reading_order(page, cells, dpi=DPI).text.split() == ["Số", "Tên", "Mẫu", "số"]
+
+
+def test_a_citizen_id_in_comb_boxes_is_one_word_after_its_label(tmp_path):
+    # 12 comb boxes, one digit each: read with the page (their walls painted out), not box by box
+    image = Image.new("L", (2480, 1000), 255)
+    draw = ImageDraw.Draw(image)
+    font = _font(False, int(13 * DPI / 72))
+    draw.text((200, 300), "Số định danh cá nhân:", font=font, fill=0)
+    for i, digit in enumerate("001203004512"):
+        x = 900 + i * 70
+        draw.rectangle([x, 280, x + 70, 360], outline=0, width=4)
+        draw.text((x + 20, 292), digit, font=font, fill=0)
+    draw.text((200, 600), "Họ và tên: Nguyễn Văn An", font=font, fill=0)
+    path = tmp_path / "comb.png"
+    image.save(path, dpi=(DPI, DPI))
+    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="c", detect_orientation=False)
+    assert len(tables.table_cells(list(cleaned.cells))) == 12
+    read = page_read.read_cleaned(cleaned)
+    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
+    assert flat == "Số định danh cá nhân: 001203004512 Họ và tên: Nguyễn Văn An"
