@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import BoundingBox, OcrPage, PageReport
+from models import BoundingBox, OcrPage, OcrWord, PageReport
 from pipeline import clean, fallback, ocr, pdf, preflight, qr, raster, tables
 from pipeline.reader import RawPage
 
@@ -48,6 +48,8 @@ CELL_TABLE_MIN_MM = 30.0
 # cell, a citizen ID "001203004512" in 12 boxes came out as 12 one-digit words (search finds no ID);
 # read with the page, its walls painted out, it is one word.
 COMB_CELL_MAX_MM = 12.0
+# In a table read cell by cell, a run of at least this many such boxes side by side is read as one line.
+COMB_MIN_BOXES = 3
 
 
 @dataclass
@@ -162,6 +164,54 @@ def _tables_by_cell(cells: list[tables.Cell], dpi: float) -> list[tables.Cell]:
     return [c for c in cells if c.table in chosen]
 
 
+def _comb_runs(cells: list[tables.Cell], dpi: float) -> list[tuple[tables.Cell, float]]:
+    """The cells, with each run of at least COMB_MIN_BOXES comb boxes side by side on a row (each at
+    most COMB_CELL_MAX_MM wide and tall) made one cell, with its boxes' pitch in pixels (0 for a
+    cell): read as one line, the letters of neighbouring boxes one word (a citizen ID in a form)."""
+    mm = 25.4 / dpi
+    near = max(2, round(1.0 / mm))  # the rule between two boxes, and a pixel or two either side
+    out: list[tuple[tables.Cell, float]] = []
+    rows: list[list[tables.Cell]] = []
+    for c in sorted(cells, key=lambda c: (c.table, c.top, c.left)):
+        if (c.right - c.left) * mm > COMB_CELL_MAX_MM or (c.bottom - c.top) * mm > COMB_CELL_MAX_MM:
+            out.append((c, 0.0))
+        elif rows and rows[-1][0].table == c.table and abs(c.top - rows[-1][0].top) <= near:
+            rows[-1].append(c)
+        else:
+            rows.append([c])
+    for row in rows:
+        row.sort(key=lambda c: c.left)
+        runs = [[row[0]]]
+        for c in row[1:]:
+            if 0 <= c.left - runs[-1][-1].right <= near and abs(c.bottom - runs[-1][-1].bottom) <= near:
+                runs[-1].append(c)
+            else:
+                runs.append([c])
+        for run in runs:
+            if len(run) >= COMB_MIN_BOXES:
+                out.append((tables.Cell(run[0].left, min(c.top for c in run), run[-1].right,
+                                        max(c.bottom for c in run), run[0].table), (run[-1].right - run[0].left) / len(run)))
+            else:
+                out.extend((c, 0.0) for c in run)
+    return out
+
+
+def _comb_words(words: list[OcrWord], pitch: float) -> list[OcrWord]:
+    """A comb run's words with those in neighbouring boxes joined (Tesseract splits "001203004512"
+    at its boxes' spacing); words an empty box apart stay apart."""
+    out: list[OcrWord] = []
+    for w in sorted(words, key=lambda w: w.box.left):
+        last = out[-1] if out else None
+        if last is not None and w.box.left - (last.box.left + last.box.width) < pitch:
+            right = max(last.box.left + last.box.width, w.box.left + w.box.width)
+            top, bottom = min(last.box.top, w.box.top), max(last.box.top + last.box.height, w.box.top + w.box.height)
+            out[-1] = replace(last, text=last.text + w.text, confidence=min(last.confidence, w.confidence),
+                              box=BoundingBox(last.box.left, top, right - last.box.left, bottom - top))
+        else:
+            out.append(w)
+    return out
+
+
 def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi: float) -> OcrPage:
     """The page outside its tables read as a page, then each inked cell on its own as one block of
     text (in the reading image's pixels). Read as one page, with its rules painted out, a table's
@@ -173,10 +223,11 @@ def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi:
         return ocr.recognise(path, dpi=dpi)
     sx, sy = image.shape[1] / cleaned.width, image.shape[0] / cleaned.height
     ink = cv2.imread(str(cleaned.ocr_image), cv2.IMREAD_GRAYSCALE)  # the 1-bit page: ink is 0
-    boxes = [(int(c.left * sx), int(c.top * sy), int(c.right * sx), int(c.bottom * sy)) for c in ruled
+    boxes = [(int(c.left * sx), int(c.top * sy), int(c.right * sx), int(c.bottom * sy), comb)
+             for c, comb in _comb_runs(ruled, cleaned.dpi)
              if ink is None or np.count_nonzero(ink[c.top:c.bottom, c.left:c.right] == 0) >= CELL_INK_MIN_PX]
     rest = image.copy()
-    for x0, y0, x1, y1 in boxes:
+    for x0, y0, x1, y1, _ in boxes:
         rest[y0:y1, x0:x1] = 255
     rest_path = path.with_name(f"{path.stem}_rest.pgm")
     raster.write_image(rest_path, rest)
@@ -184,13 +235,15 @@ def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi:
     words, corrections = list(page.words), list(page.corrections)
     block = max((w.block for w in words), default=0) + 1
     cell_path = path.with_name(f"{path.stem}_cell.pgm")
-    for x0, y0, x1, y1 in boxes:
+    for x0, y0, x1, y1, comb in boxes:
         crop = image[y0:y1, x0:x1]
         if crop.size == 0:
             continue
         raster.write_image(cell_path, cv2.copyMakeBorder(crop, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX,
                                                         cv2.BORDER_CONSTANT, value=255))
-        found = ocr.recognise(cell_path, dpi=dpi, block=True)
+        found = ocr.recognise(cell_path, dpi=dpi, single_line=bool(comb), block=not comb)
+        if comb:
+            found = replace(found, words=_comb_words(found.words, comb * sx))
         dx, dy = x0 - CELL_PAD_PX, y0 - CELL_PAD_PX
         for w in found.words:
             box = BoundingBox(w.box.left + dx, w.box.top + dy, w.box.width, w.box.height)

@@ -201,3 +201,35 @@ def test_a_citizen_id_in_comb_boxes_is_one_word_after_its_label(tmp_path):
     read = page_read.read_cleaned(cleaned)
     flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
     assert flat == "Số định danh cá nhân: 001203004512 Họ và tên: Nguyễn Văn An"
+
+
+def test_comb_boxes_in_a_table_read_by_cell_are_one_line(tmp_path):
+    # a form's table: a label cell, then 12 comb boxes for the ID on the same row, a name row below
+    image = Image.new("L", (2480, 1000), 255)
+    draw = ImageDraw.Draw(image)
+    font = _font(False, int(13 * DPI / 72))
+    top, bottom, right = 280, 380, 900 + 12 * 80
+    draw.rectangle([200, top, right, 500], outline=0, width=4)
+    draw.line([(200, bottom), (right, bottom)], fill=0, width=4)
+    draw.line([(900, top), (900, bottom)], fill=0, width=4)
+    draw.text((230, 300), "Số định danh:", font=font, fill=0)
+    for i, digit in enumerate("001203004512"):
+        x = 900 + i * 80
+        draw.line([(x + 80, top), (x + 80, bottom)], fill=0, width=4)
+        draw.text((x + 25, 300), digit, font=font, fill=0)
+    draw.text((230, 410), "Họ và tên: Nguyễn Văn An", font=font, fill=0)
+    path = tmp_path / "form.png"
+    image.save(path, dpi=(DPI, DPI))
+    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="f", detect_orientation=False)
+    assert len(tables.table_cells(list(cleaned.cells))) == 14
+    read = page_read.read_cleaned(cleaned)
+    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
+    assert flat == "Số định danh: 001203004512 Họ và tên: Nguyễn Văn An"
+
+
+def test_comb_letters_join_across_neighbouring_boxes_not_across_an_empty_one():
+    def at(text: str, x: int) -> OcrWord:
+        return OcrWord(text, BoundingBox(x, 10, 25, 40), 90.0, block=1, paragraph=1, line=1)
+    # boxes 80 px apart: "AN" in boxes 0-1, box 2 empty, "BA" in boxes 3-4
+    words = [at("A", 25), at("N", 105), at("B", 265), at("A", 345)]
+    assert [w.text for w in page_read._comb_words(words, 80.0)] == ["AN", "BA"]
