@@ -84,6 +84,16 @@ LINE_BAND_SHARE = 0.5
 # made no difference (9.93 / 93.5 at 1 px, 9.93 / 93.6 at 3 px) and on a degraded synthetic decision
 # it read the citizen ID 008085001234 as "0080850012344" (2 px too): 1 px stays.
 READ_INK_MARGIN_PX = 1
+# Below READ_FINE_DPI the margin is READ_INK_MARGIN_COARSE_PX: at 150 dpi a tone mark over a hat is
+# 2-3 px, and the faint edge our threshold drops is what tells "tổ" from "tô", "đốc" from "độc" (plain
+# Tesseract on the raw page read them). Issue 19, the 11 real 150-dpi pages of bench/realscans (word
+# recall %, margin 1 -> 3): ct_qd383 94.3 -> 95.8, 96.5 -> 97.2; tn_qd358 94.9 -> 96.0, 93.6 -> 94.3,
+# 96.0 -> 96.7, 94.2 -> 95.1, 91.1 -> 92.3, 92.7 -> 92.0; all 62 real pages 3.29 / 94.6 -> 3.26 / 94.7
+# (CER / recall); 5 px: 3.36 / 94.7. The bench's synthetic sets (200-300 dpi) are not touched; the
+# shared generator's pages made at 150 dpi lose a little (8 office: 2.70 -> 2.83 % CER, 8 rough:
+# 11.47 -> 11.88 %, recall 95.0 -> 94.9 and 82.6 -> 82.8 %): real scans decide.
+READ_FINE_DPI = 200.0
+READ_INK_MARGIN_COARSE_PX = 3
 # Tesseract's time grows with the page's pixels, its accuracy does not past ~225 dpi for body text:
 # a page finer than READ_MAX_DPI is read from a copy reduced to it (INTER_AREA keeps the glyph
 # edges' grey), unless that would make its typical letter (the upper-quartile height of the ink
@@ -220,7 +230,7 @@ def clean_page(
         write_image(read_image, read)
     else:
         # rules and dotted leaders out of Tesseract's copy (the PDF's page image keeps them)
-        read, cells = tables.read_copy(ink_in_grey(binary, flat), binary, dpi=dpi, letter_px=letter_px)
+        read, cells = tables.read_copy(ink_in_grey(binary, flat, margin=read_margin(dpi)), binary, dpi=dpi, letter_px=letter_px)
         scale = read_scale(dpi, letter_px)
         if scale < 1.0:
             read = cv2.resize(read, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -241,6 +251,11 @@ def read_scale(dpi: float, letter_px: float | None) -> float:
         return 1.0
     scale = max(READ_MAX_DPI / dpi, READ_MIN_LETTER_PX / letter_px)
     return scale if scale < 0.95 else 1.0  # a few per cent smaller saves nothing worth a resize
+
+
+def read_margin(dpi: float) -> int:
+    """The grey kept around the 1-bit ink in what Tesseract reads (see READ_INK_MARGIN_PX)."""
+    return READ_INK_MARGIN_PX if dpi >= READ_FINE_DPI else READ_INK_MARGIN_COARSE_PX
 
 
 def ink_in_grey(binary: np.ndarray, grey: np.ndarray, *, margin: int = READ_INK_MARGIN_PX) -> np.ndarray:
