@@ -5,7 +5,7 @@ Run: ``python bench/ocr/compare.py [--pages 8] [--jobs 2] [--out bench-results.m
 1. Builds the corpus once under ``--workdir`` with ``/work/shared/bench/synth_scans.py``: ``clean``
    (PNG), ``office`` (JPEG), ``rough`` (PNG, some pages rotated), ``seal`` (colour, red seal,
    sans, 200 dpi), ``office-stamp`` (colour JPEG, red seal), ``phone`` and ``phone-stamp`` (phone
-   photos on a desk, 72-dpi JPEG header), plus the real pages and line crops of ``/work/shared/realdata`` (read in place) and the
+   photos on a desk, 72-dpi JPEG header), ``forms`` (synthetic forms by ``bench/forms/make_forms.py``), plus the real pages and line crops of ``/work/shared/realdata`` (read in place) and the
    project's own real-scan set (``bench/realscans/``, images from ``../realscans/pages``): every
    page as ``real-scans``, its table and form pages again as ``real-tables``.
 2. Runs on identical input, one after another: ``sohoa pdf``; OCRmyPDF (``-l vie --rotate-pages
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from corpus import ROOT, SYNTH_SETS, PageSet, real_scan_sets, real_sets, score, synth_set
+from corpus import GENERATED_SETS, ROOT, PageSet, generated_set, real_scan_sets, real_sets, score
 from report import Row, summary, table
 from runs import SOHOA, measured, ocr_env, run_floor, run_ocrmypdf, run_sohoa, tesseract_pages
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results.md"))
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "work")
     ap.add_argument("--repeat", type=int, default=2, help="passes over every set (report each)")
-    ap.add_argument("--sets", default=",".join([*SYNTH_SETS, "real-pages", "real-lines", "real-scans", "real-tables"]))
+    ap.add_argument("--sets", default=",".join([*GENERATED_SETS, "real-pages", "real-lines", "real-scans", "real-tables"]))
     ap.add_argument("--no-ocrmypdf", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the 8- vs 64-page memory run")
     ap.add_argument("--no-legibility", action="store_true",
@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     reals.update({s.name: s for s in scans})
     if missing:
         print(f"real-scans: pages left out: {missing}", file=sys.stderr)
-    sets = [synth_set(n, SYNTH_SETS[n], pages=a.pages, workdir=a.workdir) if n in SYNTH_SETS else reals[n]
-            for n in wanted if n in SYNTH_SETS or n in reals]  # in the order asked for
+    sets = [generated_set(n, pages=a.pages, workdir=a.workdir) if n in GENERATED_SETS else reals[n]
+            for n in wanted if n in GENERATED_SETS or n in reals]  # in the order asked for
     env = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     env += f" and in-process {_inproc_version()}"
     report = ["# sohoa vs OCRmyPDF vs plain Tesseract", "",

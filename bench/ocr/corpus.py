@@ -33,6 +33,11 @@ SYNTH_SETS = {
     "phone": ["--profile", "phone", "--format", "jpg"],
     "phone-stamp": ["--profile", "phone", "--stamp", "--format", "jpg"],
 }
+# The synthetic forms (bench/forms/make_forms.py: Decree 30 header, label rows with dotted leaders,
+# a citizen ID in comb boxes, a small ruled table, a closing, some with a seal and a signature):
+# name, make_forms.py arguments.
+FORMS = ROOT / "bench" / "forms" / "make_forms.py"
+FORM_SETS = {"forms": ["--seed", "30"]}
 # The real line crops (dl_06.png is 638x19) are longer than the reader lets a page be (25x its
 # width); for those sets sohoa runs with the shape limit lifted (see README, Input limits).
 LINE_CROP_ENV = {"SOHOA_MAX_ASPECT": "1000"}
@@ -67,6 +72,29 @@ def synth_set(name: str, args: list[str], *, pages: int, workdir: Path) -> PageS
                        check=True, capture_output=True)
     rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().splitlines()[1:]]
     return PageSet(name, [out / r[0] for r in rows], [(out / r[1]).read_text("utf-8") for r in rows])
+
+
+def form_set(name: str, args: list[str], *, pages: int, workdir: Path) -> PageSet:
+    """Generate (or reuse) one set of synthetic forms; cached by its arguments and the generator."""
+    key = hashlib.sha256("\0".join([*args, FORMS.read_text("utf-8")]).encode()).hexdigest()[:10]
+    out = workdir / "corpus" / f"{name}-{pages}-{key}"
+    if not (out / "manifest.tsv").exists():
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        subprocess.run([sys.executable, str(FORMS), str(out), "--pages", str(pages), *args],
+                       check=True, capture_output=True, env=env)
+    rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().splitlines()[1:]]
+    return PageSet(name, [out / r[0] for r in rows], [(out / r[1]).read_text("utf-8") for r in rows])
+
+
+GENERATED_SETS = [*SYNTH_SETS, *FORM_SETS]
+
+
+def generated_set(name: str, *, pages: int, workdir: Path) -> PageSet:
+    """A synthetic set by name: a page set of synth_scans.py or a set of forms."""
+    if name in FORM_SETS:
+        return form_set(name, FORM_SETS[name], pages=pages, workdir=workdir)
+    return synth_set(name, SYNTH_SETS[name], pages=pages, workdir=workdir)
 
 
 def real_sets() -> list[PageSet]:

@@ -1,7 +1,7 @@
 """Quick iteration: sohoa (in-process) vs plain Tesseract on the first N pages of generated sets.
 
 ``python bench/ocr/quick_cer.py SET[:N] ...`` with SET a folder under bench/work/corpus (made by
-compare.py or synth_scans.py), ``real-pages``, ``real-lines``, ``real-scans`` or ``real-tables``; prints
+compare.py or synth_scans.py; ``forms``: bench/forms/make_forms.py), ``real-pages``, ``real-lines``, ``real-scans`` or ``real-tables``; prints
 CER, word recall and wall seconds of both and their ratio, and CER/recall per page. The floor is
 Debian's ``tesseract`` command line, or with QUICK_FLOOR=inproc the plain in-process Tesseract 5.5.
 No OCRmyPDF, no PDF checks: `make bench` is the measurement, this is for trying ideas.
@@ -32,7 +32,7 @@ def load(name: str, n: int) -> corpus.PageSet:
         if ps.lines:  # line crops are narrower than the reader's page-shape limit lets through
             os.environ.update(corpus.LINE_CROP_ENV)
     else:
-        ps = corpus.synth_set(name, corpus.SYNTH_SETS[name], pages=8, workdir=corpus.ROOT / "bench" / "work")
+        ps = corpus.generated_set(name, pages=8, workdir=corpus.ROOT / "bench" / "work")
         ps.name = name
     return corpus.PageSet(ps.name, ps.pages[:n], ps.truths[:n], ps.lines)
 
