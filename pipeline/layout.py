@@ -97,12 +97,19 @@ def reading_order(page: OcrPage) -> OcrPage:
 def _form_rows(lines: list[list[OcrWord]], splits: list[float]) -> bool:
     """Whether a two-column block is a form's rows instead: most of its left column's lines are
     labels, ending in ":" or in a leader's dots ("Họ và tên: ……… Ngày sinh: ………" over "Mã sinh
-    viên: ……… Điện thoại: ………", read label by label then, bench/realscans' epu_tbd15_p3). A letter's
-    header and closing are no such thing: "Nơi nhận:" opens a list of "- Như trên;"."""
-    ends = [[w for w in line if w.box.left + w.box.width / 2 < gutter][-1:] for line, gutter in zip(lines, splits)]
-    lefts = [part[0].text.rstrip(".…_") for part in ends if part]
+    viên: ……… Điện thoại: ………", read label by label then, bench/realscans' epu_tbd15_p3), or most
+    of its two-sided lines are a "label: value" pair on each side ("Họ và tên: Phạm Đức Bình  Giới
+    tính: Nam"). A letter's header and closing are no such thing: "Nơi nhận:" opens a list of
+    "- Như trên;", and no "label:" stands right of the gutter ("KT. CHỦ TỊCH", "Hà Nội, ngày …")."""
+    halves = [([w for w in line if w.box.left + w.box.width / 2 < gutter],
+               [w for w in line if w.box.left + w.box.width / 2 >= gutter]) for line, gutter in zip(lines, splits)]
+    lefts = [left[-1].text.rstrip(".…_") for left, _ in halves if left]
     labels = sum(1 for text in lefts if text.endswith(":") or not text)
-    return len(lefts) >= MIN_TWO_SIDED_LINES and labels >= FORM_LABEL_SHARE * len(lefts)
+    if len(lefts) >= MIN_TWO_SIDED_LINES and labels >= FORM_LABEL_SHARE * len(lefts):
+        return True
+    pairs = [(left, right) for left, right in halves if left and right]
+    fields = sum(1 for left, right in pairs if any(":" in w.text for w in left) and any(":" in w.text for w in right))
+    return fields >= MIN_TWO_SIDED_LINES and fields >= FORM_LABEL_SHARE * len(pairs)
 
 
 def _right_lines_in_their_rows(lines: list[list[OcrWord]], max_gap: float) -> list[list[OcrWord]]:

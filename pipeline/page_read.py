@@ -44,11 +44,11 @@ MAX_CELLS = 150
 # rule finder takes for a table's cells (2-8 mm), and Tesseract reads such a crop, as a block,
 # as a letter it is sure of ("2", "N" at 90-96), where the page's reading gave nothing believable.
 CELL_TABLE_MIN_MM = 30.0
-# Nor a row (or grid) of comb boxes, one letter or digit each, all narrower than this: read cell by
-# cell, a citizen ID "001203004512" in 12 boxes came out as 12 one-digit words (search finds no ID);
-# read with the page, its walls painted out, it is one word.
+# Comb boxes, one letter or digit each, at most this wide and tall: read box by box, a citizen ID
+# "001203004512" in 12 boxes came out as 12 one-digit words (search finds no ID), and read with the
+# page, Tesseract left out some digits ("20 74775145" for "062074775145"); a run of at least
+# COMB_MIN_BOXES side by side on a row is read as one line (see _comb_runs).
 COMB_CELL_MAX_MM = 12.0
-# In a table read cell by cell, a run of at least this many such boxes side by side is read as one line.
 COMB_MIN_BOXES = 3
 
 
@@ -152,15 +152,12 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
 
 
 def _tables_by_cell(cells: list[tables.Cell], dpi: float) -> list[tables.Cell]:
-    """The cells of the tables read cell by cell: at least CELL_TABLE_MIN_MM wide, and with a cell
-    at least COMB_CELL_MAX_MM wide (see both)."""
-    spans: dict[int, tuple[int, int, int]] = {}
+    """The cells of the tables at least CELL_TABLE_MIN_MM wide (see there)."""
+    spans: dict[int, tuple[int, int]] = {}
     for c in cells:
-        left, right, widest = spans.get(c.table, (c.left, c.right, 0))
-        spans[c.table] = (min(left, c.left), max(right, c.right), max(widest, c.right - c.left))
-    mm = 25.4 / dpi
-    chosen = {t for t, (left, right, widest) in spans.items()
-              if (right - left) * mm >= CELL_TABLE_MIN_MM and widest * mm >= COMB_CELL_MAX_MM}
+        left, right = spans.get(c.table, (c.left, c.right))
+        spans[c.table] = (min(left, c.left), max(right, c.right))
+    chosen = {t for t, (left, right) in spans.items() if (right - left) * 25.4 / dpi >= CELL_TABLE_MIN_MM}
     return [c for c in cells if c.table in chosen]
 
 
@@ -169,7 +166,7 @@ def _comb_runs(cells: list[tables.Cell], dpi: float) -> list[tuple[tables.Cell, 
     most COMB_CELL_MAX_MM wide and tall) made one cell, with its boxes' pitch in pixels (0 for a
     cell): read as one line, the letters of neighbouring boxes one word (a citizen ID in a form)."""
     mm = 25.4 / dpi
-    near = max(2, round(1.0 / mm))  # the rule between two boxes, and a pixel or two either side
+    near = max(2, round(2.0 / mm))  # the rule between two boxes (up to 1 mm) and the cells' margins inside it
     out: list[tuple[tables.Cell, float]] = []
     rows: list[list[tables.Cell]] = []
     for c in sorted(cells, key=lambda c: (c.table, c.top, c.left)):
@@ -255,8 +252,10 @@ def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi:
 
 def _read_empty_cells(page: OcrPage, cleaned: clean.CleanedPage, path: Path) -> OcrPage:
     """The page with the words of its inked but wordless table cells (see MAX_CELL_READS)."""
-    centres = [(w.box.left + w.box.width / 2, w.box.top + w.box.height / 2) for w in page.words]
-    empty = [c for c in tables.table_cells(list(cleaned.cells)) if not any(c.holds(x, y) for x, y in centres)]
+    # a cell no word's box reaches into (a comb run's ID word covers all its boxes)
+    empty = [c for c in tables.table_cells(list(cleaned.cells))
+             if not any(w.box.left < c.right and w.box.left + w.box.width > c.left
+                        and w.box.top < c.bottom and w.box.top + w.box.height > c.top for w in page.words)]
     if not empty:
         return page
     image = cv2.imread(str(cleaned.tesseract_image), cv2.IMREAD_GRAYSCALE)

@@ -313,8 +313,8 @@ def cells(rule: np.ndarray, *, dpi: float) -> list[Cell]:
 
 def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
     """The page with each table's words row by row, cells left to right, each cell's words line by
-    line. A table's words go after the last word above it in the page's order (Tesseract may give a
-    table before the title over it); the rest stay as they are. A word inside a table but in no
+    line. A table's words go after the last word above it or left of its first row in the page's
+    order (Tesseract may give a table before the title over it); the rest stay as they are. A word inside a table but in no
     cell (a cell whose rules the scan lost) is read with its Tesseract line, a cell of its own. A table of one cell (a frame
     around a paragraph) is left alone."""
     boxes = _table_boxes(found)
@@ -361,7 +361,10 @@ def reading_order(page: OcrPage, found: list[Cell], *, dpi: float) -> OcrPage:
     out: list[list[OcrWord]] = [[w] for w in rest]
     places: list[tuple[int, int, int]] = []  # (index into rest to insert after, order, table)
     for table, top in ((t, boxes[t][1]) for t in ordered):
-        above = [i for i, w in enumerate(rest) if w.box.top + w.box.height <= top]
+        # above it, or left of its first row (a form's label before its comb boxes)
+        left, row_bottom = boxes[table][0], min(c.bottom for c in cells_ if c.table == table)
+        above = [i for i, w in enumerate(rest) if w.box.top + w.box.height <= top
+                 or (w.box.left + w.box.width <= left and w.box.top + w.box.height / 2 < row_bottom)]
         if above:
             places.append((max(above) + 1, first[table], table))
         else:

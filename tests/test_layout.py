@@ -95,6 +95,11 @@ def test_a_forms_label_rows_stay_rows_where_their_leaders_were_painted_out():
     page = _page(*rows)
     assert layout.reading_order(page).text.splitlines() == [
         "Họ và tên: Ngày sinh:", "Mã sinh viên: Điện thoại:", "Ngành học:"]
+    # filled in: a "label: value" pair on each side of the gap, row after row
+    filled = [_line(800, 1, (200, "Họ và tên: Phạm Đức Bình"), (1300, "Ngày sinh: 11/08/1974")),
+              _line(800 + LINE_PX, 2, (200, "Giới tính: Nam"), (1300, "Dân tộc: Kinh"))]
+    assert layout.reading_order(_page(*filled)).text.splitlines() == [
+        "Họ và tên: Phạm Đức Bình Ngày sinh: 11/08/1974", "Giới tính: Nam Dân tộc: Kinh"]
     # the same shape with no labels on the left is a letter's header, read column by column
     header = [_line(800, 1, (200, "ỦY BAN NHÂN DÂN"), (1300, "CỘNG HÒA XÃ HỘI")),
               _line(800 + LINE_PX, 2, (200, "Số: 15/UBND"), (1300, "Độc lập Tự do"))]
