@@ -141,7 +141,8 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
     its words then put back in the page's pixels; a page with a ruled table cell by cell, see
     ``_read_by_cells``)."""
     dpi = cleaned.read_dpi or cleaned.dpi
-    ruled = [] if cleaned.single_line else _tables_by_cell(tables.table_cells(list(cleaned.cells)), cleaned.dpi)
+    wide = CELL_TABLE_MIN_MM * cleaned.dpi / tables.MM_PER_INCH
+    ruled = [] if cleaned.single_line else tables.table_cells(list(cleaned.cells), min_width=wide)
     if ruled and len(ruled) <= MAX_CELLS:
         page = _read_by_cells(cleaned, ruled, dpi=dpi)
     else:
@@ -151,21 +152,11 @@ def read_cleaned(cleaned: clean.CleanedPage) -> OcrPage:
     return page
 
 
-def _tables_by_cell(cells: list[tables.Cell], dpi: float) -> list[tables.Cell]:
-    """The cells of the tables at least CELL_TABLE_MIN_MM wide (see there)."""
-    spans: dict[int, tuple[int, int]] = {}
-    for c in cells:
-        left, right = spans.get(c.table, (c.left, c.right))
-        spans[c.table] = (min(left, c.left), max(right, c.right))
-    chosen = {t for t, (left, right) in spans.items() if (right - left) * 25.4 / dpi >= CELL_TABLE_MIN_MM}
-    return [c for c in cells if c.table in chosen]
-
-
 def _comb_runs(cells: list[tables.Cell], dpi: float) -> list[tuple[tables.Cell, float]]:
     """The cells, with each run of at least COMB_MIN_BOXES comb boxes side by side on a row (each at
     most COMB_CELL_MAX_MM wide and tall) made one cell, with its boxes' pitch in pixels (0 for a
     cell): read as one line, the letters of neighbouring boxes one word (a citizen ID in a form)."""
-    mm = 25.4 / dpi
+    mm = tables.MM_PER_INCH / dpi
     near = max(2, round(2.0 / mm))  # the rule between two boxes (up to 1 mm) and the cells' margins inside it
     out: list[tuple[tables.Cell, float]] = []
     rows: list[list[tables.Cell]] = []
@@ -233,21 +224,27 @@ def _read_by_cells(cleaned: clean.CleanedPage, ruled: list[tables.Cell], *, dpi:
     block = max((w.block for w in words), default=0) + 1
     cell_path = path.with_name(f"{path.stem}_cell.pgm")
     for x0, y0, x1, y1, comb in boxes:
-        crop = image[y0:y1, x0:x1]
-        if crop.size == 0:
+        if image[y0:y1, x0:x1].size == 0:
             continue
-        raster.write_image(cell_path, cv2.copyMakeBorder(crop, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX,
-                                                        cv2.BORDER_CONSTANT, value=255))
-        found = ocr.recognise(cell_path, dpi=dpi, single_line=bool(comb), block=not comb)
-        if comb:
-            found = replace(found, words=_comb_words(found.words, comb * sx))
-        dx, dy = x0 - CELL_PAD_PX, y0 - CELL_PAD_PX
-        for w in found.words:
-            box = BoundingBox(w.box.left + dx, w.box.top + dy, w.box.width, w.box.height)
-            words.append(replace(w, box=box, block=block + w.block))
-        block += max((w.block for w in found.words), default=0) + 1
+        found = _read_crop(image, (x0, y0, x1, y1), cell_path, dpi=dpi, single_line=bool(comb), block=not comb)
+        cell = _comb_words(found.words, comb * sx) if comb else found.words
+        words.extend(replace(w, block=block + w.block) for w in cell)
+        block += max((w.block for w in cell), default=0) + 1
         corrections.extend(found.corrections)
     return replace(page, words=words, corrections=corrections)
+
+
+def _read_crop(image: np.ndarray, box: tuple[int, int, int, int], path: Path, *, dpi: float,
+               single_line: bool = False, block: bool = False) -> OcrPage:
+    """Tesseract's reading of ``box`` (left, top, right, bottom) of ``image``, written to ``path``
+    with CELL_PAD_PX of white around it; the words' boxes in ``image``'s pixels."""
+    x0, y0, x1, y1 = box
+    raster.write_image(path, cv2.copyMakeBorder(image[y0:y1, x0:x1], CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX,
+                                                CELL_PAD_PX, cv2.BORDER_CONSTANT, value=255))
+    found = ocr.recognise(path, dpi=dpi, single_line=single_line, block=block)
+    dx, dy = x0 - CELL_PAD_PX, y0 - CELL_PAD_PX
+    return replace(found, words=[replace(w, box=BoundingBox(max(0, w.box.left + dx), max(0, w.box.top + dy),
+                                                            w.box.width, w.box.height)) for w in found.words])
 
 
 def _read_empty_cells(page: OcrPage, cleaned: clean.CleanedPage, path: Path) -> OcrPage:
@@ -275,14 +272,11 @@ def _read_empty_cells(page: OcrPage, cleaned: clean.CleanedPage, path: Path) -> 
         if reads >= MAX_CELL_READS:
             break
         reads += 1
-        raster.write_image(path, cv2.copyMakeBorder(crop, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX, CELL_PAD_PX,
-                                                   cv2.BORDER_CONSTANT, value=255))
-        found = ocr.recognise(path, dpi=dpi, single_line=True)
-        for w in found.words:
+        for w in _read_crop(image, (x0, y0, x1, y1), path, dpi=dpi, single_line=True).words:
             if w.confidence < READABLE_WORD_CONFIDENCE or not any(ch.isalnum() for ch in w.text):
                 continue
-            left, top = (x0 - CELL_PAD_PX + w.box.left) / sx, (y0 - CELL_PAD_PX + w.box.top) / sy
-            box = BoundingBox(round(left), round(top), max(1, round(w.box.width / sx)), max(1, round(w.box.height / sy)))
+            box = BoundingBox(round(w.box.left / sx), round(w.box.top / sy),
+                              max(1, round(w.box.width / sx)), max(1, round(w.box.height / sy)))
             words.append(replace(w, box=box, block=block, paragraph=1, line=1))
         block += 1
     return replace(page, words=words) if len(words) > len(page.words) else page

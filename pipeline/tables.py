@@ -243,10 +243,11 @@ def read_copy(image: np.ndarray, binary: np.ndarray, *, dpi: float,
     return out, found
 
 
-def table_cells(found: list[Cell]) -> list[Cell]:
-    """The cells of tables of at least two cells (one cell is a frame around a paragraph)."""
+def table_cells(found: list[Cell], *, min_width: float = 0) -> list[Cell]:
+    """The cells of tables of at least two cells (one cell is a frame around a paragraph), and at
+    least ``min_width`` pixels wide."""
     boxes = _table_boxes(found)
-    return [c for c in found if c.table in boxes]
+    return [c for c in found if c.table in boxes and boxes[c.table][2] - boxes[c.table][0] >= min_width]
 
 
 def _table_boxes(found: list[Cell]) -> dict[int, tuple[int, int, int, int]]:

@@ -139,11 +139,26 @@ def test_a_cells_lines_come_top_to_bottom_whatever_block_tesseract_put_them_in()
     assert out.text.split() == ["Địa", "Phí,", "lệ", "phí", "(nếu", "có)"]
 
 
+def _canvas(height: int) -> tuple[Image.Image, ImageDraw.ImageDraw, object]:
+    """A white A4-wide page of ``height`` px at DPI, its pen and a 13-pt font."""
+    image = Image.new("L", (2480, height), 255)
+    return image, ImageDraw.Draw(image), _font(False, int(13 * DPI / 72))
+
+
+def _cleaned(image: Image.Image, tmp_path) -> clean.CleanedPage:
+    path = tmp_path / "page.png"
+    image.save(path, dpi=(DPI, DPI))
+    return clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="p", detect_orientation=False)
+
+
+def _in_order(read: OcrPage, cleaned: clean.CleanedPage) -> str:
+    """The reading's text in table order, on one line."""
+    return " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
+
+
 def test_each_inked_cell_is_read_as_its_own_block(tmp_path):
     # a row whose cells' lines do not line up: a two-line name beside one-line cells set lower
-    image = Image.new("L", (2480, 1400), 255)
-    draw = ImageDraw.Draw(image)
-    font = _font(False, int(13 * DPI / 72))
+    image, draw, font = _canvas(1400)
     xs, ys = [300, 500, 1500, 2200], [300, 450, 700]
     for y in ys:
         draw.line([(xs[0], y), (xs[-1], y)], fill=0, width=4)
@@ -156,9 +171,7 @@ def test_each_inked_cell_is_read_as_its_own_block(tmp_path):
     draw.text((xs[1] + 30, 560), "hành nghề khám bệnh", font=font, fill=0)
     draw.text((xs[2] + 30, 520), "Trực tiếp", font=font, fill=0)
     draw.text((300, 900), "Nơi nhận: như trên", font=font, fill=0)
-    path = tmp_path / "row.png"
-    image.save(path, dpi=(DPI, DPI))
-    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="r", detect_orientation=False)
+    cleaned = _cleaned(image, tmp_path)
     assert len(tables.table_cells(list(cleaned.cells))) == 6
     read = page_read.read_cleaned(cleaned)
     # no Tesseract line runs across two cells, and the text under the table is read too
@@ -168,9 +181,8 @@ def test_each_inked_cell_is_read_as_its_own_block(tmp_path):
         cell = next((c for c in cleaned.cells if c.holds(x, y)), None)
         if cell is not None:
             assert cell_of.setdefault(w.line_key, cell) == cell, w.text
-    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
-    assert flat == ("STT Tên thủ tục Cách thức 1 Cấp mới giấy phép hành nghề khám bệnh Trực tiếp "
-                    "Nơi nhận: như trên")
+    assert _in_order(read, cleaned) == ("STT Tên thủ tục Cách thức 1 Cấp mới giấy phép hành nghề khám bệnh "
+                                        "Trực tiếp Nơi nhận: như trên")
 
 
 def test_a_table_with_nothing_above_goes_before_the_words_under_it():
@@ -184,30 +196,23 @@ def test_a_table_with_nothing_above_goes_before_the_words_under_it():
 
 
 def test_a_citizen_id_in_comb_boxes_is_one_word_after_its_label(tmp_path):
-    # 12 comb boxes, one digit each: read with the page (their walls painted out), not box by box
-    image = Image.new("L", (2480, 1000), 255)
-    draw = ImageDraw.Draw(image)
-    font = _font(False, int(13 * DPI / 72))
+    # 12 comb boxes alone after their label, one digit each: one line, one word, not box by box
+    image, draw, font = _canvas(1000)
     draw.text((200, 300), "Số định danh cá nhân:", font=font, fill=0)
     for i, digit in enumerate("001203004512"):
         x = 900 + i * 70
         draw.rectangle([x, 280, x + 70, 360], outline=0, width=4)
         draw.text((x + 20, 292), digit, font=font, fill=0)
     draw.text((200, 600), "Họ và tên: Nguyễn Văn An", font=font, fill=0)
-    path = tmp_path / "comb.png"
-    image.save(path, dpi=(DPI, DPI))
-    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="c", detect_orientation=False)
+    cleaned = _cleaned(image, tmp_path)
     assert len(tables.table_cells(list(cleaned.cells))) == 12
     read = page_read.read_cleaned(cleaned)
-    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
-    assert flat == "Số định danh cá nhân: 001203004512 Họ và tên: Nguyễn Văn An"
+    assert _in_order(read, cleaned) == "Số định danh cá nhân: 001203004512 Họ và tên: Nguyễn Văn An"
 
 
 def test_comb_boxes_in_a_table_read_by_cell_are_one_line(tmp_path):
     # a form's table: a label cell, then 12 comb boxes for the ID on the same row, a name row below
-    image = Image.new("L", (2480, 1000), 255)
-    draw = ImageDraw.Draw(image)
-    font = _font(False, int(13 * DPI / 72))
+    image, draw, font = _canvas(1000)
     top, bottom, right = 280, 380, 900 + 12 * 80
     draw.rectangle([200, top, right, 500], outline=0, width=4)
     draw.line([(200, bottom), (right, bottom)], fill=0, width=4)
@@ -218,13 +223,10 @@ def test_comb_boxes_in_a_table_read_by_cell_are_one_line(tmp_path):
         draw.line([(x + 80, top), (x + 80, bottom)], fill=0, width=4)
         draw.text((x + 25, 300), digit, font=font, fill=0)
     draw.text((230, 410), "Họ và tên: Nguyễn Văn An", font=font, fill=0)
-    path = tmp_path / "form.png"
-    image.save(path, dpi=(DPI, DPI))
-    cleaned = clean.clean_page(path, dpi=DPI, workdir=tmp_path / "w", stem="f", detect_orientation=False)
+    cleaned = _cleaned(image, tmp_path)
     assert len(tables.table_cells(list(cleaned.cells))) == 14
     read = page_read.read_cleaned(cleaned)
-    flat = " ".join(tables.reading_order(read, list(cleaned.cells), dpi=cleaned.dpi).text.split())
-    assert flat == "Số định danh: 001203004512 Họ và tên: Nguyễn Văn An"
+    assert _in_order(read, cleaned) == "Số định danh: 001203004512 Họ và tên: Nguyễn Văn An"
 
 
 def test_comb_letters_join_across_neighbouring_boxes_not_across_an_empty_one():
