@@ -70,8 +70,7 @@ def synth_set(name: str, args: list[str], *, pages: int, workdir: Path) -> PageS
         seed = sorted((SHARED / "seed").glob("*.txt"))[0]
         subprocess.run([sys.executable, str(SYNTH), str(seed), str(out), "--pages", str(pages), *args],
                        check=True, capture_output=True)
-    rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().splitlines()[1:]]
-    return PageSet(name, [out / r[0] for r in rows], [(out / r[1]).read_text("utf-8") for r in rows])
+    return _from_manifest(name, out)
 
 
 def form_set(name: str, args: list[str], *, pages: int, workdir: Path) -> PageSet:
@@ -83,8 +82,7 @@ def form_set(name: str, args: list[str], *, pages: int, workdir: Path) -> PageSe
         env = {**os.environ, "PYTHONPATH": path}
         subprocess.run([sys.executable, str(FORMS), str(out), "--pages", str(pages), *args],
                        check=True, capture_output=True, env=env)
-    rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().splitlines()[1:]]
-    return PageSet(name, [out / r[0] for r in rows], [(out / r[1]).read_text("utf-8") for r in rows])
+    return _from_manifest(name, out)
 
 
 GENERATED_SETS = [*SYNTH_SETS, *FORM_SETS]
@@ -95,6 +93,12 @@ def generated_set(name: str, *, pages: int, workdir: Path) -> PageSet:
     if name in FORM_SETS:
         return form_set(name, FORM_SETS[name], pages=pages, workdir=workdir)
     return synth_set(name, SYNTH_SETS[name], pages=pages, workdir=workdir)
+
+
+def _from_manifest(name: str, out: Path) -> PageSet:
+    """A generated set's pages and truths, as its manifest.tsv lists them (image, truth per row)."""
+    rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().splitlines()[1:]]
+    return PageSet(name, [out / r[0] for r in rows], [(out / r[1]).read_text("utf-8") for r in rows])
 
 
 def real_sets() -> list[PageSet]:
