@@ -7,7 +7,10 @@ of the ``vie`` traineddata (``combine_tessdata -u``, ``dawg2wordlist``: 7 181 en
 syllables, lower case, kept only where they are well formed (``well_formed``); regenerate with
 ``scripts/vie_syllables.py``. A word is touched only when it is a lower-case word of letters (no
 digit, not a capitalised name mid-sentence), it is not in the set, and swapping one letter for an
-alternative Tesseract gave with some confidence makes it one; the likeliest such swap wins.
+alternative Tesseract gave with some confidence makes it one; the likeliest such swap wins. A word
+still not in the set is mended without Tesseract's alternatives only where a single change of a hat
+(``repair_hat``), or of the tone mark, a hat or d's bar (``repair_mark``), makes one known syllable
+and no other.
 """
 from __future__ import annotations
 
@@ -146,7 +149,11 @@ def correct(word: str, choices: list[list[tuple[str, float]]]) -> str | None:
 
 # Tesseract's vie model sometimes writes the Icelandic eth (U+00D0) for the Vietnamese Đ (U+0110),
 # alone or doubled ("/QĐÐ-UBND", "GD&ĐÐT" on real decisions): the eth never occurs in Vietnamese.
-ETH = {"ĐÐ": "Đ", "ÐĐ": "Đ", "ÐÐ": "Đ", "Ð": "Đ", "đð": "đ", "ðđ": "đ", "ð": "đ"}
+# Likewise the fraction slash (U+2044) for the slash of a document number ("443⁄QĐ-BYT",
+# "24/11⁄2022": 11 times on bench/realscans' 62 pages) and Y with diaeresis for a Y with a speck
+# above it (7 times); none of the three is in any page's transcription.
+ETH = {"ĐÐ": "Đ", "ÐĐ": "Đ", "ÐÐ": "Đ", "Ð": "Đ", "đð": "đ", "ðđ": "đ", "ð": "đ",
+       "\u2044": "/", "Ÿ": "Y", "ÿ": "y"}
 # A vowel's hat (and đ's bar) as Tesseract can lose or add it; the tone mark is kept as read.
 HATS = {"a": "aăâ", "ă": "aăâ", "â": "aăâ", "e": "eê", "ê": "eê", "o": "oôơ", "ô": "oôơ", "ơ": "oôơ",
         "u": "uư", "ư": "uư", "d": "dđ", "đ": "dđ"}
@@ -196,6 +203,41 @@ def repair_hat(word: str) -> str | None:
     return word[:start] + fixed + word[start + len(core):]
 
 
+def could_be_a_name(syllable: str) -> bool:
+    """True when a lower-case syllable is spelled as Vietnamese can be and carries the tone its
+    ending asks for: a syllable ending in c, ch, p or t is spoken with sắc or nặng, so "quyêt" is a
+    mark Tesseract lost, never a name (``well_formed`` lets it pass: the word list has unmarked
+    spellings such as "quoc", "hop" from receipts and addresses)."""
+    bare, tones = _split_tone(syllable)
+    return well_formed(syllable) and not (bare.endswith(STOPS) and not tones)
+
+
+def repair_mark(word: str) -> str | None:
+    """A word that is no known syllable, with the one known syllable that a single change of its
+    tone mark, of one letter's hat or of d's bar gives: "triên" -> "triển", "xuât" -> "xuất",
+    "đưỡng" -> "dưỡng", "Quyêt" -> "Quyết". Nothing when more than one can be meant ("câp": "cấp"
+    or "cập"). Capitals and capitalised words only when they cannot be a name (``could_be_a_name``);
+    a lower-case syllable the word list lacks is touched only when a single change makes a known
+    one (issue 19's 62 real pages: 18 such words put right, none made wrong)."""
+    known = syllables()
+    core = word.strip(PUNCT)
+    lower = core.lower()
+    if not known or len(core) < 2 or not core.isalpha() or lower in known:
+        return None
+    if core != lower and (could_be_a_name(lower) or core[1:] != core[1:].lower() and not core.isupper()):
+        return None
+    bare, tones = _split_tone(lower)
+    found = {c for tone in ("", *sorted(TONES)) for c in _toned(bare, tone)}
+    for i, ch in enumerate(bare):
+        for other in HATS.get(ch, ""):
+            found |= _toned(bare[:i] + other + bare[i + 1:], "".join(tones))
+    found = {c for c in found if c != lower and c in known and could_be_a_name(c)}
+    if len(found) != 1:
+        return None
+    start = word.index(core)
+    return word[:start] + _with_case_of(core, found.pop()) + word[start + len(core):]
+
+
 def _toned(bare: str, tones: str) -> set[str]:
     """The spellings of a toneless syllable with the tone mark put on each of its vowels."""
     if not tones:
@@ -205,9 +247,10 @@ def _toned(bare: str, tones: str) -> set[str]:
 
 
 def correct_words(data: dict[str, list]) -> list[list[str]]:
-    """Fix the words of an image_to_data-shaped reading in place: the eth for Đ, a doubled vowel or a
-    letter Tesseract offered an alternative for (its "choices" column, when the engine gave one), a
-    lost or added hat; the corrections made, [as read, as written]. A capitalised word after a word
+    """Fix the words of an image_to_data-shaped reading in place: letters Vietnamese never uses (the
+    eth for Đ, see ETH), a doubled vowel or a letter Tesseract offered an alternative for (its
+    "choices" column, when the engine gave one), a lost or added hat, a lost tone mark or d's bar
+    where one syllable alone can be meant; the corrections made, [as read, as written]. A capitalised word after a word
     that does not end a sentence is a name and is left alone (``correct`` already skips it)."""
     made: list[list[str]] = []
     choices_column = data.get("choices") or []
@@ -219,7 +262,7 @@ def correct_words(data: dict[str, list]) -> list[list[str]]:
         choices = choices_column[i] if i < len(choices_column) else None
         if choices and fixed == text:
             fixed = correct(text, choices) or fixed
-        fixed = repair_hat(fixed) or fixed
+        fixed = repair_hat(fixed) or repair_mark(fixed) or fixed
         if fixed != text:
             made.append([text, fixed])
             data["text"][i] = fixed

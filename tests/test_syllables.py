@@ -106,3 +106,26 @@ def test_the_in_process_engine_gives_each_letter_its_alternatives(tmp_path, monk
     assert data["text"] == ["hệ", "thống", "thông", "tin"]
     for text, letters in zip(data["text"], data["choices"]):
         assert [c[0][0] for c in letters] == list(text)  # Tesseract's pick is listed first
+
+
+def test_a_lost_tone_or_bar_is_put_back_only_where_one_known_syllable_can_be_meant():
+    # words the real decisions gave (bench/realscans): not in the word list, one change makes one
+    assert syllables.repair_mark("triên") == "triển"
+    assert syllables.repair_mark("xuât,") == "xuất,"
+    assert syllables.repair_mark("nguôn") == "nguồn"
+    # a syllable ending in c, ch, p or t takes sắc or nặng: "Quyêt" is no name, so capitals are mended
+    assert not syllables.could_be_a_name("quyêt") and syllables.could_be_a_name("quyết")
+    assert syllables.repair_mark("Quyêt") == "Quyết"
+    # more than one syllable can be meant: "cấp" or "cập", "chống" or "chồng" or ...
+    assert syllables.repair_mark("câp") is None and syllables.repair_mark("chông") is None
+    # a capitalised or capital word that could be a name, a known word, unmarked receipt text
+    assert syllables.repair_mark("TRIÊN") is None and syllables.repair_mark("Noong") is None
+    for word in ("Tiên", "quyên", "VAT", "hop", "SGTVT", "2025", "a"):
+        assert syllables.repair_mark(word) is None, word
+
+
+def test_letters_vietnamese_never_uses_are_read_as_the_ones_meant():
+    data = {"text": ["443⁄QĐ-BYT", "24/11⁄2022", "Ÿ", "triên"]}
+    made = syllables.correct_words(data)
+    assert data["text"] == ["443/QĐ-BYT", "24/11/2022", "Y", "triển"]
+    assert len(made) == 4
