@@ -20,7 +20,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
-from pipeline import layout, syllables
+from pipeline import context, layout, syllables
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -32,7 +32,7 @@ DEFAULT_LANG = os.environ.get("SOHOA_OCR_LANG", "vie")
 SPECK_MAX_CONFIDENCE = 70.0
 RULE_MIN_CHARS = 5  # … except a dashed or dotted rule (see _is_rule)
 # Misread tone marks and hats fixed from Tesseract's per-letter alternatives (in-process engine only;
-# see pipeline/syllables.py). SOHOA_SYLLABLES=0 turns it off.
+# see pipeline/context.py, then pipeline/syllables.py). SOHOA_SYLLABLES=0 turns it off.
 SYLLABLE_CORRECTION = os.environ.get("SOHOA_SYLLABLES", "1") != "0"
 # Seconds one page may take before Tesseract is stopped (a pathological page must not hang a run).
 PAGE_TIMEOUT = float(os.environ.get("SOHOA_OCR_TIMEOUT", "180"))
@@ -112,7 +112,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line, block=block)
     if data is None:
         return OcrPage(width=width, height=height, dpi=dpi)
-    corrections = syllables.correct_words(data) if SYLLABLE_CORRECTION else []
+    corrections = context.correct_in_context(data) + syllables.correct_words(data) if SYLLABLE_CORRECTION else []
     return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
                                         corrections=corrections))
 

@@ -1,0 +1,119 @@
+"""A tone mark or hat Tesseract hesitated over, chosen by the words around it.
+
+Most of what sohoa still misreads on real pages is a valid syllable with the wrong tone mark or hat:
+"bồ sung" for "bổ sung", "thành phó" for "thành phố", "thâm quyền" for "thẩm quyền". Each word is a
+Vietnamese syllable, so pipeline/syllables.py leaves it alone. But Tesseract often hesitated: it
+offered the right letter as its second choice. Where it did, with at least MIN_ALTERNATIVE
+confidence, the neighbours decide. The alternative is taken when it forms, with the word before or
+after it, a pair CONTEXT_FACTOR times commoner (by rank) than the word as read forms with either.
+
+The pairs are those of Vietnamese text at large, not of our pages: ``data/vie_bigrams.txt.gz``,
+the word bigrams of Tesseract's own langdata (Apache License 2.0), kept where both words are known
+syllables, commonest first; regenerate with ``scripts/vie_bigrams.py``.
+
+What is never touched:
+- a word Tesseract offered no such alternative for (it was sure of it);
+- a word of one letter, or longer than MAX_LETTERS;
+- a word with a digit or a symbol;
+- a pair across punctuation, or across blocks and paragraphs.
+
+Issue 19, the 62 pages of bench/realscans, words read by Tesseract (before this pass) against the
+transcription:
+- by Tesseract's confidences alone, swapping whenever the second choice came within 10 points of
+  the first would have put 49 words right and 113 wrong;
+- by the context, 284 right and 6 wrong (4 of the 6 "thi." -> "thí" at a sentence's end, across the
+  full stop the transcription has but the reading lost).
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.syllables import PUNCT, syllables
+
+DATA = Path(__file__).with_name("data") / "vie_bigrams.txt.gz"
+# Tesseract's confidence (0-100) in the alternative letter, at least. Its own pick has ~90-95; an
+# alternative it did not consider has 0.
+MIN_ALTERNATIVE = 20.0
+# The alternative's pair must rank this many times higher than the best pair of the word as read
+# (which may form none). 1: 296 right / 31 wrong on the real pages; 10: 284 / 6; 100: 263 / 3.
+CONTEXT_FACTOR = 10
+MAX_LETTERS = 7  # the longest Vietnamese syllable ("nghiêng", "khuỷu") has 7 letters
+ENDS = ".,;:!?)”\"'…"  # a word ending in one of these pairs with nothing after it
+OPENS = "(“\"'"        # nor a word starting with one of these with anything before it
+
+
+@lru_cache(maxsize=1)
+def pairs() -> dict[str, int]:
+    """The known word pairs ("bổ sung") and their rank, 1 the commonest; empty without the data file."""
+    try:
+        with gzip.open(DATA, "rt", encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f if not line.startswith("#")]
+    except OSError:
+        return {}
+    return {pair: rank for rank, pair in enumerate(lines, 1)}
+
+
+def _rank(left: str | None, right: str | None) -> float:
+    if not left or not right or left[-1] in ENDS or right[0] in OPENS:
+        return math.inf
+    return pairs().get(f"{left.strip(PUNCT).lower()} {right.strip(PUNCT).lower()}", math.inf)
+
+
+def choose(word: str, choices: list[list[tuple[str, float]]], before: str | None, after: str | None) -> str | None:
+    """The word with one letter swapped for the alternative Tesseract offered, when the words
+    ``before`` and ``after`` it make that reading far the likelier; None to leave it."""
+    core = word.strip(PUNCT)
+    if not pairs() or not 2 <= len(core) <= MAX_LETTERS or not core.isalpha() or len(choices) != len(word):
+        return None
+    start = word.index(core)
+    as_read = min(_rank(before, word), _rank(word, after))
+    best: tuple[float, str] | None = None
+    for i in range(start, start + len(core)):
+        for alt, conf in choices[i]:
+            if (conf < MIN_ALTERNATIVE or not alt or len(alt) != 1 or alt == word[i]
+                    or _base(alt) != _base(word[i])):
+                continue
+            fixed = word[:i] + alt + word[i + 1:]
+            if fixed.strip(PUNCT).lower() not in syllables():
+                continue
+            rank = min(_rank(before, fixed), _rank(fixed, after))
+            if rank * CONTEXT_FACTOR < as_read and (best is None or rank < best[0]):
+                best = (rank, fixed)
+    return best[1] if best else None
+
+
+def correct_in_context(data: dict[str, list]) -> list[list[str]]:
+    """Fix the words of an image_to_data-shaped reading in place (see ``choose``; the neighbours are
+    the words as read, in the same block and paragraph); the corrections made, [as read, as written]."""
+    texts = data.get("text") or []
+    choices_column = data.get("choices") or []
+    blocks, paragraphs = data.get("block_num") or [], data.get("par_num") or []
+    words = [(i, (t or "").strip()) for i, t in enumerate(texts) if (t or "").strip()]
+
+    def place(i: int) -> tuple:
+        return (blocks[i] if i < len(blocks) else 0, paragraphs[i] if i < len(paragraphs) else 0)
+
+    made: list[list[str]] = []
+    fixes: dict[int, str] = {}
+    for k, (i, word) in enumerate(words):
+        choices = choices_column[i] if i < len(choices_column) else None
+        if not choices:
+            continue
+        before = words[k - 1][1] if k and place(words[k - 1][0]) == place(i) else None
+        after = words[k + 1][1] if k + 1 < len(words) and place(words[k + 1][0]) == place(i) else None
+        fixed = choose(word, choices, before, after)
+        if fixed is not None:
+            fixes[i] = fixed
+            made.append([word, fixed])
+    for i, fixed in fixes.items():
+        data["text"][i] = fixed
+    return made
+
+
+def _base(letter: str) -> str:
+    """A letter without its tone mark and hat, lower case, d for đ ("Ầ" -> "a", "đ" -> "d")."""
+    return unicodedata.normalize("NFD", letter.lower())[0].replace("đ", "d")

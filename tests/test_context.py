@@ -1,0 +1,46 @@
+"""Tone marks and hats Tesseract hesitated over, chosen by the neighbouring words (issue 19)."""
+from __future__ import annotations
+
+from pipeline import context
+
+
+def _choices(word: str, **alternatives: list[tuple[str, float]]) -> list[list[tuple[str, float]]]:
+    """Per letter: the letter read at 92, plus the alternatives given for letter positions p0, p1, ..."""
+    return [[(ch, 92.0), *alternatives.get(f"p{i}", [])] for i, ch in enumerate(word)]
+
+
+def test_the_pairs_are_vietnamese_text_at_large():
+    pairs = context.pairs()
+    assert len(pairs) > 100_000
+    assert pairs["tổ chức"] < pairs["bổ sung"] < pairs["thẩm quyền"]
+    assert "bồ sung" not in pairs and "thâm quyền" not in pairs
+
+
+def test_the_alternative_tesseract_offered_is_taken_where_the_neighbours_want_it():
+    # "bồ sung" as Tesseract read a real decision, "ổ" its second choice at 41
+    assert context.choose("bồ", _choices("bồ", p1=[("ổ", 41.0)]), "đổi,", "sung") == "bổ"
+    assert context.choose("phó", _choices("phó", p2=[("ố", 30.0)]), "thành", "Hồ") == "phố"
+    assert context.choose("THÂM", _choices("THÂM", p2=[("Ẩ", 55.0)]), None, "QUYỀN") == "THẨM"
+
+
+def test_what_is_never_touched():
+    # no alternative, or one Tesseract hardly considered: it was sure
+    assert context.choose("bồ", _choices("bồ"), None, "sung") is None
+    assert context.choose("bồ", _choices("bồ", p1=[("ổ", 12.0)]), None, "sung") is None
+    # the word as read is at home between its neighbours ("phó chủ tịch")
+    assert context.choose("phó", _choices("phó", p2=[("ố", 60.0)]), None, "chủ") is None
+    # no pair across punctuation
+    assert context.choose("bồ,", _choices("bồ,", p1=[("ổ", 41.0)]), None, "sung") is None
+    # one letter, digits, an alternative that is another letter altogether
+    assert context.choose("Y", _choices("Y", p0=[("Ý", 80.0)]), "Bộ", "tế") is None
+    assert context.choose("2o", _choices("2o", p1=[("ơ", 80.0)]), None, "sung") is None
+    assert context.choose("bồ", _choices("bồ", p0=[("h", 80.0)]), None, "sung") is None
+
+
+def test_a_reading_is_corrected_in_place_and_within_its_paragraph():
+    data = {"text": ["sửa", "đổi,", "bồ", "sung", "bồ"], "block_num": [1, 1, 1, 1, 2], "par_num": [1, 1, 1, 1, 1],
+            "choices": [_choices("sửa"), _choices("đổi,"), _choices("bồ", p1=[("ổ", 41.0)]), _choices("sung"),
+                        _choices("bồ", p1=[("ổ", 41.0)])]}
+    made = context.correct_in_context(data)
+    assert data["text"] == ["sửa", "đổi,", "bổ", "sung", "bồ"]  # the last "bồ" has no neighbour in its block
+    assert made == [["bồ", "bổ"]]
