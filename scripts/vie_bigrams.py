@@ -18,7 +18,8 @@ from pipeline.context import DATA  # noqa: E402
 from pipeline.syllables import syllables  # noqa: E402
 
 HEADER = ("# Vietnamese syllable pairs, commonest first, from vie/vie.word.bigrams of\n"
-          "# https://github.com/tesseract-ocr/langdata (Apache License 2.0); see scripts/vie_bigrams.py\n")
+          "# https://github.com/tesseract-ocr/langdata (Apache License 2.0, pipeline/data/LICENSE-langdata.txt);\n"
+          "# see scripts/vie_bigrams.py\n")
 
 
 def main() -> None:
