@@ -112,7 +112,11 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         data = _read_cli(image_path, dpi=dpi, lang=lang, single_line=single_line, block=block)
     if data is None:
         return OcrPage(width=width, height=height, dpi=dpi)
-    corrections = context.correct_in_context(data) + syllables.correct_words(data) if SYLLABLE_CORRECTION else []
+    corrections = []
+    if SYLLABLE_CORRECTION:
+        corrections = context.correct_in_context(data)
+        corrections += syllables.correct_words(data)
+        corrections += context.mend_by_neighbours(data)
     return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
                                         corrections=corrections))
 

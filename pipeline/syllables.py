@@ -165,7 +165,20 @@ def without_eth(word: str) -> str:
     return word
 
 
-def _with_case_of(model: str, word: str) -> str:
+def inner_capital(word: str) -> str | None:
+    """A lower-case word with one capital letter inside it, where the word in lower case is a known
+    syllable: Tesseract sometimes writes a marked vowel as its capital ("khẨn", "nghiỆp", "triỂn",
+    "cẮm": 4 times on bench/realscans' 62 pages, never in a transcription); no Vietnamese word has a
+    capital inside it. Codes and mixed-case names ("iPhone", "TTHC") are no known syllable."""
+    core = word.strip(PUNCT)
+    if (len(core) < 2 or not core.isalpha() or not core[0].islower()
+            or sum(ch.isupper() for ch in core) != 1 or core.lower() not in syllables()):
+        return None
+    start = word.index(core)
+    return word[:start] + core.lower() + word[start + len(core):]
+
+
+def with_case_of(model: str, word: str) -> str:
     if model.isupper():
         return word.upper()
     return word[:1].upper() + word[1:] if model[:1].isupper() else word
@@ -198,7 +211,7 @@ def repair_hat(word: str) -> str | None:
                     found.add(candidate)
     if len(found) != 1:
         return None
-    fixed = _with_case_of(core, found.pop())
+    fixed = with_case_of(core, found.pop())
     start = word.index(core)
     return word[:start] + fixed + word[start + len(core):]
 
@@ -216,26 +229,40 @@ def repair_mark(word: str) -> str | None:
     """A word that is no known syllable, with the one known syllable that a single change of its
     tone mark, of one letter's hat or of d's bar gives: "triên" -> "triển", "xuât" -> "xuất",
     "đưỡng" -> "dưỡng", "Quyêt" -> "Quyết". Nothing when more than one can be meant ("câp": "cấp"
-    or "cập"). Capitals and capitalised words only when they cannot be a name (``could_be_a_name``);
+    or "cập"; pipeline/context.py then lets the neighbouring words choose). Capitals and capitalised words only when they cannot be a name (``could_be_a_name``);
     a lower-case syllable the word list lacks is touched only when a single change makes a known
     one (issue 19's 62 real pages: 18 such words put right, none made wrong)."""
-    known = syllables()
+    core = may_mend(word)
+    if core is None:
+        return None
+    found = variants(core.lower())
+    if len(found) != 1:
+        return None
+    start = word.index(core)
+    return word[:start] + with_case_of(core, found.pop()) + word[start + len(core):]
+
+
+def may_mend(word: str) -> str | None:
+    """The word without its punctuation when it is one ``repair_mark`` may change (no known
+    syllable, letters only, lower case or unable to be a name), else None."""
     core = word.strip(PUNCT)
     lower = core.lower()
-    if not known or len(core) < 2 or not core.isalpha() or lower in known:
+    if not syllables() or len(core) < 2 or not core.isalpha() or lower in syllables():
         return None
     if core != lower and (could_be_a_name(lower) or core[1:] != core[1:].lower() and not core.isupper()):
         return None
+    return core
+
+
+def variants(lower: str) -> set[str]:
+    """The known syllables one change of a lower-case word's tone mark, of one letter's hat or of
+    d's bar makes (each spelled as Vietnamese can be and able to be a name)."""
     bare, tones = _split_tone(lower)
     found = {c for tone in ("", *sorted(TONES)) for c in _toned(bare, tone)}
     for i, ch in enumerate(bare):
         for other in HATS.get(ch, ""):
             found |= _toned(bare[:i] + other + bare[i + 1:], "".join(tones))
-    found = {c for c in found if c != lower and c in known and could_be_a_name(c)}
-    if len(found) != 1:
-        return None
-    start = word.index(core)
-    return word[:start] + _with_case_of(core, found.pop()) + word[start + len(core):]
+    return {c for c in found if c != lower and c in syllables() and could_be_a_name(c)}
 
 
 def _toned(bare: str, tones: str) -> set[str]:
@@ -248,7 +275,7 @@ def _toned(bare: str, tones: str) -> set[str]:
 
 def correct_words(data: dict[str, list]) -> list[list[str]]:
     """Fix the words of an image_to_data-shaped reading in place: letters Vietnamese never uses (the
-    eth for Đ, see ETH), a doubled vowel or a letter Tesseract offered an alternative for (its
+    eth for Đ, see ETH), a capital inside a word, a doubled vowel or a letter Tesseract offered an alternative for (its
     "choices" column, when the engine gave one), a lost or added hat, a lost tone mark or d's bar
     where one syllable alone can be meant; the corrections made, [as read, as written]. A capitalised word after a word
     that does not end a sentence is a name and is left alone (``correct`` already skips it)."""
@@ -259,6 +286,7 @@ def correct_words(data: dict[str, list]) -> list[list[str]]:
         if not text:
             continue
         fixed = without_eth(text)
+        fixed = inner_capital(fixed) or fixed
         choices = choices_column[i] if i < len(choices_column) else None
         if choices and fixed == text:
             fixed = correct(text, choices) or fixed

@@ -44,3 +44,16 @@ def test_a_reading_is_corrected_in_place_and_within_its_paragraph():
     made = context.correct_in_context(data)
     assert data["text"] == ["sửa", "đổi,", "bổ", "sung", "bồ"]  # the last "bồ" has no neighbour in its block
     assert made == [["bồ", "bổ"]]
+
+
+def test_a_word_that_is_no_syllable_takes_the_mark_its_neighbours_want():
+    # "câp" can be "cấp" or "cập"; "bỗ" bổ / bộ / bố / ...: the pair decides, case kept
+    data = {"text": ["câp", "tỉnh", "bỗ", "sung", "BỖ"], "block_num": [1] * 5, "par_num": [1] * 5}
+    made = context.mend_by_neighbours(data)
+    assert data["text"][:4] == ["cấp", "tỉnh", "bổ", "sung"]
+    assert data["text"][4] == "BỖ"  # no neighbour after it, and "sung bổ" is no pair
+    assert made == [["câp", "cấp"], ["bỗ", "bổ"]]
+    # a known syllable, a name-like capitalised word, a word with no pair either way: left alone
+    for words in (["cập", "tỉnh"], ["Bỗ", "sung"], ["câp", "xyz"]):
+        data = {"text": list(words)}
+        assert context.mend_by_neighbours(data) == [] and data["text"] == words

@@ -129,3 +129,13 @@ def test_letters_vietnamese_never_uses_are_read_as_the_ones_meant():
     made = syllables.correct_words(data)
     assert data["text"] == ["443/QĐ-BYT", "24/11/2022", "Y", "triển"]
     assert len(made) == 4
+
+
+def test_a_capital_inside_a_word_is_written_small():
+    for read, meant in (("khẨn", "khẩn"), ("nghiỆp,", "nghiệp,"), ("triỂn", "triển")):
+        assert syllables.inner_capital(read) == meant
+    # a capitalised or capital word, a code, a word that is no syllable even in lower case
+    for word in ("Khẩn", "KHẨN", "iPhone", "kitÂu", "khẩn"):
+        assert syllables.inner_capital(word) is None, word
+    data = {"text": ["khẨn", "trương"]}
+    assert syllables.correct_words(data) == [["khẨn", "khẩn"]] and data["text"] == ["khẩn", "trương"]
