@@ -57,3 +57,13 @@ def test_a_word_that_is_no_syllable_takes_the_mark_its_neighbours_want():
     for words in (["cập", "tỉnh"], ["Bỗ", "sung"], ["câp", "xyz"]):
         data = {"text": list(words)}
         assert context.mend_by_neighbours(data) == [] and data["text"] == words
+
+
+def test_a_capital_tesseract_doubted_is_written_small_mid_sentence():
+    # "bổ Sung" as read on real decisions: 'S' at 89, 's' at 82
+    sung = [[("S", 89.0), ("s", 82.0)], [("u", 95.0)], [("n", 95.0)], [("g", 95.0)]]
+    assert context.small_letter("Sung", sung, "bổ") == "sung"
+    # a sentence's first word, no pair with the word before, Tesseract sure of its capital
+    assert context.small_letter("Sung", sung, "đổi.") is None
+    assert context.small_letter("Sung", sung, "ông") is None
+    assert context.small_letter("Sung", [[("S", 95.0), ("s", 3.0)]] + sung[1:], "bổ") is None
