@@ -45,6 +45,7 @@ MIN_ALTERNATIVE = 20.0
 # (which may form none). 1: 296 right / 31 wrong on the real pages; 10: 284 / 6; 100: 263 / 3.
 CONTEXT_FACTOR = 10
 MAX_LETTERS = 7  # the longest Vietnamese syllable ("nghiêng", "khuỷu") has 7 letters
+SAME_SHAPE = "cosuvwxz"  # letters whose capital is the small letter made taller (marks aside)
 ENDS = ".,;:!?)”\"'…"  # a word ending in one of these pairs with nothing after it
 OPENS = "(“\"'"        # nor a word starting with one of these with anything before it
 
@@ -90,17 +91,20 @@ def choose(word: str, choices: list[list[tuple[str, float]]], before: str | None
 
 
 def small_letter(word: str, choices: list[list[tuple[str, float]]], before: str | None) -> str | None:
-    """A capitalised word read mid-sentence written small, where Tesseract offered its first letter
-    in lower case with at least MIN_ALTERNATIVE confidence and the word before it pairs with it:
-    c, o, s, v, x... look alike in both cases ("bổ Sung" for "bổ sung", 5 times on the real pages;
-    "hồ Sơ", "cấp Xã", "giữa Các": 8 put right, none made wrong). A name mid-sentence seldom pairs
-    with the word before it in Vietnamese text at large, and Tesseract is sure of its capital."""
+    """A capitalised word read mid-sentence written small, where its first letter looks alike in
+    both cases but for its size (SAME_SHAPE), Tesseract offered it small with at least
+    MIN_ALTERNATIVE confidence, and the word before pairs with it: "bổ Sung" for "bổ sung" (5 times
+    on the real pages), "hồ Sơ", "cấp Xã", "giữa Các" (8 put right, none made wrong; on the
+    synthetic sets 3 more right). A name mid-sentence seldom pairs with the word before it in
+    Vietnamese text at large, and Tesseract is sure of its capital."""
     core = word.strip(PUNCT)
     if (not before or before[-1] in ".:;!?" or len(core) < 2 or not core.isalpha() or not core[0].isupper()
             or core[1:] != core[1:].lower() or len(choices) != len(word)):
         return None
     start = word.index(core)
     small = core[0].lower()
+    if _base(small) not in SAME_SHAPE:
+        return None  # "Kế hoạch", "Quyết định" mid-sentence name a document: their capital stays
     if max((conf for alt, conf in choices[start] if alt == small), default=0.0) < MIN_ALTERNATIVE:
         return None
     if _rank(before, word) == math.inf:

@@ -67,3 +67,6 @@ def test_a_capital_tesseract_doubted_is_written_small_mid_sentence():
     assert context.small_letter("Sung", sung, "đổi.") is None
     assert context.small_letter("Sung", sung, "ông") is None
     assert context.small_letter("Sung", [[("S", 95.0), ("s", 3.0)]] + sung[1:], "bổ") is None
+    # a capital that differs in shape: "ban hành Kế hoạch" names a document
+    ke = [[("K", 80.0), ("k", 60.0)], [("ế", 95.0)]]
+    assert context.small_letter("Kế", ke, "hành") is None
