@@ -70,3 +70,12 @@ def test_a_capital_tesseract_doubted_is_written_small_mid_sentence():
     # a capital that differs in shape: "ban hành Kế hoạch" names a document
     ke = [[("K", 80.0), ("k", 60.0)], [("ế", 95.0)]]
     assert context.small_letter("Kế", ke, "hành") is None
+
+
+def test_a_word_ending_a_phrase_needs_stronger_evidence_and_case_is_kept():
+    # "phòng thi." (an exam room): "phòng thí" ranks 16x higher, but as the start of "phòng thí nghiệm"
+    thi = _choices("thi.", p2=[("í", 40.0)])
+    assert context.choose("thi.", thi, "phòng", None) is None
+    assert context.choose("thi", _choices("thi", p2=[("í", 40.0)]), "phòng", "nghiệm") == "thí"
+    # an alternative in the other case is no tone mark (a real "định" was offered "Ì")
+    assert context.choose("thi", _choices("thi", p2=[("Í", 60.0)]), "phòng", "nghiệm") is None
