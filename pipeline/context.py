@@ -121,22 +121,13 @@ def small_letter(word: str, choices: list[list[tuple[str, float]]], before: str 
 def correct_in_context(data: dict[str, list]) -> list[list[str]]:
     """Fix the words of an image_to_data-shaped reading in place (see ``choose``; the neighbours are
     the words as read, in the same block and paragraph); the corrections made, [as read, as written]."""
-    texts = data.get("text") or []
     choices_column = data.get("choices") or []
-    blocks, paragraphs = data.get("block_num") or [], data.get("par_num") or []
-    words = [(i, (t or "").strip()) for i, t in enumerate(texts) if (t or "").strip()]
-
-    def place(i: int) -> tuple:
-        return (blocks[i] if i < len(blocks) else 0, paragraphs[i] if i < len(paragraphs) else 0)
-
     made: list[list[str]] = []
     fixes: dict[int, str] = {}
-    for k, (i, word) in enumerate(words):
+    for i, word, before, after in _neighbours(data):
         choices = choices_column[i] if i < len(choices_column) else None
         if not choices:
             continue
-        before = words[k - 1][1] if k and place(words[k - 1][0]) == place(i) else None
-        after = words[k + 1][1] if k + 1 < len(words) and place(words[k + 1][0]) == place(i) else None
         fixed = choose(word, choices, before, after) or small_letter(word, choices, before)
         if fixed is not None:
             fixes[i] = fixed
@@ -153,21 +144,12 @@ def mend_by_neighbours(data: dict[str, list]) -> list[list[str]]:
     candidate's. Such a word is no Vietnamese syllable, so it is mended, never a valid one. Issue
     19's 62 real pages, words read by Tesseract against the transcription: 31 put right, 2 made
     wrong (a receipt's unmarked "BACH", a transcribed typo "mòi"); the corrections made."""
-    texts = data.get("text") or []
-    words = [(i, (t or "").strip()) for i, t in enumerate(texts) if (t or "").strip()]
-    blocks, paragraphs = data.get("block_num") or [], data.get("par_num") or []
-
-    def place(i: int) -> tuple:
-        return (blocks[i] if i < len(blocks) else 0, paragraphs[i] if i < len(paragraphs) else 0)
-
     made: list[list[str]] = []
-    for k, (i, word) in enumerate(words):
+    for i, word, before, after in _neighbours(data):
         core = may_mend(word)
         found = variants(core.lower()) if core and pairs() else set()
         if len(found) < 2:
             continue
-        before = words[k - 1][1] if k and place(words[k - 1][0]) == place(i) else None
-        after = words[k + 1][1] if k + 1 < len(words) and place(words[k + 1][0]) == place(i) else None
         start = word.index(core)
         scored = sorted((min(_rank(before, spelled), _rank(spelled, after)), spelled) for spelled in
                         (word[:start] + with_case_of(core, c) + word[start + len(core):] for c in found))
@@ -176,6 +158,22 @@ def mend_by_neighbours(data: dict[str, list]) -> list[list[str]]:
             data["text"][i] = fixed
             made.append([word, fixed])
     return made
+
+
+def _neighbours(data: dict[str, list]) -> list[tuple[int, str, str | None, str | None]]:
+    """Each word of the reading as it stands now: its index, its text, and the words before and
+    after it in the same block and paragraph (None at the paragraph's edges)."""
+    texts = data.get("text") or []
+    blocks, paragraphs = data.get("block_num") or [], data.get("par_num") or []
+    words = [(i, (t or "").strip()) for i, t in enumerate(texts) if (t or "").strip()]
+
+    def place(i: int) -> tuple:
+        return (blocks[i] if i < len(blocks) else 0, paragraphs[i] if i < len(paragraphs) else 0)
+
+    return [(i, word,
+             words[k - 1][1] if k and place(words[k - 1][0]) == place(i) else None,
+             words[k + 1][1] if k + 1 < len(words) and place(words[k + 1][0]) == place(i) else None)
+            for k, (i, word) in enumerate(words)]
 
 
 def _base(letter: str) -> str:
