@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import time
 import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,9 @@ def _iso(value: dt.datetime) -> str:
     return _utc(value).isoformat()
 
 
+SQLITE_WRITE_ATTEMPTS = 5  # a document's catalog write is tried this often while SQLite says it is locked
+
+
 # ------------------------------------------------------------------------------------ catalog
 class Catalog(CatalogSearch):
     """Cases, documents and page texts in SQL, with ranked full-text search."""
@@ -86,6 +90,24 @@ class Catalog(CatalogSearch):
         except sa.exc.ProgrammingError as exc:
             raise StorageError(f"The catalog database refused a query: {str(exc.orig).splitlines()[0]}.",
                                "Cơ sở dữ liệu danh mục từ chối truy vấn.") from exc
+
+    def _write(self, work) -> None:  # type: ignore[no-untyped-def]
+        """Run ``work(conn)`` in one transaction; on SQLite, run it again when the database stayed locked.
+
+        SQLite has one writer at a time; a writer waits ``busy_timeout`` for the lock, but a busy
+        checkpoint or WAL recovery can still answer "database is locked" at once. The whole
+        transaction is repeated (it was rolled back), never a part of it.
+        """
+        for attempt in range(SQLITE_WRITE_ATTEMPTS):
+            try:
+                with self._tx() as conn:
+                    work(conn)
+                return
+            except StorageUnavailable as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
+                if self.is_postgres or not locked or attempt == SQLITE_WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2 ** attempt)
 
     # --------------------------------------------------------------------------- schema
     def migrate(self) -> None:
@@ -157,36 +179,39 @@ class Catalog(CatalogSearch):
             "stack_last_page": rec.stack_pages[-1] if rec.stack_pages else None,
             "result_code": rec.result_code, "signatures": list(rec.signatures),
         }
-        with self._tx() as conn:
-            conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
-                                                    first_seen_at=now).on_conflict_do_nothing())
-            stmt = self._insert(documents).values(**values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["case_id", "document_id"],
-                set_={k: stmt.excluded[k] for k in values if k not in ("case_id", "document_id")})
-            conn.execute(stmt)
-            doc_pk = conn.execute(sa.select(documents.c.id).where(
-                documents.c.case_id == rec.case_id, documents.c.document_id == rec.document_id)).scalar_one()
-            if not self.is_postgres:
-                conn.execute(sa.text("DELETE FROM pages_fts WHERE rowid IN (SELECT id FROM pages WHERE doc_pk = :d)"),
-                             {"d": doc_pk})
-            conn.execute(pages.delete().where(pages.c.doc_pk == doc_pk))
-            conn.execute(document_fields.delete().where(document_fields.c.doc_pk == doc_pk))
-            if rec.extracted:
-                conn.execute(document_fields.insert(), [
-                    {"doc_pk": doc_pk, "name": f["name"], "value": str(f["value"])[:256], "page": int(f["page"]),
-                     "box": f.get("box"), "confidence": float(f["confidence"])} for f in rec.extracted])
-            if not rec.pages:
-                return
-            rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
-                     "confidence": p.confidence, "source_page": p.source_page, "case_id": rec.case_id,
-                     "agency": agency, "received_on": received, "kind": rec.kind} for p in rec.pages]
-            ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
-                               rows).scalars().all()
-            if not self.is_postgres:
-                conn.execute(sa.text("INSERT INTO pages_fts (rowid, folded, exact) VALUES (:id, :folded, :exact)"),
-                             [{"id": i, "folded": fts_words(fold(r["text"])), "exact": fts_words(r["text"])}
-                              for i, r in zip(ids, rows)])
+        self._write(lambda conn: self._record_document(conn, rec, values, agency, received, now))
+
+    def _record_document(self, conn: sa.Connection, rec: DocumentRecord, values: dict, agency: str | None,
+                         received: dt.date | None, now: dt.datetime) -> None:
+        conn.execute(self._insert(cases).values(case_id=rec.case_id, agency=agency, received_on=received,
+                                                first_seen_at=now).on_conflict_do_nothing())
+        stmt = self._insert(documents).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["case_id", "document_id"],
+            set_={k: stmt.excluded[k] for k in values if k not in ("case_id", "document_id")})
+        conn.execute(stmt)
+        doc_pk = conn.execute(sa.select(documents.c.id).where(
+            documents.c.case_id == rec.case_id, documents.c.document_id == rec.document_id)).scalar_one()
+        if not self.is_postgres:
+            conn.execute(sa.text("DELETE FROM pages_fts WHERE rowid IN (SELECT id FROM pages WHERE doc_pk = :d)"),
+                         {"d": doc_pk})
+        conn.execute(pages.delete().where(pages.c.doc_pk == doc_pk))
+        conn.execute(document_fields.delete().where(document_fields.c.doc_pk == doc_pk))
+        if rec.extracted:
+            conn.execute(document_fields.insert(), [
+                {"doc_pk": doc_pk, "name": f["name"], "value": str(f["value"])[:256], "page": int(f["page"]),
+                 "box": f.get("box"), "confidence": float(f["confidence"])} for f in rec.extracted])
+        if not rec.pages:
+            return
+        rows = [{"doc_pk": doc_pk, "number": p.number, "text": unicodedata.normalize("NFC", p.text or ""),
+                 "confidence": p.confidence, "source_page": p.source_page, "case_id": rec.case_id,
+                 "agency": agency, "received_on": received, "kind": rec.kind} for p in rec.pages]
+        ids = conn.execute(pages.insert().returning(pages.c.id, sort_by_parameter_order=True),
+                           rows).scalars().all()
+        if not self.is_postgres:
+            conn.execute(sa.text("INSERT INTO pages_fts (rowid, folded, exact) VALUES (:id, :folded, :exact)"),
+                         [{"id": i, "folded": fts_words(fold(r["text"])), "exact": fts_words(r["text"])}
+                          for i, r in zip(ids, rows)])
 
     # ---------------------------------------------------------------------------- reads
     @staticmethod

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from models import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_MS = 10_000  # how long a SQLite writer waits for the lock before "database is locked"
 # Tables of migrations 0003 (storage.accounts, storage.audit), 0010 (records), 0011 (webhooks) and 0013
 # (throttle), dropped with the catalog by drop_all.
 ACCOUNT_TABLES = ("web_sessions, api_tokens, users, audit_exports, audit_head, audit_log, throttle_counters, "
@@ -105,5 +106,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_MS)}")
     cur.close()

@@ -253,3 +253,36 @@ def test_list_cases_newest_first_with_counts(filled: Catalog) -> None:
     assert [c.case_id for c in filled.list_cases(until=dt.date(2020, 2, 3))] == [CASE_C, CASE_A]
     assert [c.case_id for c in filled.list_cases(limit=2, offset=1)] == [CASE_C, CASE_A]
     assert filled.count_cases() == 4 and filled.count_cases(units=["000.00.14.H56"]) == 2
+
+
+@pytest.mark.parametrize("attempts, stored", [(5, True), (1, False)])
+def test_sqlite_write_outlasts_a_lock_held_past_the_busy_timeout(tmp_path, monkeypatch, attempts, stored) -> None:
+    """Another process holding SQLite's write lock longer than busy_timeout: the document's whole
+    transaction is tried again (one attempt only, as before, answers "database is locked")."""
+    import sqlite3
+    import threading
+
+    import storage.catalog as catalog_module
+    import storage.catalog_schema as schema
+    from models import StorageUnavailable
+
+    monkeypatch.setattr(schema, "SQLITE_BUSY_MS", 100)
+    monkeypatch.setattr(catalog_module, "SQLITE_WRITE_ATTEMPTS", attempts)
+    path = tmp_path / "locked.sqlite3"
+    cat = Catalog(f"sqlite:///{path}")
+    cat.migrate()
+    other = sqlite3.connect(path, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the other writer has the lock
+    release = threading.Timer(0.4, other.rollback)
+    release.start()
+    try:
+        if stored:
+            cat.record_document(_doc(CASE_A, "d-locked", ["trang một"]))
+            assert [d.document_id for d in cat.documents_for_case(CASE_A)] == ["d-locked"]
+        else:
+            with pytest.raises(StorageUnavailable, match="locked"):
+                cat.record_document(_doc(CASE_A, "d-locked", ["trang một"]))
+    finally:
+        release.join()
+        other.close()
+        cat.close()
