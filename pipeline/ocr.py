@@ -117,6 +117,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         corrections = context.correct_in_context(data)
         corrections += syllables.correct_words(data)
         corrections += context.mend_by_neighbours(data)
+        corrections += context.settle_by_neighbours(data)
     return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
                                         corrections=corrections))
 

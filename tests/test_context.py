@@ -79,3 +79,40 @@ def test_a_word_ending_a_phrase_needs_stronger_evidence_and_case_is_kept():
     assert context.choose("thi", _choices("thi", p2=[("í", 40.0)]), "phòng", "nghiệm") == "thí"
     # an alternative in the other case is no tone mark (a real "định" was offered "Ì")
     assert context.choose("thi", _choices("thi", p2=[("Í", 60.0)]), "phòng", "nghiệm") is None
+
+
+def _line(*words: str, line: int = 1) -> dict[str, list]:
+    n = len(words)
+    return {"text": list(words), "block_num": [1] * n, "par_num": [1] * n, "line_num": [line] * n}
+
+
+def test_a_known_syllable_both_neighbours_vote_against_is_settled():
+    # read with confidence 88-97 on real pages, no second choice offered: "thâm" and "phô" are syllables
+    for words, want in ((("thuộc", "thâm", "quyền"), "thẩm"), (("thành", "phô", "Hải"), "phố"),
+                        (("các", "tô", "chức,"), "tổ"), (("THUỘC", "THẢM", "QUYỀN"), "THẨM"),
+                        (("Căn", "cú", "Luật"), "cứ")):
+        data = _line(*words)
+        made = context.settle_by_neighbours(data)
+        assert data["text"][1] == want, words
+        assert made == [[words[1], want]]
+
+
+def test_a_known_syllable_is_kept_unless_both_neighbours_vote_against_it():
+    for words in (("thâm", "quyền"),                  # one neighbour: no vote from the other side
+                  ("thuộc", "thâm,", "quyền"),        # no vote across the comma
+                  ("phó", "chủ", "tịch"),             # at home: "phó chủ tịch"
+                  ("thành", "phô", "xyz"),            # the word after knows neither reading
+                  ("Nguyễn", "Văn", "Tám", "sinh"),   # capitalised: a name
+                  ("ủy", "ban", "Thâm", "quyền")):
+        data = _line(*words)
+        assert context.settle_by_neighbours(data) == [] and data["text"] == list(words), words
+
+
+def test_a_name_in_capitals_after_a_naming_word_is_spelled_as_read():
+    # the commune of Đa Tốn: "xã đã" and "đã tốn" are both common pairs, "XÃ ĐA TỐN" is a name
+    data = _line("ỦY", "BAN", "NHÂN", "DÂN", "XÃ", "ĐA", "TỐN")
+    assert context.settle_by_neighbours(data) == [] and data["text"][5] == "ĐA"
+    # on another line the naming word has no say
+    data = _line("THUỘC", "THẢM", "QUYỀN")
+    data["text"][:0], data["block_num"][:0], data["par_num"][:0], data["line_num"][:0] = ["XÃ"], [1], [1], [0]
+    assert context.settle_by_neighbours(data) == [["THẢM", "THẨM"]]
