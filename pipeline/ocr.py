@@ -20,7 +20,7 @@ from pathlib import Path
 import pytesseract
 
 from models import BoundingBox, OcrFailed, OcrPage, OcrWord
-from pipeline import context, layout, syllables
+from pipeline import context, layout, numbers, syllables
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -118,6 +118,7 @@ def recognise(image_path: Path, *, dpi: float, lang: str = DEFAULT_LANG, single_
         corrections += syllables.correct_words(data)
         corrections += context.mend_by_neighbours(data)
         corrections += context.settle_by_neighbours(data)
+    corrections += numbers.join_split_numbers(data)
     return layout.reading_order(OcrPage(width=width, height=height, dpi=dpi, words=_words(data),
                                         corrections=corrections))
 
