@@ -178,6 +178,27 @@ def inner_capital(word: str) -> str | None:
     return word[:start] + core.lower() + word[start + len(core):]
 
 
+# Marks that are no punctuation and no letter, which Tesseract glues to a word from a rule's end, a
+# speck or a seal's edge: "cấp_", "_PHÓ", "ngày£", "{tạo", "\\THUỘC", "nhận®" (bench/realscans).
+JUNK = "_{}|\\£†‡®©¬~^`#@+=<>«»¿¡¶°•"  # not § nor $: they stand for an S ("§ở", "$ố")
+
+
+def without_junk(word: str) -> str | None:
+    """The word without the marks of JUNK at its ends (inside its own punctuation: "nhận®," ->
+    "nhận,"), when what remains is a known syllable; None when there is nothing to strip or no
+    syllable remains."""
+    core = word.strip(PUNCT)
+    if not core:
+        return None
+    start = word.index(core)
+    inner = core.strip(JUNK).strip(PUNCT)
+    if inner == core or not inner.isalpha() or inner.lower() not in syllables():
+        return None
+    if inner[1:] != inner[1:].lower() and not inner.isupper():
+        return None
+    return word[:start] + inner + word[start + len(core):]
+
+
 def with_case_of(model: str, word: str) -> str:
     if model.isupper():
         return word.upper()
@@ -286,6 +307,7 @@ def correct_words(data: dict[str, list]) -> list[list[str]]:
         if not text:
             continue
         fixed = without_eth(text)
+        fixed = without_junk(fixed) or fixed
         fixed = inner_capital(fixed) or fixed
         choices = choices_column[i] if i < len(choices_column) else None
         if choices and fixed == text:

@@ -139,3 +139,15 @@ def test_a_capital_inside_a_word_is_written_small():
         assert syllables.inner_capital(word) is None, word
     data = {"text": ["khẨn", "trương"]}
     assert syllables.correct_words(data) == [["khẨn", "khẩn"]] and data["text"] == ["khẩn", "trương"]
+
+
+def test_marks_glued_to_a_word_are_stripped_when_a_syllable_remains():
+    # from the real pages: a rule's end, a speck, a seal's edge read as part of the word
+    for read, meant in (("cấp_", "cấp"), ("_PHÓ", "PHÓ"), ("ngày{†", "ngày"), ("\\THUỘC", "THUỘC"),
+                        ("nhận®,", "nhận®,".replace("®", ""))):
+        assert syllables.without_junk(read) == meant, read
+    # no syllable remains, or nothing to strip, or a mark that stands for a letter (§ for S)
+    for read in ("|01", "_câp", "C++", "cấp", "[Mã", "§ở", "a_b", "iP_"):
+        assert syllables.without_junk(read) is None, read
+    data = {"text": ["cấp_", "xã"]}
+    assert syllables.correct_words(data) == [["cấp_", "cấp"]] and data["text"] == ["cấp", "xã"]
