@@ -45,15 +45,30 @@ def joined(left: str, right: str) -> str | None:
     return None
 
 
+def number_word(word: str, following: str | None) -> str | None:
+    """"số" (number) for "sô", the syllable Tesseract reads when it loses the acute over a hat, when
+    a number follows it ("văn bản sô 2637/BGDĐT-VP", "Sô: 54"): "sô" is no word that stands before
+    a number; None otherwise. Six times on issue 19's 62 real pages, every time "số"."""
+    core = word.rstrip(END)
+    if core.lower() != "sô" or not following or not following.lstrip("(")[:1].isdigit():
+        return None
+    return ("SỐ" if core.isupper() else "Số" if core[0].isupper() else "số") + word[len(core):]
+
+
 def join_split_numbers(data: dict[str, list]) -> list[list[str]]:
-    """Join in place the dates and document numbers of an image_to_data-shaped reading that were
-    read as two words (the second word's text becomes empty, the first one's box covers both); the
+    """Write "số" for "sô" before a number (``number_word``), and join in place the dates and
+    document numbers of an image_to_data-shaped reading that were read as two words (the second word's text becomes empty, the first one's box covers both); the
     corrections made, [as read, as written]."""
     texts = data.get("text") or []
     place = [tuple((data.get(k) or [0] * len(texts))[i] for k in ("block_num", "par_num", "line_num"))
              for i in range(len(texts))]
     words = [i for i, t in enumerate(texts) if (t or "").strip()]
     made: list[list[str]] = []
+    for a, b in zip(words, words[1:]):
+        fixed = number_word(texts[a].strip(), texts[b].strip()) if place[a][:2] == place[b][:2] else None
+        if fixed:
+            made.append([texts[a].strip(), fixed])
+            texts[a] = fixed
     k = 0
     while k + 1 < len(words):
         a, b = words[k], words[k + 1]

@@ -42,3 +42,16 @@ def test_a_reading_is_joined_in_place_within_one_line():
     assert data["text"] == ["Nghị", "định", "92/2017/NĐ-CP", "", "23/1", "1/2018"]
     assert (data["left"][2], data["top"][2], data["width"][2], data["height"][2]) == (120, 10, 200, 22)
     assert data["conf"][2] == 80
+
+
+def test_so_before_a_number_is_so_with_its_acute():
+    from pipeline.numbers import number_word
+
+    assert number_word("sô", "2637/BGDĐT-VP.") == "số"
+    assert number_word("Sô:", "54") == "Số:"
+    assert number_word("SÔ:", "12/QĐ-UBND") == "SỐ:"
+    for word, following in (("sô", "cô"), ("so", "12"), ("sô", None), ("sổ", "5")):
+        assert number_word(word, following) is None
+    data = {"text": ["văn", "bản", "sô", "2637/BGDĐT-VP"], "block_num": [1] * 4, "par_num": [1] * 4,
+            "line_num": [1] * 4}
+    assert join_split_numbers(data) == [["sô", "số"]] and data["text"][2] == "số"
