@@ -98,7 +98,8 @@ def test_a_known_syllable_both_neighbours_vote_against_is_settled():
 
 
 def test_a_known_syllable_is_kept_unless_both_neighbours_vote_against_it():
-    for words in (("thâm", "quyền"),                  # one neighbour: no vote from the other side
+    for words in (("phó", "chủ"),                     # one neighbour, and the word as read pairs with it
+                  ("thâm", "xyz"),                    # one neighbour that pairs with neither
                   ("thuộc", "thâm,", "quyền"),        # no vote across the comma
                   ("phó", "chủ", "tịch"),             # at home: "phó chủ tịch"
                   ("thành", "phô", "xyz"),            # the word after knows neither reading
@@ -106,6 +107,17 @@ def test_a_known_syllable_is_kept_unless_both_neighbours_vote_against_it():
                   ("ủy", "ban", "Thâm", "quyền")):
         data = _line(*words)
         assert context.settle_by_neighbours(data) == [] and data["text"] == list(words), words
+
+
+def test_at_a_phrase_edge_the_one_neighbour_must_make_a_common_pair():
+    # "SỬA ĐỎI, BỎ SUNG": each word has one neighbour on its side of the comma; "sửa đỏi" and "bỏ
+    # sung" are no pairs at all, "sửa đổi" and "bổ sung" among the commonest
+    data = _line("sửa", "đối,", "bố", "sung")
+    assert context.settle_by_neighbours(data) == [["đối,", "đổi,"], ["bố", "bổ"]]
+    assert data["text"] == ["sửa", "đổi,", "bổ", "sung"]
+    assert context.pairs()["bổ sung"] < context.COMMON_PAIR_RANK < context.pairs()["thẩm quyền"]
+    data = _line("thâm", "quyền")  # "thẩm quyền" is a pair, but not among the commonest: left
+    assert context.settle_by_neighbours(data) == [] and data["text"] == ["thâm", "quyền"]
 
 
 def test_a_name_in_capitals_after_a_naming_word_is_spelled_as_read():
