@@ -248,7 +248,11 @@ def test_small_print_and_coarse_pages_are_read_at_their_own_resolution():
     assert read_scale(300, 35) == pytest.approx(READ_MAX_DPI / 300)
     assert read_scale(300, 30) == pytest.approx(READ_MIN_LETTER_PX / 30)
     assert read_scale(300, 24) == 1.0 and read_scale(300, None) == 1.0
-    assert read_scale(200, 35) == 1.0 and read_scale(600, 70) == pytest.approx(READ_MAX_DPI / 600)
+    assert read_scale(200, 24) == 1.0 and read_scale(600, 70) == pytest.approx(READ_MAX_DPI / 600)
+    # letters far too large on a coarse page (a receipt photographed and enlarged as if it were A4):
+    # read with its letters at READ_MIN_LETTER_PX whatever the page's resolution says
+    assert read_scale(225, 40) == pytest.approx(READ_MIN_LETTER_PX / 40)
+    assert read_scale(200, 35) == 1.0 and read_scale(225, 1000) == 1.0  # large print; no letter at all
     page = np.full((800, 1200), 255, np.uint8)
     for y in range(100, 800, 100):
         cv2.putText(page, "HANOI THANG", (50, y), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
