@@ -265,7 +265,7 @@ def read_scale(dpi: float, letter_px: float | None) -> float:
         return 1.0
     if dpi > READ_MAX_DPI:
         scale = max(READ_MAX_DPI / dpi, READ_MIN_LETTER_PX / letter_px)
-    elif READ_LARGE_LETTER_FACTOR * READ_MIN_LETTER_PX < letter_px <= 2 * READ_LARGE_LETTER_FACTOR * READ_MIN_LETTER_PX:
+    elif 1 < letter_px / (READ_LARGE_LETTER_FACTOR * READ_MIN_LETTER_PX) <= 2:
         scale = max(0.5, READ_MIN_LETTER_PX / letter_px)
     else:
         scale = 1.0

@@ -187,7 +187,8 @@ def settle_by_neighbours(data: dict[str, list]) -> list[list[str]]:
     Issue 19's 62 real pages, every reading Tesseract made of them: 68 changes (12 at a phrase's
     edge), 61 put right, none made wrong, 6 where the transcription has both spellings (one the
     page's own typo, "năng lực canh tranh"), 1 with neither; letting any one neighbour decide, as
-    ``choose`` does with Tesseract's alternatives, would have made 93 right and 62 wrong. The corrections made."""
+    ``choose`` does with Tesseract's alternatives, would have made 93 right and 62 wrong. The
+    corrections made."""
     made: list[list[str]] = []
     named = _after_a_naming_word(data)
     for i, word, before, after in _neighbours(data):
@@ -212,9 +213,9 @@ def _settled(word: str, core: str, before: str | None, after: str | None) -> str
     open_before = bool(before) and before[-1] not in ENDS and word[0] not in OPENS
     open_after = bool(after) and word[-1] not in ENDS and after[0] not in OPENS
     if open_before and open_after:
+        as_read = min(as_before, as_after)
         best = min(((min(b, a), fixed) for b, a, fixed in scored
-                    if b < as_before and a < as_after and min(b, a) * CONTEXT_FACTOR < min(as_before, as_after)),
-                   default=None)
+                    if b < as_before and a < as_after and min(b, a) * CONTEXT_FACTOR < as_read), default=None)
         return best[1] if best else None
     if open_before == open_after or min(as_before, as_after) != math.inf:
         return None  # no neighbour, or the word as read pairs with the one it has
