@@ -54,6 +54,11 @@ CONTEXT_FACTOR = 10
 PHRASE_END_FACTOR = 10
 # Words after which, on a line in capitals, a name follows (a commune, ward, district, province,
 # city, village, school, company, person): ``settle_by_neighbours`` leaves those names as read.
+# A surname at the start of its line starts a person's name the same way ("NGUYỄN THỊ HOA" under a
+# signature or on a certificate: "thị hóa", as in "đô thị hóa", is a commoner pair than "thị hoa").
+# Not "lý" nor "mai": "QUẢN LÝ", "ngày mai".
+SURNAMES = frozenset({"nguyễn", "trần", "lê", "phạm", "hoàng", "huỳnh", "phan", "vũ", "võ", "đặng", "bùi",
+                      "đỗ", "hồ", "ngô", "dương", "đinh", "trương"})
 NAMING = frozenset({"xã", "phường", "trấn", "huyện", "quận", "tỉnh", "phố", "thôn", "ấp", "ông", "bà",
                     "tên", "trường", "ty", "viện"})
 # At a phrase's edge (punctuation on one side, or nothing) a known syllable is changed only when
@@ -237,18 +242,24 @@ def _settled(word: str, core: str, before: str | None, after: str | None) -> str
 
 def _after_a_naming_word(data: dict[str, list]) -> set[int]:
     """The words in capitals that follow one of NAMING on the same line ("ỦY BAN NHÂN DÂN XÃ ĐA TỐN":
-    ĐA and TỐN): a heading's place, agency or person name, spelled as it is."""
+    ĐA and TỐN), or a surname that starts its line ("NGUYỄN THỊ HOA"; "PHẠM VI" inside a heading is
+    no name): a heading's place, agency or person name, spelled as it is."""
     texts = data.get("text") or []
     line_of = [tuple((data.get(k) or [0] * len(texts))[i] for k in ("block_num", "par_num", "line_num"))
                for i in range(len(texts))]
     out: set[int] = set()
     naming_on: set[tuple] = set()
+    seen_lines: set[tuple] = set()
     for i, text in enumerate(texts):
         core = (text or "").strip(PUNCT)
+        if not core:
+            continue
         if line_of[i] in naming_on and core.isupper():
             out.add(i)
-        if core.lower() in NAMING:
+        lower = core.lower()
+        if lower in NAMING or (lower in SURNAMES and line_of[i] not in seen_lines):
             naming_on.add(line_of[i])
+        seen_lines.add(line_of[i])
     return out
 
 

@@ -131,3 +131,10 @@ def test_a_name_in_capitals_after_a_naming_word_is_spelled_as_read():
     data = _line("THUỘC", "THẢM", "QUYỀN")
     data["text"][:0], data["block_num"][:0], data["par_num"][:0], data["line_num"][:0] = ["XÃ"], [1], [1], [0]
     assert context.settle_by_neighbours(data) == [["THẢM", "THẨM"]]
+
+
+def test_a_name_in_capitals_that_starts_with_a_surname_is_spelled_as_read():
+    # under a signature: "NGUYỄN THỊ HOA" (not "thị hóa" as in "đô thị hóa"); inside a heading,
+    # "PHẠM VI" is no name and the words after it are weighed as any others
+    assert context._after_a_naming_word(_line("NGUYỄN", "THỊ", "HOA", "SINH")) == {1, 2, 3}
+    assert context._after_a_naming_word(_line("THUỘC", "PHẠM", "VI", "THẢM", "QUYỀN")) == set()
