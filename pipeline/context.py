@@ -84,8 +84,13 @@ def pairs() -> dict[str, int]:
     return {pair: rank for rank, pair in enumerate(lines, 1)}
 
 
+def _joinable(left: str | None, right: str | None) -> bool:
+    """True when ``left`` and ``right`` can form a pair: both there, no punctuation between them."""
+    return bool(left) and bool(right) and left[-1] not in ENDS and right[0] not in OPENS
+
+
 def _rank(left: str | None, right: str | None) -> float:
-    if not left or not right or left[-1] in ENDS or right[0] in OPENS:
+    if not _joinable(left, right):
         return math.inf
     return pairs().get(f"{left.strip(PUNCT).lower()} {right.strip(PUNCT).lower()}", math.inf)
 
@@ -222,8 +227,7 @@ def _settled(word: str, core: str, before: str | None, after: str | None) -> str
     for spelled in variants(core.lower()) - {core.lower()}:
         fixed = word[:start] + with_case_of(core, spelled) + word[start + len(core):]
         scored.append((_rank(before, fixed), _rank(fixed, after), fixed))
-    open_before = bool(before) and before[-1] not in ENDS and word[0] not in OPENS
-    open_after = bool(after) and word[-1] not in ENDS and after[0] not in OPENS
+    open_before, open_after = _joinable(before, word), _joinable(word, after)
     if open_before and open_after:
         as_read = min(as_before, as_after)
         best = min(((min(b, a), fixed) for b, a, fixed in scored
@@ -245,8 +249,7 @@ def _after_a_naming_word(data: dict[str, list]) -> set[int]:
     ĐA and TỐN), or a surname that starts its line ("NGUYỄN THỊ HOA"; "PHẠM VI" inside a heading is
     no name): a heading's place, agency or person name, spelled as it is."""
     texts = data.get("text") or []
-    line_of = [tuple((data.get(k) or [0] * len(texts))[i] for k in ("block_num", "par_num", "line_num"))
-               for i in range(len(texts))]
+    line_of = places(data)
     out: set[int] = set()
     naming_on: set[tuple] = set()
     seen_lines: set[tuple] = set()
@@ -263,19 +266,23 @@ def _after_a_naming_word(data: dict[str, list]) -> set[int]:
     return out
 
 
+def places(data: dict[str, list]) -> list[tuple[int, int, int]]:
+    """Each word's (block, paragraph, line) in an image_to_data-shaped reading (0 where a column
+    is missing or short)."""
+    texts = data.get("text") or []
+    columns = [data.get(k) or [] for k in ("block_num", "par_num", "line_num")]
+    return [tuple(c[i] if i < len(c) else 0 for c in columns) for i in range(len(texts))]
+
+
 def _neighbours(data: dict[str, list]) -> list[tuple[int, str, str | None, str | None]]:
     """Each word of the reading as it stands now: its index, its text, and the words before and
     after it in the same block and paragraph (None at the paragraph's edges)."""
     texts = data.get("text") or []
-    blocks, paragraphs = data.get("block_num") or [], data.get("par_num") or []
+    paragraph = [place[:2] for place in places(data)]
     words = [(i, (t or "").strip()) for i, t in enumerate(texts) if (t or "").strip()]
-
-    def place(i: int) -> tuple:
-        return (blocks[i] if i < len(blocks) else 0, paragraphs[i] if i < len(paragraphs) else 0)
-
     return [(i, word,
-             words[k - 1][1] if k and place(words[k - 1][0]) == place(i) else None,
-             words[k + 1][1] if k + 1 < len(words) and place(words[k + 1][0]) == place(i) else None)
+             words[k - 1][1] if k and paragraph[words[k - 1][0]] == paragraph[i] else None,
+             words[k + 1][1] if k + 1 < len(words) and paragraph[words[k + 1][0]] == paragraph[i] else None)
             for k, (i, word) in enumerate(words)]
 
 

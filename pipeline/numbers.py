@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.context import places
+
 END = ".,;:)"
 DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{4}")
 CODE = r"[A-ZĐ][A-ZĐ0-9&]*(?:-[A-ZĐ][A-ZĐ0-9&]*)*"
@@ -63,8 +65,7 @@ def join_split_numbers(data: dict[str, list]) -> list[list[str]]:
     word's text becomes empty, the first one's box covers both); the corrections made, [as read,
     as written]."""
     texts = data.get("text") or []
-    place = [tuple((data.get(k) or [0] * len(texts))[i] for k in ("block_num", "par_num", "line_num"))
-             for i in range(len(texts))]
+    place = places(data)
     words = [i for i, t in enumerate(texts) if (t or "").strip()]
     made: list[list[str]] = []
     for a, b in zip(words, words[1:]):
